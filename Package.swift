@@ -1,0 +1,46 @@
+// swift-tools-version: 6.0
+import PackageDescription
+
+let package = Package(
+    name: "schema-registry",
+    platforms: [.macOS(.v13)],
+    products: [
+        .library(name: "AvroCodec", targets: ["AvroCodec"]),
+        .executable(name: "schemactl", targets: ["SchemaCtl"]),
+        .executable(name: "codec-bench", targets: ["CodecBench"]),
+    ],
+    dependencies: [
+        .package(url: "https://github.com/apple/swift-argument-parser", from: "1.8.2"),
+        .package(url: "https://github.com/apple/swift-crypto", from: "3.12.3"),
+    ],
+    targets: [
+        // C libraries at the edges: one system-library target each, nothing else includes their headers.
+        .systemLibrary(name: "CAvro", pkgConfig: "avro-c", providers: [.apt(["libavro-dev"])]),
+        .systemLibrary(name: "CMicroHTTPD", pkgConfig: "libmicrohttpd", providers: [.apt(["libmicrohttpd-dev"])]),
+        .systemLibrary(name: "CSQLite", pkgConfig: "sqlite3", providers: [.apt(["libsqlite3-dev"])]),
+
+        // The codec module: schema model, strict parser, canonical form, fingerprints, compatibility.
+        // Knows nothing of HTTP or storage.
+        .target(
+            name: "AvroCodec",
+            dependencies: [
+                "CAvro",
+                .product(name: "Crypto", package: "swift-crypto"),
+            ]
+        ),
+        .executableTarget(
+            name: "SchemaCtl",
+            dependencies: [
+                "AvroCodec",
+                .product(name: "ArgumentParser", package: "swift-argument-parser"),
+            ]
+        ),
+        // In-process benchmark driver used by bench/ scripts (not part of the test run).
+        .executableTarget(name: "CodecBench", dependencies: ["AvroCodec"]),
+
+        .testTarget(name: "AvroCodecTests", dependencies: ["AvroCodec"]),
+        .testTarget(name: "SchemaCtlTests", dependencies: ["SchemaCtl"]),
+        .testTarget(name: "CLibraryLinkTests", dependencies: ["CAvro", "CMicroHTTPD", "CSQLite"]),
+    ],
+    swiftLanguageModes: [.v6]
+)

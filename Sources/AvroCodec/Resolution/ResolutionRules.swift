@@ -1,0 +1,77 @@
+/// The specification's schema-resolution matching rules, in one place.
+///
+/// The compatibility checker uses them to decide whether a reader can read a writer's data; the
+/// binary decoder's resolution plan uses the same functions to decide how to read it, so the two can
+/// never disagree.
+public enum ResolutionRules {
+    /// Whether a writer value of kind `writer` can be read as kind `reader` by promotion
+    /// (int→long/float/double, long→float/double, float→double, string↔bytes).
+    public static func isPromotion(writer: AvroKind, reader: AvroKind) -> Bool {
+        switch (writer, reader) {
+        case (.int, .long), (.int, .float), (.int, .double),
+            (.long, .float), (.long, .double),
+            (.float, .double),
+            (.string, .bytes), (.bytes, .string):
+            return true
+        default:
+            return false
+        }
+    }
+
+    /// Whether a reader named type accepts a writer named type's name: the unqualified names are equal
+    /// (as current Apache Avro implementations match them), or one of the reader's aliases names the
+    /// writer. A writer's aliases do not count.
+    public static func namesMatch(reader: SchemaNode, writer: SchemaNode) -> Bool {
+        guard let readerName = reader.name, let writerName = writer.name else { return false }
+        if readerName.name == writerName.name { return true }
+        for alias in reader.aliases where alias.name == writerName.name {
+            return true
+        }
+        return false
+    }
+
+    /// Whether a reader field matches a writer field name: same name, or a reader field alias.
+    public static func fieldMatches(reader: Field, writerFieldName: String) -> Bool {
+        reader.name == writerFieldName || reader.aliases.contains(writerFieldName)
+    }
+
+    /// The index of the writer field that reader field `readerField` (at position `position`) reads,
+    /// by name and then by the reader field's aliases.
+    public static func writerFieldIndex(for readerField: Field, at position: Int, in writer: RecordType) -> Int? {
+        // Fast path: evolution usually keeps field positions, and short strings compare in place.
+        if position < writer.fields.count, writer.fields[position].name == readerField.name { return position }
+        if let index = writer.fieldIndex[readerField.name] { return index }
+        for alias in readerField.aliases {
+            if let index = writer.fieldIndex[alias] { return index }
+        }
+        return nil
+    }
+
+    /// Whether `reader` and `writer` match at the top level, before their contents are compared:
+    /// the same primitive or a promotion, both arrays, both maps, or named types of the same kind
+    /// whose names match. Unions are resolved by the callers.
+    public static func matchesShallowly(reader: SchemaNode, writer: SchemaNode) -> Bool {
+        let readerKind = reader.kind
+        let writerKind = writer.kind
+        if readerKind == writerKind {
+            return readerKind.isNamed ? namesMatch(reader: reader, writer: writer) : true
+        }
+        return isPromotion(writer: writerKind, reader: readerKind)
+    }
+
+    /// The reader union branch that reads a (non-union) writer schema: the first branch of the same
+    /// type (same kind; same unqualified name for named types), otherwise the first branch that matches
+    /// by promotion or alias, as Avro's implementations choose.
+    public static func unionBranch(in readerBranches: [SchemaNode.ID], of reader: AvroSchema, for writer: SchemaNode) -> Int? {
+        let writerKind = writer.kind
+        for (index, branch) in readerBranches.enumerated() {
+            let candidate = reader[branch]
+            guard candidate.kind == writerKind else { continue }
+            if !writerKind.isNamed || candidate.name?.name == writer.name?.name { return index }
+        }
+        for (index, branch) in readerBranches.enumerated() where matchesShallowly(reader: reader[branch], writer: writer) {
+            return index
+        }
+        return nil
+    }
+}

@@ -1,0 +1,222 @@
+/// A parsed, validated Avro schema.
+///
+/// The schema is a table of nodes; a node refers to another by its index (`SchemaNode.ID`), and every
+/// reference to a named type points at the node that defines it. Recursive schemas are therefore plain
+/// index cycles, with no reference-counting cycles, and a parsed schema is an immutable value that can
+/// be shared across threads.
+///
+/// ```swift
+/// let schema = try AvroSchema(parsing: #"{"type":"record","name":"User","fields":[{"name":"id","type":"long"}]}"#)
+/// print(schema.canonicalForm)      // {"name":"User","type":"record","fields":[{"name":"id","type":"long"}]}
+/// print(schema.rabinFingerprint)   // CRC-64-AVRO of the canonical form
+/// ```
+public struct AvroSchema: Sendable {
+    /// Every node of the schema; `root` is where it starts.
+    public let nodes: [SchemaNode]
+    /// The top-level node.
+    public let root: SchemaNode.ID
+    /// Named types (records, enums, fixed) by full name.
+    public let namedTypes: [String: SchemaNode.ID]
+
+    init(nodes: [SchemaNode], root: SchemaNode.ID, namedTypes: [String: SchemaNode.ID]) {
+        self.nodes = nodes
+        self.root = root
+        self.namedTypes = namedTypes
+    }
+
+    /// The node with this id.
+    public subscript(id: SchemaNode.ID) -> SchemaNode { nodes[id] }
+
+    /// The top-level node.
+    public var rootNode: SchemaNode { nodes[root] }
+}
+
+/// The primitive and complex kinds of Avro schema.
+public enum AvroKind: String, Sendable, Hashable, CaseIterable {
+    case null, boolean, int, long, float, double, bytes, string
+    case record, `enum`, array, map, union, fixed
+
+    /// Upper-case name as Avro's Java library prints it in messages ("RECORD", "INT").
+    public var upperName: String { rawValue.uppercased() }
+
+    /// Whether the kind is a named type (record, enum, fixed).
+    public var isNamed: Bool { self == .record || self == .enum || self == .fixed }
+
+    static let primitiveNames: [String: AvroKind] = [
+        "null": .null, "boolean": .boolean, "int": .int, "long": .long,
+        "float": .float, "double": .double, "bytes": .bytes, "string": .string,
+    ]
+}
+
+/// One node of a schema.
+public struct SchemaNode: Sendable {
+    /// Index of a node in `AvroSchema.nodes`.
+    public typealias ID = Int
+
+    /// What the node is, with the data of its kind.
+    public enum Content: Sendable {
+        case primitive(AvroKind)
+        case record(RecordType)
+        case enumeration(EnumType)
+        case array(items: ID)
+        case map(values: ID)
+        case union(branches: [ID])
+        case fixed(FixedType)
+    }
+
+    /// The node's kind and data.
+    public let content: Content
+    /// A valid logical type annotation, if any. Invalid ones are dropped here, as the specification
+    /// says, and kept as plain properties.
+    public let logicalType: LogicalType?
+    /// Attributes that are not part of Avro's own vocabulary (custom properties), sorted by key.
+    public let properties: [JSONObject.Member]
+
+    /// The node's kind.
+    public var kind: AvroKind {
+        switch content {
+        case .primitive(let kind): return kind
+        case .record: return .record
+        case .enumeration: return .enum
+        case .array: return .array
+        case .map: return .map
+        case .union: return .union
+        case .fixed: return .fixed
+        }
+    }
+
+    /// The name of a record, enum or fixed.
+    public var name: AvroName? {
+        switch content {
+        case .record(let record): return record.name
+        case .enumeration(let enumeration): return enumeration.name
+        case .fixed(let fixed): return fixed.name
+        default: return nil
+        }
+    }
+
+    /// Full-name aliases of a record, enum or fixed.
+    public var aliases: [AvroName] {
+        switch content {
+        case .record(let record): return record.aliases
+        case .enumeration(let enumeration): return enumeration.aliases
+        case .fixed(let fixed): return fixed.aliases
+        default: return []
+        }
+    }
+}
+
+/// A full name split into its parts.
+public struct AvroName: Sendable, Hashable, CustomStringConvertible {
+    /// The unqualified name ("User").
+    public let name: String
+    /// The namespace ("com.example"), empty for the null namespace.
+    public let namespace: String
+
+    /// "com.example.User", or "User" in the null namespace.
+    public var fullName: String { namespace.isEmpty ? name : namespace + "." + name }
+
+    public var description: String { fullName }
+
+    /// Resolves `text` as the specification says: a dotted text is a full name; otherwise it lives in
+    /// `enclosingNamespace`.
+    init(_ text: String, enclosingNamespace: String) {
+        if let dot = text.lastIndex(of: ".") {
+            name = String(text[text.index(after: dot)...])
+            namespace = String(text[..<dot])
+        } else {
+            name = text
+            namespace = enclosingNamespace
+        }
+    }
+}
+
+/// A record (or an `error`, which Avro treats as a record).
+public struct RecordType: Sendable {
+    public let name: AvroName
+    public let aliases: [AvroName]
+    public let doc: String?
+    public let fields: [Field]
+    /// Whether it was declared with `"type": "error"`.
+    public let isError: Bool
+    /// Field position by name, for resolution.
+    public let fieldIndex: [String: Int]
+
+    /// The field called `name`, if there is one.
+    public func field(named name: String) -> Field? {
+        fieldIndex[name].map { fields[$0] }
+    }
+}
+
+/// One field of a record.
+public struct Field: Sendable {
+    /// Sort order of a field, as the specification defines it.
+    public enum Order: String, Sendable {
+        case ascending, descending, ignore
+    }
+
+    public let name: String
+    public let type: SchemaNode.ID
+    /// The default value as written (already validated against `type`).
+    public let defaultValue: JSONValue?
+    public let aliases: [String]
+    public let order: Order
+    public let doc: String?
+    /// Custom properties, sorted by key.
+    public let properties: [JSONObject.Member]
+
+    /// Whether the field has a default (a JSON `null` default counts).
+    public var hasDefault: Bool { defaultValue != nil }
+}
+
+/// An enumeration.
+public struct EnumType: Sendable {
+    public let name: AvroName
+    public let aliases: [AvroName]
+    public let doc: String?
+    public let symbols: [String]
+    /// The symbol a reader uses for writer symbols it does not know.
+    public let defaultSymbol: String?
+}
+
+/// A fixed-size byte string.
+public struct FixedType: Sendable {
+    public let name: AvroName
+    public let aliases: [AvroName]
+    public let doc: String?
+    public let size: Int
+}
+
+/// The logical types of the Avro 1.12 specification.
+public enum LogicalType: Sendable, Hashable {
+    case decimal(precision: Int, scale: Int)
+    case uuid
+    case date
+    case timeMillis
+    case timeMicros
+    case timestampMillis
+    case timestampMicros
+    case timestampNanos
+    case localTimestampMillis
+    case localTimestampMicros
+    case localTimestampNanos
+    case duration
+
+    /// The `logicalType` attribute value.
+    public var name: String {
+        switch self {
+        case .decimal: return "decimal"
+        case .uuid: return "uuid"
+        case .date: return "date"
+        case .timeMillis: return "time-millis"
+        case .timeMicros: return "time-micros"
+        case .timestampMillis: return "timestamp-millis"
+        case .timestampMicros: return "timestamp-micros"
+        case .timestampNanos: return "timestamp-nanos"
+        case .localTimestampMillis: return "local-timestamp-millis"
+        case .localTimestampMicros: return "local-timestamp-micros"
+        case .localTimestampNanos: return "local-timestamp-nanos"
+        case .duration: return "duration"
+        }
+    }
+}

@@ -1,0 +1,495 @@
+extension AvroSchema {
+    /// How strictly to parse.
+    public struct ParseOptions: Sendable {
+        /// Check field and enum defaults against their types. On by default; off only for importing
+        /// schemas another registry already accepted (Confluent's IMPORT mode does not validate).
+        public var validatesDefaults: Bool
+
+        public init(validatesDefaults: Bool = true) {
+            self.validatesDefaults = validatesDefaults
+        }
+
+        public static let strict = ParseOptions()
+    }
+
+    /// Parses and validates a schema text strictly, as the Avro 1.11/1.12 specification says.
+    ///
+    /// - Parameter references: schemas whose named types this one may refer to by name
+    ///   (Confluent schema references); their types are copied in, not re-validated.
+    /// - Throws: `AvroSchemaError` naming the JSON path of the first problem found.
+    public init(parsing text: String, references: [AvroSchema] = [], options: ParseOptions = .strict) throws(AvroSchemaError) {
+        let json: JSONValue
+        do {
+            json = try JSONParser.parse(text)
+        } catch {
+            throw AvroSchemaError(.invalidJSON, at: "", error.description)
+        }
+        try self.init(json: json, references: references, options: options)
+    }
+
+    /// Parses and validates a schema given as UTF-8 bytes.
+    public init(parsing bytes: [UInt8], references: [AvroSchema] = [], options: ParseOptions = .strict) throws(AvroSchemaError) {
+        let json: JSONValue
+        do {
+            json = try JSONParser.parse(bytes: bytes)
+        } catch {
+            throw AvroSchemaError(.invalidJSON, at: "", error.description)
+        }
+        try self.init(json: json, references: references, options: options)
+    }
+
+    /// Validates a schema that is already parsed JSON.
+    public init(json: JSONValue, references: [AvroSchema] = [], options: ParseOptions = .strict) throws(AvroSchemaError) {
+        var builder = SchemaBuilder()
+        for reference in references {
+            builder.importNamedTypes(from: reference)
+        }
+        let root = try builder.parse(json, namespace: "")
+        if options.validatesDefaults { try builder.validatePendingDefaults() }
+        self.init(nodes: builder.nodes, root: root, namedTypes: builder.namedTypes)
+    }
+}
+
+/// Builds the node table of one schema while walking its JSON.
+struct SchemaBuilder {
+    var nodes: [SchemaNode] = []
+    var namedTypes: [String: SchemaNode.ID] = [:]
+    var path = JSONPointer()
+    /// Field and enum defaults are checked after the walk: a default may mention a type (even the
+    /// enclosing record) that is complete only then.
+    private var pendingDefaults: [(value: JSONValue, type: SchemaNode.ID, path: String)] = []
+
+    private static let placeholder = SchemaNode(content: .primitive(.null), logicalType: nil, properties: [])
+
+    // MARK: Entry points
+
+    mutating func parse(_ json: JSONValue, namespace: String) throws(AvroSchemaError) -> SchemaNode.ID {
+        switch json {
+        case .string(let name):
+            return try resolveReference(name, namespace: namespace)
+        case .array(let branches):
+            return try parseUnion(branches, namespace: namespace)
+        case .object(let object):
+            return try parseObject(object, namespace: namespace)
+        default:
+            throw AvroSchemaError(
+                .invalidAttribute, at: path.rendered,
+                "a schema must be a type name, an object or an array (a union), not \(json.kindDescription)")
+        }
+    }
+
+    /// Copies the named types of a referenced schema so that this one can use them by name.
+    mutating func importNamedTypes(from schema: AvroSchema) {
+        var mapping: [SchemaNode.ID: SchemaNode.ID] = [:]
+        func copy(_ id: SchemaNode.ID) -> SchemaNode.ID {
+            if let mapped = mapping[id] { return mapped }
+            let node = schema[id]
+            if let name = node.name, let existing = namedTypes[name.fullName] {
+                mapping[id] = existing
+                return existing
+            }
+            let newID = nodes.count
+            nodes.append(SchemaBuilder.placeholder)
+            mapping[id] = newID
+            if let name = node.name { namedTypes[name.fullName] = newID }
+            let content: SchemaNode.Content
+            switch node.content {
+            case .primitive, .enumeration, .fixed:
+                content = node.content
+            case .array(let items):
+                content = .array(items: copy(items))
+            case .map(let values):
+                content = .map(values: copy(values))
+            case .union(let branches):
+                content = .union(branches: branches.map(copy))
+            case .record(let record):
+                let fields = record.fields.map { field in
+                    Field(
+                        name: field.name, type: copy(field.type), defaultValue: field.defaultValue,
+                        aliases: field.aliases, order: field.order, doc: field.doc, properties: field.properties)
+                }
+                content = .record(
+                    RecordType(
+                        name: record.name, aliases: record.aliases, doc: record.doc, fields: fields,
+                        isError: record.isError, fieldIndex: record.fieldIndex))
+            }
+            nodes[newID] = SchemaNode(content: content, logicalType: node.logicalType, properties: node.properties)
+            return newID
+        }
+        for id in schema.namedTypes.values.sorted() { _ = copy(id) }
+    }
+
+    mutating func validatePendingDefaults() throws(AvroSchemaError) {
+        let validator = DefaultValueValidator(nodes: nodes)
+        for pending in pendingDefaults {
+            if let problem = validator.problem(with: pending.value, for: pending.type) {
+                throw AvroSchemaError(.invalidDefault, at: pending.path, problem)
+            }
+        }
+    }
+
+    // MARK: Node table
+
+    private mutating func append(_ content: SchemaNode.Content, logicalType: LogicalType? = nil, properties: [JSONObject.Member] = []) -> SchemaNode.ID {
+        nodes.append(SchemaNode(content: content, logicalType: logicalType, properties: properties))
+        return nodes.count - 1
+    }
+
+    private mutating func primitive(_ kind: AvroKind) -> SchemaNode.ID {
+        append(.primitive(kind))
+    }
+
+    // MARK: Names
+
+    private mutating func resolveReference(_ name: String, namespace: String) throws(AvroSchemaError) -> SchemaNode.ID {
+        if let kind = AvroKind.primitiveNames[name] { return primitive(kind) }
+        if name.contains(".") {
+            if let id = namedTypes[name] { return id }
+        } else {
+            if !namespace.isEmpty, let id = namedTypes[namespace + "." + name] { return id }
+            // As Avro's Java parser does: an unqualified name not found in the enclosing namespace
+            // is looked up in the null namespace.
+            if let id = namedTypes[name] { return id }
+        }
+        let hint: String
+        switch name {
+        case "record", "enum", "array", "map", "fixed", "error":
+            hint = " (a complex type is written as an object, e.g. {\"type\": \"\(name)\", …})"
+        default:
+            hint = "; named types must be defined before they are used"
+        }
+        throw AvroSchemaError(.unknownType, at: path.rendered, "unknown type \"\(name)\"\(hint)")
+    }
+
+    static func isValidName(_ name: some StringProtocol) -> Bool {
+        var iterator = name.utf8.makeIterator()
+        guard let first = iterator.next(), isNameStart(first) else { return false }
+        while let byte = iterator.next() {
+            guard isNameStart(byte) || (byte >= UInt8(ascii: "0") && byte <= UInt8(ascii: "9")) else { return false }
+        }
+        return true
+    }
+
+    private static func isNameStart(_ byte: UInt8) -> Bool {
+        (byte >= UInt8(ascii: "A") && byte <= UInt8(ascii: "Z")) || (byte >= UInt8(ascii: "a") && byte <= UInt8(ascii: "z"))
+            || byte == UInt8(ascii: "_")
+    }
+
+    static func isValidNamespace(_ namespace: some StringProtocol) -> Bool {
+        if namespace.isEmpty { return true }
+        for part in namespace.split(separator: ".", omittingEmptySubsequences: false) where !isValidName(part) {
+            return false
+        }
+        return true
+    }
+
+    /// Reads `name` and `namespace` of a named type and checks them.
+    private mutating func parseName(_ object: JSONObject, enclosingNamespace: String, kind: String) throws(AvroSchemaError) -> AvroName {
+        guard let nameValue = object["name"] else {
+            throw AvroSchemaError(.missingAttribute, at: path.rendered, "\(kind) has no \"name\"")
+        }
+        guard case .string(let text) = nameValue else {
+            throw AvroSchemaError(.invalidAttribute, at: path.rendered(appending: "name"), "\"name\" must be a string, not \(nameValue.kindDescription)")
+        }
+        var namespace = enclosingNamespace
+        if let namespaceValue = object["namespace"] {
+            switch namespaceValue {
+            case .null: break
+            case .string(let declared):
+                guard SchemaBuilder.isValidNamespace(declared) else {
+                    throw AvroSchemaError(
+                        .invalidNamespace, at: path.rendered(appending: "namespace"),
+                        "namespace \"\(declared)\" is not valid: it must be names separated by dots, each matching [A-Za-z_][A-Za-z0-9_]*")
+                }
+                namespace = declared
+            default:
+                throw AvroSchemaError(.invalidNamespace, at: path.rendered(appending: "namespace"), "\"namespace\" must be a string, not \(namespaceValue.kindDescription)")
+            }
+        }
+        let name = AvroName(text, enclosingNamespace: namespace)
+        guard SchemaBuilder.isValidName(name.name) else {
+            throw AvroSchemaError(
+                .invalidName, at: path.rendered(appending: "name"),
+                "\(kind) name \"\(text)\" is not a valid Avro name: it must match [A-Za-z_][A-Za-z0-9_]*")
+        }
+        guard SchemaBuilder.isValidNamespace(name.namespace) else {
+            throw AvroSchemaError(
+                .invalidName, at: path.rendered(appending: "name"),
+                "\(kind) name \"\(text)\" is not a valid full name: each dotted part must match [A-Za-z_][A-Za-z0-9_]*")
+        }
+        if AvroKind.primitiveNames[name.name] != nil {
+            throw AvroSchemaError(
+                .invalidName, at: path.rendered(appending: "name"),
+                "\(kind) name \"\(text)\" is a primitive type name, which may not be redefined")
+        }
+        if namedTypes[name.fullName] != nil {
+            throw AvroSchemaError(
+                .redefinedName, at: path.rendered(appending: "name"),
+                "type \"\(name.fullName)\" is already defined; refer to it by name instead of defining it again")
+        }
+        return name
+    }
+
+    private mutating func parseAliases(_ object: JSONObject, namespace: String, named: Bool) throws(AvroSchemaError) -> [String] {
+        guard let value = object["aliases"] else { return [] }
+        if case .null = value { return [] }
+        guard case .array(let elements) = value else {
+            throw AvroSchemaError(.invalidAttribute, at: path.rendered(appending: "aliases"), "\"aliases\" must be an array of names, not \(value.kindDescription)")
+        }
+        var aliases: [String] = []
+        for (index, element) in elements.enumerated() {
+            guard case .string(let alias) = element else {
+                throw AvroSchemaError(.invalidAttribute, at: path.rendered(appending: "aliases") + "/\(index)", "an alias must be a string, not \(element.kindDescription)")
+            }
+            let valid = named ? (SchemaBuilder.isValidNamespace(alias) && !alias.isEmpty) : SchemaBuilder.isValidName(alias)
+            guard valid else {
+                throw AvroSchemaError(.invalidName, at: path.rendered(appending: "aliases") + "/\(index)", "alias \"\(alias)\" is not a valid Avro name")
+            }
+            aliases.append(alias)
+        }
+        return aliases
+    }
+
+    private func docString(_ object: JSONObject) -> String? {
+        object["doc"]?.stringValue
+    }
+
+    /// Attributes outside the reserved set, sorted by key (so normalized forms do not depend on the
+    /// order they were written in).
+    private func customProperties(_ object: JSONObject, reserved: Set<String>) -> [JSONObject.Member] {
+        var properties: [JSONObject.Member] = []
+        for member in object.members where !reserved.contains(member.key) {
+            properties.append(member)
+        }
+        if properties.count > 1 { properties.sort { $0.key < $1.key } }
+        return properties
+    }
+
+    // MARK: Objects
+
+    private mutating func parseObject(_ object: JSONObject, namespace: String) throws(AvroSchemaError) -> SchemaNode.ID {
+        guard let typeValue = object["type"] else {
+            throw AvroSchemaError(.missingAttribute, at: path.rendered, "schema object has no \"type\"")
+        }
+        guard case .string(let type) = typeValue else {
+            // {"type": {...}} or {"type": [...]}: only a field's "type" may be a schema.
+            throw AvroSchemaError(
+                .invalidAttribute, at: path.rendered(appending: "type"),
+                "\"type\" of a schema object must be a type name, not \(typeValue.kindDescription); only a record field's \"type\" may be a nested schema")
+        }
+        switch type {
+        case "record", "error": return try parseRecord(object, namespace: namespace, isError: type == "error")
+        case "enum": return try parseEnum(object, namespace: namespace)
+        case "array": return try parseArray(object, namespace: namespace)
+        case "map": return try parseMap(object, namespace: namespace)
+        case "fixed": return try parseFixed(object, namespace: namespace)
+        default:
+            if let kind = AvroKind.primitiveNames[type] {
+                return parsePrimitiveObject(object, kind: kind)
+            }
+            // {"type": "SomeNamedType"} is a reference, as Avro's Java parser accepts.
+            path.push("type")
+            defer { path.pop() }
+            return try resolveReference(type, namespace: namespace)
+        }
+    }
+
+    private mutating func parsePrimitiveObject(_ object: JSONObject, kind: AvroKind) -> SchemaNode.ID {
+        let (logicalType, consumed) = LogicalTypeRules.logicalType(in: object, kind: kind, fixedSize: nil)
+        var reserved: Set<String> = ["type"]
+        reserved.formUnion(consumed)
+        return append(.primitive(kind), logicalType: logicalType, properties: customProperties(object, reserved: reserved))
+    }
+
+    private static let recordReserved: Set<String> = ["type", "name", "namespace", "doc", "aliases", "fields"]
+    private static let fieldReserved: Set<String> = ["name", "type", "default", "order", "aliases", "doc"]
+    private static let enumReserved: Set<String> = ["type", "name", "namespace", "doc", "aliases", "symbols", "default"]
+    private static let fixedReserved: Set<String> = ["type", "name", "namespace", "doc", "aliases", "size"]
+
+    private mutating func parseRecord(_ object: JSONObject, namespace: String, isError: Bool) throws(AvroSchemaError) -> SchemaNode.ID {
+        let kindName = isError ? "error" : "record"
+        let name = try parseName(object, enclosingNamespace: namespace, kind: kindName)
+        let aliases = try parseAliases(object, namespace: name.namespace, named: true)
+        guard let fieldsValue = object["fields"] else {
+            throw AvroSchemaError(.missingAttribute, at: path.rendered, "\(kindName) \"\(name.fullName)\" has no \"fields\"")
+        }
+        guard case .array(let fieldValues) = fieldsValue else {
+            throw AvroSchemaError(.invalidAttribute, at: path.rendered(appending: "fields"), "\"fields\" must be an array, not \(fieldsValue.kindDescription)")
+        }
+        // Register the name before the fields, so that fields may refer to the record itself. Until
+        // the fields are parsed the node is a record without fields, so union checks see its name.
+        let id = nodes.count
+        nodes.append(
+            SchemaNode(
+                content: .record(RecordType(name: name, aliases: [], doc: nil, fields: [], isError: isError, fieldIndex: [:])),
+                logicalType: nil, properties: []))
+        namedTypes[name.fullName] = id
+
+        var fields: [Field] = []
+        fields.reserveCapacity(fieldValues.count)
+        var fieldIndex: [String: Int] = [:]
+        fieldIndex.reserveCapacity(fieldValues.count)
+        path.push("fields")
+        for (index, fieldValue) in fieldValues.enumerated() {
+            path.push(index)
+            let field = try parseField(fieldValue, namespace: name.namespace)
+            if fieldIndex[field.name] != nil {
+                throw AvroSchemaError(.duplicateField, at: path.rendered(appending: "name"), "field \"\(field.name)\" is defined twice in \(kindName) \"\(name.fullName)\"")
+            }
+            fieldIndex[field.name] = index
+            fields.append(field)
+            path.pop()
+        }
+        path.pop()
+        let record = RecordType(
+            name: name, aliases: aliases.map { AvroName($0, enclosingNamespace: name.namespace) }, doc: docString(object),
+            fields: fields, isError: isError, fieldIndex: fieldIndex)
+        nodes[id] = SchemaNode(content: .record(record), logicalType: nil, properties: customProperties(object, reserved: SchemaBuilder.recordReserved))
+        return id
+    }
+
+    private mutating func parseField(_ value: JSONValue, namespace: String) throws(AvroSchemaError) -> Field {
+        guard case .object(let object) = value else {
+            throw AvroSchemaError(.invalidAttribute, at: path.rendered, "a field must be an object with \"name\" and \"type\", not \(value.kindDescription)")
+        }
+        guard let nameValue = object["name"] else {
+            throw AvroSchemaError(.missingAttribute, at: path.rendered, "field has no \"name\"")
+        }
+        guard case .string(let name) = nameValue else {
+            throw AvroSchemaError(.invalidAttribute, at: path.rendered(appending: "name"), "field \"name\" must be a string, not \(nameValue.kindDescription)")
+        }
+        guard SchemaBuilder.isValidName(name) else {
+            throw AvroSchemaError(.invalidName, at: path.rendered(appending: "name"), "field name \"\(name)\" is not a valid Avro name: it must match [A-Za-z_][A-Za-z0-9_]*")
+        }
+        guard let typeValue = object["type"] else {
+            throw AvroSchemaError(.missingAttribute, at: path.rendered, "field \"\(name)\" has no \"type\"")
+        }
+        path.push("type")
+        let type = try parse(typeValue, namespace: namespace)
+        path.pop()
+        var order = Field.Order.ascending
+        if let orderValue = object["order"] {
+            guard case .string(let text) = orderValue, let parsed = Field.Order(rawValue: text) else {
+                throw AvroSchemaError(.invalidAttribute, at: path.rendered(appending: "order"), "field \"order\" must be \"ascending\", \"descending\" or \"ignore\"")
+            }
+            order = parsed
+        }
+        let aliases = try parseAliases(object, namespace: namespace, named: false)
+        let defaultValue = object["default"]
+        if let defaultValue {
+            pendingDefaults.append((defaultValue, type, path.rendered(appending: "default")))
+        }
+        return Field(
+            name: name, type: type, defaultValue: defaultValue, aliases: aliases, order: order, doc: docString(object),
+            properties: customProperties(object, reserved: SchemaBuilder.fieldReserved))
+    }
+
+    private mutating func parseEnum(_ object: JSONObject, namespace: String) throws(AvroSchemaError) -> SchemaNode.ID {
+        let name = try parseName(object, enclosingNamespace: namespace, kind: "enum")
+        let aliases = try parseAliases(object, namespace: name.namespace, named: true)
+        guard let symbolsValue = object["symbols"] else {
+            throw AvroSchemaError(.missingAttribute, at: path.rendered, "enum \"\(name.fullName)\" has no \"symbols\"")
+        }
+        guard case .array(let symbolValues) = symbolsValue else {
+            throw AvroSchemaError(.invalidAttribute, at: path.rendered(appending: "symbols"), "\"symbols\" must be an array of names, not \(symbolsValue.kindDescription)")
+        }
+        var symbols: [String] = []
+        var seen: Set<String> = []
+        for (index, symbolValue) in symbolValues.enumerated() {
+            let symbolPath = path.rendered(appending: "symbols") + "/\(index)"
+            guard case .string(let symbol) = symbolValue else {
+                throw AvroSchemaError(.invalidAttribute, at: symbolPath, "an enum symbol must be a string, not \(symbolValue.kindDescription)")
+            }
+            guard SchemaBuilder.isValidName(symbol) else {
+                throw AvroSchemaError(.invalidName, at: symbolPath, "enum symbol \"\(symbol)\" is not a valid Avro name: it must match [A-Za-z_][A-Za-z0-9_]*")
+            }
+            guard seen.insert(symbol).inserted else {
+                throw AvroSchemaError(.duplicateSymbol, at: symbolPath, "enum symbol \"\(symbol)\" appears twice in enum \"\(name.fullName)\"")
+            }
+            symbols.append(symbol)
+        }
+        var defaultSymbol: String?
+        if let defaultValue = object["default"] {
+            guard case .string(let symbol) = defaultValue, seen.contains(symbol) else {
+                throw AvroSchemaError(
+                    .invalidEnumDefault, at: path.rendered(appending: "default"),
+                    "enum default must be one of the symbols \(symbols), not \(JSONWriter.render(defaultValue))")
+            }
+            defaultSymbol = symbol
+        }
+        let enumeration = EnumType(
+            name: name, aliases: aliases.map { AvroName($0, enclosingNamespace: name.namespace) }, doc: docString(object),
+            symbols: symbols, defaultSymbol: defaultSymbol)
+        let id = append(.enumeration(enumeration), properties: customProperties(object, reserved: SchemaBuilder.enumReserved))
+        namedTypes[name.fullName] = id
+        return id
+    }
+
+    private mutating func parseArray(_ object: JSONObject, namespace: String) throws(AvroSchemaError) -> SchemaNode.ID {
+        guard let itemsValue = object["items"] else {
+            throw AvroSchemaError(.missingAttribute, at: path.rendered, "array has no \"items\"")
+        }
+        path.push("items")
+        let items = try parse(itemsValue, namespace: namespace)
+        path.pop()
+        return append(.array(items: items), properties: customProperties(object, reserved: ["type", "items"]))
+    }
+
+    private mutating func parseMap(_ object: JSONObject, namespace: String) throws(AvroSchemaError) -> SchemaNode.ID {
+        guard let valuesValue = object["values"] else {
+            throw AvroSchemaError(.missingAttribute, at: path.rendered, "map has no \"values\"")
+        }
+        path.push("values")
+        let values = try parse(valuesValue, namespace: namespace)
+        path.pop()
+        return append(.map(values: values), properties: customProperties(object, reserved: ["type", "values"]))
+    }
+
+    private mutating func parseFixed(_ object: JSONObject, namespace: String) throws(AvroSchemaError) -> SchemaNode.ID {
+        let name = try parseName(object, enclosingNamespace: namespace, kind: "fixed")
+        let aliases = try parseAliases(object, namespace: name.namespace, named: true)
+        guard let sizeValue = object["size"] else {
+            throw AvroSchemaError(.missingAttribute, at: path.rendered, "fixed \"\(name.fullName)\" has no \"size\"")
+        }
+        guard case .integer(let size) = sizeValue, size >= 0, size <= Int64(Int32.max) else {
+            throw AvroSchemaError(
+                .invalidFixedSize, at: path.rendered(appending: "size"),
+                "fixed \"size\" must be a non-negative integer, not \(JSONWriter.render(sizeValue))")
+        }
+        let (logicalType, consumed) = LogicalTypeRules.logicalType(in: object, kind: .fixed, fixedSize: Int(size))
+        var reserved = SchemaBuilder.fixedReserved
+        reserved.formUnion(consumed)
+        let fixed = FixedType(
+            name: name, aliases: aliases.map { AvroName($0, enclosingNamespace: name.namespace) }, doc: docString(object), size: Int(size))
+        let id = append(.fixed(fixed), logicalType: logicalType, properties: customProperties(object, reserved: reserved))
+        namedTypes[name.fullName] = id
+        return id
+    }
+
+    // MARK: Unions
+
+    private mutating func parseUnion(_ branchValues: [JSONValue], namespace: String) throws(AvroSchemaError) -> SchemaNode.ID {
+        var branches: [SchemaNode.ID] = []
+        branches.reserveCapacity(branchValues.count)
+        var seen: [String: Int] = [:]
+        for (index, branchValue) in branchValues.enumerated() {
+            path.push(index)
+            if case .array = branchValue {
+                throw AvroSchemaError(.nestedUnion, at: path.rendered, "a union may not directly contain another union")
+            }
+            let branch = try parse(branchValue, namespace: namespace)
+            let node = nodes[branch]
+            let key = node.name?.fullName ?? node.kind.rawValue
+            if let first = seen[key] {
+                let what = node.name.map { "named type \"\($0.fullName)\"" } ?? "type \"\(node.kind.rawValue)\""
+                throw AvroSchemaError(
+                    .duplicateUnionBranch, at: path.rendered,
+                    "union contains \(what) twice (branches \(first) and \(index)); a union may hold each unnamed type and each name only once")
+            }
+            seen[key] = index
+            branches.append(branch)
+            path.pop()
+        }
+        return append(.union(branches: branches))
+    }
+}

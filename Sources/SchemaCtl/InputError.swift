@@ -1,0 +1,18 @@
+#if canImport(Glibc)
+    import Glibc
+#elseif canImport(Darwin)
+    import Darwin
+#endif
+
+/// A file that cannot be read or is not a valid schema. Exits with `ExitStatus.invalidInput`.
+struct InputError: Error, CustomStringConvertible {
+    let description: String
+}
+
+/// Writes a line to standard error.
+func printError(_ text: String) {
+    var line = text
+    line.append("\n")
+    // Swift 6 forbids touching the C global `stderr`; write to descriptor 2 directly.
+    _ = line.withCString { write(2, $0, strlen($0)) }
+}
