@@ -36,12 +36,18 @@ public struct ResolutionProblem: Sendable, Equatable {
 public enum SchemaResolution {
     /// Whether data written with `writer` can be read with `reader`.
     public static func canRead(reader: AvroSchema, writer: AvroSchema) -> Bool {
-        problems(reader: reader, writer: writer).isEmpty
+        var walker = ResolutionWalker(reader: reader, writer: writer, isDetailed: false)
+        walker.check(reader.root, writer.root)
+        return !walker.hasFailed
     }
 
     /// Every reason `reader` cannot read data written with `writer`; empty when it can.
+    ///
+    /// Most checks pass, so a quick walk that tracks no paths and stops at the first problem runs
+    /// first; only when it fails does a second walk collect every problem with its paths.
     public static func problems(reader: AvroSchema, writer: AvroSchema) -> [ResolutionProblem] {
-        var walker = ResolutionWalker(reader: reader, writer: writer)
+        if canRead(reader: reader, writer: writer) { return [] }
+        var walker = ResolutionWalker(reader: reader, writer: writer, isDetailed: true)
         walker.check(reader.root, writer.root)
         return walker.problems
     }
@@ -55,40 +61,67 @@ struct ResolutionWalker {
     private var readerPath = JSONPointer()
     private var writerPath = JSONPointer()
     private var location = JSONPointer()
-    /// Record pairs already entered: recursion terminates, and each pair is reported once.
-    private var visitedRecords: Set<UInt64> = []
+    /// Named type pairs (reader id, writer id) already entered.
+    private var visitedNamedPairs: Set<UInt64> = []
+    /// Whether paths are tracked and every problem collected; otherwise the walk stops at the first.
+    private let isDetailed: Bool
+    /// Whether any problem was found.
+    private(set) var hasFailed = false
 
-    init(reader: AvroSchema, writer: AvroSchema) {
+    init(reader: AvroSchema, writer: AvroSchema, isDetailed: Bool) {
         self.reader = reader
         self.writer = writer
+        self.isDetailed = isDetailed
     }
 
     mutating func check(_ readerID: SchemaNode.ID, _ writerID: SchemaNode.ID) {
-        let readerNode = reader[readerID]
-        let writerNode = writer[writerID]
+        if hasFailed && !isDetailed { return }
+        // Hot path: the same primitive on both sides (most fields of most records). Only a decimal on
+        // bytes has anything further to compare.
+        let readerKind = reader.kinds[readerID]
+        if readerKind == writer.kinds[writerID], readerKind.isPrimitive {
+            if readerKind == .bytes { checkDecimal(readerID, writerID) }
+            return
+        }
+        let writerKind = writer.kinds[writerID]
 
         // A writer union: every branch the writer may have used must be readable.
-        if case .union(let writerBranches) = writerNode.content {
+        if writerKind == .union {
+            guard case .union(let writerBranches) = writer.nodes[writerID].content else { return }
             for (index, branch) in writerBranches.enumerated() {
-                writerPath.push(index)
-                location.push(index)
+                if isDetailed {
+                    writerPath.push(index)
+                    location.push(index)
+                }
                 check(readerID, branch)
-                location.pop()
-                writerPath.pop()
+                if isDetailed {
+                    location.pop()
+                    writerPath.pop()
+                }
             }
             return
         }
         // A reader union and a plain writer: the matching branch reads it.
-        if case .union(let readerBranches) = readerNode.content {
-            guard let index = ResolutionRules.unionBranch(in: readerBranches, of: reader, for: writerNode) else {
-                report(.missingUnionBranch, readerID, writerID, info: "reader union lacking writer type: \(writerNode.kind.upperName)")
+        if readerKind == .union {
+            guard case .union(let readerBranches) = reader.nodes[readerID].content else { return }
+            guard let index = ResolutionRules.unionBranch(in: readerBranches, of: reader, for: writerID, of: writer) else {
+                report(.missingUnionBranch, readerID, writerID, info: "reader union lacking writer type: \(writerKind.upperName)")
                 return
             }
-            readerPath.push(index)
+            if isDetailed { readerPath.push(index) }
             check(readerBranches[index], writerID)
-            readerPath.pop()
+            if isDetailed { readerPath.pop() }
             return
         }
+        checkNonUnion(readerID, writerID)
+    }
+
+    /// Everything but the primitive and union fast paths. Kept out of line so that `check`, which
+    /// recurses through every field and union branch, keeps a small stack frame.
+    @inline(never)
+    private mutating func checkNonUnion(_ readerID: SchemaNode.ID, _ writerID: SchemaNode.ID) {
+        let readerNode = reader.nodes[readerID]
+        let writerNode = writer.nodes[writerID]
         guard ResolutionRules.matchesShallowly(reader: readerNode, writer: writerNode) else {
             if readerNode.kind == writerNode.kind, readerNode.kind.isNamed {
                 push("name")
@@ -101,13 +134,17 @@ struct ResolutionWalker {
             }
             return
         }
+        if readerNode.kind.isNamed {
+            // A named pair is compared once per walk: recursion terminates, each problem is reported
+            // once, and a type referenced by many fields costs one comparison.
+            let pair = UInt64(UInt32(truncatingIfNeeded: readerID)) << 32 | UInt64(UInt32(truncatingIfNeeded: writerID))
+            guard visitedNamedPairs.insert(pair).inserted else { return }
+        }
         switch (readerNode.content, writerNode.content) {
         case (.record(let readerRecord), .record(let writerRecord)):
-            let pair = UInt64(UInt32(truncatingIfNeeded: readerID)) << 32 | UInt64(UInt32(truncatingIfNeeded: writerID))
-            guard visitedRecords.insert(pair).inserted else { return }
             checkFields(readerRecord, writerRecord, readerID, writerID)
         case (.enumeration(let readerEnum), .enumeration(let writerEnum)):
-            guard readerEnum.defaultSymbol == nil else { return }
+            guard readerEnum.defaultSymbol == nil, readerEnum.symbols != writerEnum.symbols else { return }
             let known = Set(readerEnum.symbols)
             let missing = writerEnum.symbols.filter { !known.contains($0) }
             if !missing.isEmpty {
@@ -122,7 +159,7 @@ struct ResolutionWalker {
                 pop()
                 return
             }
-            checkDecimal(readerNode, writerNode, readerID, writerID)
+            checkDecimal(readerID, writerID)
         case (.array(let readerItems), .array(let writerItems)):
             push("items")
             check(readerItems, writerItems)
@@ -132,30 +169,44 @@ struct ResolutionWalker {
             check(readerValues, writerValues)
             pop()
         default:
-            checkDecimal(readerNode, writerNode, readerID, writerID)
+            checkDecimal(readerID, writerID)
         }
     }
 
     private mutating func checkFields(_ readerRecord: RecordType, _ writerRecord: RecordType, _ readerID: SchemaNode.ID, _ writerID: SchemaNode.ID) {
+        let readerFields = readerRecord.fields
+        guard isDetailed else {
+            let readerTypes = readerRecord.fieldTypes
+            let writerTypes = writerRecord.fieldTypes
+            for position in readerTypes.indices {
+                if let writerIndex = ResolutionRules.writerFieldIndex(forReaderField: position, of: readerRecord, in: writerRecord) {
+                    check(readerTypes[position], writerTypes[writerIndex])
+                } else if !readerFields[position].hasDefault {
+                    hasFailed = true
+                }
+                if hasFailed { return }
+            }
+            return
+        }
         readerPath.push("fields")
         location.push("fields")
-        for (position, readerField) in readerRecord.fields.enumerated() {
+        for position in readerFields.indices {
             readerPath.push(position)
             location.push(position)
-            if let writerIndex = ResolutionRules.writerFieldIndex(for: readerField, at: position, in: writerRecord) {
+            if let writerIndex = ResolutionRules.writerFieldIndex(forReaderField: position, of: readerRecord, in: writerRecord) {
                 readerPath.push("type")
                 location.push("type")
                 writerPath.push("fields")
                 writerPath.push(writerIndex)
                 writerPath.push("type")
-                check(readerField.type, writerRecord.fields[writerIndex].type)
+                check(readerFields[position].type, writerRecord.fields[writerIndex].type)
                 writerPath.pop()
                 writerPath.pop()
                 writerPath.pop()
                 location.pop()
                 readerPath.pop()
-            } else if !readerField.hasDefault {
-                report(.readerFieldMissingDefaultValue, readerID, writerID, info: readerField.name, fieldIndex: position)
+            } else if !readerFields[position].hasDefault {
+                report(.readerFieldMissingDefaultValue, readerID, writerID, info: readerFields[position].name, fieldIndex: position)
             }
             location.pop()
             readerPath.pop()
@@ -166,9 +217,9 @@ struct ResolutionWalker {
 
     /// Both decimal: the specification requires equal precision and scale. Otherwise the underlying
     /// types (already matched) decide.
-    private mutating func checkDecimal(_ readerNode: SchemaNode, _ writerNode: SchemaNode, _ readerID: SchemaNode.ID, _ writerID: SchemaNode.ID) {
-        guard case .decimal(let readerPrecision, let readerScale)? = readerNode.logicalType,
-            case .decimal(let writerPrecision, let writerScale)? = writerNode.logicalType,
+    private mutating func checkDecimal(_ readerID: SchemaNode.ID, _ writerID: SchemaNode.ID) {
+        guard case .decimal(let readerPrecision, let readerScale)? = reader.nodes[readerID].logicalType,
+            case .decimal(let writerPrecision, let writerScale)? = writer.nodes[writerID].logicalType,
             readerPrecision != writerPrecision || readerScale != writerScale
         else { return }
         report(
@@ -176,13 +227,15 @@ struct ResolutionWalker {
             info: "reader decimal(\(readerPrecision),\(readerScale)) not compatible with writer decimal(\(writerPrecision),\(writerScale))")
     }
 
-    private mutating func push(_ key: String) {
+    private mutating func push(_ key: StaticString) {
+        guard isDetailed else { return }
         readerPath.push(key)
         writerPath.push(key)
         location.push(key)
     }
 
     private mutating func pop() {
+        guard isDetailed else { return }
         readerPath.pop()
         writerPath.pop()
         location.pop()
@@ -192,6 +245,8 @@ struct ResolutionWalker {
         _ type: IncompatibilityType, _ readerID: SchemaNode.ID, _ writerID: SchemaNode.ID, info: String,
         fieldIndex: Int? = nil, missingSymbols: [String] = []
     ) {
+        hasFailed = true
+        guard isDetailed else { return }
         problems.append(
             ResolutionProblem(
                 type: type, readerPath: readerPath.rendered, writerPath: writerPath.rendered, location: location.rendered,

@@ -1,3 +1,9 @@
+#if canImport(Glibc)
+    import Glibc
+#elseif canImport(Darwin)
+    import Darwin
+#endif
+
 /// Why a JSON text could not be parsed, and where (1-based line and column).
 public struct JSONParseError: Error, Sendable, Equatable, CustomStringConvertible {
     public var message: String
@@ -50,6 +56,24 @@ public struct JSONParser {
                 return .failure(error)
             }
         }.get()
+    }
+
+    /// The string the bytes encode, or nil when they are not valid UTF-8. ASCII (nearly every schema
+    /// string) takes the specialized fast path; anything else is decoded and compared with the input,
+    /// since decoding replaces invalid sequences rather than failing.
+    static func validatedString(_ bytes: UnsafeBufferPointer<UInt8>) -> String? {
+        var isASCII = true
+        for byte in bytes where byte >= 0x80 {
+            isASCII = false
+            break
+        }
+        let string = String(decoding: bytes, as: UTF8.self)
+        if isASCII { return string }
+        var copy = string
+        let same = copy.withUTF8 { decoded in
+            decoded.count == bytes.count && (bytes.count == 0 || memcmp(decoded.baseAddress!, bytes.baseAddress!, bytes.count) == 0)
+        }
+        return same ? string : nil
     }
 
     private struct Reader {
@@ -211,10 +235,12 @@ public struct JSONParser {
                 let byte = bytes[position]
                 if byte == UInt8(ascii: "\"") {
                     position += 1
-                    guard let string = String(validating: buffer, as: UTF8.self) else {
-                        throw error("string is not valid UTF-8", at: start)
-                    }
-                    return string
+                    return try buffer.withUnsafeBufferPointer { (slice) -> Result<String, JSONParseError> in
+                        guard let string = JSONParser.validatedString(slice) else {
+                            return .failure(error("string is not valid UTF-8", at: start))
+                        }
+                        return .success(string)
+                    }.get()
                 }
                 if byte < 0x20 { throw error("control character in string; it must be escaped") }
                 if byte != UInt8(ascii: "\\") {
@@ -259,7 +285,7 @@ public struct JSONParser {
         }
 
         func makeString(_ slice: UnsafeBufferPointer<UInt8>, at offset: Int) throws(JSONParseError) -> String {
-            guard let string = String(validating: slice, as: UTF8.self) else {
+            guard let string = JSONParser.validatedString(slice) else {
                 throw error("string is not valid UTF-8", at: offset)
             }
             return string

@@ -35,13 +35,14 @@ public enum ResolutionRules {
         reader.name == writerFieldName || reader.aliases.contains(writerFieldName)
     }
 
-    /// The index of the writer field that reader field `readerField` (at position `position`) reads,
-    /// by name and then by the reader field's aliases.
-    public static func writerFieldIndex(for readerField: Field, at position: Int, in writer: RecordType) -> Int? {
-        // Fast path: evolution usually keeps field positions, and short strings compare in place.
-        if position < writer.fields.count, writer.fields[position].name == readerField.name { return position }
-        if let index = writer.fieldIndex[readerField.name] { return index }
-        for alias in readerField.aliases {
+    /// The index of the writer field that the reader field at `position` reads: by name, then by the
+    /// reader field's aliases.
+    public static func writerFieldIndex(forReaderField position: Int, of reader: RecordType, in writer: RecordType) -> Int? {
+        let nameID = reader.fieldNameIDs[position]
+        // Fast path: evolution usually keeps field positions.
+        if position < writer.fieldNameIDs.count, writer.fieldNameIDs[position] == nameID { return position }
+        if let index = writer.fieldPositionByNameID[nameID] { return index }
+        for alias in reader.fields[position].aliases {
             if let index = writer.fieldIndex[alias] { return index }
         }
         return nil
@@ -62,15 +63,21 @@ public enum ResolutionRules {
     /// The reader union branch that reads a (non-union) writer schema: the first branch of the same
     /// type (same kind; same unqualified name for named types), otherwise the first branch that matches
     /// by promotion or alias, as Avro's implementations choose.
-    public static func unionBranch(in readerBranches: [SchemaNode.ID], of reader: AvroSchema, for writer: SchemaNode) -> Int? {
-        let writerKind = writer.kind
-        for (index, branch) in readerBranches.enumerated() {
-            let candidate = reader[branch]
-            guard candidate.kind == writerKind else { continue }
-            if !writerKind.isNamed || candidate.name?.name == writer.name?.name { return index }
+    public static func unionBranch(
+        in readerBranches: [SchemaNode.ID], of reader: AvroSchema, for writerID: SchemaNode.ID, of writer: AvroSchema
+    ) -> Int? {
+        let writerKind = writer.kinds[writerID]
+        let writerName = writerKind.isNamed ? writer.nodes[writerID].name?.name : nil
+        for (index, branch) in readerBranches.enumerated() where reader.kinds[branch] == writerKind {
+            if writerName == nil || reader.nodes[branch].name?.name == writerName { return index }
         }
-        for (index, branch) in readerBranches.enumerated() where matchesShallowly(reader: reader[branch], writer: writer) {
-            return index
+        for (index, branch) in readerBranches.enumerated() {
+            let readerKind = reader.kinds[branch]
+            if readerKind.isNamed {
+                if readerKind == writerKind, namesMatch(reader: reader.nodes[branch], writer: writer.nodes[writerID]) { return index }
+            } else if isPromotion(writer: writerKind, reader: readerKind) {
+                return index
+            }
         }
         return nil
     }

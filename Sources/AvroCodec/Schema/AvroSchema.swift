@@ -17,11 +17,15 @@ public struct AvroSchema: Sendable {
     public let root: SchemaNode.ID
     /// Named types (records, enums, fixed) by full name.
     public let namedTypes: [String: SchemaNode.ID]
+    /// Each node's kind, by id: hot paths (compatibility, resolution) test kinds without touching
+    /// the nodes' reference-counted payloads.
+    public let kinds: [AvroKind]
 
     init(nodes: [SchemaNode], root: SchemaNode.ID, namedTypes: [String: SchemaNode.ID]) {
         self.nodes = nodes
         self.root = root
         self.namedTypes = namedTypes
+        self.kinds = nodes.map(\.kind)
     }
 
     /// The node with this id.
@@ -42,10 +46,28 @@ public enum AvroKind: String, Sendable, Hashable, CaseIterable {
     /// Whether the kind is a named type (record, enum, fixed).
     public var isNamed: Bool { self == .record || self == .enum || self == .fixed }
 
-    static let primitiveNames: [String: AvroKind] = [
-        "null": .null, "boolean": .boolean, "int": .int, "long": .long,
-        "float": .float, "double": .double, "bytes": .bytes, "string": .string,
-    ]
+    /// The primitive type with this name ("int", "string", …), or nil.
+    init?(primitiveName name: String) {
+        switch name {
+        case "null": self = .null
+        case "boolean": self = .boolean
+        case "int": self = .int
+        case "long": self = .long
+        case "float": self = .float
+        case "double": self = .double
+        case "bytes": self = .bytes
+        case "string": self = .string
+        default: return nil
+        }
+    }
+
+    /// Whether the kind is one of the eight primitive types.
+    public var isPrimitive: Bool {
+        switch self {
+        case .null, .boolean, .int, .long, .float, .double, .bytes, .string: return true
+        default: return false
+        }
+    }
 }
 
 /// One node of a schema.
@@ -141,6 +163,35 @@ public struct RecordType: Sendable {
     public let isError: Bool
     /// Field position by name, for resolution.
     public let fieldIndex: [String: Int]
+    /// Hot-path views of the fields for resolution: interned name ids and type ids, by position.
+    /// Comparing two interned ids is exact and needs neither a string compare nor reference counting.
+    let fieldNameIDs: [Int32]
+    let fieldTypes: [SchemaNode.ID]
+    let fieldPositionByNameID: [Int32: Int]
+
+    init(name: AvroName, aliases: [AvroName], doc: String?, fields: [Field], isError: Bool) {
+        self.name = name
+        self.aliases = aliases
+        self.doc = doc
+        self.fields = fields
+        self.isError = isError
+        var index: [String: Int] = [:]
+        index.reserveCapacity(fields.count)
+        var byID: [Int32: Int] = [:]
+        byID.reserveCapacity(fields.count)
+        var ids: [Int32] = []
+        ids.reserveCapacity(fields.count)
+        for (position, field) in fields.enumerated() {
+            index[field.name] = position
+            let id = NameInterner.shared.id(for: field.name)
+            byID[id] = position
+            ids.append(id)
+        }
+        fieldIndex = index
+        fieldNameIDs = ids
+        fieldPositionByNameID = byID
+        fieldTypes = fields.map(\.type)
+    }
 
     /// The field called `name`, if there is one.
     public func field(named name: String) -> Field? {

@@ -2,8 +2,10 @@
 /// JSON Pointer (RFC 6901) only when something has to be reported. Walking a 1,000-field schema thus
 /// builds no strings at all.
 struct JSONPointer: Sendable {
+    /// Keys are the schema vocabulary's literals, so a segment is a trivial value: pushing and popping
+    /// costs no reference counting.
     enum Segment: Sendable {
-        case key(String)
+        case key(StaticString)
         case index(Int)
     }
 
@@ -13,7 +15,7 @@ struct JSONPointer: Sendable {
         segments.reserveCapacity(16)
     }
 
-    mutating func push(_ key: String) { segments.append(.key(key)) }
+    mutating func push(_ key: StaticString) { segments.append(.key(key)) }
     mutating func push(_ index: Int) { segments.append(.index(index)) }
     mutating func pop() { segments.removeLast() }
 
@@ -24,7 +26,7 @@ struct JSONPointer: Sendable {
             text.append("/")
             switch segment {
             case .key(let key):
-                text.append(key.replacingTilde())
+                text.append(key.description.replacingTilde())
             case .index(let index):
                 text.append(String(index))
             }

@@ -57,7 +57,7 @@ struct SchemaBuilder {
     var path = JSONPointer()
     /// Field and enum defaults are checked after the walk: a default may mention a type (even the
     /// enclosing record) that is complete only then.
-    private var pendingDefaults: [(value: JSONValue, type: SchemaNode.ID, path: String)] = []
+    private var pendingDefaults: [(value: JSONValue, type: SchemaNode.ID, field: JSONPointer)] = []
 
     private static let placeholder = SchemaNode(content: .primitive(.null), logicalType: nil, properties: [])
 
@@ -109,9 +109,7 @@ struct SchemaBuilder {
                         aliases: field.aliases, order: field.order, doc: field.doc, properties: field.properties)
                 }
                 content = .record(
-                    RecordType(
-                        name: record.name, aliases: record.aliases, doc: record.doc, fields: fields,
-                        isError: record.isError, fieldIndex: record.fieldIndex))
+                    RecordType(name: record.name, aliases: record.aliases, doc: record.doc, fields: fields, isError: record.isError))
             }
             nodes[newID] = SchemaNode(content: content, logicalType: node.logicalType, properties: node.properties)
             return newID
@@ -123,7 +121,7 @@ struct SchemaBuilder {
         let validator = DefaultValueValidator(nodes: nodes)
         for pending in pendingDefaults {
             if let problem = validator.problem(with: pending.value, for: pending.type) {
-                throw AvroSchemaError(.invalidDefault, at: pending.path, problem)
+                throw AvroSchemaError(.invalidDefault, at: pending.field.rendered(appending: "default"), problem)
             }
         }
     }
@@ -142,7 +140,7 @@ struct SchemaBuilder {
     // MARK: Names
 
     private mutating func resolveReference(_ name: String, namespace: String) throws(AvroSchemaError) -> SchemaNode.ID {
-        if let kind = AvroKind.primitiveNames[name] { return primitive(kind) }
+        if let kind = AvroKind(primitiveName: name) { return primitive(kind) }
         if name.contains(".") {
             if let id = namedTypes[name] { return id }
         } else {
@@ -217,7 +215,7 @@ struct SchemaBuilder {
                 .invalidName, at: path.rendered(appending: "name"),
                 "\(kind) name \"\(text)\" is not a valid full name: each dotted part must match [A-Za-z_][A-Za-z0-9_]*")
         }
-        if AvroKind.primitiveNames[name.name] != nil {
+        if AvroKind(primitiveName: name.name) != nil {
             throw AvroSchemaError(
                 .invalidName, at: path.rendered(appending: "name"),
                 "\(kind) name \"\(text)\" is a primitive type name, which may not be redefined")
@@ -256,9 +254,9 @@ struct SchemaBuilder {
 
     /// Attributes outside the reserved set, sorted by key (so normalized forms do not depend on the
     /// order they were written in).
-    private func customProperties(_ object: JSONObject, reserved: Set<String>) -> [JSONObject.Member] {
+    private func customProperties(_ object: JSONObject, reserved: (String) -> Bool) -> [JSONObject.Member] {
         var properties: [JSONObject.Member] = []
-        for member in object.members where !reserved.contains(member.key) {
+        for member in object.members where !reserved(member.key) {
             properties.append(member)
         }
         if properties.count > 1 { properties.sort { $0.key < $1.key } }
@@ -284,7 +282,7 @@ struct SchemaBuilder {
         case "map": return try parseMap(object, namespace: namespace)
         case "fixed": return try parseFixed(object, namespace: namespace)
         default:
-            if let kind = AvroKind.primitiveNames[type] {
+            if let kind = AvroKind(primitiveName: type) {
                 return parsePrimitiveObject(object, kind: kind)
             }
             // {"type": "SomeNamedType"} is a reference, as Avro's Java parser accepts.
@@ -295,16 +293,40 @@ struct SchemaBuilder {
     }
 
     private mutating func parsePrimitiveObject(_ object: JSONObject, kind: AvroKind) -> SchemaNode.ID {
+        guard object.members.count > 1 else { return append(.primitive(kind)) }
         let (logicalType, consumed) = LogicalTypeRules.logicalType(in: object, kind: kind, fixedSize: nil)
-        var reserved: Set<String> = ["type"]
-        reserved.formUnion(consumed)
-        return append(.primitive(kind), logicalType: logicalType, properties: customProperties(object, reserved: reserved))
+        return append(
+            .primitive(kind), logicalType: logicalType,
+            properties: customProperties(object) { $0 == "type" || consumed.contains($0) })
     }
 
-    private static let recordReserved: Set<String> = ["type", "name", "namespace", "doc", "aliases", "fields"]
-    private static let fieldReserved: Set<String> = ["name", "type", "default", "order", "aliases", "doc"]
-    private static let enumReserved: Set<String> = ["type", "name", "namespace", "doc", "aliases", "symbols", "default"]
-    private static let fixedReserved: Set<String> = ["type", "name", "namespace", "doc", "aliases", "size"]
+    private static func isRecordAttribute(_ key: String) -> Bool {
+        switch key {
+        case "type", "name", "namespace", "doc", "aliases", "fields": return true
+        default: return false
+        }
+    }
+
+    private static func isFieldAttribute(_ key: String) -> Bool {
+        switch key {
+        case "name", "type", "default", "order", "aliases", "doc": return true
+        default: return false
+        }
+    }
+
+    private static func isEnumAttribute(_ key: String) -> Bool {
+        switch key {
+        case "type", "name", "namespace", "doc", "aliases", "symbols", "default": return true
+        default: return false
+        }
+    }
+
+    private static func isFixedAttribute(_ key: String) -> Bool {
+        switch key {
+        case "type", "name", "namespace", "doc", "aliases", "size": return true
+        default: return false
+        }
+    }
 
     private mutating func parseRecord(_ object: JSONObject, namespace: String, isError: Bool) throws(AvroSchemaError) -> SchemaNode.ID {
         let kindName = isError ? "error" : "record"
@@ -321,7 +343,7 @@ struct SchemaBuilder {
         let id = nodes.count
         nodes.append(
             SchemaNode(
-                content: .record(RecordType(name: name, aliases: [], doc: nil, fields: [], isError: isError, fieldIndex: [:])),
+                content: .record(RecordType(name: name, aliases: [], doc: nil, fields: [], isError: isError)),
                 logicalType: nil, properties: []))
         namedTypes[name.fullName] = id
 
@@ -343,8 +365,8 @@ struct SchemaBuilder {
         path.pop()
         let record = RecordType(
             name: name, aliases: aliases.map { AvroName($0, enclosingNamespace: name.namespace) }, doc: docString(object),
-            fields: fields, isError: isError, fieldIndex: fieldIndex)
-        nodes[id] = SchemaNode(content: .record(record), logicalType: nil, properties: customProperties(object, reserved: SchemaBuilder.recordReserved))
+            fields: fields, isError: isError)
+        nodes[id] = SchemaNode(content: .record(record), logicalType: nil, properties: customProperties(object, reserved: SchemaBuilder.isRecordAttribute))
         return id
     }
 
@@ -377,11 +399,11 @@ struct SchemaBuilder {
         let aliases = try parseAliases(object, namespace: namespace, named: false)
         let defaultValue = object["default"]
         if let defaultValue {
-            pendingDefaults.append((defaultValue, type, path.rendered(appending: "default")))
+            pendingDefaults.append((defaultValue, type, path))
         }
         return Field(
             name: name, type: type, defaultValue: defaultValue, aliases: aliases, order: order, doc: docString(object),
-            properties: customProperties(object, reserved: SchemaBuilder.fieldReserved))
+            properties: customProperties(object, reserved: SchemaBuilder.isFieldAttribute))
     }
 
     private mutating func parseEnum(_ object: JSONObject, namespace: String) throws(AvroSchemaError) -> SchemaNode.ID {
@@ -420,7 +442,7 @@ struct SchemaBuilder {
         let enumeration = EnumType(
             name: name, aliases: aliases.map { AvroName($0, enclosingNamespace: name.namespace) }, doc: docString(object),
             symbols: symbols, defaultSymbol: defaultSymbol)
-        let id = append(.enumeration(enumeration), properties: customProperties(object, reserved: SchemaBuilder.enumReserved))
+        let id = append(.enumeration(enumeration), properties: customProperties(object, reserved: SchemaBuilder.isEnumAttribute))
         namedTypes[name.fullName] = id
         return id
     }
@@ -432,7 +454,7 @@ struct SchemaBuilder {
         path.push("items")
         let items = try parse(itemsValue, namespace: namespace)
         path.pop()
-        return append(.array(items: items), properties: customProperties(object, reserved: ["type", "items"]))
+        return append(.array(items: items), properties: customProperties(object) { $0 == "type" || $0 == "items" })
     }
 
     private mutating func parseMap(_ object: JSONObject, namespace: String) throws(AvroSchemaError) -> SchemaNode.ID {
@@ -442,7 +464,7 @@ struct SchemaBuilder {
         path.push("values")
         let values = try parse(valuesValue, namespace: namespace)
         path.pop()
-        return append(.map(values: values), properties: customProperties(object, reserved: ["type", "values"]))
+        return append(.map(values: values), properties: customProperties(object) { $0 == "type" || $0 == "values" })
     }
 
     private mutating func parseFixed(_ object: JSONObject, namespace: String) throws(AvroSchemaError) -> SchemaNode.ID {
@@ -457,11 +479,10 @@ struct SchemaBuilder {
                 "fixed \"size\" must be a non-negative integer, not \(JSONWriter.render(sizeValue))")
         }
         let (logicalType, consumed) = LogicalTypeRules.logicalType(in: object, kind: .fixed, fixedSize: Int(size))
-        var reserved = SchemaBuilder.fixedReserved
-        reserved.formUnion(consumed)
+
         let fixed = FixedType(
             name: name, aliases: aliases.map { AvroName($0, enclosingNamespace: name.namespace) }, doc: docString(object), size: Int(size))
-        let id = append(.fixed(fixed), logicalType: logicalType, properties: customProperties(object, reserved: reserved))
+        let id = append(.fixed(fixed), logicalType: logicalType, properties: customProperties(object) { SchemaBuilder.isFixedAttribute($0) || consumed.contains($0) })
         namedTypes[name.fullName] = id
         return id
     }
