@@ -24,7 +24,15 @@ struct CheckReportFormatter {
         if report.comparedVersions.isEmpty {
             return "COMPATIBLE: \(newPath): no existing versions to compare with\n"
         }
-        let compared = report.comparedVersions.map { "v\($0) (\(file(ofVersion: $0)))" }.joined(separator: ", ")
+        let comparedList = report.comparedVersions
+        let compared: String
+        if comparedList.count <= 4 {
+            compared = comparedList.map { "v\($0) (\(file(ofVersion: $0)))" }.joined(separator: ", ")
+        } else {
+            let newest = comparedList[0]
+            let oldest = comparedList[comparedList.count - 1]
+            compared = "v\(newest) (\(file(ofVersion: newest))) … v\(oldest) (\(file(ofVersion: oldest)))"
+        }
         if report.isCompatible {
             return "COMPATIBLE: \(newPath) is \(level) compatible with \(plural(report.comparedVersions.count, "version")): \(compared)\n"
         }
