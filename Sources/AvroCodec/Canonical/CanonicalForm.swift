@@ -72,12 +72,7 @@ struct SchemaTextWriter {
             output.byte(UInt8(ascii: "]"))
         case .record(let record):
             if writeReference(id, name: record.name) { return }
-            output.raw("{\"name\":")
-            output.string(record.name.fullName)
-            writeNullNamespaceIfNeeded(record.name)
-            output.raw(",\"type\":")
-            output.raw(record.isError ? "\"error\"" : "\"record\"")
-            writeAliases(record.aliases)
+            writeNamedHeader(record.name, type: record.isError ? "error" : "record", aliases: record.aliases)
             output.raw(",\"fields\":[")
             let outerNamespace = enclosingNamespace
             enclosingNamespace = record.name.namespace
@@ -91,17 +86,9 @@ struct SchemaTextWriter {
             output.byte(UInt8(ascii: "}"))
         case .enumeration(let enumeration):
             if writeReference(id, name: enumeration.name) { return }
-            output.raw("{\"name\":")
-            output.string(enumeration.name.fullName)
-            writeNullNamespaceIfNeeded(enumeration.name)
-            output.raw(",\"type\":\"enum\"")
-            writeAliases(enumeration.aliases)
-            output.raw(",\"symbols\":[")
-            for (index, symbol) in enumeration.symbols.enumerated() {
-                if index > 0 { output.byte(UInt8(ascii: ",")) }
-                output.string(symbol)
-            }
-            output.byte(UInt8(ascii: "]"))
+            writeNamedHeader(enumeration.name, type: "enum", aliases: enumeration.aliases)
+            output.raw(",\"symbols\":")
+            writeStrings(enumeration.symbols)
             if style == .normalized, let defaultSymbol = enumeration.defaultSymbol {
                 output.raw(",\"default\":")
                 output.string(defaultSymbol)
@@ -110,11 +97,7 @@ struct SchemaTextWriter {
             output.byte(UInt8(ascii: "}"))
         case .fixed(let fixed):
             if writeReference(id, name: fixed.name) { return }
-            output.raw("{\"name\":")
-            output.string(fixed.name.fullName)
-            writeNullNamespaceIfNeeded(fixed.name)
-            output.raw(",\"type\":\"fixed\"")
-            writeAliases(fixed.aliases)
+            writeNamedHeader(fixed.name, type: "fixed", aliases: fixed.aliases)
             output.raw(",\"size\":")
             output.integer(Int64(fixed.size))
             writeLogicalType(node.logicalType)
@@ -149,12 +132,8 @@ struct SchemaTextWriter {
                 output.value(defaultValue)
             }
             if !field.aliases.isEmpty {
-                output.raw(",\"aliases\":[")
-                for (index, alias) in field.aliases.enumerated() {
-                    if index > 0 { output.byte(UInt8(ascii: ",")) }
-                    output.string(alias)
-                }
-                output.byte(UInt8(ascii: "]"))
+                output.raw(",\"aliases\":")
+                writeStrings(field.aliases)
             }
             if field.order != .ascending {
                 output.raw(",\"order\":")
@@ -165,12 +144,25 @@ struct SchemaTextWriter {
         output.byte(UInt8(ascii: "}"))
     }
 
-    private mutating func writeAliases(_ aliases: [AvroName]) {
-        guard style == .normalized, !aliases.isEmpty else { return }
-        output.raw(",\"aliases\":[")
-        for (index, alias) in aliases.enumerated() {
+    /// `{"name":…,"type":…` and, in the normalized form, the aliases.
+    private mutating func writeNamedHeader(_ name: AvroName, type: StaticString, aliases: [AvroName]) {
+        output.raw("{\"name\":")
+        output.string(name.fullName)
+        writeNullNamespaceIfNeeded(name)
+        output.raw(",\"type\":\"")
+        output.raw(type)
+        output.byte(UInt8(ascii: "\""))
+        if style == .normalized, !aliases.isEmpty {
+            output.raw(",\"aliases\":")
+            writeStrings(aliases.map(\.fullName))
+        }
+    }
+
+    private mutating func writeStrings(_ strings: [String]) {
+        output.byte(UInt8(ascii: "["))
+        for (index, text) in strings.enumerated() {
             if index > 0 { output.byte(UInt8(ascii: ",")) }
-            output.string(alias.fullName)
+            output.string(text)
         }
         output.byte(UInt8(ascii: "]"))
     }
