@@ -28,6 +28,8 @@ let package = Package(
                 .product(name: "Crypto", package: "swift-crypto"),
             ]
         ),
+        // The registry domain: subjects, versions, ids, levels, modes, deletes over SQLite. No HTTP.
+        .target(name: "Registry", dependencies: ["AvroCodec", "CSQLite"]),
         .executableTarget(
             name: "SchemaCtl",
             dependencies: [
@@ -40,6 +42,7 @@ let package = Package(
 
         .testTarget(name: "AvroCodecTests", dependencies: ["AvroCodec"]),
         .testTarget(name: "SchemaCtlTests", dependencies: ["SchemaCtl"]),
+        .testTarget(name: "RegistryTests", dependencies: ["Registry"]),
         .testTarget(name: "CLibraryLinkTests", dependencies: ["CAvro", "CMicroHTTPD", "CSQLite"]),
     ],
     swiftLanguageModes: [.v6]

@@ -1,0 +1,142 @@
+import CSQLite
+
+/// A SQLite failure: the result code, SQLite's message (copied at once), and the statement.
+public struct StorageError: Error, Sendable, CustomStringConvertible {
+    public let code: Int32
+    public let message: String
+    public let statement: String
+
+    public var description: String { "SQLite error \(code) (\(message)) in: \(statement)" }
+}
+
+/// One SQLite connection. Owns the `sqlite3*` and closes it in `deinit`.
+///
+/// `@unchecked Sendable`: the connection is opened in serialized threading mode
+/// (`SQLITE_OPEN_FULLMUTEX`), and the registry additionally calls it only while holding its own
+/// state lock, so no two threads use it at once.
+final class SQLiteDatabase: @unchecked Sendable {
+    private let handle: OpaquePointer
+    private var statements: [String: OpaquePointer] = [:]
+
+    /// Opens (creating if needed) the database at `path`, in WAL mode with `synchronous=FULL`: a
+    /// committed transaction survives a process crash and a power loss.
+    init(path: String) throws(StorageError) {
+        var connection: OpaquePointer?
+        let flags = SQLITE_OPEN_READWRITE | SQLITE_OPEN_CREATE | SQLITE_OPEN_FULLMUTEX
+        let result = sqlite3_open_v2(path, &connection, flags, nil)
+        guard result == SQLITE_OK, let connection else {
+            let message = connection.map { String(cString: sqlite3_errmsg($0)) } ?? "cannot open"
+            if let connection { sqlite3_close_v2(connection) }
+            throw StorageError(code: result, message: message, statement: "open \(path)")
+        }
+        handle = connection
+        sqlite3_busy_timeout(handle, 5_000)
+        try execute("PRAGMA journal_mode=WAL")
+        try execute("PRAGMA synchronous=FULL")
+        try execute("PRAGMA foreign_keys=ON")
+    }
+
+    deinit {
+        for statement in statements.values { sqlite3_finalize(statement) }
+        sqlite3_close_v2(handle)
+    }
+
+    private func error(_ code: Int32, _ sql: String) -> StorageError {
+        StorageError(code: code, message: String(cString: sqlite3_errmsg(handle)), statement: sql)
+    }
+
+    /// Runs one or more statements that return no rows.
+    func execute(_ sql: String) throws(StorageError) {
+        var message: UnsafeMutablePointer<CChar>?
+        let result = sqlite3_exec(handle, sql, nil, nil, &message)
+        if result != SQLITE_OK {
+            let text = message.map { String(cString: $0) } ?? String(cString: sqlite3_errmsg(handle))
+            sqlite3_free(message)
+            throw StorageError(code: result, message: text, statement: sql)
+        }
+    }
+
+    /// A value bound to a `?` parameter.
+    enum Value {
+        case integer(Int64)
+        case text(String)
+        case null
+    }
+
+    private func prepared(_ sql: String) throws(StorageError) -> OpaquePointer {
+        if let statement = statements[sql] {
+            sqlite3_reset(statement)
+            sqlite3_clear_bindings(statement)
+            return statement
+        }
+        var statement: OpaquePointer?
+        let result = sqlite3_prepare_v2(handle, sql, -1, &statement, nil)
+        guard result == SQLITE_OK, let statement else { throw error(result, sql) }
+        statements[sql] = statement
+        return statement
+    }
+
+    private static let transient = unsafeBitCast(-1, to: sqlite3_destructor_type.self)
+
+    private func bind(_ values: [Value], to statement: OpaquePointer, sql: String) throws(StorageError) {
+        for (index, value) in values.enumerated() {
+            let position = Int32(index + 1)
+            let result: Int32
+            switch value {
+            case .integer(let number): result = sqlite3_bind_int64(statement, position, number)
+            case .text(let text): result = sqlite3_bind_text(statement, position, text, -1, SQLiteDatabase.transient)
+            case .null: result = sqlite3_bind_null(statement, position)
+            }
+            guard result == SQLITE_OK else { throw error(result, sql) }
+        }
+    }
+
+    /// Runs a statement that returns no rows.
+    func run(_ sql: String, _ values: [Value] = []) throws(StorageError) {
+        let statement = try prepared(sql)
+        defer { sqlite3_reset(statement) }
+        try bind(values, to: statement, sql: sql)
+        let result = sqlite3_step(statement)
+        guard result == SQLITE_DONE else { throw error(result, sql) }
+    }
+
+    /// One row of a query, read by column index.
+    struct Row {
+        fileprivate let statement: OpaquePointer
+
+        func integer(_ column: Int32) -> Int64 { sqlite3_column_int64(statement, column) }
+
+        func text(_ column: Int32) -> String {
+            guard let pointer = sqlite3_column_text(statement, column) else { return "" }
+            return String(cString: pointer)
+        }
+
+        func isNull(_ column: Int32) -> Bool { sqlite3_column_type(statement, column) == SQLITE_NULL }
+    }
+
+    /// Runs a query, calling `body` for each row.
+    func query(_ sql: String, _ values: [Value] = [], _ body: (Row) -> Void) throws(StorageError) {
+        let statement = try prepared(sql)
+        defer { sqlite3_reset(statement) }
+        try bind(values, to: statement, sql: sql)
+        while true {
+            let result = sqlite3_step(statement)
+            if result == SQLITE_DONE { return }
+            guard result == SQLITE_ROW else { throw error(result, sql) }
+            body(Row(statement: statement))
+        }
+    }
+
+    /// Runs `body` in one transaction: committed if it returns, rolled back if it throws.
+    func transaction<T>(_ body: () throws -> T) throws -> T {
+        try execute("BEGIN IMMEDIATE")
+        do {
+            let value = try body()
+            try execute("COMMIT")
+            return value
+        } catch {
+            try? execute("ROLLBACK")
+            throw error
+        }
+    }
+}
