@@ -8,6 +8,7 @@ let package = Package(
         .library(name: "AvroCodec", targets: ["AvroCodec"]),
         .executable(name: "schemactl", targets: ["SchemaCtl"]),
         .executable(name: "codec-bench", targets: ["CodecBench"]),
+        .executable(name: "schema-registry", targets: ["SchemaRegistryServer"]),
     ],
     dependencies: [
         .package(url: "https://github.com/apple/swift-argument-parser", from: "1.8.2"),
@@ -30,6 +31,13 @@ let package = Package(
         ),
         // The registry domain: subjects, versions, ids, levels, modes, deletes over SQLite. No HTTP.
         .target(name: "Registry", dependencies: ["AvroCodec", "CSQLite"]),
+        .target(name: "HTTPServer", dependencies: ["CMicroHTTPD"]),
+        // The REST API: libmicrohttpd requests → registry domain calls → responses. Thin.
+        .target(name: "RegistryHTTP", dependencies: ["Registry", "HTTPServer"]),
+        .executableTarget(
+            name: "SchemaRegistryServer",
+            dependencies: ["Registry", "RegistryHTTP", "HTTPServer", .product(name: "ArgumentParser", package: "swift-argument-parser")]
+        ),
         .executableTarget(
             name: "SchemaCtl",
             dependencies: [

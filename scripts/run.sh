@@ -1,29 +1,10 @@
 #!/usr/bin/env bash
-# Installs what is missing and runs the product.
-#
-# Until the registry service lands (issue "Step 2 of 4"), this is a placeholder run of `schemactl`:
-# it builds it in release mode and checks the example schemas in fixtures/, so a fresh machine shows
-# the whole chain working. Pass arguments to run schemactl with them instead, e.g.
-#   scripts/run.sh check new.avsc --against old.avsc
+# Installs what is missing, builds, and runs the registry service on the SQLite default
+# (./data/registry.db, created on first start) at http://127.0.0.1:8081. Stop it with Ctrl-C.
+# Arguments are passed to schema-registry, e.g. scripts/run.sh --listen 127.0.0.1:9091 --db /tmp/r.db
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
 scripts/setup.sh
-swift build -c release --product schemactl
-schemactl=.build/release/schemactl
-
-if [ $# -gt 0 ]; then
-  exec "$schemactl" "$@"
-fi
-
-echo "== schemactl validate fixtures/examples/user-v1.avsc"
-"$schemactl" validate fixtures/examples/user-v1.avsc
-echo "== schemactl check fixtures/examples/user-v2-compatible.avsc --against fixtures/examples/user-v1.avsc"
-"$schemactl" check fixtures/examples/user-v2-compatible.avsc --against fixtures/examples/user-v1.avsc
-echo "== schemactl check fixtures/examples/user-v2-breaking.avsc --against fixtures/examples/user-v1.avsc (expected: exit 1)"
-set +e
-"$schemactl" check fixtures/examples/user-v2-breaking.avsc --against fixtures/examples/user-v1.avsc
-status=$?
-set -e
-echo "(exit $status)"
-[ "$status" -eq 1 ]
+swift build -c release
+exec .build/release/schema-registry "$@"

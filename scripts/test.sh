@@ -1,8 +1,14 @@
 #!/usr/bin/env bash
-# Runs every test: installs what is missing, builds, and runs the Swift test suites.
+# Runs every test: installs what is missing, builds, runs the Swift test suites, then the HTTP
+# integration and Confluent-client interoperability tests (pytest) against the real server binary.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
 scripts/setup.sh
+python3 -m pip install --quiet --disable-pip-version-check "confluent-kafka[avro,schemaregistry]" requests pytest
+
 swift build --build-tests
 swift test
+
+export SCHEMA_REGISTRY_BIN="$(swift build --show-bin-path)/schema-registry"
+python3 -m pytest -q -p no:cacheprovider Tests/interop

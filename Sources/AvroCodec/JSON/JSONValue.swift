@@ -64,3 +64,13 @@ public struct JSONObject: Sendable, Equatable {
         return nil
     }
 }
+
+extension JSONValue {
+    /// Compact JSON text (no whitespace, keys in member order).
+    public var compactText: String { JSONWriter.render(self) }
+
+    /// An object from key-value pairs, in order.
+    public static func object(_ members: [(String, JSONValue)]) -> JSONValue {
+        .object(JSONObject(members: members.map { JSONObject.Member(key: $0.0, value: $0.1) }))
+    }
+}

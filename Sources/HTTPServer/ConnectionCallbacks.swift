@@ -1,0 +1,198 @@
+import CMicroHTTPD
+
+#if canImport(Glibc)
+import Glibc
+#elseif canImport(Darwin)
+import Darwin
+#endif
+
+// The C callbacks handed to libmicrohttpd. They are file-level functions, not closures, so they capture nothing and
+// carry no actor isolation: MHD calls them on its worker threads (a main-actor closure would trap there).
+
+/// `MHD_OPTION_UNESCAPE_CALLBACK`: the `size_t (*)(void *cls, struct MHD_Connection *c, char *s)` MHD calls on the
+/// path and on each query name and value.
+typealias UnescapeCallback = @convention(c) (UnsafeMutableRawPointer?, OpaquePointer?, UnsafeMutablePointer<CChar>?) -> Int
+
+/// Body bytes reserved up front from `Content-Length`, at most: a client that announces a large body and then
+/// stalls should not cost a large allocation.
+private let initialBodyReservation = 1 << 20
+
+/// Leaves the text escaped. MHD's default would turn `%2F` into `/` in the path, and subjects may contain `/`;
+/// query names and values are decoded by `TextDecoding.queryComponent` instead.
+func keepEscapes(_ cls: UnsafeMutableRawPointer?, _ connection: OpaquePointer?, _ text: UnsafeMutablePointer<CChar>?) -> Int {
+    guard let text else { return 0 }
+    return strlen(text)
+}
+
+/// `MHD_OPTION_NOTIFY_COMPLETED`: MHD is done with a request (sent, failed, timed out or shut down).
+func completeRequest(
+    _ cls: UnsafeMutableRawPointer?,
+    _ connection: OpaquePointer?,
+    _ requestContext: UnsafeMutablePointer<UnsafeMutableRawPointer?>?,
+    _ termination: MHD_RequestTerminationCode
+) {
+    guard let cls, let requestContext, let statePointer = requestContext.pointee else { return }
+    requestContext.pointee = nil
+    Unmanaged<RequestState>.fromOpaque(statePointer).release()
+    Unmanaged<ServerContext>.fromOpaque(cls).takeUnretainedValue().requestFinished()
+}
+
+/// The access handler: MHD calls it once when the headers are in, once per chunk of body, and once more with
+/// `*upload_data_size == 0` when the body is complete.
+///
+/// Keep-alive depends on the first call only creating the per-request state: a response queued on the first call is
+/// an early response, and MHD closes the connection after it. That is exactly what we want for a body announced
+/// too large, and nothing else.
+func handleAccess(
+    _ cls: UnsafeMutableRawPointer?,
+    _ connection: OpaquePointer?,
+    _ url: UnsafePointer<CChar>?,
+    _ method: UnsafePointer<CChar>?,
+    _ version: UnsafePointer<CChar>?,
+    _ uploadData: UnsafePointer<CChar>?,
+    _ uploadDataSize: UnsafeMutablePointer<Int>?,
+    _ requestContext: UnsafeMutablePointer<UnsafeMutableRawPointer?>?
+) -> MHD_Result {
+    guard let cls, let connection, let url, let method, let uploadDataSize, let requestContext else { return .NO }
+    let server = Unmanaged<ServerContext>.fromOpaque(cls).takeUnretainedValue()
+
+    guard let statePointer = requestContext.pointee else {
+        let state = RequestState()
+        requestContext.pointee = Unmanaged.passRetained(state).toOpaque()
+        server.requestStarted()
+        if let declaredLength = declaredContentLength(connection) {
+            if declaredLength > UInt64(server.maximumBodyBytes) {
+                // Refuse before reading a byte: MHD answers instead of sending `100 Continue`, skips the body
+                // and closes the connection after the response.
+                state.isOversized = true
+                state.hasResponded = true
+                return queueOversizedResponse(server, on: connection, closing: true)
+            }
+            state.body.reserveCapacity(Int(min(declaredLength, UInt64(initialBodyReservation))))
+        }
+        return .YES
+    }
+    let state = Unmanaged<RequestState>.fromOpaque(statePointer).takeUnretainedValue()
+
+    let chunkSize = uploadDataSize.pointee
+    if chunkSize > 0 {
+        if !state.isOversized, let uploadData {
+            if chunkSize > server.maximumBodyBytes - state.body.count {
+                // A chunked (or lying) upload outgrew the limit: drop what we have and discard the rest.
+                state.isOversized = true
+                state.body = []
+            } else {
+                uploadData.withMemoryRebound(to: UInt8.self, capacity: chunkSize) {
+                    state.body.append(contentsOf: UnsafeBufferPointer(start: $0, count: chunkSize))
+                }
+            }
+        }
+        uploadDataSize.pointee = 0
+        return .YES
+    }
+
+    if state.hasResponded { return .YES }
+    state.hasResponded = true
+    if state.isOversized {
+        return queueOversizedResponse(server, on: connection, closing: server.isStopping)
+    }
+    let body = state.body
+    state.body = []
+    let request = HTTPRequest(
+        method: String(cString: method),
+        path: String(cString: url),
+        query: queryArguments(connection),
+        headers: requestHeaders(connection),
+        body: body
+    )
+    let response = server.handler(request)
+    return queue(response, status: response.status, on: connection, closing: server.isStopping)
+}
+
+private func queueOversizedResponse(_ server: ServerContext, on connection: OpaquePointer, closing: Bool) -> MHD_Result {
+    queue(server.oversizedBody(server.maximumBodyBytes), status: 413, on: connection, closing: closing)
+}
+
+private func queue(_ response: HTTPResponse, status: Int, on connection: OpaquePointer, closing: Bool) -> MHD_Result {
+    // MUST_COPY costs one memcpy of the body; handing MHD the array's storage would need the array kept alive and
+    // its address stable past `withUnsafeBytes`, which Swift does not promise.
+    let created = response.body.withUnsafeBytes { bytes in
+        MHD_create_response_from_buffer(bytes.count, UnsafeMutableRawPointer(mutating: bytes.baseAddress), .RESPMEM_MUST_COPY)
+    }
+    guard let mhdResponse = created else { return .NO }
+    defer { MHD_destroy_response(mhdResponse) }
+    if !response.contentType.isEmpty {
+        _ = MHD_add_response_header(mhdResponse, "Content-Type", response.contentType)
+    }
+    // MHD refuses (returns MHD_NO for) headers it manages itself and values with CR or LF; those are dropped.
+    for header in response.extraHeaders {
+        _ = MHD_add_response_header(mhdResponse, header.name, header.value)
+    }
+    if closing {
+        _ = MHD_add_response_header(mhdResponse, "Connection", "close")
+    }
+    let statusCode = (100...999).contains(status) ? UInt32(status) : 500
+    return MHD_queue_response(connection, statusCode, mhdResponse)
+}
+
+/// The `Content-Length` the client announced, or nil when absent or not a number (MHD enforces the framing).
+private func declaredContentLength(_ connection: OpaquePointer) -> UInt64? {
+    guard let text = MHD_lookup_connection_value(connection, .HEADER_KIND, "Content-Length") else { return nil }
+    var value: UInt64 = 0
+    var pointer = text
+    guard pointer.pointee != 0 else { return nil }
+    while pointer.pointee != 0 {
+        let character = UInt8(bitPattern: pointer.pointee)
+        guard character >= UInt8(ascii: "0"), character <= UInt8(ascii: "9") else { return nil }
+        let (shifted, multiplyOverflow) = value.multipliedReportingOverflow(by: 10)
+        let (sum, addOverflow) = shifted.addingReportingOverflow(UInt64(character - UInt8(ascii: "0")))
+        if multiplyOverflow || addOverflow { return .max }
+        value = sum
+        pointer += 1
+    }
+    return value
+}
+
+private func queryArguments(_ connection: OpaquePointer) -> [(name: String, value: String)] {
+    var arguments: [(name: String, value: String)] = []
+    _ = withUnsafeMutablePointer(to: &arguments) {
+        MHD_get_connection_values_n(connection, .GET_ARGUMENT_KIND, collectQueryArgument, $0)
+    }
+    return arguments
+}
+
+private func requestHeaders(_ connection: OpaquePointer) -> [String: String] {
+    var headers: [String: String] = [:]
+    _ = withUnsafeMutablePointer(to: &headers) {
+        MHD_get_connection_values_n(connection, .HEADER_KIND, collectHeader, $0)
+    }
+    return headers
+}
+
+/// With `keepEscapes` installed MHD leaves names and values encoded; a name without `=` has a NULL value.
+private func collectQueryArgument(
+    _ cls: UnsafeMutableRawPointer?, _ kind: MHD_ValueKind,
+    _ key: UnsafePointer<CChar>?, _ keySize: Int, _ value: UnsafePointer<CChar>?, _ valueSize: Int
+) -> MHD_Result {
+    guard let cls, let key else { return .YES }
+    let name = TextDecoding.queryComponent(UnsafeRawBufferPointer(start: key, count: keySize))
+    let decodedValue = value.map { TextDecoding.queryComponent(UnsafeRawBufferPointer(start: $0, count: valueSize)) } ?? ""
+    cls.assumingMemoryBound(to: [(name: String, value: String)].self).pointee.append((name: name, value: decodedValue))
+    return .YES
+}
+
+private func collectHeader(
+    _ cls: UnsafeMutableRawPointer?, _ kind: MHD_ValueKind,
+    _ key: UnsafePointer<CChar>?, _ keySize: Int, _ value: UnsafePointer<CChar>?, _ valueSize: Int
+) -> MHD_Result {
+    guard let cls, let key else { return .YES }
+    let name = TextDecoding.lowercasedHeaderName(UnsafeRawBufferPointer(start: key, count: keySize))
+    let text = value.map { String(decoding: UnsafeRawBufferPointer(start: $0, count: valueSize), as: UTF8.self) } ?? ""
+    let headers = cls.assumingMemoryBound(to: [String: String].self)
+    if let existing = headers.pointee[name] {
+        headers.pointee[name] = existing + ", " + text
+    } else {
+        headers.pointee[name] = text
+    }
+    return .YES
+}

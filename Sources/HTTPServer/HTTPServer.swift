@@ -1,0 +1,128 @@
+import CMicroHTTPD
+
+#if canImport(Glibc)
+import Glibc
+#elseif canImport(Darwin)
+import Darwin
+#endif
+
+/// A small HTTP/1.1 server over libmicrohttpd: requests are read whole, handed to a handler, answered whole.
+///
+/// ```swift
+/// var configuration = HTTPServerConfiguration()
+/// configuration.port = 0
+/// let server = try HTTPServer(configuration: configuration,
+///                             oversizedBody: { limit in HTTPResponse(status: 413, contentType: "text/plain", body: Array("over \(limit) bytes".utf8)) },
+///                             handler: { request in HTTPResponse(status: 200, contentType: "text/plain", body: request.body) })
+/// print(server.port)
+/// server.stop()
+/// ```
+///
+/// `@unchecked Sendable` is sound: `port`, `context`, `listenDescriptor` and `drainTimeoutSeconds` are immutable;
+/// `daemon` is only read or written under `lifecycleLock`; `ServerContext` is itself thread-safe.
+public final class HTTPServer: @unchecked Sendable {
+    /// The bound port: the real one when the configuration asked for 0.
+    public let port: UInt16
+
+    private let context: ServerContext
+    private let listenDescriptor: Int32
+    private let drainTimeoutSeconds: Int
+    private let lifecycleLock = Lock()
+    private var daemon: OpaquePointer?  // guarded by lifecycleLock; nil once stopped
+
+    /// Starts listening; `handler` runs on MHD worker threads, concurrently.
+    /// `oversizedBody` produces the response sent (status 413) when a body exceeds `maximumBodyBytes` — the body is
+    /// not buffered beyond the limit. Neither closure may call `stop()`.
+    public init(
+        configuration: HTTPServerConfiguration,
+        oversizedBody: @escaping @Sendable (Int) -> HTTPResponse,
+        handler: @escaping @Sendable (HTTPRequest) -> HTTPResponse
+    ) throws(HTTPServerError) {
+        guard configuration.maximumBodyBytes >= 0 else { throw HTTPServerError("maximumBodyBytes must not be negative") }
+        guard configuration.connectionTimeoutSeconds >= 0, configuration.connectionTimeoutSeconds <= Int(UInt32.max) else {
+            throw HTTPServerError("connectionTimeoutSeconds must be between 0 and \(UInt32.max)")
+        }
+        guard (1...1024).contains(configuration.threads) else { throw HTTPServerError("threads must be between 1 and 1024") }
+
+        let listening = try ListenSocket.open(host: configuration.host, port: configuration.port)
+        let context = ServerContext(maximumBodyBytes: configuration.maximumBodyBytes, oversizedBody: oversizedBody, handler: handler)
+        let contextPointer = Unmanaged.passUnretained(context).toOpaque()
+
+        #if os(Linux)
+        var flags = MHD_USE_INTERNAL_POLLING_THREAD.rawValue | MHD_USE_EPOLL.rawValue
+        #else
+        var flags = MHD_USE_INTERNAL_POLLING_THREAD.rawValue | MHD_USE_POLL.rawValue
+        #endif
+        flags |= MHD_USE_ITC.rawValue  // required by MHD_quiesce_daemon with a thread pool
+        if listening.isIPv6 { flags |= MHD_USE_IPv6.rawValue }
+
+        let unescape: UnescapeCallback = keepEscapes
+        let completed: MHD_RequestCompletedCallback = completeRequest
+        // In an MHD_OPTION_ARRAY, two-pointer options carry the function pointer in `value` and its argument in
+        // `ptr_value`; integer options carry the integer in `value`.
+        var options = [
+            MHD_OptionItem(option: .LISTEN_SOCKET, value: Int(listening.descriptor), ptr_value: nil),
+            MHD_OptionItem(option: .UNESCAPE_CALLBACK, value: unsafeBitCast(unescape, to: Int.self), ptr_value: nil),
+            MHD_OptionItem(option: .NOTIFY_COMPLETED, value: unsafeBitCast(completed, to: Int.self), ptr_value: contextPointer),
+            MHD_OptionItem(option: .CONNECTION_TIMEOUT, value: configuration.connectionTimeoutSeconds, ptr_value: nil),
+        ]
+        if configuration.threads > 1 {
+            options.append(MHD_OptionItem(option: .THREAD_POOL_SIZE, value: configuration.threads, ptr_value: nil))
+        }
+        options.append(MHD_OptionItem(option: .END, value: 0, ptr_value: nil))
+
+        let started: OpaquePointer? = options.withUnsafeMutableBufferPointer { items in
+            guard let first = items.baseAddress else { return nil }
+            // MHD_start_daemon is variadic and not callable from Swift; its va_list twin is, with every option
+            // packed into one MHD_OPTION_ARRAY.
+            return withVaList([MHD_OPTION.ARRAY.rawValue, first, MHD_OPTION.END.rawValue]) { arguments in
+                MHD_start_daemon_va(flags, listening.port, nil, nil, handleAccess, contextPointer, arguments)
+            }
+        }
+        guard let started else {
+            // MHD may or may not have closed the socket on its failure path; close it only if still open.
+            if fcntl(listening.descriptor, F_GETFD) != -1 { _ = close(listening.descriptor) }
+            throw HTTPServerError("libmicrohttpd failed to start on \(configuration.host):\(listening.port)")
+        }
+        self.port = listening.port
+        self.context = context
+        self.listenDescriptor = listening.descriptor
+        self.drainTimeoutSeconds = configuration.connectionTimeoutSeconds > 0 ? configuration.connectionTimeoutSeconds : 30
+        self.daemon = started
+    }
+
+    /// Stops gracefully: stops accepting (new connections are refused), lets in-flight requests finish for up to
+    /// `connectionTimeoutSeconds` (30 s when that is 0), then closes every connection. Idempotent; returns once the
+    /// server is stopped. Must not be called from the handler (it waits for the handler's own worker thread).
+    public func stop() {
+        lifecycleLock.withLock {
+            guard let daemon else { return }
+            self.daemon = nil
+            context.beginStopping()
+            let quiescedDescriptor = MHD_quiesce_daemon(daemon)
+            if quiescedDescriptor >= 0 {
+                // MHD no longer polls the socket, but the kernel would still queue new connections on it until it
+                // is closed, which must wait until after MHD_stop_daemon; shutting it down refuses them now.
+                _ = shutdown(quiescedDescriptor, Int32(SHUT_RDWR))
+            }
+            waitForInFlightRequests()
+            MHD_stop_daemon(daemon)
+            if quiescedDescriptor >= 0 {
+                _ = close(quiescedDescriptor)  // after a quiesce, closing the listen socket is ours to do
+            }
+        }
+    }
+
+    deinit {
+        stop()
+    }
+
+    private func waitForInFlightRequests() {
+        let pollMicroseconds: UInt32 = 2_000
+        var remaining = drainTimeoutSeconds * 1_000_000
+        while context.inFlightRequestCount > 0 && remaining > 0 {
+            usleep(pollMicroseconds)
+            remaining -= Int(pollMicroseconds)
+        }
+    }
+}

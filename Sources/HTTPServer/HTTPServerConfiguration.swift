@@ -1,0 +1,33 @@
+/// Where and how an `HTTPServer` listens.
+///
+/// ```swift
+/// var configuration = HTTPServerConfiguration()
+/// configuration.port = 0          // any free port; read it back from `HTTPServer.port`
+/// configuration.threads = 2
+/// ```
+public struct HTTPServerConfiguration: Sendable {
+    /// The address to bind: a numeric IPv4 or IPv6 address, or a host name that resolves to one.
+    public var host: String = "127.0.0.1"
+    /// The port to bind; 0 picks a free port.
+    public var port: UInt16 = 8081
+    /// Number of libmicrohttpd worker threads (each runs its own event loop and calls the handler).
+    public var threads: Int = 4
+    /// Largest request body accepted; larger bodies get a 413 and are never buffered past this size.
+    public var maximumBodyBytes: Int = 16 * 1024 * 1024
+    /// Seconds a connection may stay idle (or stall mid-request) before it is closed; 0 means never.
+    /// Also bounds how long `HTTPServer.stop()` waits for in-flight requests.
+    public var connectionTimeoutSeconds: Int = 30
+
+    /// Creates the default configuration: 127.0.0.1:8081, 4 threads, 16 MiB bodies, 30 s timeout.
+    public init() {}
+}
+
+/// Why an `HTTPServer` could not start.
+public struct HTTPServerError: Error, CustomStringConvertible {
+    /// What failed, with the system's reason where there is one.
+    public let description: String
+
+    init(_ description: String) {
+        self.description = description
+    }
+}

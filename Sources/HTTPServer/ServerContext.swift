@@ -1,0 +1,40 @@
+/// What the libmicrohttpd callbacks need, reached through the `cls` pointer MHD hands back to them.
+///
+/// `@unchecked Sendable` is sound: the closures and the limit are immutable; the request count and the stopping
+/// flag are only touched under `lock`. MHD worker threads and `HTTPServer.stop()` share one instance.
+final class ServerContext: @unchecked Sendable {
+    let handler: @Sendable (HTTPRequest) -> HTTPResponse
+    let oversizedBody: @Sendable (Int) -> HTTPResponse
+    let maximumBodyBytes: Int
+
+    private let lock = Lock()
+    private var inFlightRequests = 0  // guarded by lock
+    private var stopping = false      // guarded by lock
+
+    init(maximumBodyBytes: Int, oversizedBody: @escaping @Sendable (Int) -> HTTPResponse, handler: @escaping @Sendable (HTTPRequest) -> HTTPResponse) {
+        self.maximumBodyBytes = maximumBodyBytes
+        self.oversizedBody = oversizedBody
+        self.handler = handler
+    }
+
+    /// Requests between their first access-handler call and MHD's completion notice.
+    var inFlightRequestCount: Int { lock.withLock { inFlightRequests } }
+
+    /// Set once `stop()` begins: responses from then on carry `Connection: close`.
+    var isStopping: Bool { lock.withLock { stopping } }
+
+    func requestStarted() { lock.withLock { inFlightRequests += 1 } }
+    func requestFinished() { lock.withLock { inFlightRequests -= 1 } }
+    func beginStopping() { lock.withLock { stopping = true } }
+}
+
+/// Per-request state behind MHD's `con_cls` pointer (reset by MHD between requests on a keep-alive connection).
+///
+/// Only the MHD worker thread that owns the connection touches it, one callback at a time.
+final class RequestState {
+    var body: [UInt8] = []
+    /// The body outgrew the limit: the rest of the upload is read and dropped, never stored.
+    var isOversized = false
+    /// A response is queued; later calls for this request only drain the upload.
+    var hasResponded = false
+}
