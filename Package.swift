@@ -38,10 +38,13 @@ let package = Package(
             name: "SchemaRegistryServer",
             dependencies: ["Registry", "RegistryHTTP", "HTTPServer", .product(name: "ArgumentParser", package: "swift-argument-parser")]
         ),
+        // The REST API from the other side, for schemactl, the WAL source and consumers.
+        .target(name: "RegistryClient", dependencies: ["AvroCodec"]),
         .executableTarget(
             name: "SchemaCtl",
             dependencies: [
                 "AvroCodec",
+                "RegistryClient",
                 .product(name: "ArgumentParser", package: "swift-argument-parser"),
             ]
         ),

@@ -2,23 +2,31 @@ import ArgumentParser
 
 /// `schemactl`: checks, normalizes and fingerprints Avro schemas; talks to the registry (later steps).
 @main
-struct SchemaCtlCommand: ParsableCommand {
+struct SchemaCtlCommand: AsyncParsableCommand {
     static let configuration = CommandConfiguration(
         commandName: "schemactl",
         abstract: "Validate, normalize, fingerprint and compatibility-check Avro schemas.",
         discussion: """
             Exit codes: \(ExitStatus.success.rawValue) valid/compatible, \(ExitStatus.incompatible.rawValue) incompatible, \
-            \(ExitStatus.invalidInput.rawValue) invalid input or usage.
+            \(ExitStatus.invalidInput.rawValue) invalid input or usage, \(ExitStatus.unavailable.rawValue) registry unreachable or failing (5xx).
+            Registry commands use --registry, else $SCHEMA_REGISTRY_URL, else http://127.0.0.1:8081.
             """,
-        subcommands: [ValidateCommand.self, NormalizeCommand.self, CanonicalCommand.self, FingerprintCommand.self, CheckCommand.self]
+        subcommands: [
+            ValidateCommand.self, NormalizeCommand.self, CanonicalCommand.self, FingerprintCommand.self, CheckCommand.self,
+            RegisterCommand.self, GetCommand.self, SubjectsCommand.self, ConfigCommand.self,
+        ]
     )
 
     /// Runs the command line, mapping every failure to the documented exit codes (argument parser
     /// usage errors would otherwise exit 64).
-    static func main() {
+    static func main() async {
         do {
             var command = try parseAsRoot()
-            try command.run()
+            if var asyncCommand = command as? AsyncParsableCommand {
+                try await asyncCommand.run()
+            } else {
+                try command.run()
+            }
         } catch let status as ExitStatus {
             Self.exit(withError: ExitCode(status.rawValue))
         } catch let exit as ExitCode {
@@ -45,4 +53,6 @@ enum ExitStatus: Int32, Error {
     case incompatible = 1
     /// A file is unreadable or not a valid schema, or the command line is wrong.
     case invalidInput = 2
+    /// The registry is unreachable or answers 5xx: an outage, not a verdict on the schema.
+    case unavailable = 3
 }

@@ -1,0 +1,66 @@
+import ArgumentParser
+import AvroCodec
+import RegistryClient
+
+#if canImport(Glibc)
+    import Glibc
+#elseif canImport(Darwin)
+    import Darwin
+#endif
+
+/// `--registry URL`, shared by every command that talks to a registry.
+struct RegistryOptions: ParsableArguments {
+    @Option(help: "Registry URL (default: $SCHEMA_REGISTRY_URL, else http://127.0.0.1:8081).")
+    var registry: String?
+
+    var client: RegistryClient {
+        RegistryClient(baseURL: registry ?? getenv("SCHEMA_REGISTRY_URL").map { String(cString: $0) } ?? "http://127.0.0.1:8081")
+    }
+}
+
+/// Runs a registry call, mapping its failures to exit statuses: 3 for an outage, 2 for a refusal.
+func callRegistry<T>(_ body: () async throws(RegistryClientError) -> T) async throws -> T {
+    do {
+        return try await body()
+    } catch {
+        printError("error: \(error.description)")
+        switch error {
+        case .unavailable, .malformedResponse: throw ExitStatus.unavailable
+        case .rejected: throw ExitStatus.invalidInput
+        }
+    }
+}
+
+/// The subject a schema file belongs to: `--subject`, else a mapping in `schemactl.toml`
+/// (`[subjects]` then `"schemas/orders.avsc" = "orders-value"`), else the file's base name.
+func subject(for file: String, explicit: String?) -> String {
+    if let explicit { return explicit }
+    let wanted = file.hasPrefix("./") ? String(file.dropFirst(2)) : file
+    if let bytes = try? SchemaFile.readBytes("schemactl.toml") {
+        var inSubjects = false
+        for rawLine in String(decoding: bytes, as: UTF8.self).split(separator: "\n") {
+            let line = rawLine.split(separator: "#", maxSplits: 1, omittingEmptySubsequences: false).first.map(String.init) ?? ""
+            let trimmed = line.trimmingCharacters(in: " \t\r")
+            if trimmed.hasPrefix("[") {
+                inSubjects = trimmed == "[subjects]"
+                continue
+            }
+            guard inSubjects, let equals = trimmed.firstIndex(of: "=") else { continue }
+            let key = trimmed[..<equals].trimmingCharacters(in: " \t\"")
+            let value = trimmed[trimmed.index(after: equals)...].trimmingCharacters(in: " \t\"")
+            if key == wanted || key == "./" + wanted { return value }
+        }
+    }
+    var name = wanted.split(separator: "/").last.map(String.init) ?? wanted
+    if let dot = name.lastIndex(of: ".") { name = String(name[..<dot]) }
+    return name
+}
+
+extension StringProtocol {
+    func trimmingCharacters(in characters: String) -> String {
+        var text = Substring(self)
+        while let first = text.first, characters.contains(first) { text.removeFirst() }
+        while let last = text.last, characters.contains(last) { text.removeLast() }
+        return String(text)
+    }
+}
