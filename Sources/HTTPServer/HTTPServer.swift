@@ -48,11 +48,12 @@ public final class HTTPServer: @unchecked Sendable {
         let context = ServerContext(maximumBodyBytes: configuration.maximumBodyBytes, oversizedBody: oversizedBody, handler: handler)
         let contextPointer = Unmanaged.passUnretained(context).toOpaque()
 
-        #if os(Linux)
-        var flags = MHD_USE_INTERNAL_POLLING_THREAD.rawValue | MHD_USE_EPOLL.rawValue
-        #else
+        // poll(), not epoll: libmicrohttpd 0.9.75's edge-triggered epoll loop misses the end-of-stream of a client
+        // that hangs up mid-upload (data and FIN arrive together, a short read is taken as "drained"), so such a
+        // request stays open until the connection timeout — and `stop()` would wait for it. With poll() it is
+        // closed at once. Measured on this machine (wrk -t2, 300-byte body, 4 threads): 112k req/s either way with
+        // 512 connections; epoll ~10% ahead only at 1,500 connections.
         var flags = MHD_USE_INTERNAL_POLLING_THREAD.rawValue | MHD_USE_POLL.rawValue
-        #endif
         flags |= MHD_USE_ITC.rawValue  // required by MHD_quiesce_daemon with a thread pool
         if listening.isIPv6 { flags |= MHD_USE_IPv6.rawValue }
 
