@@ -1,9 +1,9 @@
 #!/usr/bin/env bash
 # Installs what is missing on a fresh Debian machine with the Swift toolchain: the three C libraries
-# (Avro C, libmicrohttpd, SQLite) and pkg-config. Safe to run again; does nothing when all is there.
+# (Avro C, libmicrohttpd, SQLite), pkg-config, and curl (the HTTP server tests drive it). Safe to run again; does nothing when all is there.
 set -euo pipefail
 
-packages=(pkg-config libavro-dev libmicrohttpd-dev libsqlite3-dev)
+packages=(pkg-config curl libavro-dev libmicrohttpd-dev libsqlite3-dev)
 missing=()
 for package in "${packages[@]}"; do
   dpkg -s "$package" >/dev/null 2>&1 || missing+=("$package")
