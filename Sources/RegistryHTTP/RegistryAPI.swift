@@ -334,6 +334,11 @@ public final class RegistryAPI: Sendable {
     }
 
     private func parseObject(_ body: [UInt8]) throws -> JSONObject {
+        try RegistryAPI.jsonObject(body)
+    }
+
+    /// A request body that must be a JSON object; anything else is Confluent's HTTP 400.
+    static func jsonObject(_ body: [UInt8]) throws -> JSONObject {
         let value: JSONValue
         do {
             value = try JSONParser.parse(bytes: body)
@@ -354,15 +359,7 @@ public final class RegistryAPI: Sendable {
         let version: Int?
 
         init(_ bytes: [UInt8]) throws {
-            let value: JSONValue
-            do {
-                value = try JSONParser.parse(bytes: bytes)
-            } catch {
-                throw APIError(status: 400, code: 400, message: "Unrecognized or malformed JSON body: \(error.description)")
-            }
-            guard case .object(let object) = value else {
-                throw APIError(status: 400, code: 400, message: "The request body must be a JSON object, not \(value.kindDescription)")
-            }
+            let object = try RegistryAPI.jsonObject(bytes)
             guard case .string(let schema)? = object["schema"], !schema.isEmpty else {
                 throw RegistryError.invalidSchema("Empty schema")
             }

@@ -159,6 +159,18 @@ struct CompatibilityLevelTests {
         #expect(problem.fix == "give field `email` a default: add \"default\": null")
     }
 
+    /// Old `["null","string"]`, new `"string"`: old null values have no reader. The fix restores the union.
+    @Test func narrowingAUnionSuggestsRestoringTheBranch() throws {
+        let report = CompatibilityChecker.check(
+            try Self.schema("user-add-required-email"), against: try Self.versions("user-add-optional-email"), level: .backward)
+        let problem = try #require(report.incompatibilities.first)
+        #expect(report.incompatibilities.count == 1)
+        #expect(problem.type == .typeMismatch)
+        #expect(problem.path == "/fields/2/type")
+        #expect(problem.location == "/fields/2/type/0")
+        #expect(problem.fix.hasPrefix("add `null` back: make the type a union that includes it"))
+    }
+
     @Test func levelNamesAreConfluents() {
         #expect(CompatibilityLevel.allCases.map(\.rawValue) == [
             "NONE", "BACKWARD", "BACKWARD_TRANSITIVE", "FORWARD", "FORWARD_TRANSITIVE", "FULL", "FULL_TRANSITIVE",

@@ -11,6 +11,12 @@ import requests
 REPO = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
 
 
+def evolution_schema(name):
+    """A schema text from fixtures/evolution/, e.g. evolution_schema("user-v1")."""
+    with open(os.path.join(REPO, "fixtures", "evolution", name + ".avsc")) as file:
+        return file.read()
+
+
 def server_binary():
     path = os.environ.get("SCHEMA_REGISTRY_BIN")
     if path:

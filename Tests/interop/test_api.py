@@ -1,14 +1,11 @@
 """Every endpoint of the REST API, and each error code, over HTTP against the real server."""
 import json
-import os
 
-V1 = json.dumps({"type": "record", "name": "User", "namespace": "com.example", "fields": [
-    {"name": "id", "type": "long"}, {"name": "name", "type": "string"}]})
-V2 = json.dumps({"type": "record", "name": "User", "namespace": "com.example", "fields": [
-    {"name": "id", "type": "long"}, {"name": "name", "type": "string"},
-    {"name": "email", "type": ["null", "string"], "default": None}]})
-BREAKING = json.dumps({"type": "record", "name": "User", "namespace": "com.example", "fields": [
-    {"name": "id", "type": "long"}, {"name": "name", "type": "string"}, {"name": "age", "type": "int"}]})
+from conftest import evolution_schema
+
+V1 = evolution_schema("user-v1")
+V2 = evolution_schema("user-add-optional-email")
+BREAKING = evolution_schema("user-add-required-email")
 MEDIA = "application/vnd.schemaregistry.v1+json"
 
 
@@ -91,7 +88,7 @@ def test_compatibility_endpoints(registry, session):
     assert verbose["is_compatible"] is False
     assert verbose["messages"][0].startswith("{errorType:'READER_FIELD_MISSING_DEFAULT_VALUE'")
     assert "{oldSchemaVersion: 1}" in verbose["messages"]
-    assert any(m.startswith("{fix:'give field `age` a default") for m in verbose["messages"])
+    assert any(m.startswith("{fix:'give field `email` a default") for m in verbose["messages"])
     assert verbose["messages"][-1] == "{validateFields: 'false', compatibility: 'BACKWARD'}"
     # An unparsable candidate: a verbose "no", or 42201.
     assert session.post(path + "?verbose=true", data=json.dumps({"schema": "{"})).json()["is_compatible"] is False

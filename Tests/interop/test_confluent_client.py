@@ -6,14 +6,11 @@ from confluent_kafka.schema_registry.avro import AvroDeserializer, AvroSerialize
 from confluent_kafka.schema_registry.error import SchemaRegistryError
 from confluent_kafka.serialization import MessageField, SerializationContext
 
-USER_V1 = json.dumps({"type": "record", "name": "User", "namespace": "com.example", "fields": [
-    {"name": "id", "type": "long"}, {"name": "name", "type": "string"}]})
-USER_V2 = json.dumps({"type": "record", "name": "User", "namespace": "com.example", "fields": [
-    {"name": "id", "type": "long"}, {"name": "name", "type": "string"},
-    {"name": "email", "type": ["null", "string"], "default": None}]})
-USER_BREAKING = json.dumps({"type": "record", "name": "User", "namespace": "com.example", "fields": [
-    {"name": "id", "type": "long"}, {"name": "name", "type": "string"}, {"name": "age", "type": "int"}]})
+from conftest import evolution_schema
 
+USER_V1 = evolution_schema("user-v1")
+USER_V2 = evolution_schema("user-add-optional-email")
+USER_BREAKING = evolution_schema("user-add-required-email")
 
 def test_schema_registry_client_round_trip(registry):
     client = SchemaRegistryClient({"url": registry.url})
@@ -45,7 +42,9 @@ def test_schema_registry_client_round_trip(registry):
         raise AssertionError("incompatible schema was registered")
     except SchemaRegistryError as error:
         assert error.http_status_code == 409
-        assert "READER_FIELD_MISSING_DEFAULT_VALUE" in error.error_message
+        # v2's email is ["null","string"]; the breaking version makes it a plain string.
+        assert "errorType:'TYPE_MISMATCH'" in error.error_message
+        assert "fix:'add `null` back" in error.error_message
 
     assert client.delete_subject("users-value") == [1, 2]
     assert client.get_subjects() == []

@@ -15,6 +15,10 @@ enum FixSuggestion {
             let field = record.fields[index]
             return "keep field `\(field.name)` (type \(describe(field.type, in: reader))) in the new schema: the old schema reads it and has no default for it. "
                 + "A field can be removed forward-compatibly only after a version that gives it a default"
+        case (.typeMismatch, .backward) where problem.location.hasSuffixIndex && !problem.readerPath.hasSuffixIndex:
+            // The old type was a union and the new one is not: a branch of old data has no reader.
+            return "add \(describe(problem.writerNode, in: writer)) back: make the type a union that includes it, "
+                + "as the old schema's union did (for null, put \"null\" first and add \"default\": null)"
         case (.typeMismatch, .backward):
             let writerType = describe(problem.writerNode, in: writer)
             let readers = typesReading(writerNode.kind)
@@ -136,5 +140,13 @@ extension SchemaNode {
     var fixedSize: Int? {
         if case .fixed(let fixed) = content { return fixed.size }
         return nil
+    }
+}
+
+extension String {
+    /// Whether the last JSON Pointer segment is an array index (a union branch).
+    fileprivate var hasSuffixIndex: Bool {
+        guard let last = split(separator: "/").last else { return false }
+        return last.allSatisfy(\.isNumber)
     }
 }
