@@ -51,7 +51,8 @@ public final class RegistryAPI: Sendable {
     private func dispatch(_ request: HTTPRequest, route: inout String) throws -> HTTPResponse {
         let segments = try pathSegments(request.path)
         let query = Query(request.query)
-        try negotiate(request)
+        // /metrics answers Prometheus' text format whatever JSON types the scraper accepts.
+        if segments != ["metrics"] { try negotiate(request) }
         let method = request.method
         switch (method, segments.count, segments.first ?? "") {
         case ("GET", 0, _):
