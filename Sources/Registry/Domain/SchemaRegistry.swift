@@ -37,7 +37,11 @@ public final class SchemaRegistry: Sendable {
         /// How many versions (live or soft-deleted) use each id; an id with none is gone (404).
         var useCount: [Int: Int] = [:]
         /// Versions per subject, ascending.
-        var subjects: [String: [SubjectVersion]] = [:]
+        var subjects: [String: [SubjectVersion]] = [:] {
+            didSet { sortedLiveSubjects = nil }
+        }
+        /// Subjects with a live version, sorted: `GET /subjects` is answered from this until a write.
+        var sortedLiveSubjects: [String]?
         var levels: [String: CompatibilityLevel] = [:]
         var modes: [String: RegistryMode] = [:]
         var maximumID = 0
@@ -104,7 +108,14 @@ public final class SchemaRegistry: Sendable {
     /// Subjects with at least one live version (or, with `includeDeleted`, any version), sorted.
     public func subjects(prefix: String = "", includeDeleted: Bool = false, deletedOnly: Bool = false) -> [String] {
         state.withLock { state in
-            state.subjects.compactMap { subject, versions -> String? in
+            if !includeDeleted && !deletedOnly {
+                let sorted = state.sortedLiveSubjects ?? state.subjects.compactMap { subject, versions in
+                    versions.contains { !$0.isDeleted } ? subject : nil
+                }.sorted()
+                state.sortedLiveSubjects = sorted
+                return prefix.isEmpty ? sorted : sorted.filter { $0.hasPrefix(prefix) }
+            }
+            return state.subjects.compactMap { subject, versions -> String? in
                 guard subject.hasPrefix(prefix) else { return nil }
                 let hasLive = versions.contains { !$0.isDeleted }
                 if deletedOnly { return versions.contains { $0.isDeleted } && !hasLive ? subject : nil }
