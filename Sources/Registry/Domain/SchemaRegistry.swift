@@ -19,6 +19,8 @@ public final class SchemaRegistry: Sendable {
     public static let defaultLevel = CompatibilityLevel.backward
     /// The key of the global scope in the config and mode tables (a subject name Confluent reserves).
     static let globalScope = "__GLOBAL"
+    /// How many parsed schemas are kept in memory (the texts of all are).
+    static let parsedCacheLimit = 4096
 
     private let state: Mutex<State>
 
@@ -502,6 +504,15 @@ extension SchemaRegistry.State {
         }
     }
 
+    /// Keeps a parsed schema for later compatibility checks. Parsed schemas are about ten times the
+    /// size of their text, so the cache is bounded; an evicted one is parsed again when needed.
+    mutating func cacheParsed(_ schema: AvroSchema, id: Int) {
+        if parsed.count >= SchemaRegistry.parsedCacheLimit, let victim = parsed.keys.first {
+            parsed[victim] = nil
+        }
+        parsed[id] = schema
+    }
+
     /// The parsed schema of `id` (parsed once, then cached: schemas by id never change).
     mutating func parsedSchema(_ id: Int) -> AvroSchema? {
         if let schema = parsed[id] { return schema }
@@ -513,7 +524,7 @@ extension SchemaRegistry.State {
             }
         }
         guard let schema = try? AvroSchema(parsing: stored.schema, references: referenced, options: .init(validatesDefaults: false)) else { return nil }
-        parsed[id] = schema
+        cacheParsed(schema, id: id)
         return schema
     }
 
@@ -636,7 +647,7 @@ extension SchemaRegistry.State {
                 [.integer(Int64(newMaximum))])
         }
         if isNewContent { schemas[id] = stored }
-        parsed[id] = parsed[id] ?? schema
+        if parsed[id] == nil { cacheParsed(schema, id: id) }
         idByHash[hash] = id
         useCount[id, default: 0] += 1
         maximumID = newMaximum
