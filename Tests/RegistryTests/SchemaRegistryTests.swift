@@ -245,6 +245,32 @@ struct SchemaRegistryTests {
         #expect(registry.maximumID == 1)
     }
 
+    /// Group commit: every answered registration is in the database, with the id it was answered with.
+    @Test func concurrentRegistrationsAreAllDurable() async throws {
+        let (directory, path) = try Self.temporaryDatabase()
+        defer { try? FileManager.default.removeItem(at: directory) }
+        var answered: [RegisteredSchema] = []
+        do {
+            let registry = try SchemaRegistry(databasePath: path)
+            try registry.setLevel(.none, subject: nil)
+            answered = try await withThrowingTaskGroup(of: RegisteredSchema.self) { group in
+                for index in 0..<64 {
+                    group.addTask {
+                        let schema = #"{"type":"record","name":"R\#(index)","fields":[{"name":"f","type":"long"}]}"#
+                        return try registry.register(subject: "s\(index % 8)", schema: schema)
+                    }
+                }
+                return try await group.reduce(into: []) { $0.append($1) }
+            }
+        }
+        #expect(Set(answered.map(\.id)) == Set(1...64))
+        let reopened = try SchemaRegistry(databasePath: path)
+        for registered in answered {
+            #expect(try reopened.version(subject: registered.subject, .number(registered.version)) == registered)
+        }
+        #expect(reopened.maximumID == 64)
+    }
+
     @Test(arguments: ["latest", "LATEST", " -1 ", "1", "2147483647"])
     func versionSelectorsParse(_ text: String) throws {
         _ = try VersionSelector(parsing: text)

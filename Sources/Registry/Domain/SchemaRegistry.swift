@@ -23,6 +23,7 @@ public final class SchemaRegistry: Sendable {
     static let parsedCacheLimit = 4096
 
     private let state: Mutex<State>
+    private let journal: Journal
 
     struct SubjectVersion {
         var version: Int
@@ -32,7 +33,7 @@ public final class SchemaRegistry: Sendable {
     }
 
     struct State: ~Copyable {
-        let database: SQLiteDatabase
+        let journal: Journal
         var schemas: [Int: StoredSchema] = [:]
         var parsed: [Int: AvroSchema] = [:]
         var idByHash: [String: Int] = [:]
@@ -63,7 +64,8 @@ public final class SchemaRegistry: Sendable {
             CREATE TABLE IF NOT EXISTS mode(scope TEXT PRIMARY KEY, mode TEXT NOT NULL);
             CREATE TABLE IF NOT EXISTS meta(key TEXT PRIMARY KEY, value INTEGER NOT NULL);
             """)
-        var loaded = State(database: database)
+        journal = Journal(database: database)
+        var loaded = State(journal: journal)
         try database.query("SELECT id, hash, schema, refs FROM schemas") { row in
             let id = Int(row.integer(0))
             let stored = StoredSchema(id: id, schema: row.text(2), references: SchemaRegistry.decodeReferences(row.text(3)), hash: row.text(1))
@@ -239,14 +241,24 @@ public final class SchemaRegistry: Sendable {
     ) throws(RegistryError) -> RegisteredSchema {
         try SchemaRegistry.validateSubject(subject)
         let (schema, normalized, hash) = try prepare(text, references: references)
-        let result: Result<RegisteredSchema, RegistryError> = state.withLock { state in
+        let result: Result<(RegisteredSchema, Int), RegistryError> = state.withLock { state in
             do throws(RegistryError) {
-                return .success(try state.register(subject: subject, schema: schema, normalized: normalized, hash: hash, references: references, explicitID: explicitID, explicitVersion: explicitVersion))
+                let registered = try state.register(
+                    subject: subject, schema: schema, normalized: normalized, hash: hash, references: references, explicitID: explicitID,
+                    explicitVersion: explicitVersion)
+                // An existing version is answered too only once everything queued is durable.
+                return .success((registered, state.journal.lastTicket))
             } catch {
                 return .failure(error)
             }
         }
-        return try result.get()
+        let (registered, ticket) = try result.get()
+        do {
+            try journal.waitUntilDurable(ticket)
+        } catch {
+            throw .storage(String(describing: error))
+        }
+        return registered
     }
 
     /// Finds the live (or, with `includeDeleted`, any) version of `subject` holding this schema.
@@ -498,7 +510,7 @@ extension SchemaRegistry.State {
     /// Runs storage writes in one transaction, mapping failures to a registry error.
     func write(_ body: (SQLiteDatabase) throws(StorageError) -> Void) throws(RegistryError) {
         do {
-            try database.transaction { try body(database) }
+            try journal.writeNow(body)
         } catch {
             throw .storage(String(describing: error))
         }
@@ -633,19 +645,24 @@ extension SchemaRegistry.State {
         let timestamp = WallClock.milliseconds
         let stored = StoredSchema(id: id, schema: normalized, references: references, hash: hash)
         let newMaximum = max(maximumID, id)
-        try write { (database) throws(StorageError) in
-            if isNewContent {
-                try database.run(
-                    "INSERT INTO schemas(id, hash, schema, refs) VALUES(?, ?, ?, ?)",
-                    [.integer(Int64(id)), .text(hash), .text(normalized), .text(SchemaRegistry.encodeReferences(references))])
-            }
-            try database.run(
-                "INSERT INTO versions(subject, version, schema_id, deleted, ts) VALUES(?, ?, ?, 0, ?)",
-                [.text(subject), .integer(Int64(version)), .integer(Int64(id)), .integer(timestamp)])
-            try database.run(
-                "INSERT INTO meta(key, value) VALUES('maximum_id', ?) ON CONFLICT(key) DO UPDATE SET value = excluded.value",
-                [.integer(Int64(newMaximum))])
+        var operations: [Journal.Operation] = []
+        if isNewContent {
+            operations.append(
+                Journal.Operation(
+                    sql: "INSERT INTO schemas(id, hash, schema, refs) VALUES(?, ?, ?, ?)",
+                    values: [.integer(Int64(id)), .text(hash), .text(normalized), .text(SchemaRegistry.encodeReferences(references))]))
         }
+        operations.append(
+            Journal.Operation(
+                sql: "INSERT INTO versions(subject, version, schema_id, deleted, ts) VALUES(?, ?, ?, 0, ?)",
+                values: [.text(subject), .integer(Int64(version)), .integer(Int64(id)), .integer(timestamp)]))
+        operations.append(
+            Journal.Operation(
+                sql: "INSERT INTO meta(key, value) VALUES('maximum_id', ?) ON CONFLICT(key) DO UPDATE SET value = excluded.value",
+                values: [.integer(Int64(newMaximum))]))
+        // Memory changes now, so the next registration sees this one; the caller answers only after
+        // the journal has made it durable (group commit).
+        _ = journal.enqueue(operations)
         if isNewContent { schemas[id] = stored }
         if parsed[id] == nil { cacheParsed(schema, id: id) }
         idByHash[hash] = id

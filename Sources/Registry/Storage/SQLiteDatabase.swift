@@ -57,7 +57,7 @@ final class SQLiteDatabase: @unchecked Sendable {
     }
 
     /// A value bound to a `?` parameter.
-    enum Value {
+    enum Value: Sendable {
         case integer(Int64)
         case text(String)
         case null

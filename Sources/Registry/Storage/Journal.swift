@@ -1,0 +1,86 @@
+import Synchronization
+
+/// Group commit: registrations enqueue their rows and wait; whichever waiter takes the commit lock
+/// first writes everything queued so far in one SQLite transaction (one fsync), and every
+/// registration in that batch is answered once it is durable.
+///
+/// Lock order: the registry's state lock, then the commit lock, then the queue lock. The commit
+/// leader never takes the state lock, so the order has no cycle.
+final class Journal: Sendable {
+    /// One statement and its parameters.
+    struct Operation: Sendable {
+        let sql: String
+        let values: [SQLiteDatabase.Value]
+    }
+
+    private struct Queue {
+        var operations: [Operation] = []
+        var lastTicket = 0
+    }
+
+    private struct Committer: ~Copyable {
+        let database: SQLiteDatabase
+        var durableTicket = 0
+        /// Set when a commit failed: memory is then ahead of disk, so every later write is refused
+        /// until a restart reloads the durable state.
+        var failure: String?
+    }
+
+    private let queue = Mutex(Queue())
+    private let committer: Mutex<Committer>
+
+    init(database: SQLiteDatabase) {
+        committer = Mutex(Committer(database: database))
+    }
+
+    /// Queues a registration's rows; returns its ticket. Call with the state lock held, so that
+    /// tickets follow the order in which memory changed.
+    func enqueue(_ operations: [Operation]) -> Int {
+        queue.withLock { queue in
+            queue.operations.append(contentsOf: operations)
+            queue.lastTicket += 1
+            return queue.lastTicket
+        }
+    }
+
+    /// The newest ticket handed out: waiting for it covers everything a reader may have seen.
+    var lastTicket: Int { queue.withLock { $0.lastTicket } }
+
+    /// Returns once everything up to `ticket` is committed, committing the queue itself if no one
+    /// else has.
+    func waitUntilDurable(_ ticket: Int) throws(StorageError) {
+        try committer.withLock { (committer) throws(StorageError) in
+            if let failure = committer.failure { throw StorageError(code: -1, message: failure, statement: "group commit") }
+            guard committer.durableTicket < ticket else { return }
+            try commitQueued(&committer) { (_) throws(StorageError) in }
+        }
+    }
+
+    /// Commits what is queued plus `body`'s statements in one transaction, now. For writes made under
+    /// the state lock (config, mode, deletes): queued rows go first, so the database sees the same
+    /// order as memory.
+    func writeNow(_ body: (SQLiteDatabase) throws(StorageError) -> Void) throws(StorageError) {
+        try committer.withLock { (committer) throws(StorageError) in
+            if let failure = committer.failure { throw StorageError(code: -1, message: failure, statement: "group commit") }
+            try commitQueued(&committer, extra: body)
+        }
+    }
+
+    private func commitQueued(_ committer: inout Committer, extra: (SQLiteDatabase) throws(StorageError) -> Void) throws(StorageError) {
+        let (operations, ticket) = queue.withLock { queue in
+            defer { queue.operations.removeAll(keepingCapacity: true) }
+            return (queue.operations, queue.lastTicket)
+        }
+        let database = committer.database
+        do {
+            try database.transaction {
+                for operation in operations { try database.run(operation.sql, operation.values) }
+                try extra(database)
+            }
+            committer.durableTicket = ticket
+        } catch {
+            if !operations.isEmpty { committer.failure = "a group commit failed (\(error)); restart to reload the durable state" }
+            throw (error as? StorageError) ?? StorageError(code: -1, message: String(describing: error), statement: "group commit")
+        }
+    }
+}
