@@ -49,10 +49,8 @@ if [ ${#need_apt[@]} -gt 0 ]; then
     NGINX=$(command -v nginx || echo /usr/sbin/nginx)
 fi
 command -v curl >/dev/null 2>&1 || { echo "curl is needed" >&2; exit 2; }
-if [ ! -x "$BIN" ]; then
-    echo "building $BIN ..." >&2
-    swift build -c release --product schema-registry >&2
-fi
+. bench/lib.sh
+ensure_registry_binary
 
 # --- temp dir, processes, cleanup ------------------------------------------------------------------------------
 WORK=$(mktemp -d "${TMPDIR:-/tmp}/bench-fetch.XXXXXX")
@@ -76,16 +74,7 @@ free_port() {
 }
 
 # --- the registry ----------------------------------------------------------------------------------------------
-"$BIN" --listen 127.0.0.1:0 --db "$WORK/registry.db" --threads "$THREADS" >"$WORK/server.log" 2>&1 &
-SERVER_PID=$!
-PORT=""
-for _ in $(seq 1 200); do
-    PORT=$(sed -n 's/.*listening on http:\/\/127\.0\.0\.1:\([0-9]*\).*/\1/p' "$WORK/server.log" | head -1)
-    [ -n "$PORT" ] && break
-    kill -0 "$SERVER_PID" 2>/dev/null || { cat "$WORK/server.log" >&2; echo "server died" >&2; exit 1; }
-    sleep 0.05
-done
-[ -n "$PORT" ] || { cat "$WORK/server.log" >&2; echo "server did not start" >&2; exit 1; }
+start_registry
 
 # One realistic ~1 KB schema: a CDC row of an orders table.
 python3 - "$WORK/register.json" <<'EOF'

@@ -29,11 +29,8 @@ SQLITE_COMMITS=${SQLITE_COMMITS:-8000}
 SQLITE_SECONDS=${SQLITE_SECONDS:-20}
 BIN=${BIN:-.build/release/schema-registry}
 
-command -v python3 >/dev/null 2>&1 || { apt-get update -qq && apt-get install -y -qq python3 >/dev/null; }
-if [ ! -x "$BIN" ]; then
-    echo "building $BIN ..." >&2
-    swift build -c release --product schema-registry >&2
-fi
+. bench/lib.sh
+ensure_registry_binary
 
 WORK=$(mktemp -d "${TMPDIR:-/tmp}/bench-register.XXXXXX")
 SERVER_PID=""
@@ -49,16 +46,7 @@ cleanup() {
 trap cleanup EXIT
 trap 'exit 130' INT TERM
 
-"$BIN" --listen 127.0.0.1:0 --db "$WORK/registry.db" --threads "$THREADS" >"$WORK/server.log" 2>&1 &
-SERVER_PID=$!
-PORT=""
-for _ in $(seq 1 200); do
-    PORT=$(sed -n 's/.*listening on http:\/\/127\.0\.0\.1:\([0-9]*\).*/\1/p' "$WORK/server.log" | head -1)
-    [ -n "$PORT" ] && break
-    kill -0 "$SERVER_PID" 2>/dev/null || { cat "$WORK/server.log" >&2; echo "server died" >&2; exit 1; }
-    sleep 0.05
-done
-[ -n "$PORT" ] || { cat "$WORK/server.log" >&2; echo "server did not start" >&2; exit 1; }
+start_registry
 
 echo "registry --threads $THREADS on :$PORT; database in $WORK ($(stat -f -c %T "$WORK") file system); $(nproc) cores"
 

@@ -23,11 +23,8 @@ MAX_SECONDS=${MAX_SECONDS:-600}
 THREADS=${THREADS:-4}
 BIN=${BIN:-.build/release/schema-registry}
 
-command -v python3 >/dev/null 2>&1 || { apt-get update -qq && apt-get install -y -qq python3 >/dev/null; }
-if [ ! -x "$BIN" ]; then
-    echo "building $BIN ..." >&2
-    swift build -c release --product schema-registry >&2
-fi
+. bench/lib.sh
+ensure_registry_binary
 
 WORK=$(mktemp -d "${TMPDIR:-/tmp}/bench-scale.XXXXXX")
 # The python driver starts and stops the server itself; it writes the running server's pid here so that the

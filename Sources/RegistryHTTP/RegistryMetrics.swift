@@ -12,8 +12,13 @@ import Synchronization
 public final class RegistryMetrics: Sendable {
     static let bucketBounds: [Double] = [0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1]
 
+    struct RouteStatus: Hashable {
+        let route: String
+        let status: Int
+    }
+
     struct Counters {
-        var requests: [String: Int] = [:]  // "route\u{0}status"
+        var requests: [RouteStatus: Int] = [:]
         var buckets = [Int](repeating: 0, count: RegistryMetrics.bucketBounds.count + 1)
         var latencySum = 0.0
         var latencyCount = 0
@@ -26,7 +31,7 @@ public final class RegistryMetrics: Sendable {
 
     func record(route: String, status: Int, seconds: Double) {
         counters.withLock { counters in
-            counters.requests["\(route)\u{0}\(status)", default: 0] += 1
+            counters.requests[RouteStatus(route: route, status: status), default: 0] += 1
             let bucket = RegistryMetrics.bucketBounds.firstIndex { seconds <= $0 } ?? RegistryMetrics.bucketBounds.count
             counters.buckets[bucket] += 1
             counters.latencySum += seconds
@@ -41,9 +46,8 @@ public final class RegistryMetrics: Sendable {
     func render(registry: SchemaRegistry) -> String {
         let snapshot = counters.withLock { $0 }
         var out = "# HELP schema_registry_requests_total HTTP requests by route and status.\n# TYPE schema_registry_requests_total counter\n"
-        for (key, count) in snapshot.requests.sorted(by: { $0.key < $1.key }) {
-            let parts = key.split(separator: "\u{0}", omittingEmptySubsequences: false)
-            out += "schema_registry_requests_total{route=\"\(parts[0])\",status=\"\(parts.count > 1 ? parts[1] : "")\"} \(count)\n"
+        for (key, count) in snapshot.requests.sorted(by: { ($0.key.route, $0.key.status) < ($1.key.route, $1.key.status) }) {
+            out += "schema_registry_requests_total{route=\"\(key.route)\",status=\"\(key.status)\"} \(count)\n"
         }
         out += "# HELP schema_registry_request_duration_seconds Request latency.\n# TYPE schema_registry_request_duration_seconds histogram\n"
         var cumulative = 0
