@@ -67,6 +67,12 @@ public enum AvroJSON {
         number.isNaN ? "NaN" : (number > 0 ? "Infinity" : "-Infinity")
     }
 
+    /// The value of a field default (JSON as the schema declares it) for node `id`.
+    static func defaultValue(_ json: JSONValue, for id: SchemaNode.ID, in schema: AvroSchema) throws(AvroCodingError) -> AvroValue {
+        var path = JSONPointer()
+        return try read(json, id, schema, .fieldDefault, &path)
+    }
+
     /// How JSON is read: the two public styles, plus field defaults, whose unions are unwrapped and
     /// belong to the first branch.
     private enum Mode {
