@@ -90,3 +90,19 @@ def test_bad_records_name_the_record_and_field(tmp_path):
     truncated = schemactl("decode", "--no-frame", "--schema", str(schema_file), stdin=b"\x02\x06ab")
     assert truncated.returncode == 2
     assert b"record 1" in truncated.stderr
+
+
+def test_decode_with_an_older_reader_schema(registry, tmp_path):
+    schema_file = tmp_path / "row.avsc"
+    schema_file.write_text(json.dumps(SCHEMA))
+    older = {**SCHEMA, "fields": [f for f in SCHEMA["fields"] if f["name"] in ("id", "name")] + [
+        {"name": "note", "type": ["null", "string"], "default": None}]}
+    reader_file = tmp_path / "older.avsc"
+    reader_file.write_text(json.dumps(older))
+    lines = "\n".join(json.dumps(plain_json(row)) for row in ROWS).encode()
+    encoded = schemactl("encode", "--schema", str(schema_file), "--subject", "rows-value", stdin=lines, url=registry.url)
+    assert encoded.returncode == 0, encoded.stderr
+    decoded = schemactl("decode", "--reader", str(reader_file), stdin=encoded.stdout, url=registry.url)
+    assert decoded.returncode == 0, decoded.stderr
+    assert [json.loads(line) for line in decoded.stdout.decode().splitlines()] == [
+        {"id": row["id"], "name": row["name"], "note": None} for row in ROWS]

@@ -93,17 +93,21 @@ struct DecodeCommand: AsyncParsableCommand {
         discussion: """
             Each record's writer schema is fetched from the registry by its id (once per id). With \
             --no-frame, stdin is one bare Avro payload written with --schema. Output is plain JSON by \
-            default; --avro-json writes the specification's JSON encoding. Reading with a different \
-            reader schema (--reader) comes with schema resolution in step 3.
+            default; --avro-json writes the specification's JSON encoding. With --reader, every record is \
+            resolved into that schema's shape (unknown writer fields dropped, missing fields defaulted).
 
             Examples:
               schemactl decode < records.bin
+              schemactl decode --reader user-v1.avsc < records.bin
               schemactl decode --no-frame --schema user.avsc < payload.bin
             """
     )
 
     @Option(help: "With --no-frame: the writer schema file.")
     var schema: String?
+
+    @Option(help: "Read every record with this schema (schema resolution).")
+    var reader: String?
 
     @Flag(help: "Read one bare Avro payload written with --schema.")
     var noFrame = false
@@ -120,11 +124,17 @@ struct DecodeCommand: AsyncParsableCommand {
     func run() async throws {
         let input = readStandardInput()
         let style: AvroJSON.Style = avroJson ? .avro : .plain
+        let readerSchema = try reader.map { try SchemaFile(path: $0).schema }
+        func render(_ value: AvroValue, _ writer: AvroSchema) throws(AvroCodingError) -> String {
+            guard let readerSchema else { return AvroJSON.json(value, schema: writer, style: style).compactText }
+            let resolved = try ValueResolution.resolve(value, writer: writer, reader: readerSchema)
+            return AvroJSON.json(resolved, schema: readerSchema, style: style).compactText
+        }
         if noFrame, let schema {
             let writer = try SchemaFile(path: schema).schema
             do {
                 let value = try AvroBinary.decode(input[...], schema: writer)
-                print(AvroJSON.json(value, schema: writer, style: style).compactText)
+                print(try render(value, writer))
             } catch {
                 throw InputError(description: "record 1 \(error.description)")
             }
@@ -156,7 +166,7 @@ struct DecodeCommand: AsyncParsableCommand {
                     writer = parsed
                 }
                 let value = try AvroBinary.decode(payload, schema: writer)
-                print(AvroJSON.json(value, schema: writer, style: style).compactText)
+                print(try render(value, writer))
             } catch let error as WireFormatError {
                 throw InputError(description: "record \(record): \(error.description)")
             } catch let error as AvroCodingError {
