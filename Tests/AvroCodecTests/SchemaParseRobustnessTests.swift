@@ -49,7 +49,8 @@ struct SchemaParseRobustnessTests {
                 rejected += 1
             }
         }
-        #expect(parsed + rejected == 4_000)
+        // Both outcomes occur: the mutations reach the validator as well as the JSON layer.
+        #expect(parsed > 0)
         #expect(rejected > 1_000)
     }
 

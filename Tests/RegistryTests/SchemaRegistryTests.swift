@@ -228,6 +228,13 @@ struct SchemaRegistryTests {
         #expect(result.messages.contains("{oldSchemaVersion: 1}"))
         #expect(result.messages.last == "{validateFields: 'false', compatibility: 'BACKWARD'}")
         #expect(throws: RegistryError.versionNotFound("5")) { try registry.checkCompatibility(subject: "s", schema: Self.text("user-v1"), version: .number(5)) }
+        // The trailer quotes this subject's old version, not another subject's version of the same number.
+        for other in 0..<20 {
+            _ = try registry.register(subject: "other-\(other)", schema: #"{"type":"record","name":"O\#(other)","fields":[]}"#)
+        }
+        let again = try registry.checkCompatibility(subject: "s", schema: Self.text("user-add-required-email"))
+        let trailer = try #require(again.messages.first { $0.hasPrefix("{oldSchema:") })
+        #expect(trailer.contains("com.example.User"))
     }
 
     @Test func concurrentRegistrationsOfOneSchemaYieldOneId() async throws {

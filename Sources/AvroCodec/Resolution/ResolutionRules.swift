@@ -30,11 +30,6 @@ public enum ResolutionRules {
         return false
     }
 
-    /// Whether a reader field matches a writer field name: same name, or a reader field alias.
-    public static func fieldMatches(reader: Field, writerFieldName: String) -> Bool {
-        reader.name == writerFieldName || reader.aliases.contains(writerFieldName)
-    }
-
     /// The index of the writer field that the reader field at `position` reads: by name, then by the
     /// reader field's aliases.
     public static func writerFieldIndex(forReaderField position: Int, of reader: RecordType, in writer: RecordType) -> Int? {

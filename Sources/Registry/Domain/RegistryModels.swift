@@ -68,7 +68,6 @@ public struct CompatibilityResult: Sendable {
     public let isCompatible: Bool
     /// Confluent's verbose `messages`, followed by our fix suggestions.
     public let messages: [String]
-    public let report: CompatibilityReport?
 }
 
 extension String {

@@ -300,7 +300,7 @@ public final class SchemaRegistry: Sendable {
             // Checking against one named version compares with it alone, whatever the level.
             let effective: CompatibilityLevel = selector == nil ? level : level.nonTransitive
             let report = state.check(schema, against: compared, level: effective)
-            return .success(CompatibilityResult(isCompatible: report.isCompatible, messages: state.verboseMessages(report), report: report))
+            return .success(CompatibilityResult(isCompatible: report.isCompatible, messages: state.verboseMessages(report, subject: subject)))
         }
         return try result.get()
     }
@@ -435,18 +435,21 @@ public final class SchemaRegistry: Sendable {
             if permanent {
                 guard entry.isDeleted else { throw .versionNotSoftDeleted(subject: subject, version: entry.version) }
                 try state.refuseIfReferenced(subject: subject, versions: [entry.version], countingDeleted: true)
+                // Removing the last version drops the subject's config and mode too, in the same transaction.
+                let removesSubject = versions.count == 1
                 try state.write { (database) throws(StorageError) in
                     try database.run("DELETE FROM versions WHERE subject = ? AND version = ?", [.text(subject), .integer(Int64(entry.version))])
-                }
-                state.subjects[subject]?.remove(at: index)
-                if state.subjects[subject]?.isEmpty == true {
-                    state.subjects[subject] = nil
-                    try state.write { (database) throws(StorageError) in
+                    if removesSubject {
                         try database.run("DELETE FROM config WHERE scope = ?", [.text(subject)])
                         try database.run("DELETE FROM mode WHERE scope = ?", [.text(subject)])
                     }
+                }
+                if removesSubject {
+                    state.subjects[subject] = nil
                     state.levels[subject] = nil
                     state.modes[subject] = nil
+                } else {
+                    state.subjects[subject]?.remove(at: index)
                 }
                 state.forgetUnusedHashes([entry.id])
                 return entry.version
@@ -547,13 +550,13 @@ extension SchemaRegistry.State {
 
     /// Confluent's verbose messages: per compared version its problems, `{oldSchemaVersion: n}` and
     /// `{oldSchema: '…'}`; then our fix for each problem; then `{validateFields…, compatibility…}`.
-    func verboseMessages(_ report: CompatibilityReport) -> [String] {
+    func verboseMessages(_ report: CompatibilityReport, subject: String) -> [String] {
         guard !report.isCompatible else { return [] }
         var messages: [String] = []
         var version: Int?
         func trailer(_ number: Int) {
             messages.append("{oldSchemaVersion: \(number)}")
-            if let entry = subjects.values.lazy.compactMap({ $0.first { $0.version == number } }).first, let text = schemas[entry.id]?.schema {
+            if let entry = subjects[subject]?.first(where: { $0.version == number }), let text = schemas[entry.id]?.schema {
                 let shown = text.utf8.count > 10_240 ? "<truncated> '\(String(text.prefix(10_240)))...'" : "'\(text)'"
                 messages.append("{oldSchema: \(shown)}")
             }
@@ -612,7 +615,7 @@ extension SchemaRegistry.State {
             let live = versions.filter { !$0.isDeleted }
             let report = check(schema, against: live, level: effectiveLevel(subject))
             if !report.isCompatible {
-                throw .incompatibleSchema(subject: subject, details: verboseMessages(report))
+                throw .incompatibleSchema(subject: subject, details: verboseMessages(report, subject: subject))
             }
         }
         let nextVersion = (versions.last?.version ?? 0) + 1

@@ -85,7 +85,7 @@ struct CheckCommand: AsyncParsableCommand {
     private func checkOnline() async throws {
         _ = try SchemaFile(path: newSchema)  // invalid input is exit 2 before any network call
         let text = String(decoding: try SchemaFile.readBytes(newSchema), as: UTF8.self)
-        let target = RegistryCtl.subject(for: newSchema, explicit: subject)
+        let target = subjectName(for: newSchema, explicit: subject)
         let client = options.client
         let versions = try await callRegistry { () async throws(RegistryClientError) -> [Int]? in try await client.versions(subject: target) }
         guard let versions, !versions.isEmpty else {

@@ -26,7 +26,7 @@ struct RegisterCommand: AsyncParsableCommand {
     func run() async throws {
         let schemaFile = try SchemaFile(path: file)
         let text = String(decoding: try SchemaFile.readBytes(file), as: UTF8.self)
-        let target = RegistryCtl.subject(for: file, explicit: subject)
+        let target = subjectName(for: file, explicit: subject)
         let client = options.client
         do {
             let id = try await client.register(subject: target, schema: text)
@@ -125,12 +125,5 @@ struct ConfigCommand: AsyncParsableCommand {
             try await callRegistry { () async throws(RegistryClientError) in try await client.setLevel(set.uppercased(), subject: subject) }
         }
         print(try await callRegistry { () async throws(RegistryClientError) -> String in try await client.level(subject: subject) })
-    }
-}
-
-/// Namespacing for shared helpers used by the commands.
-enum RegistryCtl {
-    static func subject(for file: String, explicit: String?) -> String {
-        SchemaCtl.subject(for: file, explicit: explicit)
     }
 }

@@ -33,7 +33,7 @@ func callRegistry<T>(_ body: () async throws(RegistryClientError) -> T) async th
 
 /// The subject a schema file belongs to: `--subject`, else a mapping in `schemactl.toml`
 /// (`[subjects]` then `"schemas/orders.avsc" = "orders-value"`), else the file's base name.
-func subject(for file: String, explicit: String?) -> String {
+func subjectName(for file: String, explicit: String?) -> String {
     if let explicit { return explicit }
     let wanted = file.hasPrefix("./") ? String(file.dropFirst(2)) : file
     if let bytes = try? SchemaFile.readBytes("schemactl.toml") {
