@@ -23,12 +23,43 @@ public enum RegistryClientError: Error, CustomStringConvertible {
     }
 }
 
-/// A client of the Confluent Schema Registry REST API (ours or Confluent's).
+/// How a request is retried when the registry is unavailable (no answer, or a 5xx). A 4xx is the
+/// caller's problem and is never retried; neither is a malformed 2xx.
+public struct RetryPolicy: Sendable {
+    /// Attempts in all, the first included (1: no retry).
+    public var attempts: Int
+    /// The wait before the first retry; each later wait doubles, up to `maximumDelay`.
+    public var initialDelay: Duration
+    public var maximumDelay: Duration
+
+    public init(attempts: Int = 4, initialDelay: Duration = .milliseconds(100), maximumDelay: Duration = .seconds(2)) {
+        self.attempts = max(1, attempts)
+        self.initialDelay = initialDelay
+        self.maximumDelay = maximumDelay
+    }
+
+    /// A single attempt.
+    public static let none = RetryPolicy(attempts: 1)
+
+    /// The wait before retry number `retry` (1-based): exponential, with up to 25% random jitter so
+    /// that many clients do not retry in step.
+    func delay(beforeRetry retry: Int) -> Duration {
+        var delay = initialDelay
+        for _ in 1..<retry where delay < maximumDelay { delay *= 2 }
+        delay = min(delay, maximumDelay)
+        return delay + delay * Double.random(in: 0..<0.25)
+    }
+}
+
+/// A client of the Confluent Schema Registry REST API (ours or Confluent's). Stateless: for caching
+/// of schemas by id and of latest versions, wrap it in a `CachingRegistryClient`.
 public struct RegistryClient: Sendable {
     public let baseURL: String
+    public let retry: RetryPolicy
 
-    public init(baseURL: String) {
+    public init(baseURL: String, retry: RetryPolicy = RetryPolicy()) {
         self.baseURL = baseURL.hasSuffix("/") ? String(baseURL.dropLast()) : baseURL
+        self.retry = retry
     }
 
     /// Percent-encodes a subject for use as one path segment (`/` becomes `%2F`).
@@ -38,8 +69,23 @@ public struct RegistryClient: Sendable {
         return text.addingPercentEncoding(withAllowedCharacters: allowed) ?? text
     }
 
-    /// Sends a request; returns the parsed JSON body of a 2xx answer.
+    /// Sends a request, retrying per `retry` while the registry is unavailable; returns the parsed
+    /// JSON body of a 2xx answer. Every request of this API is safe to repeat: registering the same
+    /// schema twice gives the same id.
     public func send(_ method: String, _ path: String, body: JSONValue? = nil) async throws(RegistryClientError) -> JSONValue {
+        var attempt = 1
+        while true {
+            do throws(RegistryClientError) {
+                return try await sendOnce(method, path, body: body)
+            } catch {
+                guard case .unavailable = error, attempt < retry.attempts else { throw error }
+                try? await Task.sleep(for: retry.delay(beforeRetry: attempt))
+                attempt += 1
+            }
+        }
+    }
+
+    func sendOnce(_ method: String, _ path: String, body: JSONValue?) async throws(RegistryClientError) -> JSONValue {
         guard let url = URL(string: baseURL + path) else { throw .unavailable("invalid registry URL \(baseURL + path)") }
         var request = URLRequest(url: url, timeoutInterval: 30)
         request.httpMethod = method
@@ -75,6 +121,19 @@ public struct RegistryClient: Sendable {
         let answer = try await send("POST", "/subjects/\(Self.pathSegment(subject))/versions", body: .object([("schema", .string(schema)), ("schemaType", .string("AVRO"))]))
         guard case .integer(let id)? = answer["id"] else { throw .malformedResponse("no id in \(answer.compactText)") }
         return Int(id)
+    }
+
+    /// The id of `schema` under `subject` if it is registered there (nil when it is not), without
+    /// registering it.
+    public func lookup(subject: String, schema: String) async throws(RegistryClientError) -> Int? {
+        do throws(RegistryClientError) {
+            let answer = try await send("POST", "/subjects/\(Self.pathSegment(subject))", body: .object([("schema", .string(schema)), ("schemaType", .string("AVRO"))]))
+            guard case .integer(let id)? = answer["id"] else { throw RegistryClientError.malformedResponse("no id in \(answer.compactText)") }
+            return Int(id)
+        } catch {
+            if case .rejected(_, let code, _) = error, code == 40401 || code == 40403 { return nil }
+            throw error
+        }
     }
 
     /// The schema text with this id.

@@ -63,8 +63,7 @@ struct ValueResolutionTests {
             _ = try AvroBinary.decode(bytes[...], writer: writer, reader: reader)
             Issue.record("resolved a reader field that has no default")
         } catch {
-            #expect(error.path == "/2")
-            #expect(error.message.contains("\"email\""))
+            #expect(error.message.contains("no field \"email\""))
         }
     }
 }

@@ -1,7 +1,7 @@
 /// An Avro datum, shaped by a schema.
 ///
 /// Records hold their field values in the schema's field order; unions say which branch they use.
-public indirect enum AvroValue: Sendable, Equatable {
+public enum AvroValue: Sendable, Equatable {
     case null
     case boolean(Bool)
     case int(Int32)
@@ -14,7 +14,7 @@ public indirect enum AvroValue: Sendable, Equatable {
     case enumeration(String)
     case array([AvroValue])
     case map([MapEntry])
-    case union(branch: Int, value: AvroValue)
+    indirect case union(branch: Int, value: AvroValue)
     case fixed([UInt8])
 
     /// One key/value pair of a map, in the order written.
@@ -53,4 +53,17 @@ public struct AvroCodingError: Error, Sendable, Equatable, CustomStringConvertib
     public let message: String
 
     public var description: String { "at \(path.isEmpty ? "/" : path): \(message)" }
+
+    public init(path: String, message: String) {
+        self.path = path
+        self.message = message
+    }
+
+    /// The same error one level further out: `segment` (a field name or an index) is prepended to the
+    /// path. Decoders build paths this way while the error unwinds, so the success path keeps none.
+    func inside(_ segment: String) -> AvroCodingError {
+        AvroCodingError(path: "/" + segment + path, message: message)
+    }
+
+    func inside(_ index: Int) -> AvroCodingError { inside(String(index)) }
 }

@@ -26,6 +26,29 @@ public struct AvroSchema: Sendable {
         self.root = root
         self.namedTypes = namedTypes
         self.kinds = nodes.map(\.kind)
+        self.takesBytes = Self.computeTakesBytes(nodes)
+    }
+
+    /// Whether a value of each node takes at least one byte in Avro binary (null, empty records and
+    /// zero-size fixed take none): the decoder bounds block counts of zero-byte items separately.
+    let takesBytes: [Bool]
+
+    private static func computeTakesBytes(_ nodes: [SchemaNode]) -> [Bool] {
+        var result = [Bool?](repeating: nil, count: nodes.count)
+        func visit(_ id: SchemaNode.ID) -> Bool {
+            if let known = result[id] { return known }
+            result[id] = true  // a record that contains itself directly: assume bytes (it cannot be written anyway)
+            let answer: Bool
+            switch nodes[id].content {
+            case .primitive(let kind): answer = kind != .null
+            case .record(let record): answer = record.fieldTypes.contains { visit($0) }
+            case .fixed(let fixed): answer = fixed.size > 0
+            default: answer = true
+            }
+            result[id] = answer
+            return answer
+        }
+        return nodes.indices.map { visit($0) }
     }
 
     /// The node with this id.

@@ -54,20 +54,25 @@ struct EncodeCommand: AsyncParsableCommand {
 
     func run() async throws {
         let schemaFile = try SchemaFile(path: schema)
+        let text = String(decoding: try SchemaFile.readBytes(schema), as: UTF8.self)
         var schemaID = id ?? 0
         if !noFrame, let subject {
-            let text = String(decoding: try SchemaFile.readBytes(schema), as: UTF8.self)
-            let client = options.client
-            schemaID = UInt32(try await callRegistry { () async throws(RegistryClientError) -> Int in try await client.register(subject: subject, schema: text) })
+            let serializer = try AvroSerializer(registry: CachingRegistryClient(options.client), subject: subject, schemaText: text)
+            do {
+                schemaID = try await serializer.schemaID()
+            } catch {
+                throw serdeFailure(error, record: nil)
+            }
         }
         let lines = String(decoding: readStandardInput(), as: UTF8.self).split(separator: "\n", omittingEmptySubsequences: true)
         var output: [UInt8] = []
+        var payload: [UInt8] = []
         for (index, line) in lines.enumerated() {
-            let payload: [UInt8]
+            payload.removeAll(keepingCapacity: true)
             do {
                 let json = try JSONParser.parse(String(line))
                 let value = try AvroJSON.value(json, schema: schemaFile.schema, style: avroJson ? .avro : .plain)
-                payload = try AvroBinary.encode(value, schema: schemaFile.schema)
+                try AvroBinary.encode(value, schema: schemaFile.schema, into: &payload)
             } catch let error as JSONParseError {
                 throw InputError(description: "record \(index + 1): \(error.description)")
             } catch let error as AvroCodingError {
@@ -78,11 +83,29 @@ struct EncodeCommand: AsyncParsableCommand {
                 break
             }
             let framed = ConfluentWireFormat.frame(schemaID: schemaID, payload: payload)
-            let length = UInt32(framed.count)
-            output.append(contentsOf: [UInt8(length >> 24), UInt8(truncatingIfNeeded: length >> 16), UInt8(truncatingIfNeeded: length >> 8), UInt8(truncatingIfNeeded: length)])
+            withUnsafeBytes(of: UInt32(framed.count).bigEndian) { output.append(contentsOf: $0) }
             output.append(contentsOf: framed)
         }
         writeStandardOutput(output)
+    }
+}
+
+/// A serializer's or deserializer's failure as schemactl reports it: the record number first, then
+/// exit 3 for an outage and 2 for anything wrong with the input.
+func serdeFailure(_ error: SerdeError, record: Int?) -> Error {
+    let prefix = record.map { "record \($0)" } ?? ""
+    switch error {
+    case .registry(let registryError):
+        printError("error: \(prefix.isEmpty ? "" : prefix + ": ")\(registryError.description)")
+        switch registryError {
+        case .unavailable, .malformedResponse: return ExitStatus.unavailable
+        case .rejected: return ExitStatus.invalidInput
+        }
+    case .coding(let codingError):
+        // "record 3 at /address/street: ..."
+        return InputError(description: "\(prefix.isEmpty ? "" : prefix + " ")\(codingError.description)")
+    default:
+        return InputError(description: "\(prefix.isEmpty ? "" : prefix + ": ")\(error.description)")
     }
 }
 
@@ -125,23 +148,17 @@ struct DecodeCommand: AsyncParsableCommand {
         let input = readStandardInput()
         let style: AvroJSON.Style = avroJson ? .avro : .plain
         let readerSchema = try reader.map { try SchemaFile(path: $0).schema }
-        func render(_ value: AvroValue, _ writer: AvroSchema) throws(AvroCodingError) -> String {
-            guard let readerSchema else { return AvroJSON.json(value, schema: writer, style: style).compactText }
-            let resolved = try ValueResolution.resolve(value, writer: writer, reader: readerSchema)
-            return AvroJSON.json(resolved, schema: readerSchema, style: style).compactText
-        }
         if noFrame, let schema {
             let writer = try SchemaFile(path: schema).schema
+            let plan = readerSchema.map { ResolutionPlan(writer: writer, reader: $0) } ?? ResolutionPlan(identity: writer)
             do {
-                let value = try AvroBinary.decode(input[...], schema: writer)
-                print(try render(value, writer))
+                print(AvroJSON.json(try plan.decode(input[...]), schema: plan.reader, style: style).compactText)
             } catch {
                 throw InputError(description: "record 1 \(error.description)")
             }
             return
         }
-        let client = options.client
-        var schemas: [UInt32: AvroSchema] = [:]
+        let deserializer = AvroDeserializer(registry: CachingRegistryClient(options.client), reader: readerSchema)
         var position = 0
         var record = 0
         while position < input.count {
@@ -153,24 +170,10 @@ struct DecodeCommand: AsyncParsableCommand {
             let framed = input[position..<(position + length)]
             position += length
             do {
-                let (schemaID, payload) = try ConfluentWireFormat.unframe(framed)
-                let writer: AvroSchema
-                if let cached = schemas[schemaID] {
-                    writer = cached
-                } else {
-                    let text = try await callRegistry { () async throws(RegistryClientError) -> String in try await client.schema(id: Int(schemaID)) }
-                    guard let parsed = try? AvroSchema(parsing: text, options: .init(validatesDefaults: false)) else {
-                        throw InputError(description: "record \(record): the registry's schema \(schemaID) does not parse")
-                    }
-                    schemas[schemaID] = parsed
-                    writer = parsed
-                }
-                let value = try AvroBinary.decode(payload, schema: writer)
-                print(try render(value, writer))
-            } catch let error as WireFormatError {
-                throw InputError(description: "record \(record): \(error.description)")
-            } catch let error as AvroCodingError {
-                throw InputError(description: "record \(record) \(error.description)")
+                let decoded = try await deserializer.deserialize(framed)
+                print(AvroJSON.json(decoded.value, schema: decoded.schema, style: style).compactText)
+            } catch {
+                throw serdeFailure(error, record: record)
             }
         }
     }
