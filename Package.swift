@@ -54,6 +54,7 @@ let package = Package(
         .testTarget(name: "AvroCodecTests", dependencies: ["AvroCodec"]),
         .testTarget(name: "SchemaCtlTests", dependencies: ["SchemaCtl"]),
         .testTarget(name: "RegistryTests", dependencies: ["Registry"]),
+        .testTarget(name: "RegistryClientTests", dependencies: ["RegistryClient", "AvroCodec"]),
         .testTarget(name: "HTTPServerTests", dependencies: ["HTTPServer"]),
         .testTarget(name: "CLibraryLinkTests", dependencies: ["CAvro", "CMicroHTTPD", "CSQLite"]),
     ],

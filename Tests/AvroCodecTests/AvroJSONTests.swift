@@ -5,7 +5,7 @@ import Testing
 struct AvroJSONTests {
     @Test(arguments: ["", "unicode ✓ 😀"])
     func roundTripsThroughBothStyles(_ text: String) throws {
-        let schema = try AvroSchema(parsing: BinaryCodingTests.everything)
+        let schema = try CodecSamples.everythingSchema()
         let value = BinaryCodingTests.sample(text, next: .union(branch: 1, value: BinaryCodingTests.sample("inner")))
         for style in [AvroJSON.Style.avro, .plain] {
             let json = AvroJSON.json(value, schema: schema, style: style)

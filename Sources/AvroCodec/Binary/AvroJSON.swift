@@ -1,6 +1,12 @@
 /// Conversion between Avro values and JSON: the specification's JSON encoding (a non-null union value
 /// wrapped as `{"type-name": value}`, bytes and fixed as ISO-8859-1 strings) or plain JSON for people
 /// (unions unwrapped; on input, the first branch the value fits is chosen).
+///
+/// Plain JSON also shows logical types readably: a decimal as a string of its exact digits, dates,
+/// times and timestamps in ISO 8601 ("2024-01-31", "12:34:56.789", "2024-01-31T12:34:56.789Z"; local
+/// timestamps without "Z"), a fixed UUID as its text. On input it takes those forms or the underlying
+/// type's own (an integer for a date), except for decimals, where a string is always the decimal text.
+/// The Avro style and field defaults keep the specification's encoding of the underlying type.
 public enum AvroJSON {
     /// Which JSON shape to read or write.
     public enum Style: Sendable {
@@ -40,6 +46,9 @@ public enum AvroJSON {
     }
 
     private static func render(_ value: AvroValue, _ id: SchemaNode.ID, _ schema: AvroSchema, _ style: Style) -> JSONValue {
+        if style == .plain, let logicalType = schema[id].logicalType, let text = value.logicalText(for: logicalType) {
+            return .string(text)
+        }
         switch (schema[id].content, value) {
         case (_, .null): return .null
         case (_, .boolean(let flag)): return .bool(flag)
@@ -82,6 +91,9 @@ public enum AvroJSON {
     private static func read(_ json: JSONValue, _ id: SchemaNode.ID, _ schema: AvroSchema, _ style: Mode, _ path: inout JSONPointer) throws(AvroCodingError) -> AvroValue {
         func fail(_ message: String) -> AvroCodingError { AvroCodingError(path: path.rendered, message: message) }
         func expected(_ what: String) -> AvroCodingError { fail("expected \(what), got \(json.compactText)") }
+        if style == .plain, let logicalType = schema[id].logicalType, let value = try readableLogicalValue(json, schema[id], logicalType, path) {
+            return value
+        }
         switch schema[id].content {
         case .primitive(let kind):
             switch (kind, json) {
@@ -180,5 +192,82 @@ public enum AvroJSON {
                 throw expected("a value of one of the union's branches (\(branches.map { branchName($0, schema) }.joined(separator: ", ")))")
             }
         }
+    }
+}
+
+extension AvroJSON {
+    /// The value of a logical type's readable plain-JSON form. Nil when `json` is not such a form, so
+    /// that the underlying type's own form applies; throws when it is one but is invalid.
+    fileprivate static func readableLogicalValue(_ json: JSONValue, _ node: SchemaNode, _ logicalType: LogicalType, _ path: JSONPointer) throws(AvroCodingError) -> AvroValue? {
+        func fail(_ message: String) -> AvroCodingError { AvroCodingError(path: path.rendered, message: message) }
+        let unit: AvroTemporal.Unit
+        let isUTC: Bool
+        switch logicalType {
+        case .decimal(let precision, let scale):
+            return try decimalValue(json, node, precision: precision, scale: scale, path)
+        case .uuid:
+            // Only a fixed UUID has a form of its own here; a 16-character string is still its raw bytes.
+            guard case .fixed = node.content, case .string(let text) = json, text.utf8.count == 36 else { return nil }
+            guard let bytes = AvroValue.uuidBytes(text) else { throw fail("\"\(text)\" is not a UUID") }
+            return .fixed(bytes)
+        case .date:
+            guard case .string(let text) = json else { return nil }
+            guard let days = AvroTemporal.days(fromDate: text) else { throw fail("\"\(text)\" is not a date (YYYY-MM-DD)") }
+            return .int(days)
+        case .timeMillis, .timeMicros:
+            guard case .string(let text) = json else { return nil }
+            let timeUnit: AvroTemporal.Unit = logicalType == .timeMillis ? .millis : .micros
+            guard let value = AvroTemporal.time(fromString: text, unit: timeUnit) else {
+                throw fail("\"\(text)\" is not a time of day (HH:MM:SS\(timeUnit == .millis ? ".fff" : ".ffffff"))")
+            }
+            guard timeUnit == .micros else { return .int(Int32(truncatingIfNeeded: value)) }  // < 86,400,000
+            return .long(value)
+        case .timestampMillis: (unit, isUTC) = (.millis, true)
+        case .timestampMicros: (unit, isUTC) = (.micros, true)
+        case .timestampNanos: (unit, isUTC) = (.nanos, true)
+        case .localTimestampMillis: (unit, isUTC) = (.millis, false)
+        case .localTimestampMicros: (unit, isUTC) = (.micros, false)
+        case .localTimestampNanos: (unit, isUTC) = (.nanos, false)
+        case .duration:
+            return nil
+        }
+        guard case .string(let text) = json else { return nil }
+        guard let value = AvroTemporal.timestamp(fromString: text, unit: unit, utc: isUTC) else {
+            let form = isUTC ? "a UTC timestamp (YYYY-MM-DDTHH:MM:SS[.f]Z)" : "a local timestamp (YYYY-MM-DDTHH:MM:SS[.f], no zone)"
+            throw fail("\"\(text)\" is not \(form) within range of \(logicalType.name)")
+        }
+        return .long(value)
+    }
+
+    /// A decimal from its text or a JSON number, checked against the scale, the precision and, for a
+    /// fixed, the size.
+    private static func decimalValue(_ json: JSONValue, _ node: SchemaNode, precision: Int, scale: Int, _ path: JSONPointer) throws(AvroCodingError) -> AvroValue {
+        func fail(_ message: String) -> AvroCodingError { AvroCodingError(path: path.rendered, message: message) }
+        let type = "decimal(\(precision),\(scale))"
+        let text: String
+        switch json {
+        case .string(let string): text = string
+        case .integer(let number): text = String(number)
+        case .double(let number):
+            guard let exact = AvroDecimal.exactText(of: number) else {
+                throw fail("\(json.compactText) has too many digits to be read exactly as a JSON number; write the \(type) as a string")
+            }
+            text = exact
+        default:
+            throw fail("expected a \(type) as a string or a number, got \(json.compactText)")
+        }
+        let decimal: AvroDecimal
+        switch AvroDecimal.parse(text, scale: scale) {
+        case .success(let parsed): decimal = parsed
+        case .failure(.tooManyFractionalDigits): throw fail("\"\(text)\" has more fractional digits than the scale \(scale) of \(type)")
+        case .failure(.malformed): throw fail("\"\(text)\" is not a decimal number for \(type)")
+        }
+        let digits = decimal.digitCount()
+        guard digits <= precision else { throw fail("\"\(text)\" has \(digits) digits, more than the precision \(precision) of \(type)") }
+        guard case .fixed(let fixed) = node.content else { return .bytes(decimal.unscaledBytes) }
+        guard let bytes = decimal.fixedBytes(size: fixed.size) else {
+            throw fail("\"\(text)\" does not fit in the \(fixed.size) bytes of fixed \(fixed.name.fullName)")
+        }
+        return .fixed(bytes)
     }
 }
