@@ -230,7 +230,9 @@ func runCodec(writerPath: String, readerPath: String, records: Int) {
     print(String(format: "avro_c_encode_records_per_s=%.0f", perSecond(cEncodeTime)))
     print(String(format: "avro_c_decode_records_per_s=%.0f", perSecond(cDecodeTime)))
     print("checksum=\(sum)")
-    print(String(format: "rss_mb_at_10pct=%.1f rss_mb_at_100pct=%.1f peak_rss_mb=%.1f", rssAt10, rssAt100, peakResidentMegabytes()))
+    print(String(format: "rss_mb_at_10pct=%.1f", rssAt10))
+    print(String(format: "rss_mb_at_100pct=%.1f", rssAt100))
+    print(String(format: "peak_rss_mb=%.1f", peakResidentMegabytes()))
 }
 
 func option(_ name: String, in arguments: [String]) -> String? {
