@@ -9,6 +9,8 @@ let package = Package(
         .executable(name: "schemactl", targets: ["SchemaCtl"]),
         .executable(name: "codec-bench", targets: ["CodecBench"]),
         .executable(name: "schema-registry", targets: ["SchemaRegistryServer"]),
+        .executable(name: "wal-consume", targets: ["WALConsume"]),
+        .executable(name: "wal-source", targets: ["WALSourceCommand"]),
     ],
     dependencies: [
         .package(url: "https://github.com/apple/swift-argument-parser", from: "1.8.2"),
@@ -19,6 +21,7 @@ let package = Package(
         .systemLibrary(name: "CAvro", pkgConfig: "avro-c", providers: [.apt(["libavro-dev"])]),
         .systemLibrary(name: "CMicroHTTPD", pkgConfig: "libmicrohttpd", providers: [.apt(["libmicrohttpd-dev"])]),
         .systemLibrary(name: "CSQLite", pkgConfig: "sqlite3", providers: [.apt(["libsqlite3-dev"])]),
+        .systemLibrary(name: "CPostgres", pkgConfig: "libpq", providers: [.apt(["libpq-dev"])]),
 
         // The codec module: schema model, strict parser, canonical form, fingerprints, compatibility.
         // Knows nothing of HTTP or storage.
@@ -48,8 +51,21 @@ let package = Package(
                 .product(name: "ArgumentParser", package: "swift-argument-parser"),
             ]
         ),
+        // Debezium-style change events: table → Avro schemas, rows → envelopes, the change-log file
+        // format, and the consumer type (on the registry client).
+        .target(name: "ChangeEvents", dependencies: ["AvroCodec", "RegistryClient"]),
+        .executableTarget(
+            name: "WALConsume",
+            dependencies: ["ChangeEvents", "AvroCodec", "RegistryClient", .product(name: "ArgumentParser", package: "swift-argument-parser")]
+        ),
         // In-process benchmark driver used by bench/ scripts (not part of the test run).
         .executableTarget(name: "CodecBench", dependencies: ["AvroCodec"]),
+        // The WAL source: PostgreSQL logical replication (pgoutput) → Avro records.
+        .target(name: "WALSource", dependencies: ["CPostgres", "AvroCodec", "ChangeEvents", "RegistryClient"]),
+        .executableTarget(
+            name: "WALSourceCommand",
+            dependencies: ["WALSource", .product(name: "ArgumentParser", package: "swift-argument-parser")]
+        ),
 
         .testTarget(name: "AvroCodecTests", dependencies: ["AvroCodec"]),
         .testTarget(name: "SchemaCtlTests", dependencies: ["SchemaCtl"]),
@@ -57,6 +73,8 @@ let package = Package(
         .testTarget(name: "RegistryClientTests", dependencies: ["RegistryClient", "AvroCodec"]),
         .testTarget(name: "HTTPServerTests", dependencies: ["HTTPServer"]),
         .testTarget(name: "CLibraryLinkTests", dependencies: ["CAvro", "CMicroHTTPD", "CSQLite"]),
+        .testTarget(name: "WALSourceTests", dependencies: ["WALSource"]),
+        .testTarget(name: "ChangeEventsTests", dependencies: ["ChangeEvents", "AvroCodec"]),
     ],
     swiftLanguageModes: [.v6]
 )

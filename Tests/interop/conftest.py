@@ -1,4 +1,6 @@
-"""Starts the real schema-registry binary on a free loopback port with a temporary SQLite file."""
+"""Fixtures: the real schema-registry binary on a free loopback port with a temporary SQLite file, and a
+throwaway PostgreSQL cluster (pg_cluster.py) with a fresh database per test for the WAL source tests."""
+import itertools
 import os
 import re
 import subprocess
@@ -67,3 +69,85 @@ def session():
     s = requests.Session()
     s.headers["Content-Type"] = "application/vnd.schemaregistry.v1+json"
     return s
+
+
+# --- PostgreSQL, for the WAL source tests -------------------------------------------------------------
+
+_database_numbers = itertools.count(1)
+
+
+@pytest.fixture(scope="session")
+def postgres():
+    """One throwaway cluster (wal_level=logical) for the whole run; see pg_cluster.py."""
+    from pg_cluster import PostgresCluster
+
+    cluster = PostgresCluster().start()
+    try:
+        yield cluster
+    finally:
+        cluster.stop()
+
+
+class ScratchDatabase:
+    """A fresh database in the session's cluster, with slot and publication names no other test uses
+    (replication slots belong to the cluster, not to a database)."""
+
+    def __init__(self, cluster, number):
+        self.cluster = cluster
+        self.name = f"test_{number}"
+        self.slot = f"slot_test_{number}"
+        self.publication = f"pub_test_{number}"
+        self.conninfo = cluster.conninfo_for(self.name)
+
+    def connect(self, **kwargs):
+        import psycopg
+
+        return psycopg.connect(self.conninfo, autocommit=True, **kwargs)
+
+    def execute(self, sql, params=None):
+        """Runs one statement in its own transaction; returns the rows if it produced any."""
+        with self.connect() as connection:
+            cursor = connection.execute(sql, params)
+            return cursor.fetchall() if cursor.description else None
+
+    def slot_state(self):
+        """(active, confirmed_flush_lsn as int) of this test's slot, or None when it does not exist."""
+        rows = self.execute(
+            "SELECT active, confirmed_flush_lsn - '0/0'::pg_lsn FROM pg_replication_slots WHERE slot_name = %s", (self.slot,))
+        if not rows:
+            return None
+        active, confirmed = rows[0]
+        return bool(active), int(confirmed) if confirmed is not None else 0
+
+
+def _admin_execute(cluster, sql, params=None):
+    import psycopg
+
+    with psycopg.connect(cluster.conninfo, autocommit=True) as connection:
+        cursor = connection.execute(sql, params)
+        return cursor.fetchall() if cursor.description else None
+
+
+@pytest.fixture
+def pg_database(postgres):
+    """A new database per test (CREATE DATABASE test_N); dropped afterwards with its slots."""
+    database = ScratchDatabase(postgres, next(_database_numbers))
+    _admin_execute(postgres, f'CREATE DATABASE "{database.name}"')
+    try:
+        yield database
+    finally:
+        # A logical slot pins its database: end whoever holds one, drop them, then the database.
+        for _ in range(50):
+            _admin_execute(
+                postgres,
+                "SELECT pg_terminate_backend(active_pid) FROM pg_replication_slots WHERE database = %s AND active_pid IS NOT NULL",
+                (database.name,))
+            try:
+                _admin_execute(
+                    postgres,
+                    "SELECT pg_drop_replication_slot(slot_name) FROM pg_replication_slots WHERE database = %s",
+                    (database.name,))
+                break
+            except Exception:  # still active for a moment after its backend was told to end
+                time.sleep(0.1)
+        _admin_execute(postgres, f'DROP DATABASE IF EXISTS "{database.name}" WITH (FORCE)')

@@ -1,0 +1,257 @@
+import AvroCodec
+
+/// A PostgreSQL table as the change stream sees it: its columns (from pgoutput's RELATION message,
+/// completed with nullability and defaults from the catalog) and its replica identity.
+public struct TableDescription: Sendable, Equatable {
+    public var namespace: String
+    public var name: String
+    public var columns: [ColumnDescription]
+    /// pgoutput's replica identity setting: `d` default (primary key), `n` nothing, `f` full, `i` index.
+    public var replicaIdentity: UInt8
+
+    public init(namespace: String, name: String, columns: [ColumnDescription], replicaIdentity: UInt8) {
+        self.namespace = namespace
+        self.name = name
+        self.columns = columns
+        self.replicaIdentity = replicaIdentity
+    }
+
+    /// The columns of the key (the replica identity's columns, normally the primary key).
+    public var keyColumns: [ColumnDescription] { columns.filter(\.isKey) }
+
+    /// Whether old rows carry every column (REPLICA IDENTITY FULL).
+    public var hasFullReplicaIdentity: Bool { replicaIdentity == UInt8(ascii: "f") }
+}
+
+/// One column of a table.
+public struct ColumnDescription: Sendable, Equatable {
+    public var name: String
+    /// The type's OID (`pg_type.oid`).
+    public var typeOID: UInt32
+    /// `atttypmod`: for numeric, precision and scale; -1 when unconstrained.
+    public var typeModifier: Int32
+    /// Part of the replica identity (the key).
+    public var isKey: Bool
+    /// NULL allowed (no NOT NULL constraint). Key columns are never nullable.
+    public var isNullable: Bool
+    /// The column default's SQL expression (`pg_get_expr(adbin, adrelid)`), if any.
+    public var defaultExpression: String?
+
+    public init(name: String, typeOID: UInt32, typeModifier: Int32, isKey: Bool, isNullable: Bool, defaultExpression: String?) {
+        self.name = name
+        self.typeOID = typeOID
+        self.typeModifier = typeModifier
+        self.isKey = isKey
+        self.isNullable = isNullable && !isKey
+        self.defaultExpression = defaultExpression
+    }
+}
+
+/// The PostgreSQL built-in types the mapping knows by OID (`pg_type.oid`, fixed for built-ins).
+public enum PostgresType: UInt32, Sendable {
+    case bool = 16
+    case bytea = 17
+    case char = 18
+    case int8 = 20
+    case int2 = 21
+    case int4 = 23
+    case text = 25
+    case json = 114
+    case float4 = 700
+    case float8 = 701
+    case bpchar = 1042
+    case varchar = 1043
+    case date = 1082
+    case time = 1083
+    case timestamp = 1114
+    case timestamptz = 1184
+    case numeric = 1700
+    case uuid = 2950
+    case jsonb = 3802
+}
+
+/// The Avro type a column maps to, and how its text form becomes a value.
+public enum ColumnAvroType: Sendable, Equatable {
+    case boolean, int, long, float, double, string, bytes
+    case decimal(precision: Int, scale: Int)
+    case date, timeMicros, timestampMicros, localTimestampMicros, uuid
+
+    /// The mapping of the issue: int2/int4→int, int8→long, float4→float, float8→double,
+    /// numeric(p,s)→decimal (unconstrained numeric→string), bool→boolean, text/varchar/char→string,
+    /// bytea→bytes, date→date, time→time-micros, timestamp→local-timestamp-micros,
+    /// timestamptz→timestamp-micros, uuid→uuid, json/jsonb→string, anything else→string (its text form).
+    public init(typeOID: UInt32, typeModifier: Int32) {
+        switch PostgresType(rawValue: typeOID) {
+        case .bool: self = .boolean
+        case .int2, .int4: self = .int
+        case .int8: self = .long
+        case .float4: self = .float
+        case .float8: self = .double
+        case .bytea: self = .bytes
+        case .date: self = .date
+        case .time: self = .timeMicros
+        case .timestamp: self = .localTimestampMicros
+        case .timestamptz: self = .timestampMicros
+        case .uuid: self = .uuid
+        case .numeric:
+            // atttypmod = ((precision << 16) | scale) + 4 (VARHDRSZ); scale is 11 bits, signed since
+            // PostgreSQL 15. A negative scale has no Avro decimal: such columns stay strings.
+            guard typeModifier >= 4 else {
+                self = .string
+                return
+            }
+            let packed = typeModifier - 4
+            let precision = Int((packed >> 16) & 0xFFFF)
+            var scale = Int(packed & 0x7FF)
+            if scale > 1023 { scale -= 2048 }
+            guard precision > 0, scale >= 0, scale <= precision else {
+                self = .string
+                return
+            }
+            self = .decimal(precision: precision, scale: scale)
+        default: self = .string
+        }
+    }
+
+    /// The Avro schema JSON of this type (no union).
+    var schemaJSON: JSONValue {
+        switch self {
+        case .boolean: return .string("boolean")
+        case .int: return .string("int")
+        case .long: return .string("long")
+        case .float: return .string("float")
+        case .double: return .string("double")
+        case .string: return .string("string")
+        case .bytes: return .string("bytes")
+        case .decimal(let precision, let scale):
+            return .object([("type", .string("bytes")), ("logicalType", .string("decimal")), ("precision", .integer(Int64(precision))), ("scale", .integer(Int64(scale)))])
+        case .date: return .object([("type", .string("int")), ("logicalType", .string("date"))])
+        case .timeMicros: return .object([("type", .string("long")), ("logicalType", .string("time-micros"))])
+        case .timestampMicros: return .object([("type", .string("long")), ("logicalType", .string("timestamp-micros"))])
+        case .localTimestampMicros: return .object([("type", .string("long")), ("logicalType", .string("local-timestamp-micros"))])
+        case .uuid: return .object([("type", .string("string")), ("logicalType", .string("uuid"))])
+        }
+    }
+
+    /// The value of a column's text form (PostgreSQL's output functions with DateStyle ISO; the source
+    /// runs its sessions with TimeZone UTC). Nil when the text is not a value of this type.
+    public func value(fromText text: String) -> AvroValue? {
+        switch self {
+        case .boolean:
+            switch text {
+            case "t", "true": return .boolean(true)
+            case "f", "false": return .boolean(false)
+            default: return nil
+            }
+        case .int: return Int32(text).map { .int($0) }
+        case .long: return Int64(text).map { .long($0) }
+        case .float: return Self.floatingPoint(text).map { .float(Float($0)) }
+        case .double: return Self.floatingPoint(text).map { .double($0) }
+        case .string, .uuid: return .string(text)
+        case .bytes: return Self.bytea(text).map { .bytes($0) }
+        case .decimal(_, let scale):
+            return AvroDecimal(string: text, scale: scale).map { .bytes($0.unscaledBytes) }
+        case .date: return AvroTemporal.days(fromDate: text).map { .int($0) }
+        case .timeMicros:
+            // "24:00:00" is a valid PostgreSQL time; Avro's time-of-day cannot hold it.
+            return AvroTemporal.time(fromString: text, unit: .micros).map { .long($0) }
+        case .localTimestampMicros:
+            return AvroTemporal.timestamp(fromString: text.replacingFirstSpace(), unit: .micros, utc: false).map { .long($0) }
+        case .timestampMicros:
+            return Self.timestampWithZone(text).map { .long($0) }
+        }
+    }
+
+    static func floatingPoint(_ text: String) -> Double? {
+        switch text {
+        case "NaN": return .nan
+        case "Infinity": return .infinity
+        case "-Infinity": return -.infinity
+        default: return Double(text)
+        }
+    }
+
+    /// bytea's hex output: `\x` then two hex digits a byte.
+    static func bytea(_ text: String) -> [UInt8]? {
+        let utf8 = Array(text.utf8)
+        guard utf8.count >= 2, utf8[0] == UInt8(ascii: "\\"), utf8[1] == UInt8(ascii: "x"), utf8.count % 2 == 0 else { return nil }
+        func nibble(_ byte: UInt8) -> UInt8? {
+            switch byte {
+            case UInt8(ascii: "0")...UInt8(ascii: "9"): return byte - UInt8(ascii: "0")
+            case UInt8(ascii: "a")...UInt8(ascii: "f"): return byte - UInt8(ascii: "a") + 10
+            case UInt8(ascii: "A")...UInt8(ascii: "F"): return byte - UInt8(ascii: "A") + 10
+            default: return nil
+            }
+        }
+        var bytes: [UInt8] = []
+        bytes.reserveCapacity((utf8.count - 2) / 2)
+        var index = 2
+        while index < utf8.count {
+            guard let high = nibble(utf8[index]), let low = nibble(utf8[index + 1]) else { return nil }
+            bytes.append(high << 4 | low)
+            index += 2
+        }
+        return bytes
+    }
+
+    /// timestamptz text such as "2024-01-31 12:34:56.789+00" or "…+05:30": microseconds since the
+    /// epoch, UTC.
+    static func timestampWithZone(_ text: String) -> Int64? {
+        let body = text.replacingFirstSpace()
+        // The zone offset is the last '+' or '-' after the time's position (index 19: "YYYY-MM-DDTHH:MM:SS").
+        guard let signIndex = body.lastIndex(where: { $0 == "+" || $0 == "-" }), body.distance(from: body.startIndex, to: signIndex) >= 19 else {
+            return nil
+        }
+        let local = String(body[..<signIndex])
+        let zone = body[body.index(after: signIndex)...].split(separator: ":")
+        guard let hours = zone.first.flatMap({ Int64($0) }) else { return nil }
+        let minutes = zone.count > 1 ? Int64(zone[1]) ?? 0 : 0
+        let seconds = zone.count > 2 ? Int64(zone[2]) ?? 0 : 0
+        let offset = (hours * 3600 + minutes * 60 + seconds) * 1_000_000 * (body[signIndex] == "-" ? -1 : 1)
+        guard let localMicros = AvroTemporal.timestamp(fromString: local, unit: .micros, utc: false) else { return nil }
+        return localMicros - offset
+    }
+
+    /// The Avro default of a NOT NULL column's SQL default, when it is a constant this type can hold
+    /// (`42`, `'text'::character varying`, `true`, `0.0`); nil for expressions such as `now()` or
+    /// `nextval(…)`.
+    func avroDefault(forSQLDefault expression: String) -> JSONValue? {
+        var literal = expression
+        // Strip a trailing cast: 'abc'::text, 42::bigint, ('x'::character varying).
+        if literal.hasPrefix("("), literal.hasSuffix(")") { literal = String(literal.dropFirst().dropLast()) }
+        if let cast = literal.range(of: "::", options: .backwards), !literal[cast.upperBound...].contains("'") {
+            literal = String(literal[..<cast.lowerBound])
+        }
+        var text: String
+        if literal.hasPrefix("'") && literal.hasSuffix("'") && literal.count >= 2 {
+            text = String(literal.dropFirst().dropLast()).replacingOccurrences(of: "''", with: "'")
+        } else {
+            guard literal.allSatisfy({ $0.isNumber || $0 == "." || $0 == "-" || $0 == "e" || $0 == "E" || $0 == "+" }) || literal == "true" || literal == "false" else {
+                return nil
+            }
+            text = literal
+        }
+        if text.isEmpty && self != .string { return nil }
+        guard let value = value(fromText: text) else { return nil }
+        switch value {
+        case .boolean(let flag): return .bool(flag)
+        case .int(let number): return .integer(Int64(number))
+        case .long(let number): return .integer(number)
+        case .float(let number): return number.isFinite ? .double(Double(number)) : nil
+        case .double(let number): return number.isFinite ? .double(number) : nil
+        case .string(let string): return .string(string)
+        case .bytes(let bytes): return .string(String(String.UnicodeScalarView(bytes.map { Unicode.Scalar($0) })))
+        default: return nil
+        }
+    }
+}
+
+extension String {
+    /// PostgreSQL writes timestamps as "date time"; ISO 8601 wants "dateTtime".
+    fileprivate func replacingFirstSpace() -> String {
+        guard let space = firstIndex(of: " ") else { return self }
+        var copy = self
+        copy.replaceSubrange(space...space, with: "T")
+        return copy
+    }
+}

@@ -1,0 +1,198 @@
+import ChangeEvents
+import RegistryClient
+
+#if canImport(Glibc)
+    import Glibc
+#endif
+
+extension WALSourceEngine {
+    /// Microseconds from the Unix epoch to PostgreSQL's (2000-01-01).
+    static let postgresEpochMicroseconds: Int64 = 946_684_800_000_000
+
+    static func nowMicroseconds() -> Int64 {
+        var now = timespec()
+        clock_gettime(CLOCK_REALTIME, &now)
+        return Int64(now.tv_sec) * 1_000_000 + Int64(now.tv_nsec) / 1000
+    }
+
+    /// The replication loop: until a signal, or a failure.
+    func stream() async throws(WALSourceError) {
+        defer { finish() }
+        while !stopRequested.load(ordering: .relaxed) {
+            let message: ReplicationMessage?
+            do {
+                message = try replication.readReplicationMessage(timeout: .milliseconds(200))
+            } catch {
+                throw .postgres(error)
+            }
+            switch message {
+            case .xlogData(let walStart, let walEnd, let payload)?:
+                receivedLSN = max(receivedLSN, walEnd.value)
+                try await handle(payload, at: walStart.value)
+            case .keepalive(let walEnd, let replyRequested)?:
+                // Only commit end LSNs are acknowledged: the server's WAL end may be ahead of
+                // transactions it has not decoded and sent yet.
+                receivedLSN = max(receivedLSN, walEnd.value)
+                if replyRequested { try sendStatus() }
+            case .endOfStream?:
+                throw .postgres(PostgresError(message: "the server ended the replication stream"))
+            case nil:
+                try sendStatus()
+            }
+            reportProgressIfDue()
+        }
+    }
+
+    func sendStatus() throws(WALSourceError) {
+        do {
+            try replication.sendStandbyStatus(written: LSN(receivedLSN), flushed: LSN(acknowledgedLSN), applied: LSN(acknowledgedLSN))
+        } catch {
+            throw .postgres(error)
+        }
+    }
+
+    func handle(_ message: PgOutputMessage, at lsn: UInt64) async throws(WALSourceError) {
+        switch message {
+        case .begin(let begin):
+            transactionFinalLSN = begin.finalLSN.value
+            transactionID = begin.xid
+            transactionCommitMilliseconds = (begin.commitTime + Self.postgresEpochMicroseconds) / 1000
+            transactionEvents = 0
+        case .commit(let commit):
+            try commitTransaction(endLSN: commit.endLSN.value, commitTime: commit.commitTime)
+        case .relation(let relation):
+            try await installRelation(relation)
+        case .insert(let insert):
+            try emit(.create, relationID: insert.relationID, before: nil, after: insert.new, lsn: lsn)
+        case .update(let update):
+            try emit(.update, relationID: update.relationID, before: update.old, after: update.new, lsn: lsn)
+        case .delete(let delete):
+            try emit(.delete, relationID: delete.relationID, before: delete.old, after: nil, lsn: lsn)
+        case .truncate(let truncate):
+            for relationID in truncate.relationIDs {
+                try emit(.truncate, relationID: relationID, before: nil, after: nil, lsn: lsn)
+            }
+        case .origin, .type, .message:
+            break
+        }
+    }
+
+    func installRelation(_ relation: PgOutputMessage.Relation) async throws(WALSourceError) {
+        let catalog: [String: CatalogColumn]
+        do {
+            catalog = try catalogColumns(relationID: relation.id)
+        } catch let error as PostgresError {
+            throw .postgres(error)
+        } catch {
+            throw .event("\(error)")
+        }
+        // pgoutput flags the replica identity's columns, which under REPLICA IDENTITY FULL is every
+        // column: the event key is then the primary key, as in Debezium.
+        let isFull = relation.replicaIdentity == UInt8(ascii: "f")
+        let columns = relation.columns.map { column in
+            ColumnDescription(
+                name: column.name, typeOID: column.typeOID, typeModifier: column.typeModifier,
+                isKey: isFull ? catalog[column.name]?.isPrimaryKey ?? false : column.isKey,
+                isNullable: catalog[column.name]?.isNullable ?? true, defaultExpression: catalog[column.name]?.defaultExpression)
+        }
+        let description = TableDescription(namespace: relation.namespace, name: relation.name, columns: columns, replicaIdentity: relation.replicaIdentity)
+        try await install(relationID: relation.id, description: description)
+    }
+
+    static func columnTexts(_ tuple: PgOutputMessage.TupleData) -> [ColumnText] {
+        tuple.map { column in
+            switch column {
+            case .null: return .null
+            case .unchangedToast: return .unchangedToast
+            case .text(let bytes), .binary(let bytes): return .text(String(decoding: bytes, as: UTF8.self))
+            }
+        }
+    }
+
+    func emit(_ operation: ChangeOperation, relationID: UInt32, before: PgOutputMessage.OldTuple?, after: PgOutputMessage.TupleData?, lsn: UInt64) throws(WALSourceError) {
+        try emit(
+            operation, relationID: relationID, beforeColumns: before.map { Self.columnTexts($0.columns) }, beforeIsFullRow: before?.kind == .full,
+            afterColumns: after.map(Self.columnTexts), lsn: lsn)
+    }
+
+    func emit(_ operation: ChangeOperation, relationID: UInt32, beforeColumns: [ColumnText]?, beforeIsFullRow: Bool, afterColumns: [ColumnText]?, lsn: UInt64) throws(WALSourceError) {
+        guard let table = relations[relationID] else { return }  // a table outside the configuration
+        let schemas = table.schemas
+        var beforeColumns = beforeColumns
+        // An UPDATE that kept its key sends no old tuple: Debezium's `before` is then the key, taken
+        // from the new row (unless REPLICA IDENTITY FULL would have sent the whole old row).
+        if operation == .update, beforeColumns == nil, let afterColumns, !schemas.keyColumnIndexes.isEmpty {
+            beforeColumns = afterColumns
+        }
+        let source = ChangeSource(database: databaseName, lsn: lsn, transactionID: transactionID, commitMilliseconds: transactionCommitMilliseconds)
+        do {
+            let envelope = try schemas.envelope(
+                operation: operation, before: beforeColumns, beforeIsFullRow: beforeIsFullRow, after: afterColumns, source: source,
+                nowMilliseconds: Self.nowMicroseconds() / 1000)
+            let value = try table.valueSerializer.frame(envelope, schemaID: table.valueSchemaID)
+            var key: [UInt8]?
+            if operation != .truncate, let keySerializer = table.keySerializer, let keySchemaID = table.keySchemaID,
+                let keyColumns = afterColumns ?? beforeColumns
+            {
+                key = try keySerializer.frame(try schemas.keyRecord(keyColumns), schemaID: keySchemaID)
+            }
+            try table.writer.append(ChangeLogEntry(commitLSN: transactionFinalLSN, eventLSN: lsn, operation: operation, key: key, value: value))
+        } catch let error as ChangeEventError {
+            throw .event(error.description)
+        } catch let error as SerdeError {
+            throw .event("\(schemas.topic): \(error.description)")
+        } catch let error as ChangeLogError {
+            throw .sink(error)
+        } catch {
+            throw .event("\(error)")
+        }
+        events += 1
+        transactionEvents += 1
+    }
+
+    /// Makes the transaction's events durable, then acknowledges its end LSN.
+    func commitTransaction(endLSN: UInt64, commitTime: Int64) throws(WALSourceError) {
+        do {
+            for writer in writers.values { try writer.sync() }
+        } catch {
+            throw .sink(error)
+        }
+        if transactionEvents > 0 {
+            let latency = Double(Self.nowMicroseconds() - (commitTime + Self.postgresEpochMicroseconds)) / 1000
+            commitToSinkMilliseconds.append(latency)
+        }
+        acknowledgedLSN = max(acknowledgedLSN, endLSN)
+        transactionFinalLSN = 0
+        transactionEvents = 0
+        try sendStatus()
+    }
+
+    func reportProgressIfDue() {
+        let now = ContinuousClock.now
+        guard now - lastStatus >= configuration.statusInterval else { return }
+        let seconds = Double((now - lastStatus).components.seconds) + Double((now - lastStatus).components.attoseconds) / 1e18
+        let rate = Double(events - eventsAtLastStatus) / max(seconds, 0.001)
+        log(
+            "received_lsn=\(LSN(receivedLSN)) acked_lsn=\(LSN(acknowledgedLSN)) events=\(events) events_per_s=\(Int(rate)) lag_bytes=\(receivedLSN &- acknowledgedLSN)"
+        )
+        lastStatus = now
+        eventsAtLastStatus = events
+    }
+
+    /// On the way out: durable files, a last acknowledgement of what is durable, a summary line.
+    func finish() {
+        // A transaction cut off mid-way is not acknowledged: its events are cut from the files on restart.
+        for writer in writers.values { try? writer.sync() }
+        try? sendStatus()
+        replication?.endReplication()
+        let sorted = commitToSinkMilliseconds.sorted()
+        func percentile(_ fraction: Double) -> Double {
+            sorted.isEmpty ? 0 : sorted[min(sorted.count - 1, Int(Double(sorted.count - 1) * fraction + 0.5))]
+        }
+        let elapsed = ContinuousClock.now - started
+        let seconds = Double(elapsed.components.seconds) + Double(elapsed.components.attoseconds) / 1e18
+        log(
+            "summary events=\(events) acked_lsn=\(LSN(acknowledgedLSN)) transactions=\(sorted.count) "
+                + "commit_to_sink_ms_p50=\(String(percentile(0.5))) commit_to_sink_ms_p99=\(String(percentile(0.99))) seconds=\(Int(seconds))")
+    }
+}

@@ -1,0 +1,303 @@
+import AvroCodec
+import ChangeEvents
+import RegistryClient
+import Synchronization
+
+#if canImport(Glibc)
+    import Glibc
+#endif
+
+/// What the source is told to do.
+public struct WALSourceConfiguration: Sendable {
+    /// libpq key=value connection string ("host=127.0.0.1 port=5432 dbname=app user=cdc").
+    public var conninfo: String
+    /// Tables as "schema.table".
+    public var tables: [String]
+    public var registryURL: String
+    public var slot: String
+    public var publication: String
+    public var topicPrefix: String
+    public var outputDirectory: String
+    public var snapshot: Bool
+    /// Rows read per chunk of the initial snapshot.
+    public var snapshotChunkRows = 10_000
+    /// How often a status line is written to stderr.
+    public var statusInterval: Duration = .seconds(1)
+
+    public init(
+        conninfo: String, tables: [String], registryURL: String, slot: String, publication: String, topicPrefix: String, outputDirectory: String,
+        snapshot: Bool
+    ) {
+        self.conninfo = conninfo
+        self.tables = tables
+        self.registryURL = registryURL
+        self.slot = slot
+        self.publication = publication
+        self.topicPrefix = topicPrefix
+        self.outputDirectory = outputDirectory
+        self.snapshot = snapshot
+    }
+}
+
+/// Why the source stopped other than by a signal.
+public enum WALSourceError: Error, CustomStringConvertible {
+    case postgres(PostgresError)
+    case registry(RegistryClientError)
+    /// The registry refused a table's new schema: the reasons, and nothing after it was acknowledged.
+    case incompatibleSchema(subject: String, reasons: [String])
+    case sink(ChangeLogError)
+    case event(String)
+    case configuration(String)
+
+    public var description: String {
+        switch self {
+        case .postgres(let error): return "PostgreSQL: \(error)"
+        case .registry(let error): return error.description
+        case .incompatibleSchema(let subject, let reasons):
+            return "the new schema of \(subject) is incompatible: the registry refused it, and the source stopped without acknowledging the change:\n"
+                + reasons.map { "  - " + $0 }.joined(separator: "\n")
+                + "\nchange the subject's compatibility level or the table, then start the source again: it resumes where it stopped."
+        case .sink(let error): return "sink: \(error)"
+        case .event(let message): return message
+        case .configuration(let message): return message
+        }
+    }
+}
+
+/// Set by SIGINT/SIGTERM; the replication loop checks it between messages.
+let stopRequested = Atomic<Bool>(false)
+
+/// Streams a PostgreSQL database's changes (pgoutput logical replication) into per-table change-log
+/// files of Confluent-framed Avro events, registering each table's key and value schemas.
+///
+/// Delivery is at-least-once and, across clean restarts, exactly-once: every event of a transaction
+/// is written to its table's file, the files are fsynced at the transaction's COMMIT, and only then
+/// is the commit's end LSN acknowledged to PostgreSQL. A restarted source first cuts each file back to
+/// the transactions the slot confirmed, so what PostgreSQL sends again is not duplicated.
+public final class WALSourceEngine {
+    let configuration: WALSourceConfiguration
+    let registry: CachingRegistryClient
+    var query: PostgresConnection!
+    var replication: PostgresConnection!
+    var databaseName = ""
+
+    /// Per relation OID: the table's schemas and ids (nil for tables outside the configuration).
+    var relations: [UInt32: TableState] = [:]
+    var writers: [String: ChangeLogWriter] = [:]
+
+    struct TableState {
+        let schemas: ChangeEventSchemas
+        let keySchemaID: UInt32?
+        let valueSchemaID: UInt32
+        let keySerializer: AvroSerializer?
+        let valueSerializer: AvroSerializer
+        let writer: ChangeLogWriter
+    }
+
+    // The transaction being received.
+    var transactionFinalLSN: UInt64 = 0
+    var transactionID: UInt32 = 0
+    var transactionCommitMilliseconds: Int64 = 0
+    var transactionEvents = 0
+
+    // Progress.
+    var receivedLSN: UInt64 = 0
+    var acknowledgedLSN: UInt64 = 0
+    var events = 0
+    var commitToSinkMilliseconds: [Double] = []
+    var lastStatus = ContinuousClock.now
+    var eventsAtLastStatus = 0
+    let started = ContinuousClock.now
+
+    public init(configuration: WALSourceConfiguration) {
+        self.configuration = configuration
+        registry = CachingRegistryClient(RegistryClient(baseURL: configuration.registryURL), latestTimeToLive: .seconds(1))
+    }
+
+    /// Our sessions read timestamps in UTC and dates in ISO form, whatever the server's defaults.
+    var sessionConninfo: String { configuration.conninfo + " options='-c TimeZone=UTC -c DateStyle=ISO -c extra_float_digits=3 -c bytea_output=hex'" }
+
+    /// Runs until a signal (then returns normally) or a failure (thrown).
+    public func run() async throws(WALSourceError) {
+        do {
+            query = try PostgresConnection(conninfo: sessionConninfo, replication: false)
+            replication = try PostgresConnection(conninfo: sessionConninfo, replication: true)
+            databaseName = try query.query("SELECT current_database()").first?.first??.description ?? ""
+            try ensurePublication()
+            let (startLSN, created, exportedSnapshot) = try ensureSlot()
+            try openWriters(confirmedLSN: startLSN)
+            if created, configuration.snapshot, let exportedSnapshot {
+                try await takeSnapshot(exportedSnapshot, atLSN: startLSN)
+            }
+            acknowledgedLSN = startLSN
+            receivedLSN = startLSN
+            try replication.startReplication(slot: configuration.slot, publication: configuration.publication, startLSN: LSN(startLSN))
+            log("streaming from slot \(configuration.slot) at \(LSN(startLSN)) (publication \(configuration.publication))")
+        } catch let error as PostgresError {
+            throw .postgres(error)
+        } catch let error as WALSourceError {
+            throw error
+        } catch {
+            throw .event("\(error)")
+        }
+        try await stream()
+    }
+
+    func log(_ message: String) {
+        Self.writeStandardError("wal-source: \(message)\n")
+    }
+
+    /// One write(2) per line, so lines from a signal-time exit are not interleaved.
+    public static func writeStandardError(_ text: String) {
+        var text = text
+        text.withUTF8 { utf8 in _ = write(2, utf8.baseAddress, utf8.count) }
+    }
+
+    // MARK: Setup
+
+    /// "schema.table" → (schema, table); a bare name is in `public`.
+    static func split(_ table: String) -> (String, String) {
+        let parts = table.split(separator: ".", maxSplits: 1).map(String.init)
+        return parts.count == 2 ? (parts[0], parts[1]) : ("public", parts[0])
+    }
+
+    static func quoteIdentifier(_ name: String) -> String { "\"" + name.replacingOccurrences(of: "\"", with: "\"\"") + "\"" }
+    static func quoteLiteral(_ text: String) -> String { "'" + text.replacingOccurrences(of: "'", with: "''") + "'" }
+
+    func ensurePublication() throws {
+        let tables = configuration.tables.map(Self.split)
+        guard !tables.isEmpty else { throw WALSourceError.configuration("no tables given") }
+        let names = tables.map { Self.quoteIdentifier($0.0) + "." + Self.quoteIdentifier($0.1) }
+        let existing = try query.query("SELECT 1 FROM pg_publication WHERE pubname = \(Self.quoteLiteral(configuration.publication))")
+        if existing.isEmpty {
+            try query.execute("CREATE PUBLICATION \(Self.quoteIdentifier(configuration.publication)) FOR TABLE \(names.joined(separator: ", "))")
+            log("created publication \(configuration.publication) for \(configuration.tables.joined(separator: ", "))")
+            return
+        }
+        // Reused: add any configured table it lacks.
+        let published = Set(
+            try query.query("SELECT schemaname || '.' || tablename FROM pg_publication_tables WHERE pubname = \(Self.quoteLiteral(configuration.publication))")
+                .compactMap { $0.first ?? nil })
+        for (index, table) in tables.enumerated() where !published.contains("\(table.0).\(table.1)") {
+            try query.execute("ALTER PUBLICATION \(Self.quoteIdentifier(configuration.publication)) ADD TABLE \(names[index])")
+        }
+    }
+
+    /// The slot's confirmed position (creating the slot if needed), whether it was created, and the
+    /// snapshot it exported when created.
+    func ensureSlot() throws -> (UInt64, Bool, String?) {
+        let rows = try query.query(
+            "SELECT confirmed_flush_lsn, plugin FROM pg_replication_slots WHERE slot_name = \(Self.quoteLiteral(configuration.slot))")
+        if let row = rows.first {
+            guard row.count > 1, row[1] == "pgoutput" else { throw WALSourceError.configuration("slot \(configuration.slot) exists but does not use pgoutput") }
+            let lsn = row[0].flatMap { LSN($0) }?.value ?? 0
+            log("reusing slot \(configuration.slot), confirmed up to \(LSN(lsn))")
+            return (lsn, false, nil)
+        }
+        let snapshotClause = configuration.snapshot ? " EXPORT_SNAPSHOT" : " NOEXPORT_SNAPSHOT"
+        let created = try replication.query("CREATE_REPLICATION_SLOT \(Self.quoteIdentifier(configuration.slot)) LOGICAL pgoutput\(snapshotClause)")
+        // slot_name, consistent_point, snapshot_name, output_plugin
+        guard let row = created.first, row.count >= 3, let point = row[1].flatMap({ LSN($0) }) else {
+            throw WALSourceError.configuration("CREATE_REPLICATION_SLOT answered unexpectedly")
+        }
+        log("created slot \(configuration.slot) at \(point)")
+        return (point.value, true, row[2])
+    }
+
+    func openWriters(confirmedLSN: UInt64) throws {
+        for table in configuration.tables {
+            let (schema, name) = Self.split(table)
+            let path = "\(configuration.outputDirectory)/\(configuration.topicPrefix).\(schema).\(name).log"
+            do {
+                let (writer, cut) = try ChangeLogWriter.open(path: path, confirmedLSN: confirmedLSN)
+                if cut > 0 { log("\(path): cut \(cut) unacknowledged events; PostgreSQL sends them again") }
+                writers["\(schema).\(name)"] = writer
+            } catch {
+                throw WALSourceError.sink(error)
+            }
+        }
+    }
+
+    // MARK: Schemas
+
+    /// The table as the catalog describes it now, per column name: nullability, default, and
+    /// primary-key membership.
+    func catalogColumns(relationID: UInt32) throws -> [String: CatalogColumn] {
+        let rows = try query.query(
+            """
+            SELECT a.attname, a.attnotnull, pg_get_expr(d.adbin, d.adrelid), COALESCE(a.attnum = ANY(i.indkey), false)
+            FROM pg_attribute a
+            LEFT JOIN pg_attrdef d ON d.adrelid = a.attrelid AND d.adnum = a.attnum
+            LEFT JOIN pg_index i ON i.indrelid = a.attrelid AND i.indisprimary
+            WHERE a.attrelid = \(relationID) AND a.attnum > 0 AND NOT a.attisdropped
+            """)
+        var columns: [String: CatalogColumn] = [:]
+        for row in rows where row.count == 4 {
+            guard let name = row[0] else { continue }
+            columns[name] = CatalogColumn(isNullable: row[1] != "t", defaultExpression: row[2], isPrimaryKey: row[3] == "t")
+        }
+        return columns
+    }
+
+    struct CatalogColumn {
+        let isNullable: Bool
+        let defaultExpression: String?
+        let isPrimaryKey: Bool
+    }
+
+    /// Builds, registers and installs the schemas of a table from its RELATION message.
+    func install(relationID: UInt32, description: TableDescription) async throws(WALSourceError) {
+        let schemas: ChangeEventSchemas
+        do {
+            schemas = try ChangeEventSchemas(table: description, topicPrefix: configuration.topicPrefix)
+        } catch {
+            throw .event("the schema generated for \(description.namespace).\(description.name) does not parse: \(error)")
+        }
+        if let current = relations[relationID], current.schemas.valueText == schemas.valueText, current.schemas.keyText == schemas.keyText { return }
+        guard let writer = writers["\(description.namespace).\(description.name)"] else { return }
+        var keySchemaID: UInt32?
+        var keySerializer: AvroSerializer?
+        let valueSerializer: AvroSerializer
+        do {
+            valueSerializer = try AvroSerializer(registry: registry, subject: schemas.valueSubject, schemaText: schemas.valueText)
+            if !schemas.keyColumnIndexes.isEmpty {
+                keySerializer = try AvroSerializer(registry: registry, subject: schemas.keySubject, schemaText: schemas.keyText)
+            }
+        } catch {
+            throw .event("\(error)")
+        }
+        let valueSchemaID = try await register(valueSerializer)
+        if let keySerializer { keySchemaID = try await register(keySerializer) }
+        let previous = relations[relationID]
+        relations[relationID] = TableState(
+            schemas: schemas, keySchemaID: keySchemaID, valueSchemaID: valueSchemaID, keySerializer: keySerializer, valueSerializer: valueSerializer,
+            writer: writer)
+        if previous == nil {
+            log("\(schemas.topic): value schema id \(valueSchemaID)\(keySchemaID.map { ", key schema id \($0)" } ?? "")")
+        } else {
+            log("\(schemas.topic): table changed; new value schema id \(valueSchemaID)")
+        }
+    }
+
+    func register(_ serializer: AvroSerializer) async throws(WALSourceError) -> UInt32 {
+        do {
+            return try await serializer.schemaID()
+        } catch {
+            if case .registry(.rejected(409, _, let message)) = error {
+                // Ask for the verbose reasons; fall back to the 409's own message.
+                let reasons = (try? await registry.checkCompatibility(subject: serializer.subject, schema: serializer.schemaText).messages) ?? []
+                throw .incompatibleSchema(subject: serializer.subject, reasons: reasons.isEmpty ? [message] : reasons)
+            }
+            if case .registry(let registryError) = error { throw .registry(registryError) }
+            throw .event(error.description)
+        }
+    }
+}
+
+/// The signal handler wal-source installs for SIGINT and SIGTERM: it only sets `stopRequested`.
+/// (A `static let` of a type, not a closure in main.swift, so it is not main-actor isolated.)
+public enum WALSourceSignals {
+    public static let handler: @convention(c) (Int32) -> Void = { _ in
+        stopRequested.store(true, ordering: .relaxed)
+    }
+}
