@@ -8,6 +8,8 @@ import RegistryClient
 extension WALSourceEngine {
     /// Microseconds from the Unix epoch to PostgreSQL's (2000-01-01).
     static let postgresEpochMicroseconds: Int64 = 946_684_800_000_000
+    /// How many recent transactions the latency percentiles cover.
+    static let latencyWindow = 100_000
 
     static func nowMicroseconds() -> Int64 {
         var now = timespec()
@@ -159,7 +161,13 @@ extension WALSourceEngine {
         }
         if transactionEvents > 0 {
             let latency = Double(Self.nowMicroseconds() - (commitTime + Self.postgresEpochMicroseconds)) / 1000
-            commitToSinkMilliseconds.append(latency)
+            // A bounded window of the most recent transactions (the summary's percentiles).
+            if commitToSinkMilliseconds.count < Self.latencyWindow {
+                commitToSinkMilliseconds.append(latency)
+            } else {
+                commitToSinkMilliseconds[transactionsCommitted % Self.latencyWindow] = latency
+            }
+            transactionsCommitted += 1
         }
         acknowledgedLSN = max(acknowledgedLSN, endLSN)
         transactionFinalLSN = 0
@@ -192,7 +200,7 @@ extension WALSourceEngine {
         let elapsed = ContinuousClock.now - started
         let seconds = Double(elapsed.components.seconds) + Double(elapsed.components.attoseconds) / 1e18
         log(
-            "summary events=\(events) acked_lsn=\(LSN(acknowledgedLSN)) transactions=\(sorted.count) "
+            "summary events=\(events) acked_lsn=\(LSN(acknowledgedLSN)) transactions=\(transactionsCommitted) "
                 + "commit_to_sink_ms_p50=\(String(percentile(0.5))) commit_to_sink_ms_p99=\(String(percentile(0.99))) seconds=\(Int(seconds))")
     }
 }

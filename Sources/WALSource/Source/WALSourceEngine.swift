@@ -105,6 +105,7 @@ public final class WALSourceEngine {
     var acknowledgedLSN: UInt64 = 0
     var events = 0
     var commitToSinkMilliseconds: [Double] = []
+    var transactionsCommitted = 0
     var lastStatus = ContinuousClock.now
     var eventsAtLastStatus = 0
     let started = ContinuousClock.now
