@@ -252,11 +252,24 @@ public final class PostgresConnection: @unchecked Sendable {
             if length == -1 { return try finishCopy() }
             if length < -1 { throw connectionError() }
 
-            // Nothing buffered: wait for the socket, then let libpq read what arrived.
+            // Nothing buffered: wait for the socket, then let libpq read what arrived. With no time left,
+            // the socket is still checked once without waiting (a zero timeout means "only what is there").
             let remaining = deadline - clock.now
-            guard remaining > .zero else { return nil }
-            guard try waitForInput(milliseconds: PostgresConnection.milliseconds(roundingUp: remaining)) else { return nil }
+            let waitMilliseconds = remaining > .zero ? PostgresConnection.milliseconds(roundingUp: remaining) : 0
+            guard try waitForInput(milliseconds: waitMilliseconds) else { return nil }
             guard PQconsumeInput(connection) == 1 else { throw connectionError() }
+            if remaining <= .zero {
+                // One last look at what was just read, then give up.
+                var buffer: UnsafeMutablePointer<CChar>?
+                let length = PQgetCopyData(connection, &buffer, 1)
+                if length > 0, let buffer {
+                    defer { PQfreemem(buffer) }
+                    return try ReplicationMessage.decode(ArraySlice(UnsafeRawBufferPointer(start: buffer, count: Int(length))))
+                }
+                if length == -1 { return try finishCopy() }
+                if length < -1 { throw connectionError() }
+                return nil
+            }
         }
     }
 

@@ -10,6 +10,9 @@ extension WALSourceEngine {
     static let postgresEpochMicroseconds: Int64 = 946_684_800_000_000
     /// How many recent transactions the latency percentiles cover.
     static let latencyWindow = 100_000
+    /// Group commit bounds: at most this many transactions, or this long, wait for one fsync.
+    static let maximumPendingCommits = 1_000
+    static let maximumCommitDelay: Duration = .milliseconds(20)
 
     static func nowMicroseconds() -> Int64 {
         var now = timespec()
@@ -21,9 +24,12 @@ extension WALSourceEngine {
     func stream() async throws(WALSourceError) {
         defer { finish() }
         while !stopRequested.load(ordering: .relaxed) {
+            // With committed transactions waiting for their fsync, only look at what has already arrived:
+            // when the stream pauses (or enough has piled up), one fsync covers them all (group commit).
+            let waiting = !pendingCommits.isEmpty
             let message: ReplicationMessage?
             do {
-                message = try replication.readReplicationMessage(timeout: .milliseconds(200))
+                message = try replication.readReplicationMessage(timeout: waiting ? .zero : .milliseconds(200))
             } catch {
                 throw .postgres(error)
             }
@@ -39,7 +45,12 @@ extension WALSourceEngine {
             case .endOfStream?:
                 throw .postgres(PostgresError(message: "the server ended the replication stream"))
             case nil:
-                try sendStatus()
+                if waiting { try syncAndAcknowledge() } else { try sendStatus() }
+            }
+            if pendingCommits.count >= Self.maximumPendingCommits
+                || (pendingCommits.first.map { ContinuousClock.now - $0.received >= Self.maximumCommitDelay } ?? false)
+            {
+                try syncAndAcknowledge()
             }
             reportProgressIfDue()
         }
@@ -152,15 +163,25 @@ extension WALSourceEngine {
         transactionEvents += 1
     }
 
-    /// Makes the transaction's events durable, then acknowledges its end LSN.
+    /// A transaction is complete: its events are acknowledged once they are durable (`syncAndAcknowledge`).
     func commitTransaction(endLSN: UInt64, commitTime: Int64) throws(WALSourceError) {
+        pendingCommits.append(PendingCommit(endLSN: endLSN, commitTime: commitTime, hasEvents: transactionEvents > 0, received: ContinuousClock.now))
+        transactionFinalLSN = 0
+        transactionEvents = 0
+    }
+
+    /// Makes every written event durable (one fsync per file for all waiting transactions), then
+    /// acknowledges the last waiting commit's end LSN.
+    func syncAndAcknowledge() throws(WALSourceError) {
+        guard let last = pendingCommits.last else { return }
         do {
             for writer in writers.values { try writer.sync() }
         } catch {
             throw .sink(error)
         }
-        if transactionEvents > 0 {
-            let latency = Double(Self.nowMicroseconds() - (commitTime + Self.postgresEpochMicroseconds)) / 1000
+        let now = Self.nowMicroseconds()
+        for commit in pendingCommits where commit.hasEvents {
+            let latency = Double(now - (commit.commitTime + Self.postgresEpochMicroseconds)) / 1000
             // A bounded window of the most recent transactions (the summary's percentiles).
             if commitToSinkMilliseconds.count < Self.latencyWindow {
                 commitToSinkMilliseconds.append(latency)
@@ -169,9 +190,8 @@ extension WALSourceEngine {
             }
             transactionsCommitted += 1
         }
-        acknowledgedLSN = max(acknowledgedLSN, endLSN)
-        transactionFinalLSN = 0
-        transactionEvents = 0
+        acknowledgedLSN = max(acknowledgedLSN, last.endLSN)
+        pendingCommits.removeAll(keepingCapacity: true)
         try sendStatus()
     }
 
@@ -189,7 +209,9 @@ extension WALSourceEngine {
 
     /// On the way out: durable files, a last acknowledgement of what is durable, a summary line.
     func finish() {
-        // A transaction cut off mid-way is not acknowledged: its events are cut from the files on restart.
+        // Complete transactions are made durable and acknowledged; a transaction cut off mid-way is not
+        // acknowledged, and its events are cut from the files on restart.
+        try? syncAndAcknowledge()
         for writer in writers.values { try? writer.sync() }
         try? sendStatus()
         replication?.endReplication()

@@ -106,6 +106,16 @@ public final class WALSourceEngine {
     var events = 0
     var commitToSinkMilliseconds: [Double] = []
     var transactionsCommitted = 0
+    /// Complete transactions whose events are written but not yet fsynced and acknowledged.
+    var pendingCommits: [PendingCommit] = []
+
+    struct PendingCommit {
+        let endLSN: UInt64
+        /// PostgreSQL's commit time, µs since 2000-01-01.
+        let commitTime: Int64
+        let hasEvents: Bool
+        let received: ContinuousClock.Instant
+    }
     var lastStatus = ContinuousClock.now
     var eventsAtLastStatus = 0
     let started = ContinuousClock.now
