@@ -10,9 +10,9 @@ import Synchronization
 /// allocates nothing per record in C, and every C reference is released in `deinit`, so memory
 /// stays flat however many records pass through it.
 ///
-/// Decoding through Avro C trusts the bytes' lengths and counts more than the native decoder does
-/// (it allocates what a length asks for before checking it against the input): use
-/// `AvroBinary.decode` or a `ResolutionPlan` for bytes from outside the process.
+/// Decoding through Avro C trusts the bytes' lengths and counts (a 6-byte array block declaring 2^40
+/// nulls keeps it appending for minutes; a string declaring 2^62 bytes makes it try to allocate them):
+/// use `AvroBinary.decode` or a `ResolutionPlan` for bytes from outside the process.
 ///
 /// ```swift
 /// let codec = try AvroCCodec(schema: schema)
