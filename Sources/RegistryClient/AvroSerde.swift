@@ -56,11 +56,17 @@ public final class AvroSerializer: Sendable {
     /// The schema's id under the subject (from the registry once, then from its cache).
     public func schemaID() async throws(SerdeError) -> UInt32 {
         do throws(RegistryClientError) {
-            if autoRegister { return UInt32(try await registry.register(subject: subject, schema: schemaText)) }
-            guard let id = try await registry.lookup(subject: subject, schema: schemaText) else {
-                throw RegistryClientError.rejected(status: 404, errorCode: 40403, message: "the schema is not registered under subject \(subject)")
+            let found: Int
+            if autoRegister {
+                found = try await registry.register(subject: subject, schema: schemaText)
+            } else {
+                guard let id = try await registry.lookup(subject: subject, schema: schemaText) else {
+                    throw RegistryClientError.rejected(status: 404, errorCode: 40403, message: "the schema is not registered under subject \(subject)")
+                }
+                found = id
             }
-            return UInt32(id)
+            guard let id = UInt32(exactly: found) else { throw RegistryClientError.malformedResponse("schema id \(found) is not a 32-bit unsigned id") }
+            return id
         } catch {
             throw .registry(error)
         }

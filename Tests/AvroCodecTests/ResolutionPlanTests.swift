@@ -98,6 +98,47 @@ struct ResolutionPlanTests {
         }
     }
 
+    /// A skipped array of nulls that declares more items than any record could hold: an error, not an
+    /// arithmetic trap or a long spin.
+    @Test func skippedHostileBlockCountsAreRefused() throws {
+        let writer = try AvroSchema(parsing: #"{"type":"record","name":"R","fields":[{"name":"a","type":{"type":"array","items":"null"}},{"name":"b","type":"int"}]}"#)
+        let reader = try AvroSchema(parsing: #"{"type":"record","name":"R","fields":[{"name":"b","type":"int"}]}"#)
+        let plan = ResolutionPlan(writer: writer, reader: reader)
+        // One block of Int64.max items, then the int.
+        let hostile: [UInt8] = [0xFE, 0xFF, 0xFF, 0xFF, 0xFF, 0xFF, 0xFF, 0xFF, 0xFF, 0x01, 0x00, 0x0A]
+        #expect(throws: AvroCodingError.self) { try plan.decode(hostile[...]) }
+        // Many small blocks of nulls add up against one budget per record.
+        var blocks: [UInt8] = []
+        for _ in 0..<3 { blocks += [0x80, 0x89, 0x7A] }  // 1,000,000 nulls each (zig-zag varint)
+        #expect(throws: AvroCodingError.self) { try plan.decode((blocks + [0x00, 0x0A])[...]) }
+    }
+
+    @Test func nestedArraysOfNullsShareOneBudget() throws {
+        let schema = try AvroSchema(parsing: #"{"type":"array","items":{"type":"array","items":"null"}}"#)
+        // 40 inner arrays of 1,000,000 nulls each: 162 bytes that would otherwise become 40 M values.
+        var bytes: [UInt8] = [80]  // 40 items (zig-zag)
+        for _ in 0..<40 { bytes += [0x80, 0x89, 0x7A, 0x00] }
+        bytes.append(0x00)
+        do {
+            _ = try AvroBinary.decode(bytes[...], schema: schema)
+            Issue.record("decoded 40 million nulls")
+        } catch {
+            #expect(error.message.contains("zero-byte items"))
+        }
+    }
+
+    @Test func aWriterFieldIsReadByOneReaderFieldOnly() throws {
+        let writer = try AvroSchema(parsing: #"{"type":"record","name":"R","fields":[{"name":"a","type":"string"}]}"#)
+        // "b" names "a" as an alias, but the reader's own "a" reads it: "b" takes its default.
+        let reader = try AvroSchema(parsing: #"{"type":"record","name":"R","fields":[{"name":"a","type":"string"},{"name":"b","type":"string","aliases":["a"],"default":"d"}]}"#)
+        let row = try ResolutionPlan(writer: writer, reader: reader).decode(AvroBinary.encode(.record([.string("x")]), schema: writer)[...])
+        #expect(row == .record([.string("x"), .string("d")]))
+        // Without a default, the checker and the decoder agree that the reader cannot read it.
+        let strict = try AvroSchema(parsing: #"{"type":"record","name":"R","fields":[{"name":"a","type":"string"},{"name":"b","type":"string","aliases":["a"]}]}"#)
+        #expect(!CompatibilityChecker.check(strict, against: [ExistingSchemaVersion(version: 1, schema: writer)], level: .backward).isCompatible)
+        #expect(throws: AvroCodingError.self) { try ResolutionPlan(writer: writer, reader: strict).decode(AvroBinary.encode(.record([.string("x")]), schema: writer)[...]) }
+    }
+
     /// Random and truncated bytes through a resolving plan: every failure is a thrown error.
     @Test func hostileBytesThroughAPlanAreThrownErrors() throws {
         let writer = try AvroSchema(parsing: Fixtures.bytes("codec/everything.avsc"))

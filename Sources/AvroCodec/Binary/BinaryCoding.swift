@@ -5,8 +5,8 @@
 /// Error paths are built while an error unwinds (`AvroCodingError.inside`), so encoding and
 /// decoding keep no path state on the success path.
 public enum AvroBinary {
-    /// The most items one array or map may declare when its items take no bytes (nulls, empty
-    /// records): beyond this a hostile count could only make the decoder spin.
+    /// The most array items that take no bytes (nulls, empty records) one decode may read, over all
+    /// its arrays: beyond this a hostile count could only make the decoder spin and allocate.
     public static let maximumZeroSizeItems = 1_000_000
     /// The deepest nesting decoded; deeper data (only possible through recursive schemas) is refused.
     public static let maximumDepth = 512
@@ -160,6 +160,8 @@ public enum AvroBinary {
         let schema: AvroSchema
         let bytes: UnsafeBufferPointer<UInt8>
         var position = 0
+        /// Zero-byte array items this decode may still read (shared by all its arrays).
+        var zeroSizeItemsLeft = AvroBinary.maximumZeroSizeItems
 
         init(schema: AvroSchema, bytes: UnsafeBufferPointer<UInt8>) {
             self.schema = schema
@@ -250,7 +252,8 @@ public enum AvroBinary {
             return text
         }
 
-        /// The next block's item count (a negative count is followed by the block's byte size).
+        /// The next block's item count (a negative count is followed by the block's byte size). Items
+        /// that take bytes are bounded by the bytes left; zero-byte items by the decode's budget.
         mutating func blockCount(itemsTakeBytes: Bool, seen: Int) throws(AvroCodingError) -> Int {
             var count = try long()
             if count < 0 {
@@ -258,8 +261,14 @@ public enum AvroBinary {
                 count = -count
                 _ = try length()
             }
-            let limit = itemsTakeBytes ? Int64(remaining) : Int64(AvroBinary.maximumZeroSizeItems - seen)
-            guard count <= limit else { throw failure("block of \(count) items cannot fit in the \(remaining) bytes left") }
+            if itemsTakeBytes {
+                guard count <= Int64(remaining) else { throw failure("block of \(count) items cannot fit in the \(remaining) bytes left") }
+            } else {
+                guard count <= Int64(zeroSizeItemsLeft) else {
+                    throw failure("block of \(count) zero-byte items exceeds the limit of \(AvroBinary.maximumZeroSizeItems) per record")
+                }
+                zeroSizeItemsLeft -= Int(count)
+            }
             return Int(count)
         }
 
@@ -384,9 +393,9 @@ public enum AvroBinary {
             case .enumeration(let enumeration):
                 _ = try symbolIndex(of: enumeration)
             case .array(let items):
-                try skipBlocks(depth: depth) { (decoder: inout Decoder) throws(AvroCodingError) in try decoder.skip(items, depth: depth + 1) }
+                try skipBlocks(itemsTakeBytes: takesBytes(items)) { (decoder: inout Decoder) throws(AvroCodingError) in try decoder.skip(items, depth: depth + 1) }
             case .map(let valueType):
-                try skipBlocks(depth: depth) { (decoder: inout Decoder) throws(AvroCodingError) in
+                try skipBlocks(itemsTakeBytes: true) { (decoder: inout Decoder) throws(AvroCodingError) in
                     _ = try decoder.take(try decoder.length())
                     try decoder.skip(valueType, depth: depth + 1)
                 }
@@ -397,28 +406,21 @@ public enum AvroBinary {
             }
         }
 
-        /// Skips an array's or map's blocks; a block that gives its byte size is jumped over whole.
-        mutating func skipBlocks(depth: Int, item: (inout Decoder) throws(AvroCodingError) -> Void) throws(AvroCodingError) {
+        /// Skips an array's or map's blocks (a block that gives its byte size is not jumped over: its
+        /// items are checked like any others).
+        mutating func skipBlocks(itemsTakeBytes: Bool, item: (inout Decoder) throws(AvroCodingError) -> Void) throws(AvroCodingError) {
             var seen = 0
             while true {
-                let count = try long()
+                let count = try blockCount(itemsTakeBytes: itemsTakeBytes, seen: seen)
                 if count == 0 { return }
-                if count < 0 {
-                    guard count != Int64.min else { throw failure("invalid block count") }
-                    _ = try take(try length())
-                    continue
-                }
-                guard count <= Int64(remaining) || seen + Int(truncatingIfNeeded: count) <= AvroBinary.maximumZeroSizeItems else {
-                    throw failure("block of \(count) items cannot fit in the \(remaining) bytes left")
-                }
-                for index in 0..<Int(count) {
+                for index in 0..<count {
                     do {
                         try item(&self)
                     } catch {
                         throw error.inside(seen + index)
                     }
                 }
-                seen += Int(count)
+                seen += count
             }
         }
     }

@@ -37,8 +37,22 @@ public enum ResolutionRules {
         // Fast path: evolution usually keeps field positions.
         if position < writer.fieldNameIDs.count, writer.fieldNameIDs[position] == nameID { return position }
         if let index = writer.fieldPositionByNameID[nameID] { return index }
+        return aliasedWriterFieldIndex(forReaderField: position, of: reader, in: writer)
+    }
+
+    /// The writer field a reader field's aliases name, unless another reader field already reads it:
+    /// one with that very name, or an earlier one through its own alias. Each writer field is read by
+    /// at most one reader field.
+    static func aliasedWriterFieldIndex(forReaderField position: Int, of reader: RecordType, in writer: RecordType) -> Int? {
         for alias in reader.fields[position].aliases {
-            if let index = writer.fieldIndex[alias] { return index }
+            guard let index = writer.fieldIndex[alias] else { continue }
+            if reader.fieldIndex[writer.fields[index].name] != nil { continue }
+            let claimedEarlier = (0..<position).contains { earlier in
+                !reader.fields[earlier].aliases.isEmpty && writer.fieldIndex[reader.fields[earlier].name] == nil
+                    && aliasedWriterFieldIndex(forReaderField: earlier, of: reader, in: writer) == index
+            }
+            if claimedEarlier { continue }
+            return index
         }
         return nil
     }
