@@ -84,7 +84,11 @@ extension ChangeEventSchemas {
             }
         case .text(let text):
             guard let converted = columnTypes[index].value(fromText: text) else {
-                throw ChangeEventError(description: "\(topic): column \(table.columns[index].name): \"\(text.prefix(80))\" is not a value of \(columnTypes[index])")
+                let problem = "\(topic): column \(table.columns[index].name): \"\(text.prefix(80))\" has no \(columnTypes[index]) value"
+                // A nullable column carries null (and the source says so); a NOT NULL column cannot.
+                guard nullable else { throw ChangeEventError(description: problem + " and the column is NOT NULL") }
+                onUnconvertibleValue?(problem + "; sent as null")
+                return .union(branch: 0, value: .null)
             }
             value = converted
         }

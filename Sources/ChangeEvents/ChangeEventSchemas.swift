@@ -23,6 +23,10 @@ public struct ChangeEventSchemas: Sendable {
     /// Indexes into `table.columns` of the key columns, in table order.
     public let keyColumnIndexes: [Int]
 
+    /// Told about a value of a nullable column that has no Avro form (a numeric NaN in a decimal
+    /// column, a date beyond Avro's range), which is then sent as null.
+    public var onUnconvertibleValue: (@Sendable (String) -> Void)?
+
     public var keySubject: String { topic + "-key" }
     public var valueSubject: String { topic + "-value" }
 

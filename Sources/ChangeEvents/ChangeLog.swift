@@ -103,73 +103,84 @@ public final class ChangeLogWriter {
     private let descriptor: Int32
     private var buffer: [UInt8] = []
     private var isDirty = false
+    /// The file's length once everything queued is written.
+    public private(set) var length: Int
 
     /// Opens (creating) `path`, first cutting it back to its entries whose commit LSN is below
     /// `confirmedLSN` (what the replication slot has confirmed; the rest will be streamed again), and
-    /// any torn entry at its end. Returns the writer and how many entries were cut.
+    /// a torn entry at its end. Everything from the first entry to cut on goes, so that entries after it
+    /// cannot stay behind. A corrupt entry (not a torn tail) is an error: nothing is cut then. Returns
+    /// the writer and how many entries were cut.
     public static func open(path: String, confirmedLSN: UInt64) throws(ChangeLogError) -> (writer: ChangeLogWriter, entriesCut: Int) {
+        let existed = access(path, F_OK) == 0
         let descriptor = Glibc.open(path, O_RDWR | O_CREAT | O_CLOEXEC, 0o644)
         guard descriptor >= 0 else { throw .system("cannot open", path) }
+        func fail(_ what: String) -> ChangeLogError {
+            let error = ChangeLogError.system(what, path)
+            close(descriptor)
+            return error
+        }
+        if !existed {
+            // The new file's directory entry must be durable too, or an acknowledged event could vanish with it.
+            guard fsync(descriptor) == 0, syncDirectory(of: path) else { throw fail("cannot make durable") }
+        }
+        // Scan in chunks: the file can be large.
         var keep = 0
         var cut = 0
-        let contents = try readAll(descriptor, path)
-        contents.withUnsafeBytes { bytes in
-            var offset = 0
-            var malformed = false
-            while let (entry, next) = ChangeLogEntry.parse(bytes, at: offset, malformed: &malformed) {
-                if entry.commitLSN < confirmedLSN || entry.commitLSN == 0 {
-                    keep = next
+        do {
+            let reader = try ChangeLogReader(path: path)
+            while let entry = try reader.next() {
+                if cut == 0 && (entry.commitLSN < confirmedLSN || entry.commitLSN == 0) {
+                    keep = reader.offset
                 } else {
                     cut += 1
                 }
-                offset = next
             }
-        }
-        if keep < contents.count {
-            guard ftruncate(descriptor, off_t(keep)) == 0, fsync(descriptor) == 0 else {
-                close(descriptor)
-                throw .system("cannot truncate", path)
-            }
-        }
-        guard lseek(descriptor, 0, SEEK_END) >= 0 else {
+        } catch {
             close(descriptor)
-            throw .system("cannot seek", path)
+            throw error
         }
-        return (ChangeLogWriter(path: path, descriptor: descriptor), cut)
+        var size = stat()
+        guard fstat(descriptor, &size) == 0 else { throw fail("cannot stat") }
+        if keep < Int(size.st_size) {
+            guard ftruncate(descriptor, off_t(keep)) == 0, fsync(descriptor) == 0 else { throw fail("cannot truncate") }
+        }
+        guard lseek(descriptor, 0, SEEK_END) >= 0 else { throw fail("cannot seek") }
+        return (ChangeLogWriter(path: path, descriptor: descriptor, length: keep), cut)
     }
 
-    private init(path: String, descriptor: Int32) {
+    /// fsync of the directory that holds `path`.
+    static func syncDirectory(of path: String) -> Bool {
+        let directory = path.lastIndex(of: "/").map { String(path[..<$0]) } ?? "."
+        let descriptor = Glibc.open(directory.isEmpty ? "/" : directory, O_RDONLY | O_DIRECTORY | O_CLOEXEC)
+        guard descriptor >= 0 else { return false }
+        defer { close(descriptor) }
+        return fsync(descriptor) == 0
+    }
+
+    private init(path: String, descriptor: Int32, length: Int) {
         self.path = path
         self.descriptor = descriptor
+        self.length = length
         buffer.reserveCapacity(1 << 16)
     }
 
     deinit { close(descriptor) }
 
-    static func readAll(_ descriptor: Int32, _ path: String) throws(ChangeLogError) -> [UInt8] {
-        var contents: [UInt8] = []
-        var chunk = [UInt8](repeating: 0, count: 1 << 16)
-        while true {
-            let count = chunk.withUnsafeMutableBytes { read(descriptor, $0.baseAddress, $0.count) }
-            if count < 0 {
-                if errno == EINTR { continue }
-                throw .system("cannot read", path)
-            }
-            if count == 0 { return contents }
-            contents.append(contentsOf: chunk[0..<count])
-        }
-    }
-
     /// Queues an entry (written at the next `flush` or `sync`).
     public func append(_ entry: ChangeLogEntry) throws(ChangeLogError) {
+        let before = buffer.count
         entry.append(to: &buffer)
+        length += buffer.count - before
         isDirty = true
         if buffer.count >= 1 << 20 { try flush() }
     }
 
-    /// Writes queued entries to the file (not yet durable).
+    /// Writes queued entries to the file (not yet durable). On a failure the bytes already written
+    /// leave the queue, so a retry cannot write them twice.
     public func flush() throws(ChangeLogError) {
         var offset = 0
+        defer { buffer.removeFirst(offset) }
         while offset < buffer.count {
             let written = buffer.withUnsafeBytes { write(descriptor, $0.baseAddress! + offset, $0.count - offset) }
             if written < 0 {
@@ -178,7 +189,6 @@ public final class ChangeLogWriter {
             }
             offset += written
         }
-        buffer.removeAll(keepingCapacity: true)
     }
 
     /// Writes queued entries and makes everything written durable.
@@ -186,6 +196,16 @@ public final class ChangeLogWriter {
         try flush()
         guard isDirty else { return }
         guard fdatasync(descriptor) == 0 else { throw .system("cannot fsync", path) }
+        isDirty = false
+    }
+
+    /// Drops everything after `length` (queued or written), durably: how a failed snapshot is undone.
+    public func truncate(to newLength: Int) throws(ChangeLogError) {
+        buffer.removeAll(keepingCapacity: true)
+        guard ftruncate(descriptor, off_t(newLength)) == 0, fsync(descriptor) == 0, lseek(descriptor, 0, SEEK_END) >= 0 else {
+            throw .system("cannot truncate", path)
+        }
+        length = newLength
         isDirty = false
     }
 }
@@ -196,6 +216,11 @@ public final class ChangeLogReader {
     private let descriptor: Int32
     private var pending: [UInt8] = []
     private var pendingOffset = 0
+    /// Bytes of the file before `pending`.
+    private var consumed = 0
+
+    /// The file offset just after the last entry returned.
+    public var offset: Int { consumed + pendingOffset }
 
     public init(path: String) throws(ChangeLogError) {
         self.path = path
@@ -214,6 +239,7 @@ public final class ChangeLogReader {
                 pendingOffset = next
                 if pendingOffset > 1 << 20 {
                     pending.removeFirst(pendingOffset)
+                    consumed += pendingOffset
                     pendingOffset = 0
                 }
                 return entry
@@ -225,7 +251,15 @@ public final class ChangeLogReader {
                 if errno == EINTR { continue }
                 throw .system("cannot read", path)
             }
-            if count == 0 { return nil }
+            if count == 0 {
+                // A restarted source cuts unacknowledged entries off the end; a reader that had read
+                // past the new end must not go on from the middle of whatever is written next.
+                var size = stat()
+                if fstat(descriptor, &size) == 0, Int(size.st_size) < consumed + pending.count {
+                    throw ChangeLogError(description: "\(path) was cut back to \(size.st_size) bytes after \(offset) had been read (a restarted source dropped unacknowledged events); read it again from the start")
+                }
+                return nil
+            }
             pending.append(contentsOf: chunk[0..<count])
         }
     }

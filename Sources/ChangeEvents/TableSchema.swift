@@ -151,15 +151,44 @@ public enum ColumnAvroType: Sendable, Equatable {
         case .bytes: return Self.bytea(text).map { .bytes($0) }
         case .decimal(_, let scale):
             return AvroDecimal(string: text, scale: scale).map { .bytes($0.unscaledBytes) }
-        case .date: return AvroTemporal.days(fromDate: text).map { .int($0) }
+        case .date:
+            // ±infinity as the extreme values, as Debezium does.
+            if text == "infinity" { return .int(Int32.max) }
+            if text == "-infinity" { return .int(Int32.min) }
+            return Self.isoDateTime(text).flatMap { AvroTemporal.days(fromDate: $0) }.map { .int($0) }
         case .timeMicros:
-            // "24:00:00" is a valid PostgreSQL time; Avro's time-of-day cannot hold it.
+            // "24:00:00" is a valid PostgreSQL time: the end of the day.
+            if text.hasPrefix("24:00:00") { return .long(86_400_000_000) }
             return AvroTemporal.time(fromString: text, unit: .micros).map { .long($0) }
         case .localTimestampMicros:
-            return AvroTemporal.timestamp(fromString: text.replacingFirstSpace(), unit: .micros, utc: false).map { .long($0) }
+            if text == "infinity" { return .long(Int64.max) }
+            if text == "-infinity" { return .long(Int64.min) }
+            return Self.isoDateTime(text).flatMap { AvroTemporal.timestamp(fromString: $0, unit: .micros, utc: false) }.map { .long($0) }
         case .timestampMicros:
-            return Self.timestampWithZone(text).map { .long($0) }
+            if text == "infinity" { return .long(Int64.max) }
+            if text == "-infinity" { return .long(Int64.min) }
+            return Self.isoDateTime(text).flatMap { Self.timestampWithZone($0) }.map { .long($0) }
         }
+    }
+
+    /// PostgreSQL's ISO date (or date-time) text in the form `AvroTemporal` reads: "T" between date and
+    /// time, years after 9999 with a "+", and BC years as astronomical years ("0044-03-15 BC" is year
+    /// -43, written "-0043").
+    static func isoDateTime(_ text: String) -> String? {
+        var body = text
+        var isBC = false
+        if body.hasSuffix(" BC") {
+            isBC = true
+            body.removeLast(3)
+        }
+        guard let dash = body.firstIndex(of: "-"), let year = Int(body[..<dash]) else { return nil }
+        var rest = String(body[dash...])
+        if let space = rest.firstIndex(of: " ") { rest.replaceSubrange(space...space, with: "T") }
+        let astronomical = isBC ? 1 - year : year
+        let digits = String(abs(astronomical))
+        let padded = String(repeating: "0", count: max(0, 4 - digits.count)) + digits
+        if astronomical < 0 { return "-" + padded + rest }
+        return (astronomical > 9999 ? "+" : "") + padded + rest
     }
 
     static func floatingPoint(_ text: String) -> Double? {

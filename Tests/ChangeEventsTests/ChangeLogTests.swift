@@ -70,4 +70,49 @@ struct ChangeLogTests {
         try writer.sync()
         #expect(try reader.next() == Self.entry(2, 2))
     }
+
+    @Test func aCorruptEntryIsAnErrorAndNothingIsCut() throws {
+        let path = Self.temporaryPath()
+        defer { try? FileManager.default.removeItem(atPath: path) }
+        do {
+            let (writer, _) = try ChangeLogWriter.open(path: path, confirmedLSN: 0)
+            try writer.append(Self.entry(10, 11))
+            try writer.append(Self.entry(20, 21))
+            try writer.sync()
+        }
+        var bytes = try #require(FileManager.default.contents(atPath: path))
+        bytes[4 + 16] = UInt8(ascii: "?")  // the first entry's op byte
+        try bytes.write(to: URL(fileURLWithPath: path))
+        #expect(throws: ChangeLogError.self) { try ChangeLogWriter.open(path: path, confirmedLSN: 1_000) }
+        #expect(FileManager.default.contents(atPath: path)?.count == bytes.count)
+    }
+
+    @Test func everythingFromTheFirstCutEntryOnGoes() throws {
+        let path = Self.temporaryPath()
+        defer { try? FileManager.default.removeItem(atPath: path) }
+        do {
+            let (writer, _) = try ChangeLogWriter.open(path: path, confirmedLSN: 0)
+            for commit in [50, 100, 0] as [UInt64] { try writer.append(Self.entry(commit, commit + 1)) }
+            try writer.sync()
+        }
+        let (_, cut) = try ChangeLogWriter.open(path: path, confirmedLSN: 100)
+        #expect(cut == 2)
+        #expect(try Self.readAll(path).map(\.commitLSN) == [50])
+    }
+
+    @Test func aReaderNoticesThatTheFileWasCutBehindIt() throws {
+        let path = Self.temporaryPath()
+        defer { try? FileManager.default.removeItem(atPath: path) }
+        let (writer, _) = try ChangeLogWriter.open(path: path, confirmedLSN: 0)
+        let before = writer.length
+        try writer.append(Self.entry(5, 6))
+        try writer.append(Self.entry(7, 8))
+        try writer.sync()
+        let reader = try ChangeLogReader(path: path)
+        _ = try reader.next()
+        _ = try reader.next()
+        try writer.truncate(to: before)
+        #expect(throws: ChangeLogError.self) { try reader.next() }
+        #expect(try Self.readAll(path).isEmpty)
+    }
 }

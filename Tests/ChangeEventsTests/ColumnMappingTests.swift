@@ -37,6 +37,14 @@ struct ColumnMappingTests {
         #expect(ColumnAvroType.timestampMicros.value(fromText: "1970-01-01 01:00:00+01") == .long(0))
         #expect(ColumnAvroType.timestampMicros.value(fromText: "2023-11-14 22:13:20+00") == .long(1_700_000_000_000_000))
         #expect(ColumnAvroType.timestampMicros.value(fromText: "1970-01-01 00:00:00-05:30") == .long(19_800_000_000))
+        // Values PostgreSQL has and Avro's ranges only just hold.
+        #expect(ColumnAvroType.date.value(fromText: "infinity") == .int(Int32.max))
+        #expect(ColumnAvroType.timestampMicros.value(fromText: "-infinity") == .long(Int64.min))
+        #expect(ColumnAvroType.date.value(fromText: "0001-12-31 BC") == .int(-719_163))  // the day before 0001-01-01
+        #expect(ColumnAvroType.date.value(fromText: "10000-01-01") == .int(2_932_897))
+        #expect(ColumnAvroType.timeMicros.value(fromText: "24:00:00") == .long(86_400_000_000))
+        #expect(ColumnAvroType.timestampMicros.value(fromText: "0044-03-15 12:00:00+00 BC") != nil)
+        #expect(ColumnAvroType.decimal(precision: 10, scale: 2).value(fromText: "NaN") == nil)
         #expect(ColumnAvroType.int.value(fromText: "x") == nil)
         #expect(ColumnAvroType.bytes.value(fromText: "\\x0") == nil)
     }
@@ -102,6 +110,10 @@ struct ColumnMappingTests {
         #expect(try AvroBinary.decode(AvroBinary.encode(full, schema: schemas.value)[...], schema: schemas.value) == full)
         #expect(throws: ChangeEventError.self) {
             try schemas.envelope(operation: .create, before: nil, beforeIsFullRow: false, after: [.null, .text("x"), .text("1"), .null], source: source, nowMilliseconds: 0)
+        }
+        // A NOT NULL column whose text has no Avro value stops the event; a nullable one carries null.
+        #expect(throws: ChangeEventError.self) {
+            try schemas.envelope(operation: .create, before: nil, beforeIsFullRow: false, after: [.text("1"), .text("x"), .text("many"), .null], source: source, nowMilliseconds: 0)
         }
     }
 }

@@ -693,3 +693,62 @@ def test_snapshot_reads_existing_rows_then_streams(pg_database, registry, tmp_pa
         assert event["after"] == {"id": number, "name": f"row {number}", "qty": number}
     assert_event(events[5], "c", {"id": 6}, {"id": 6, "name": "row 6", "qty": 6})
     assert_event(events[6], "u", {"id": 1}, {"id": 1, "name": "row 1", "qty": 100})
+
+
+def test_a_failed_snapshot_is_undone_and_taken_again(pg_database, registry, tmp_path):
+    """A NOT NULL numeric(10,2) holding NaN has no Avro decimal value: the snapshot fails. Its events are
+    removed and its new slot dropped, so that the next start snapshots every row again, exactly once."""
+    db = pg_database
+    db.execute("CREATE TABLE prices (id int PRIMARY KEY, price numeric(10,2) NOT NULL)")
+    for number in range(1, 21):
+        db.execute("INSERT INTO prices VALUES (%s, %s)", (number, "NaN" if number == 15 else f"{number}.50"))
+    with WalSource(db, registry.url, tmp_path, ["prices"], snapshot=True) as source:
+        source.start()
+        code = source.wait_exit()
+        assert code != 0, source.stderr()
+        assert "NOT NULL" in source.stderr() and "snapshot failed" in source.stderr(), source.stderr()
+        assert db.slot_state() is None, "the half-done snapshot's slot must be gone"
+        assert read_events(source.sink("prices"), registry.url) == [], "no events of the failed snapshot remain"
+
+        db.execute("UPDATE prices SET price = 15.50 WHERE id = 15")
+        source.start().wait_ready()
+        db.execute("INSERT INTO prices VALUES (21, 21.50)")
+        events = wait_for_events(source.sink("prices"), registry.url, 21, source)
+        source.stop()
+    assert [event["op"] for event in events] == ["r"] * 20 + ["c"]
+    assert [event["after"] for event in events] == [{"id": n, "price": f"{n}.50"} for n in range(1, 22)]
+
+
+def test_the_slot_advances_while_published_tables_are_idle(pg_database, registry, tmp_path):
+    """Traffic on a table outside the publication sends no transactions to the source, only keepalives:
+    their position is acknowledged, so the slot does not hold WAL back."""
+    db = pg_database
+    create_items(db)
+    db.execute("CREATE TABLE other (id int PRIMARY KEY, payload text)")
+    with WalSource(db, registry.url, tmp_path, ["items"]) as source:
+        source.start().wait_ready()
+        db.execute("INSERT INTO other SELECT n, repeat('x', 200) FROM generate_series(1, 20000) n")
+        target = int(db.execute("SELECT pg_current_wal_lsn() - '0/0'::pg_lsn")[0][0])
+        wait_until(lambda: (db.slot_state() or (False, 0))[1] >= target, WAIT_SECONDS,
+                   message="the slot's confirmed position to pass the unpublished table's changes")
+        # Events of the published table still arrive afterwards, once.
+        db.execute("INSERT INTO items VALUES (1, 'one', 1)")
+        events = wait_for_events(source.sink("items"), registry.url, 1, source)
+        source.stop()
+    assert [event["after"] for event in events] == [{"id": 1, "name": "one", "qty": 1}]
+
+
+def test_values_without_an_avro_form_in_nullable_columns_become_null_with_a_warning(pg_database, registry, tmp_path):
+    db = pg_database
+    db.execute("CREATE TABLE odd (id int PRIMARY KEY, amount numeric(10,2), day date, at timestamptz)")
+    with WalSource(db, registry.url, tmp_path, ["odd"]) as source:
+        source.start().wait_ready()
+        db.execute("INSERT INTO odd VALUES (1, 'NaN', 'infinity', '-infinity')")
+        db.execute("INSERT INTO odd VALUES (2, 1.25, '0044-03-15 BC', '2024-01-31 12:00:00+00')")
+        events = wait_for_events(source.sink("odd"), registry.url, 2, source)
+        source.stop()
+    assert events[0]["after"]["amount"] is None
+    assert "warning" in source.stderr() and "amount" in source.stderr(), source.stderr()
+    assert events[1]["after"]["amount"] == "1.25"
+    assert events[1]["after"]["at"] == "2024-01-31T12:00:00.000000Z"
+    assert events[1]["after"]["day"] == "-0043-03-15"

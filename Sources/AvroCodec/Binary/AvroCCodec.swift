@@ -81,7 +81,8 @@ public final class AvroCCodec: Sendable {
         state = Mutex(State(cSchema: cSchema, valueClass: valueClass, value: value, writer: writer, reader: reader, scratch: scratch))
     }
 
-    /// Encodes `value` (which must follow `schema`). Byte-identical to `AvroBinary.encode`.
+    /// Encodes `value` (which must follow `schema`). Byte-identical to `AvroBinary.encode`, except
+    /// for maps with duplicate keys (Avro C keeps one) or keys containing NUL (Avro C cuts them there).
     public func encode(_ value: AvroValue) throws(AvroCodingError) -> [UInt8] {
         let schema = self.schema
         return try state.withLock { (state: inout State) throws(AvroCodingError) -> [UInt8] in

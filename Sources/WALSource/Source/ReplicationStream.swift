@@ -38,9 +38,14 @@ extension WALSourceEngine {
                 receivedLSN = max(receivedLSN, walEnd.value)
                 try await handle(payload, at: walStart.value)
             case .keepalive(let walEnd, let replyRequested)?:
-                // Only commit end LSNs are acknowledged: the server's WAL end may be ahead of
-                // transactions it has not decoded and sent yet.
+                // A logical walsender's keepalive carries the position it has sent up to: with no
+                // transaction open or waiting for its fsync, everything before it has been delivered, so
+                // it is acknowledged (as pg_recvlogical does). Otherwise traffic on tables outside the
+                // publication would pin the slot and WAL would pile up on the server.
                 receivedLSN = max(receivedLSN, walEnd.value)
+                if transactionFinalLSN == 0, pendingCommits.isEmpty, !sinkFailed, walEnd.value > acknowledgedLSN {
+                    acknowledgedLSN = walEnd.value
+                }
                 if replyRequested { try sendStatus() }
             case .endOfStream?:
                 throw .postgres(PostgresError(message: "the server ended the replication stream"))
@@ -99,13 +104,12 @@ extension WALSourceEngine {
         } catch {
             throw .event("\(error)")
         }
-        // pgoutput flags the replica identity's columns, which under REPLICA IDENTITY FULL is every
-        // column: the event key is then the primary key, as in Debezium.
-        let isFull = relation.replicaIdentity == UInt8(ascii: "f")
+        // pgoutput flags the replica identity's columns (under REPLICA IDENTITY FULL, every column); the
+        // event key is the catalog's key columns instead, as for snapshot events.
         let columns = relation.columns.map { column in
             ColumnDescription(
                 name: column.name, typeOID: column.typeOID, typeModifier: column.typeModifier,
-                isKey: isFull ? catalog[column.name]?.isPrimaryKey ?? false : column.isKey,
+                isKey: catalog[column.name]?.isPrimaryKey ?? false,
                 isNullable: catalog[column.name]?.isNullable ?? true, defaultExpression: catalog[column.name]?.defaultExpression)
         }
         let description = TableDescription(namespace: relation.namespace, name: relation.name, columns: columns, replicaIdentity: relation.replicaIdentity)
@@ -155,6 +159,7 @@ extension WALSourceEngine {
         } catch let error as SerdeError {
             throw .event("\(schemas.topic): \(error.description)")
         } catch let error as ChangeLogError {
+            sinkFailed = true
             throw .sink(error)
         } catch {
             throw .event("\(error)")
@@ -173,10 +178,11 @@ extension WALSourceEngine {
     /// Makes every written event durable (one fsync per file for all waiting transactions), then
     /// acknowledges the last waiting commit's end LSN.
     func syncAndAcknowledge() throws(WALSourceError) {
-        guard let last = pendingCommits.last else { return }
+        guard let last = pendingCommits.last, !sinkFailed else { return }
         do {
             for writer in writers.values { try writer.sync() }
         } catch {
+            sinkFailed = true
             throw .sink(error)
         }
         let now = Self.nowMicroseconds()
@@ -212,8 +218,10 @@ extension WALSourceEngine {
         // Complete transactions are made durable and acknowledged; a transaction cut off mid-way is not
         // acknowledged, and its events are cut from the files on restart.
         try? syncAndAcknowledge()
-        for writer in writers.values { try? writer.sync() }
-        try? sendStatus()
+        if !sinkFailed {
+            for writer in writers.values { try? writer.sync() }
+            try? sendStatus()
+        }
         replication?.endReplication()
         let sorted = commitToSinkMilliseconds.sorted()
         func percentile(_ fraction: Double) -> Double {

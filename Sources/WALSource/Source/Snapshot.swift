@@ -5,6 +5,25 @@ extension WALSourceEngine {
     /// rows as `op: "r"` events, read in primary-key order in chunks of `snapshotChunkRows` inside the
     /// slot's exported snapshot, so the stream that follows starts exactly after them. Chunks keep
     /// each query short, so a large table does not hold one long scan open.
+    /// The snapshot, or on any failure: its events cut from the files again and the new slot dropped,
+    /// so that the next start creates a slot and snapshots again (a reused slot never snapshots, and a
+    /// partial snapshot would otherwise stay partial).
+    func takeSnapshotOrDropSlot(_ snapshotName: String, atLSN lsn: UInt64) async throws(WALSourceError) {
+        let lengths = writers.mapValues(\.length)
+        do {
+            try await takeSnapshot(snapshotName, atLSN: lsn)
+        } catch {
+            for (table, writer) in writers { try? writer.truncate(to: lengths[table] ?? writer.length) }
+            do {
+                try replication.execute("DROP_REPLICATION_SLOT \(Self.quoteIdentifier(configuration.slot))")
+                log("snapshot failed: its events were removed and slot \(configuration.slot) dropped; the next start snapshots again")
+            } catch {
+                log("snapshot failed, and dropping slot \(configuration.slot) failed too (\(error)): drop it by hand before the next start")
+            }
+            throw error
+        }
+    }
+
     func takeSnapshot(_ snapshotName: String, atLSN lsn: UInt64) async throws(WALSourceError) {
         do {
             try query.execute("BEGIN ISOLATION LEVEL REPEATABLE READ READ ONLY")
@@ -37,10 +56,9 @@ extension WALSourceEngine {
         let columnRows = try query.query(
             """
             SELECT a.attname, a.atttypid, a.atttypmod, a.attnotnull, pg_get_expr(d.adbin, d.adrelid),
-                   COALESCE(a.attnum = ANY(i.indkey), false)
+                   \(Self.keyColumnExpression)
             FROM pg_attribute a
             LEFT JOIN pg_attrdef d ON d.adrelid = a.attrelid AND d.adnum = a.attnum
-            LEFT JOIN pg_index i ON i.indrelid = a.attrelid AND i.indisprimary
             WHERE a.attrelid = \(relationID) AND a.attnum > 0 AND NOT a.attisdropped
             ORDER BY a.attnum
             """)

@@ -135,15 +135,22 @@ public final class WALSourceEngine {
             replication = try PostgresConnection(conninfo: sessionConninfo, replication: true)
             databaseName = try query.query("SELECT current_database()").first?.first??.description ?? ""
             try ensurePublication()
-            let (startLSN, created, exportedSnapshot) = try ensureSlot()
-            try openWriters(confirmedLSN: startLSN)
+            let (slotLSN, created, exportedSnapshot) = try ensureSlot()
             if created, configuration.snapshot, let exportedSnapshot {
-                try await takeSnapshot(exportedSnapshot, atLSN: startLSN)
+                // A new slot: nothing to cut, and the snapshot must be read before the replication
+                // connection runs its next command (which ends the exported snapshot).
+                try openWriters(confirmedLSN: slotLSN)
+                try await takeSnapshotOrDropSlot(exportedSnapshot, atLSN: slotLSN)
             }
-            acknowledgedLSN = startLSN
-            receivedLSN = startLSN
-            try replication.startReplication(slot: configuration.slot, publication: configuration.publication, startLSN: LSN(startLSN))
-            log("streaming from slot \(configuration.slot) at \(LSN(startLSN)) (publication \(configuration.publication))")
+            // Streaming first, then the files are cut: once the slot is ours, its confirmed position cannot
+            // move any more (a previous source's last acknowledgement may still have been in flight when
+            // the slot was looked up, and PostgreSQL starts from the newer position).
+            try replication.startReplication(slot: configuration.slot, publication: configuration.publication, startLSN: created ? LSN(slotLSN) : .zero)
+            let confirmed = try confirmedPosition() ?? slotLSN
+            if writers.isEmpty { try openWriters(confirmedLSN: confirmed) }
+            acknowledgedLSN = confirmed
+            receivedLSN = confirmed
+            log("streaming from slot \(configuration.slot) at \(LSN(confirmed)) (publication \(configuration.publication))")
         } catch let error as PostgresError {
             throw .postgres(error)
         } catch let error as WALSourceError {
@@ -194,6 +201,13 @@ public final class WALSourceEngine {
         }
     }
 
+    /// The slot's `confirmed_flush_lsn` now.
+    func confirmedPosition() throws -> UInt64? {
+        let rows = try query.query("SELECT confirmed_flush_lsn FROM pg_replication_slots WHERE slot_name = \(Self.quoteLiteral(configuration.slot))")
+        guard let row = rows.first, let text = row.first ?? nil else { return nil }
+        return LSN(text)?.value
+    }
+
     /// The slot's confirmed position (creating the slot if needed), whether it was created, and the
     /// snapshot it exported when created.
     func ensureSlot() throws -> (UInt64, Bool, String?) {
@@ -236,10 +250,9 @@ public final class WALSourceEngine {
     func catalogColumns(relationID: UInt32) throws -> [String: CatalogColumn] {
         let rows = try query.query(
             """
-            SELECT a.attname, a.attnotnull, pg_get_expr(d.adbin, d.adrelid), COALESCE(a.attnum = ANY(i.indkey), false)
+            SELECT a.attname, a.attnotnull, pg_get_expr(d.adbin, d.adrelid), \(Self.keyColumnExpression)
             FROM pg_attribute a
             LEFT JOIN pg_attrdef d ON d.adrelid = a.attrelid AND d.adnum = a.attnum
-            LEFT JOIN pg_index i ON i.indrelid = a.attrelid AND i.indisprimary
             WHERE a.attrelid = \(relationID) AND a.attnum > 0 AND NOT a.attisdropped
             """)
         var columns: [String: CatalogColumn] = [:]
@@ -256,11 +269,25 @@ public final class WALSourceEngine {
         let isPrimaryKey: Bool
     }
 
+    /// Whether column `a` is in the event key: the primary key's columns, or for a table without one,
+    /// its replica identity index's. The same rule for streamed and snapshot events, whatever pgoutput
+    /// flags (under REPLICA IDENTITY FULL it flags every column).
+    static let keyColumnExpression = """
+        a.attnum = ANY(COALESCE((SELECT i.indkey::int2[] FROM pg_index i
+                                 WHERE i.indrelid = a.attrelid AND (i.indisprimary OR i.indisreplident)
+                                 ORDER BY i.indisprimary DESC LIMIT 1), '{}'::int2[]))
+        """
+
+    /// Set once writing or syncing a sink file failed: from then on nothing more is acknowledged (a
+    /// failed fsync may have lost data that a second fsync would report as fine).
+    var sinkFailed = false
+
     /// Builds, registers and installs the schemas of a table from its RELATION message.
     func install(relationID: UInt32, description: TableDescription) async throws(WALSourceError) {
-        let schemas: ChangeEventSchemas
+        var schemas: ChangeEventSchemas
         do {
             schemas = try ChangeEventSchemas(table: description, topicPrefix: configuration.topicPrefix)
+            schemas.onUnconvertibleValue = { message in Self.writeStandardError("wal-source: warning: \(message)\n") }
         } catch {
             throw .event("the schema generated for \(description.namespace).\(description.name) does not parse: \(error)")
         }
