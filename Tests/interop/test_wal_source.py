@@ -752,3 +752,38 @@ def test_values_without_an_avro_form_in_nullable_columns_become_null_with_a_warn
     assert events[1]["after"]["amount"] == "1.25"
     assert events[1]["after"]["at"] == "2024-01-31T12:00:00.000000Z"
     assert events[1]["after"]["day"] == "-0043-03-15"
+
+
+def test_wal_consume_follow_prints_events_as_they_arrive(pg_database, registry, tmp_path):
+    db = pg_database
+    create_items(db)
+    with WalSource(db, registry.url, tmp_path, ["items"]) as source:
+        source.start().wait_ready()
+        db.execute("INSERT INTO items VALUES (1, 'one', 1)")
+        wait_for_events(source.sink("items"), registry.url, 1, source)
+        follower = subprocess.Popen(
+            [wal_binary("wal-consume"), "--file", source.sink("items"), "--registry", registry.url, "--follow"],
+            stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, stdin=subprocess.DEVNULL)
+        # Lines through a thread and a queue, so that no read can block the test past its deadline.
+        import queue
+        import threading
+        received = queue.Queue()
+        threading.Thread(target=lambda: [received.put(line) for line in follower.stdout], daemon=True).start()
+
+        def next_event():
+            return json.loads(received.get(timeout=WAIT_SECONDS))
+
+        try:
+            first = next_event()
+            assert first["after"] == {"id": 1, "name": "one", "qty": 1}
+            # Events written after the follower reached the end of the file still arrive.
+            db.execute("INSERT INTO items VALUES (2, 'two', 2)")
+            db.execute("DELETE FROM items WHERE id = 1")
+            lines = [next_event(), next_event()]
+            assert [event["op"] for event in lines] == ["c", "d"], lines
+            assert lines[0]["after"] == {"id": 2, "name": "two", "qty": 2}
+            assert follower.poll() is None, "--follow must keep running at the end of the file"
+        finally:
+            follower.terminate()
+            follower.wait(timeout=10)
+        source.stop()
