@@ -78,8 +78,12 @@ public struct RegistryClient: Sendable {
             do throws(RegistryClientError) {
                 return try await sendOnce(method, path, body: body)
             } catch {
-                guard case .unavailable = error, attempt < retry.attempts else { throw error }
-                try? await Task.sleep(for: retry.delay(beforeRetry: attempt))
+                guard case .unavailable = error, attempt < retry.attempts, !Task.isCancelled else { throw error }
+                do {
+                    try await Task.sleep(for: retry.delay(beforeRetry: attempt))
+                } catch {
+                    throw .unavailable("\(baseURL): cancelled while waiting to retry")
+                }
                 attempt += 1
             }
         }
