@@ -787,3 +787,25 @@ def test_wal_consume_follow_prints_events_as_they_arrive(pg_database, registry, 
             follower.terminate()
             follower.wait(timeout=10)
         source.stop()
+
+
+def test_a_uri_conninfo_works_and_sessions_run_in_utc(pg_database, registry, tmp_path):
+    db = pg_database
+    db.execute("CREATE TABLE times (id int PRIMARY KEY, at timestamptz NOT NULL)")
+    parts = dict(item.split("=", 1) for item in db.conninfo.split())
+    uri = f"postgresql://{parts['user']}@{parts['host']}:{parts['port']}/{parts['dbname']}"
+
+    class UriSource(WalSource):
+        def arguments(self):
+            arguments = super().arguments()
+            arguments[arguments.index("--pg") + 1] = uri
+            return arguments
+
+    with UriSource(db, registry.url, tmp_path, ["times"]) as source:
+        source.start().wait_ready()
+        with db.connect() as connection:
+            connection.execute("SET TIME ZONE 'Asia/Kathmandu'")
+            connection.execute("INSERT INTO times VALUES (1, '2024-01-31 17:45:00')")  # +05:45 local
+        events = wait_for_events(source.sink("times"), registry.url, 1, source)
+        source.stop()
+    assert events[0]["after"] == {"id": 1, "at": "2024-01-31T12:00:00.000000Z"}

@@ -152,11 +152,17 @@ public final class PostgresConnection: @unchecked Sendable {
     /// Connects. `conninfo` is a libpq connection string (`host=… dbname=…`) or URI (`postgresql://…`);
     /// with `replication`, the connection is opened with `replication=database` (overriding any
     /// `replication` setting in `conninfo`) so that it accepts replication commands.
-    public init(conninfo: String, replication: Bool) throws(PostgresError) {
+    /// `options` (e.g. `-c TimeZone=UTC`) become the session's server options, whatever form
+    /// `conninfo` has.
+    public init(conninfo: String, replication: Bool, options: String? = nil) throws(PostgresError) {
         // PQconnectdbParams with expand_dbname instead of appending to the string: the conninfo may be a
         // URI, where " replication=database" would not parse, and later keywords override earlier ones.
-        let keywords = replication ? ["dbname", "replication"] : ["dbname"]
-        let values = replication ? [conninfo, "database"] : [conninfo]
+        var keywords = replication ? ["dbname", "replication"] : ["dbname"]
+        var values = replication ? [conninfo, "database"] : [conninfo]
+        if let options {
+            keywords.append("options")
+            values.append(options)
+        }
         let connection = PostgresConnection.withCStringArray(keywords) { keywordPointers in
             PostgresConnection.withCStringArray(values) { valuePointers in
                 PQconnectdbParams(keywordPointers, valuePointers, 1)

@@ -126,13 +126,13 @@ public final class WALSourceEngine {
     }
 
     /// Our sessions read timestamps in UTC and dates in ISO form, whatever the server's defaults.
-    var sessionConninfo: String { configuration.conninfo + " options='-c TimeZone=UTC -c DateStyle=ISO -c extra_float_digits=3 -c bytea_output=hex'" }
+    static let sessionOptions = "-c TimeZone=UTC -c DateStyle=ISO -c extra_float_digits=3 -c bytea_output=hex"
 
     /// Runs until a signal (then returns normally) or a failure (thrown).
     public func run() async throws(WALSourceError) {
         do {
-            query = try PostgresConnection(conninfo: sessionConninfo, replication: false)
-            replication = try PostgresConnection(conninfo: sessionConninfo, replication: true)
+            query = try PostgresConnection(conninfo: configuration.conninfo, replication: false, options: Self.sessionOptions)
+            replication = try PostgresConnection(conninfo: configuration.conninfo, replication: true, options: Self.sessionOptions)
             databaseName = try query.query("SELECT current_database()").first?.first??.description ?? ""
             try ensurePublication()
             let (slotLSN, created, exportedSnapshot) = try ensureSlot()
