@@ -28,7 +28,7 @@ struct WALSourceCommand: AsyncParsableCommand {
             """
     )
 
-    @Option(help: "libpq connection string (key=value form).")
+    @Option(help: "libpq connection string: key=value form or a postgresql:// URI.")
     var pg: String
 
     @Option(help: "Tables to stream, comma-separated schema.table.")

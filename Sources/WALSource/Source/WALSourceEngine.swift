@@ -9,7 +9,7 @@ import Synchronization
 
 /// What the source is told to do.
 public struct WALSourceConfiguration: Sendable {
-    /// libpq key=value connection string ("host=127.0.0.1 port=5432 dbname=app user=cdc").
+    /// libpq connection string ("host=127.0.0.1 port=5432 dbname=app user=cdc") or URI.
     public var conninfo: String
     /// Tables as "schema.table".
     public var tables: [String]
