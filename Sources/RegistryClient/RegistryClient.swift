@@ -57,6 +57,12 @@ public struct RegistryClient: Sendable {
     public let baseURL: String
     public let retry: RetryPolicy
 
+    /// The registry URL a command line means: `explicit` (a `--registry` flag), else
+    /// `$SCHEMA_REGISTRY_URL`, else `http://127.0.0.1:8081`.
+    public static func url(explicit: String?) -> String {
+        explicit ?? ProcessInfo.processInfo.environment["SCHEMA_REGISTRY_URL"] ?? "http://127.0.0.1:8081"
+    }
+
     public init(baseURL: String, retry: RetryPolicy = RetryPolicy()) {
         self.baseURL = baseURL.hasSuffix("/") ? String(baseURL.dropLast()) : baseURL
         self.retry = retry

@@ -47,7 +47,7 @@ struct WALConsumeCommand: AsyncParsableCommand {
         } else {
             readerSchema = nil
         }
-        let url = registry ?? ProcessInfo.processInfo.environment["SCHEMA_REGISTRY_URL"] ?? "http://127.0.0.1:8081"
+        let url = RegistryClient.url(explicit: registry)
         let consumer: ChangeEventConsumer
         do {
             consumer = try ChangeEventConsumer(path: file, registry: CachingRegistryClient(RegistryClient(baseURL: url)), reader: readerSchema)

@@ -254,7 +254,7 @@ public enum AvroBinary {
 
         /// The next block's item count (a negative count is followed by the block's byte size). Items
         /// that take bytes are bounded by the bytes left; zero-byte items by the decode's budget.
-        mutating func blockCount(itemsTakeBytes: Bool, seen: Int) throws(AvroCodingError) -> Int {
+        mutating func blockCount(itemsTakeBytes: Bool) throws(AvroCodingError) -> Int {
             var count = try long()
             if count < 0 {
                 guard count != Int64.min else { throw failure("invalid block count") }
@@ -328,7 +328,7 @@ public enum AvroBinary {
                 var values: [AvroValue] = []
                 let itemsTakeBytes = takesBytes(items)
                 while true {
-                    let count = try blockCount(itemsTakeBytes: itemsTakeBytes, seen: values.count)
+                    let count = try blockCount(itemsTakeBytes: itemsTakeBytes)
                     if count == 0 { break }
                     values.reserveCapacity(values.count + count)
                     for _ in 0..<count {
@@ -343,7 +343,7 @@ public enum AvroBinary {
             case .map(let valueType):
                 var entries: [AvroValue.MapEntry] = []
                 while true {
-                    let count = try blockCount(itemsTakeBytes: true, seen: entries.count)
+                    let count = try blockCount(itemsTakeBytes: true)
                     if count == 0 { break }
                     for _ in 0..<count {
                         let key: String
@@ -411,7 +411,7 @@ public enum AvroBinary {
         mutating func skipBlocks(itemsTakeBytes: Bool, item: (inout Decoder) throws(AvroCodingError) -> Void) throws(AvroCodingError) {
             var seen = 0
             while true {
-                let count = try blockCount(itemsTakeBytes: itemsTakeBytes, seen: seen)
+                let count = try blockCount(itemsTakeBytes: itemsTakeBytes)
                 if count == 0 { return }
                 for index in 0..<count {
                     do {

@@ -138,7 +138,7 @@ public final class ResolutionPlan: Sendable {
             var values: [AvroValue] = []
             let itemsTakeBytes = decoder.takesBytes(writerItems)
             while true {
-                let count = try decoder.blockCount(itemsTakeBytes: itemsTakeBytes, seen: values.count)
+                let count = try decoder.blockCount(itemsTakeBytes: itemsTakeBytes)
                 if count == 0 { break }
                 values.reserveCapacity(values.count + count)
                 for _ in 0..<count {
@@ -153,7 +153,7 @@ public final class ResolutionPlan: Sendable {
         case .map(let valueStep):
             var entries: [AvroValue.MapEntry] = []
             while true {
-                let count = try decoder.blockCount(itemsTakeBytes: true, seen: entries.count)
+                let count = try decoder.blockCount(itemsTakeBytes: true)
                 if count == 0 { break }
                 for _ in 0..<count {
                     let key: String

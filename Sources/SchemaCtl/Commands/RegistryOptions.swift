@@ -14,7 +14,7 @@ struct RegistryOptions: ParsableArguments {
     var registry: String?
 
     var client: RegistryClient {
-        RegistryClient(baseURL: registry ?? getenv("SCHEMA_REGISTRY_URL").map { String(cString: $0) } ?? "http://127.0.0.1:8081")
+        RegistryClient(baseURL: RegistryClient.url(explicit: registry))
     }
 }
 

@@ -376,12 +376,12 @@ public final class PostgresConnection: @unchecked Sendable {
     }
 
     /// `"name"` with embedded quotes doubled: an identifier as the replication grammar reads it.
-    private static func quoteIdentifier(_ name: String) -> String {
+    static func quoteIdentifier(_ name: String) -> String {
         "\"" + name.replacingAll("\"", with: "\"\"") + "\""
     }
 
     /// `'text'` with embedded quotes doubled (the replication grammar has no backslash escapes).
-    private static func quoteLiteral(_ text: String) -> String {
+    static func quoteLiteral(_ text: String) -> String {
         "'" + text.replacingAll("'", with: "''") + "'"
     }
 

@@ -98,10 +98,5 @@ extension WALSourceEngine {
     }
 
     /// A type name to cast a key literal to (so row comparison uses the column's ordering).
-    static func typeName(_ oid: UInt32) -> String { oidTypeNames[oid] ?? "text" }
-
-    static let oidTypeNames: [UInt32: String] = [
-        16: "bool", 17: "bytea", 20: "int8", 21: "int2", 23: "int4", 25: "text", 700: "float4", 701: "float8", 1042: "bpchar", 1043: "varchar",
-        1082: "date", 1083: "time", 1114: "timestamp", 1184: "timestamptz", 1700: "numeric", 2950: "uuid",
-    ]
+    static func typeName(_ oid: UInt32) -> String { PostgresType(rawValue: oid)?.sqlName ?? "text" }
 }

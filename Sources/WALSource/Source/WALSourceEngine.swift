@@ -179,8 +179,8 @@ public final class WALSourceEngine {
         return parts.count == 2 ? (parts[0], parts[1]) : ("public", parts[0])
     }
 
-    static func quoteIdentifier(_ name: String) -> String { "\"" + name.replacingOccurrences(of: "\"", with: "\"\"") + "\"" }
-    static func quoteLiteral(_ text: String) -> String { "'" + text.replacingOccurrences(of: "'", with: "''") + "'" }
+    static func quoteIdentifier(_ name: String) -> String { PostgresConnection.quoteIdentifier(name) }
+    static func quoteLiteral(_ text: String) -> String { PostgresConnection.quoteLiteral(text) }
 
     func ensurePublication() throws {
         let tables = configuration.tables.map(Self.split)
