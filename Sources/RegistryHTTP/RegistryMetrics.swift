@@ -62,15 +62,15 @@ public final class RegistryMetrics: Sendable {
         out += "# HELP schema_registry_schemas Highest schema id assigned.\n# TYPE schema_registry_schemas gauge\n"
         out += "schema_registry_schemas \(registry.maximumID)\n"
         out += "# HELP schema_registry_subjects Subjects with a live version.\n# TYPE schema_registry_subjects gauge\n"
-        out += "schema_registry_subjects \(registry.subjects().count)\n"
+        out += "schema_registry_subjects \(registry.liveSubjectCount)\n"
         out += "# HELP schema_registry_compatibility_rejections_total Registrations refused as incompatible.\n# TYPE schema_registry_compatibility_rejections_total counter\n"
         out += "schema_registry_compatibility_rejections_total \(snapshot.rejections)\n"
         return out
     }
 }
 
-/// Monotonic time for latency measurement.
-enum WallTime {
+/// Monotonic time for latency measurement (not the wall clock: it never jumps).
+enum MonotonicClock {
     static var nanoseconds: Int64 {
         var spec = timespec()
         clock_gettime(CLOCK_MONOTONIC, &spec)

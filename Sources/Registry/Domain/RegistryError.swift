@@ -10,8 +10,13 @@ public enum RegistryError: Error, Sendable, Equatable {
     case versionNotSoftDeleted(subject: String, version: Int)
     case subjectCompatibilityNotConfigured(String)
     case subjectModeNotConfigured(String)
-    case incompatibleSchema(subject: String, details: [String])
+    case incompatibleSchema(subject: String, failure: CompatibilityFailure)
     case invalidSchema(String)
+    /// An id or version outside 1…2^31−1 (or an id space used up).
+    case invalidIdentifier(String)
+    case invalidRuleSet(String)
+    /// A subject in Confluent's context syntax (`:.ctx:subject`), which this registry does not support.
+    case contextNotSupported(String)
     case invalidVersion(String)
     case invalidCompatibilityLevel
     case invalidMode
@@ -28,7 +33,7 @@ public enum RegistryError: Error, Sendable, Equatable {
             return 404
         case .incompatibleSchema: return 409
         case .invalidSchema, .invalidVersion, .invalidCompatibilityLevel, .invalidMode, .operationNotPermitted,
-            .referenceExists, .invalidSubject:
+            .referenceExists, .invalidSubject, .invalidIdentifier, .invalidRuleSet, .contextNotSupported:
             return 422
         case .storage: return 500
         }
@@ -47,7 +52,9 @@ public enum RegistryError: Error, Sendable, Equatable {
         case .subjectCompatibilityNotConfigured: return 40408
         case .subjectModeNotConfigured: return 40409
         case .incompatibleSchema: return 40901
-        case .invalidSchema: return 42201
+        case .invalidSchema, .invalidIdentifier: return 42201
+        case .invalidRuleSet: return 42210
+        case .contextNotSupported: return 42208
         case .invalidVersion: return 42202
         case .invalidCompatibilityLevel: return 42203
         case .invalidMode: return 42204
@@ -76,9 +83,14 @@ public enum RegistryError: Error, Sendable, Equatable {
             return "Subject '\(subject)' does not have subject-level compatibility configured"
         case .subjectModeNotConfigured(let subject):
             return "Subject '\(subject)' does not have subject-level mode configured"
-        case .incompatibleSchema(let subject, let details):
-            return "Schema being registered is incompatible with an earlier schema for subject \"\(subject)\", details: [\(details.joined(separator: ", "))]"
+        case .incompatibleSchema(let subject, let failure):
+            let details = VerboseCompatibilityMessages.render(failure).joined(separator: ", ")
+            return "Schema being registered is incompatible with an earlier schema for subject \"\(subject)\", details: [\(details)]"
         case .invalidSchema(let reason): return "Invalid schema \(reason)"
+        case .invalidIdentifier(let reason): return reason
+        case .invalidRuleSet(let reason): return "Invalid rule set: \(reason)"
+        case .contextNotSupported(let subject):
+            return "The specified subject '\(subject)' is not a valid. It names a Confluent context (':.context:subject'), which this registry does not support"
         case .invalidVersion(let text):
             return "The specified version '\(text)' is not a valid version id. Allowed values are between [1, 2^31-1] and the string \"latest\""
         case .invalidCompatibilityLevel:

@@ -11,9 +11,11 @@ public struct StorageError: Error, Sendable, CustomStringConvertible {
 
 /// One SQLite connection. Owns the `sqlite3*` and closes it in `deinit`.
 ///
-/// `@unchecked Sendable`: the connection is opened in serialized threading mode
-/// (`SQLITE_OPEN_FULLMUTEX`), and the registry additionally calls it only while holding its own
-/// state lock, so no two threads use it at once.
+/// `@unchecked Sendable`: the connection and its statement cache are used by one thread at a time.
+/// `SchemaRegistry.init` reads through it before the registry is shared with any other thread; after
+/// that only the `Journal` touches it, always inside its committer `Mutex` (group commits and the
+/// synchronous writes of config, mode and deletes). The connection is also opened in serialized
+/// threading mode (`SQLITE_OPEN_FULLMUTEX`), but the statement cache relies on the committer lock.
 final class SQLiteDatabase: @unchecked Sendable {
     private let handle: OpaquePointer
     private var statements: [String: OpaquePointer] = [:]
@@ -70,7 +72,9 @@ final class SQLiteDatabase: @unchecked Sendable {
             return statement
         }
         var statement: OpaquePointer?
-        let result = sqlite3_prepare_v2(handle, sql, -1, &statement, nil)
+        let result = sql.utf8CString.withUnsafeBufferPointer { text in
+            sqlite3_prepare_v2(handle, text.baseAddress, Int32(text.count), &statement, nil)
+        }
         guard result == SQLITE_OK, let statement else { throw error(result, sql) }
         statements[sql] = statement
         return statement
@@ -84,11 +88,33 @@ final class SQLiteDatabase: @unchecked Sendable {
             let result: Int32
             switch value {
             case .integer(let number): result = sqlite3_bind_int64(statement, position, number)
-            case .text(let text): result = sqlite3_bind_text(statement, position, text, -1, SQLiteDatabase.transient)
+            case .text(let text): result = SQLiteDatabase.bindText(text, to: statement, at: position)
             case .null: result = sqlite3_bind_null(statement, position)
             }
             guard result == SQLITE_OK else { throw error(result, sql) }
         }
+    }
+
+    /// Binds text with its explicit byte length, so an embedded NUL does not cut it.
+    private static func bindText(_ text: String, to statement: OpaquePointer, at position: Int32) -> Int32 {
+        var copy = text
+        return copy.withUTF8 { bytes in
+            // An empty buffer may have no base address, which SQLite would bind as NULL.
+            guard let base = bytes.baseAddress, !bytes.isEmpty else {
+                return sqlite3_bind_text(statement, position, "", 0, SQLiteDatabase.transient)
+            }
+            return base.withMemoryRebound(to: CChar.self, capacity: bytes.count) { pointer in
+                sqlite3_bind_text(statement, position, pointer, Int32(bytes.count), SQLiteDatabase.transient)
+            }
+        }
+    }
+
+    /// Adds a column to an existing table unless it is there (upgrading a database an older release
+    /// wrote: new columns get their default on every existing row).
+    func addColumnIfMissing(table: String, column: String, definition: String) throws(StorageError) {
+        var exists = false
+        try query("SELECT 1 FROM pragma_table_info(?) WHERE name = ?", [.text(table), .text(column)]) { _ in exists = true }
+        if !exists { try execute("ALTER TABLE \(table) ADD COLUMN \(column) \(definition)") }
     }
 
     /// Runs a statement that returns no rows.
@@ -106,9 +132,11 @@ final class SQLiteDatabase: @unchecked Sendable {
 
         func integer(_ column: Int32) -> Int64 { sqlite3_column_int64(statement, column) }
 
+        /// The column's text, read with its byte length (an embedded NUL does not cut it).
         func text(_ column: Int32) -> String {
             guard let pointer = sqlite3_column_text(statement, column) else { return "" }
-            return String(cString: pointer)
+            let count = Int(sqlite3_column_bytes(statement, column))
+            return String(decoding: UnsafeBufferPointer(start: pointer, count: count), as: UTF8.self)
         }
 
         func isNull(_ column: Int32) -> Bool { sqlite3_column_type(statement, column) == SQLITE_NULL }

@@ -1,0 +1,156 @@
+import AvroCodec
+
+/// Helpers on the registry's in-memory state; all run with the state lock held.
+extension SchemaRegistry.State {
+    func isInUse(_ id: Int) -> Bool {
+        (useCount[id] ?? 0) > 0
+    }
+
+    func registered(subject: String, entry: SchemaRegistry.SubjectVersion, stored: StoredSchema) -> RegisteredSchema {
+        RegisteredSchema(
+            subject: subject, version: entry.version, id: entry.id, schema: stored.schema, references: stored.references,
+            contract: stored.contract, guid: stored.guid, isDeleted: entry.isDeleted, timestamp: entry.timestamp)
+    }
+
+    /// The subject's config over the registry's (each field falls back separately).
+    func effectiveConfig(_ subject: String) -> SubjectConfig {
+        (configs[subject] ?? SubjectConfig()).over(configs[SchemaRegistry.globalScope] ?? SubjectConfig())
+    }
+
+    func effectiveLevel(_ subject: String) -> CompatibilityLevel {
+        effectiveConfig(subject).level ?? SchemaRegistry.defaultLevel
+    }
+
+    func effectiveMode(_ subject: String?) -> RegistryMode {
+        (subject.flatMap { modes[$0] }) ?? modes[SchemaRegistry.globalScope] ?? .readWrite
+    }
+
+    func readOnlyMessage(_ subject: String?) -> String {
+        subject.map { "Subject \($0) is in read-only mode" } ?? "The registry is in read-only mode"
+    }
+
+    /// Every subject name whose name starts with `prefix`, in name order. The sorted index is built
+    /// once per write, and the start is found by binary search.
+    mutating func subjectNames(prefix: String) -> ArraySlice<String> {
+        let sorted: [String]
+        if let cached = sortedSubjects {
+            sorted = cached
+        } else {
+            sorted = subjects.keys.sorted()
+            sortedSubjects = sorted
+        }
+        var low = 0
+        var high = sorted.count
+        while low < high {
+            let middle = (low + high) / 2
+            if sorted[middle] < prefix { low = middle + 1 } else { high = middle }
+        }
+        var end = low
+        while end < sorted.count, sorted[end].hasPrefix(prefix) { end += 1 }
+        return sorted[low..<end]
+    }
+
+    /// Runs storage writes in one transaction, mapping failures to a registry error.
+    func write(_ body: (SQLiteDatabase) throws(StorageError) -> Void) throws(RegistryError) {
+        do {
+            try journal.writeNow(body)
+        } catch {
+            throw .storage(String(describing: error))
+        }
+    }
+
+    /// Keeps a parsed schema for later checks, within a byte budget (about eight times the text's
+    /// size each); the oldest entries go first when it is full.
+    mutating func cacheParsed(_ schema: AvroSchema, id: Int) {
+        guard parsed[id] == nil else { return }
+        let cost = max(1, (schemas[id]?.schema.utf8.count ?? 0) * 8)
+        guard cost <= SchemaRegistry.parsedCacheByteLimit else { return }
+        while parsedBytes + cost > SchemaRegistry.parsedCacheByteLimit, let victim = parsed.keys.first {
+            parsed[victim] = nil
+            parsedBytes -= parsedCost.removeValue(forKey: victim) ?? 0
+        }
+        parsed[id] = schema
+        parsedCost[id] = cost
+        parsedBytes += cost
+    }
+
+    /// The parsed schema of `id` with its referenced types (parsed once, then cached: schemas by id
+    /// never change).
+    mutating func parsedSchema(_ id: Int, depth: Int = 0) -> AvroSchema? {
+        if let schema = parsed[id] { return schema }
+        guard depth < 32, let stored = schemas[id] else { return nil }
+        var referenced: [AvroSchema] = []
+        for reference in stored.references {
+            guard let entry = referencedEntry(reference), let schema = parsedSchema(entry.id, depth: depth + 1) else { return nil }
+            referenced.append(schema)
+        }
+        guard let schema = try? AvroSchema(parsing: stored.schema, references: referenced, options: .init(validatesDefaults: false)) else { return nil }
+        cacheParsed(schema, id: id)
+        return schema
+    }
+
+    /// The version a reference points at (`-1`: the latest live one), soft-deleted ones included.
+    func referencedEntry(_ reference: SchemaReference) -> SchemaRegistry.SubjectVersion? {
+        guard let versions = subjects[reference.subject] else { return nil }
+        if reference.version == -1 { return versions.last { !$0.isDeleted } }
+        return versions.first { $0.version == reference.version }
+    }
+
+    /// Checks `schema` against `entries` (ascending) at `level`, as Confluent does: non-transitive
+    /// levels compare with the newest only, transitive ones with each, newest first. Every problem is
+    /// reported against the first failing version; the others that fail are only counted.
+    mutating func checkFailure(_ schema: AvroSchema, against entries: [SchemaRegistry.SubjectVersion], level: CompatibilityLevel) -> CompatibilityFailure? {
+        guard level != .none, let newest = entries.last else { return nil }
+        let ordered = level.isTransitive ? Array(entries.reversed()) : [newest]
+        var failure: CompatibilityFailure?
+        var alsoFailing: [Int] = []
+        for entry in ordered {
+            guard let existing = parsedSchema(entry.id) else { continue }
+            if failure == nil {
+                let report = CompatibilityChecker.check(schema, against: [ExistingSchemaVersion(version: entry.version, schema: existing)], level: level.nonTransitive)
+                guard !report.isCompatible else { continue }
+                failure = CompatibilityFailure(
+                    level: level, version: entry.version, oldSchema: schemas[entry.id]?.schema ?? "", problems: report.incompatibilities, alsoFailing: [])
+            } else {
+                let readsOld = !level.checksBackward || SchemaResolution.canRead(reader: schema, writer: existing)
+                let oldReads = !level.checksForward || SchemaResolution.canRead(reader: existing, writer: schema)
+                if !(readsOld && oldReads) { alsoFailing.append(entry.version) }
+            }
+        }
+        guard let failure else { return nil }
+        return CompatibilityFailure(
+            level: failure.level, version: failure.version, oldSchema: failure.oldSchema, problems: failure.problems, alsoFailing: alsoFailing)
+    }
+
+    /// Confluent's 42206: a version that another subject's schema (or a later version of the same
+    /// subject not being deleted) references cannot go.
+    func refuseIfReferenced(subject: String, versions: [Int], countingDeleted: Bool) throws(RegistryError) {
+        for (otherSubject, entries) in subjects {
+            for entry in entries where countingDeleted || !entry.isDeleted {
+                guard let stored = schemas[entry.id] else { continue }
+                for reference in stored.references where reference.subject == subject && versions.contains(reference.version) {
+                    if otherSubject == subject && versions.contains(entry.version) { continue }
+                    throw .referenceExists("{subject=\(subject),version=\(reference.version)}")
+                }
+            }
+        }
+    }
+
+    /// After a permanent delete: content no version uses any more gets a new id if registered again,
+    /// and rendered bodies are dropped (the generation tells racing readers not to keep theirs).
+    mutating func forgetUnusedHashes(_ ids: [Int]) {
+        deleteGeneration += 1
+        rendered.removeAll(keepingCapacity: true)
+        renderedBytes = 0
+        for id in ids {
+            useCount[id, default: 0] -= 1
+            guard useCount[id, default: 0] <= 0 else { continue }
+            useCount[id] = nil
+            if let hash = schemas[id]?.hash, idByHash[hash] == id { idByHash[hash] = nil }
+            if let cost = parsedCost.removeValue(forKey: id) {
+                parsed[id] = nil
+                parsedBytes -= cost
+            }
+        }
+    }
+}
