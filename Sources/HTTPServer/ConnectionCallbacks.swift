@@ -70,13 +70,30 @@ func handleAccess(
             }
             state.body.reserveCapacity(Int(min(declaredLength, UInt64(initialBodyReservation))))
         }
+        // Read the request line now, so that a refused request does not buffer its body. The answer still waits
+        // for the end of the upload: queued now, it would be an early response and cost the connection.
+        // MHD hands the method and path over without their lengths; `strlen` is the only way to get them (a NUL
+        // byte sent inside the path ends it here, as it does inside MHD).
+        state.method = TextDecoding.lossyText(UnsafeRawBufferPointer(start: method, count: strlen(method)))
+        if let path = TextDecoding.validUTF8(UnsafeRawBufferPointer(start: url, count: strlen(url))) {
+            state.path = path
+        } else {
+            state.refusal = .pathNotUTF8
+        }
+        if state.refusal == nil {
+            if let query = queryArguments(connection) {
+                state.query = query
+            } else {
+                state.refusal = .queryNotUTF8
+            }
+        }
         return .YES
     }
     let state = Unmanaged<RequestState>.fromOpaque(statePointer).takeUnretainedValue()
 
     let chunkSize = uploadDataSize.pointee
     if chunkSize > 0 {
-        if !state.isOversized, let uploadData {
+        if !state.isOversized, state.refusal == nil, let uploadData {
             if chunkSize > server.maximumBodyBytes - state.body.count {
                 // A chunked (or lying) upload outgrew the limit: drop what we have and discard the rest.
                 state.isOversized = true
@@ -96,15 +113,12 @@ func handleAccess(
     if state.isOversized {
         return queueOversizedResponse(server, on: connection, closing: server.isStopping)
     }
+    if let refusal = state.refusal {
+        return queue(refusal.response, status: refusal.response.status, on: connection, closing: server.isStopping)
+    }
     let body = state.body
     state.body = []
-    let request = HTTPRequest(
-        method: String(cString: method),
-        path: String(cString: url),
-        query: queryArguments(connection),
-        headers: requestHeaders(connection),
-        body: body
-    )
+    let request = HTTPRequest(method: state.method, path: state.path, query: state.query, headers: requestHeaders(connection), body: body)
     let response = server.handler(request)
     return queue(response, status: response.status, on: connection, closing: server.isStopping)
 }
@@ -153,8 +167,9 @@ private func declaredContentLength(_ connection: OpaquePointer) -> UInt64? {
     return value
 }
 
-private func queryArguments(_ connection: OpaquePointer) -> [(name: String, value: String)] {
-    var arguments: [(name: String, value: String)] = []
+/// The query in order, or nil when a name or value is not UTF-8 once decoded.
+private func queryArguments(_ connection: OpaquePointer) -> [(name: String, value: String)]? {
+    var arguments: [(name: String, value: String)]? = []
     _ = withUnsafeMutablePointer(to: &arguments) {
         MHD_get_connection_values_n(connection, .GET_ARGUMENT_KIND, collectQueryArgument, $0)
     }
@@ -175,9 +190,14 @@ private func collectQueryArgument(
     _ key: UnsafePointer<CChar>?, _ keySize: Int, _ value: UnsafePointer<CChar>?, _ valueSize: Int
 ) -> MHD_Result {
     guard let cls, let key else { return .YES }
+    let arguments = cls.assumingMemoryBound(to: [(name: String, value: String)]?.self)
     let name = TextDecoding.queryComponent(UnsafeRawBufferPointer(start: key, count: keySize))
-    let decodedValue = value.map { TextDecoding.queryComponent(UnsafeRawBufferPointer(start: $0, count: valueSize)) } ?? ""
-    cls.assumingMemoryBound(to: [(name: String, value: String)].self).pointee.append((name: name, value: decodedValue))
+    let decodedValue = if let value { TextDecoding.queryComponent(UnsafeRawBufferPointer(start: value, count: valueSize)) } else { Optional("") }
+    guard let name, let decodedValue else {
+        arguments.pointee = nil
+        return .NO  // stops the iteration: one component that is not UTF-8 refuses the request
+    }
+    arguments.pointee?.append((name: name, value: decodedValue))
     return .YES
 }
 
@@ -187,7 +207,7 @@ private func collectHeader(
 ) -> MHD_Result {
     guard let cls, let key else { return .YES }
     let name = TextDecoding.lowercasedHeaderName(UnsafeRawBufferPointer(start: key, count: keySize))
-    let text = value.map { String(decoding: UnsafeRawBufferPointer(start: $0, count: valueSize), as: UTF8.self) } ?? ""
+    let text = value.map { TextDecoding.lossyText(UnsafeRawBufferPointer(start: $0, count: valueSize)) } ?? ""
     let headers = cls.assumingMemoryBound(to: [String: String].self)
     if let existing = headers.pointee[name] {
         headers.pointee[name] = existing + ", " + text

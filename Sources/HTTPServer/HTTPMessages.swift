@@ -5,14 +5,17 @@
 ///                           query: [(name: "deleted", value: "true")], headers: [:], body: [])
 /// ```
 public struct HTTPRequest: Sendable {
-    /// The request method as sent, e.g. `"GET"` or `"POST"`.
+    /// The request method as sent, e.g. `"GET"` or `"POST"`; `"HEAD"` too, whose response body the server drops
+    /// (it still sends that body's `Content-Length`), so a handler answers HEAD as it answers GET.
     public var method: String
     /// The raw path as received, still percent-encoded (`%2F` stays `%2F`), without the query string.
+    /// Always valid UTF-8: the server refuses other paths with a 400 before any handler runs.
     public var path: String
     /// Query parameters in order, names and values percent-decoded with `+` read as a space;
-    /// a parameter without `=` has the value `""`.
+    /// a parameter without `=` has the value `""`. A query that is not UTF-8 once decoded is refused with a 400.
     public var query: [(name: String, value: String)]
-    /// Request headers keyed by lower-cased name; repeated headers are joined with `", "`.
+    /// Request headers keyed by lower-cased name; repeated headers are joined with `", "`. Bytes that are not
+    /// UTF-8 are repaired to U+FFFD.
     public var headers: [String: String]
     /// The request body (empty when there is none).
     public var body: [UInt8]

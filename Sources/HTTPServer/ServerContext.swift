@@ -37,4 +37,10 @@ final class RequestState {
     var isOversized = false
     /// A response is queued; later calls for this request only drain the upload.
     var hasResponded = false
+    /// Read on the first call, from the request line.
+    var method = ""
+    var path = ""
+    var query: [(name: String, value: String)] = []
+    /// Set when the request line is refused: the upload is drained, never stored, and this is the answer.
+    var refusal: RefusedRequest?
 }

@@ -1,10 +1,11 @@
 /// Byte-level text helpers for what libmicrohttpd hands over: `(pointer, length)` pairs, not C strings.
 enum TextDecoding {
     /// Decodes a query component: `%HH` becomes the byte HH, `+` becomes a space; a `%` not followed by two hex
-    /// digits is kept as it is. Invalid UTF-8 after decoding is repaired with U+FFFD rather than rejected.
-    static func queryComponent(_ bytes: UnsafeRawBufferPointer) -> String {
+    /// digits is kept as it is. Nil when the decoded bytes are not UTF-8: repairing them with U+FFFD would make
+    /// different requests look the same.
+    static func queryComponent(_ bytes: UnsafeRawBufferPointer) -> String? {
         guard bytes.contains(where: { $0 == UInt8(ascii: "%") || $0 == UInt8(ascii: "+") }) else {
-            return String(decoding: bytes, as: UTF8.self)
+            return validUTF8(bytes)
         }
         var decoded = [UInt8]()
         decoded.reserveCapacity(bytes.count)
@@ -22,7 +23,28 @@ enum TextDecoding {
             }
             index += 1
         }
-        return String(decoding: decoded, as: UTF8.self)
+        return decoded.withUnsafeBytes { validUTF8($0) }
+    }
+
+    /// The bytes as a string, or nil unless they are well-formed UTF-8 (no overlong forms, no surrogates, nothing
+    /// past U+10FFFF). `String(validating:as:)` would do, but it needs macOS 15 and the package targets macOS 13.
+    static func validUTF8(_ bytes: UnsafeRawBufferPointer) -> String? {
+        if !bytes.contains(where: { $0 >= 0x80 }) { return String(decoding: bytes, as: UTF8.self) }
+        var iterator = bytes.makeIterator()
+        var decoder = UTF8()
+        while true {
+            switch decoder.decode(&iterator) {
+            case .scalarValue: continue
+            case .emptyInput: return String(decoding: bytes, as: UTF8.self)
+            case .error: return nil
+            }
+        }
+    }
+
+    /// The bytes as text, with anything that is not UTF-8 repaired to U+FFFD: for header values and the method,
+    /// which no route tells apart by such bytes.
+    static func lossyText(_ bytes: UnsafeRawBufferPointer) -> String {
+        String(decoding: bytes, as: UTF8.self)
     }
 
     /// ASCII-lower-cases a header name (header names are ASCII tokens; other bytes are left alone).

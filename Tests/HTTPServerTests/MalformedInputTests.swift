@@ -18,6 +18,16 @@ import HTTPServer
         Array("GET / HTTP/1.1\r\nHost: x\r\nX-Big: \(String(repeating: "h", count: 100_000))\r\n\r\n".utf8),
         Array("GET /\(String(repeating: "p", count: 100_000)) HTTP/1.1\r\nHost: x\r\n\r\n".utf8),
         Array("POST /echo HTTP/1.1\r\nHost: x\r\nContent-Length: 10\r\n\r\nabc".utf8),  // then hang up early
+        Array(("GET / HTTP/1.1\r\nHost: x\r\n" + String(repeating: "X-Many: v\r\n", count: 20_000) + "\r\n").utf8),
+        Array("GET / HTTP/1.1\r\nHost: x\r\nX-Nul: a\u{0}b\r\n\r\n".utf8),
+        Array("GET / HTTP/1.1\r\nHost: x\r\nX-\u{0}Name: v\r\n\r\n".utf8),
+        Array("GET / HTTP/1.1\r\nHost: x\r\nX-Bytes: ".utf8) + [0xFF, 0xFE, 0xC3, 0x80, 0xED, 0xA0, 0x80] + Array("\r\n\r\n".utf8),
+        Array("GET / HTTP/1.1\r\nHost: x\r\n".utf8) + [0xFF, 0xC3] + Array(": v\r\n\r\n".utf8),
+        Array("GET / HTTP/1.1\r\nHost: x\r\nX-Fold: a\r\n  folded\r\n\tagain\r\n\r\n".utf8),
+        Array("POST /echo HTTP/1.1\r\nHost: x\r\nTransfer-Encoding: chunked\r\n\r\n5;\(String(repeating: "e", count: 100_000))\r\n".utf8),
+        Array("POST /echo HTTP/1.1\r\nHost: x\r\nTransfer-Encoding: chunked\r\n\r\n10000000000000000\r\n".utf8),
+        Array("POST /echo HTTP/1.1\r\nHost: x\r\nTransfer-Encoding: chunked\r\nContent-Length: 3\r\n\r\n3\r\nabc\r\n0\r\n\r\n".utf8),
+        Array("POST /echo HTTP/1.1\r\nHost: x\r\nContent-Length: 3\r\nContent-Length: 4\r\n\r\nabcd".utf8),
     ]
 
     @Test(arguments: 0..<abuses.count)
@@ -27,6 +37,32 @@ import HTTPServer
             let abuser = try RawHTTPConnection(port: server.port, receiveTimeoutSeconds: 5)
             abuser.send(Self.abuses[index])
             _ = try? abuser.readResponse()
+        }
+        let connection = try RawHTTPConnection(port: server.port)
+        connection.sendRequest("GET", "/still-alive")
+        #expect(EchoDescription(try connection.readResponse()).path == "/still-alive")
+    }
+
+    /// Header values are handed over as they came; bytes that are not UTF-8 are repaired, never a crash.
+    @Test func headerValueThatIsNotUTF8ReachesTheHandlerRepaired() throws {
+        let server = try EchoServer.start()
+        let connection = try RawHTTPConnection(port: server.port)
+        connection.send(Array("GET /h HTTP/1.1\r\nHost: x\r\nX-Bytes: a".utf8) + [0xFF] + Array("b\r\n\r\n".utf8))
+        let response = try connection.readResponse()
+        #expect(response.status == 200)
+        #expect(EchoDescription(response).headers["x-bytes"] == "a\u{FFFD}b")
+    }
+
+    @Test func clientClosingBeforeTheResponseIsHarmless() throws {
+        let server = try EchoServer.start()
+        for index in 0..<20 {
+            let connection = try RawHTTPConnection(port: server.port)
+            // Hang up mid-head, mid-chunk, or right after a complete request (before reading the answer).
+            switch index % 3 {
+            case 0: connection.send("GET /describe HTTP/1.1\r\nHost: x\r\nX-Part")
+            case 1: connection.send("POST /echo HTTP/1.1\r\nHost: x\r\nTransfer-Encoding: chunked\r\n\r\n100\r\nabc")
+            default: connection.sendRequest("GET", "/slow")
+            }
         }
         let connection = try RawHTTPConnection(port: server.port)
         connection.sendRequest("GET", "/still-alive")

@@ -78,4 +78,43 @@ import HTTPServer
         #expect(description.query.map(\.value) == ["x+y z"])
         #expect(description.headers["x-from"] == "Curl")
     }
+
+    /// Raw bytes that are not UTF-8 would otherwise be repaired to U+FFFD, so that `a\xFFb` and `a\xFEb` named
+    /// one subject; the server refuses them before the handler sees them.
+    @Test(arguments: [[0xFF], [0xFE], [0xC3], [0xC0, 0xAF], [0xED, 0xA0, 0x80], [0xF4, 0x90, 0x80, 0x80]] as [[UInt8]])
+    func pathThatIsNotUTF8IsRefused(_ bytes: [UInt8]) throws {
+        let server = try EchoServer.start()
+        let connection = try RawHTTPConnection(port: server.port)
+        connection.send(Array("GET /subjects/a".utf8) + bytes + Array("b/versions HTTP/1.1\r\nHost: x\r\n\r\n".utf8))
+        let response = try connection.readResponse()
+        #expect(response.status == 400)
+        #expect(response.headers["content-type"] == "application/vnd.schemaregistry.v1+json")
+        #expect(response.bodyText == #"{"error_code":400,"message":"The request path is not valid UTF-8"}"#)
+
+        // A refusal of the request, not of the connection.
+        connection.sendRequest("GET", "/subjects/caf%C3%A9/versions")
+        #expect(EchoDescription(try connection.readResponse()).path == "/subjects/caf%C3%A9/versions")
+    }
+
+    @Test(arguments: ["name=a%FFb", "a%FE=1", "x=%C3", "x=%ED%A0%80", "x=\u{FF}"])
+    func queryThatIsNotUTF8AfterDecodingIsRefused(_ query: String) throws {
+        let server = try EchoServer.start()
+        let connection = try RawHTTPConnection(port: server.port)
+        // "\u{FF}" is sent as the single raw byte 0xFF.
+        let target = Array("/subjects?".utf8) + query.unicodeScalars.map { UInt8(truncatingIfNeeded: $0.value) }
+        connection.send(Array("GET ".utf8) + target + Array(" HTTP/1.1\r\nHost: x\r\n\r\n".utf8))
+        let response = try connection.readResponse()
+        #expect(response.status == 400)
+        #expect(response.headers["content-type"] == "application/vnd.schemaregistry.v1+json")
+        #expect(response.bodyText == #"{"error_code":400,"message":"The request query is not valid UTF-8"}"#)
+    }
+
+    @Test func validMultiByteUTF8PassesInPathAndQuery() throws {
+        let server = try EchoServer.start()
+        let connection = try RawHTTPConnection(port: server.port)
+        connection.send(Array("GET /subjects/caf\u{E9}-\u{1F600} HTTP/1.1\r\nHost: x\r\n\r\n".utf8))
+        #expect(EchoDescription(try connection.readResponse()).path == "/subjects/caf\u{E9}-\u{1F600}")
+        connection.sendRequest("GET", "/q?s=%F0%9F%98%80&t=\u{E9}")
+        #expect(EchoDescription(try connection.readResponse()).query.map(\.value) == ["\u{1F600}", "\u{E9}"])
+    }
 }

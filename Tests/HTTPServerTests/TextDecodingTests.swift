@@ -2,7 +2,7 @@ import Testing
 @testable import HTTPServer
 
 @Suite struct TextDecodingTests {
-    private func decode(_ text: String) -> String {
+    private func decode(_ text: String) -> String? {
         Array(text.utf8).withUnsafeBytes { TextDecoding.queryComponent($0) }
     }
 
@@ -20,8 +20,13 @@ import Testing
         #expect(decode("100%") == "100%")
     }
 
-    @Test func repairsInvalidUTF8() {
-        #expect(decode("%FF") == "\u{FFFD}")
+    @Test func refusesInvalidUTF8() {
+        #expect(decode("%FF") == nil)
+        #expect(decode("a%C3") == nil)
+        #expect(decode("%ED%A0%80") == nil)  // an encoded surrogate
+        #expect(decode("%C3%A9") == "\u{E9}")
+        let raw: [UInt8] = [0x61, 0xFF]
+        #expect(raw.withUnsafeBytes { TextDecoding.queryComponent($0) } == nil)
     }
 
     @Test func lowerCasesHeaderNames() {

@@ -5,6 +5,7 @@ import HTTPServer
 ///
 /// - `/echo` answers with the request body as it came.
 /// - `/slow` signals `slowRequestStarted`, sleeps half a second, then answers `slow done`.
+/// - `/method` answers with the request method as its body.
 /// - `/status/NNN` answers with status NNN and an `X-Extra` header.
 /// - anything else answers with a description: one tab-separated line per method, path, query item, header, body size.
 enum EchoServer {
@@ -30,6 +31,8 @@ enum EchoServer {
         switch request.path {
         case "/echo":
             return HTTPResponse(status: 200, contentType: "application/octet-stream", body: request.body)
+        case "/method":
+            return HTTPResponse(status: 200, contentType: "text/plain", body: Array(request.method.utf8))
         case "/slow":
             slowRequestStarted?.semaphore.signal()
             usleep(500_000)

@@ -81,8 +81,9 @@ final class RawHTTPConnection {
         send(Array(head.utf8) + body)
     }
 
-    /// Reads one response (Content-Length, chunked, or until close).
-    func readResponse() throws -> RawHTTPResponse {
+    /// Reads one response (Content-Length, chunked, or until close). A response to HEAD has no body whatever its
+    /// headers say: pass `toHead: true` to read only the head.
+    func readResponse(toHead: Bool = false) throws -> RawHTTPResponse {
         let headerEnd = try fill(until: { buffer in Self.find([13, 10, 13, 10], in: buffer).map { $0 + 4 } })
         let headText = String(decoding: buffered[..<headerEnd], as: UTF8.self)
         buffered.removeFirst(headerEnd)
@@ -100,7 +101,9 @@ final class RawHTTPConnection {
             headers[name] = headers[name].map { $0 + ", " + value } ?? value
         }
         var body: [UInt8]
-        if let length = headers["content-length"].flatMap({ Int($0) }) {
+        if toHead {
+            body = []
+        } else if let length = headers["content-length"].flatMap({ Int($0) }) {
             _ = try fill(until: { $0.count >= length ? length : nil })
             body = Array(buffered[..<length])
             buffered.removeFirst(length)
@@ -122,6 +125,19 @@ final class RawHTTPConnection {
             buffered = []
         }
         return RawHTTPResponse(status: status, headers: headers, body: body)
+    }
+
+    /// Reads one response, or returns nil when the server closes the connection without sending a byte.
+    func readResponseUnlessClosed() throws -> RawHTTPResponse? {
+        if buffered.isEmpty, try !readMore() { return nil }
+        return try readResponse()
+    }
+
+    /// Bytes received after the last response read, waiting up to `milliseconds` for more (none expected).
+    func strayBytes(waitingMilliseconds milliseconds: Int32 = 200) -> [UInt8] {
+        var descriptorSet = pollfd(fd: descriptor, events: Int16(POLLIN), revents: 0)
+        if buffered.isEmpty, poll(&descriptorSet, 1, milliseconds) > 0 { _ = try? readMore() }
+        return buffered
     }
 
     /// True when the server has closed its side (a read returns end-of-file or a reset).

@@ -1,0 +1,39 @@
+/// A request the server answers itself, without calling the handler.
+///
+/// The answer is Confluent's error body, `{"error_code":400,"message":"…"}` as
+/// `application/vnd.schemaregistry.v1+json`: the only server this package builds is the schema registry, and its
+/// clients read every error in that shape.
+enum RefusedRequest: Equatable {
+    /// The raw path holds bytes that are not UTF-8. Repairing them to U+FFFD would make distinct paths
+    /// (`a\xFFb`, `a\xFEb`) name the same subject.
+    case pathNotUTF8
+    /// A query name or value is not UTF-8 once percent-decoded.
+    case queryNotUTF8
+
+    var response: HTTPResponse {
+        switch self {
+        case .pathNotUTF8: RefusedRequest.errorResponse(status: 400, message: "The request path is not valid UTF-8")
+        case .queryNotUTF8: RefusedRequest.errorResponse(status: 400, message: "The request query is not valid UTF-8")
+        }
+    }
+
+    /// Confluent's error body; `error_code` is the HTTP status, as Confluent sends for errors of the HTTP layer.
+    static func errorResponse(status: Int, message: String) -> HTTPResponse {
+        var body = Array(#"{"error_code":\#(status),"message":""#.utf8)
+        for scalar in message.unicodeScalars {
+            switch scalar {
+            case "\"": body += Array(#"\""#.utf8)
+            case "\\": body += Array(#"\\"#.utf8)
+            case _ where scalar.value < 0x20:
+                let hex = String(scalar.value, radix: 16)
+                body += Array(("\\u" + String(repeating: "0", count: 4 - hex.count) + hex).utf8)
+            default: body += Array(String(scalar).utf8)
+            }
+        }
+        body += Array(#""}"#.utf8)
+        return HTTPResponse(status: status, contentType: errorContentType, body: body)
+    }
+
+    /// Confluent's media type, which error bodies carry too.
+    static let errorContentType = "application/vnd.schemaregistry.v1+json"
+}

@@ -1,0 +1,73 @@
+import Testing
+import HTTPServer
+
+/// Requests libmicrohttpd refuses by itself, before or while reading the body, without calling the handler.
+///
+/// What the server sends for them should be Confluent's JSON error body with the status kept, or nothing (a closed
+/// connection). libmicrohttpd 0.9.75 has no hook for it: the pages are static HTML strings queued from inside
+/// `transmit_error_response_len` with no callback before they are written (the external logger runs first but is
+/// not told which connection), so these cases are known issues. What the tests hold firm: the status is the right
+/// one, the connection is closed after it, the handler never runs, and the server keeps serving.
+@Suite struct InternalErrorResponseTests {
+    struct Case: CustomTestStringConvertible, Sendable {
+        let name: String
+        let request: [UInt8]
+        /// The status libmicrohttpd answers with; nil when it closes the connection without a byte.
+        let status: Int?
+        var testDescription: String { name }
+    }
+
+    static let chunked = "POST /echo HTTP/1.1\r\nHost: x\r\nTransfer-Encoding: chunked\r\n\r\n"
+
+    static let cases: [Case] = [
+        Case(name: "Content-Length of 2^64", request: Array("POST /echo HTTP/1.1\r\nHost: x\r\nContent-Length: 18446744073709551616\r\n\r\n".utf8), status: 413),
+        Case(name: "Content-Length of 10^22", request: Array("POST /echo HTTP/1.1\r\nHost: x\r\nContent-Length: 9999999999999999999999\r\n\r\n".utf8), status: 413),
+        Case(name: "Content-Length not a number", request: Array("POST /echo HTTP/1.1\r\nHost: x\r\nContent-Length: banana\r\n\r\n".utf8), status: 400),
+        Case(name: "chunk size of 2^64", request: Array((chunked + "10000000000000000\r\nabc\r\n0\r\n\r\n").utf8), status: 413),
+        Case(name: "100 KB chunk extension", request: Array((chunked + "5;" + String(repeating: "e", count: 100_000) + "\r\nhello\r\n0\r\n\r\n").utf8), status: 500),
+        Case(name: "malformed chunk size", request: Array((chunked + "zz\r\nabc\r\n0\r\n\r\n").utf8), status: 400),
+        Case(name: "unsupported HTTP version", request: Array("GET / HTTP/9.9\r\nHost: x\r\n\r\n".utf8), status: 505),
+        Case(name: "HTTP/2 preface", request: Array("PRI * HTTP/2.0\r\n\r\nSM\r\n\r\n".utf8), status: 505),
+        Case(name: "100 KB header", request: Array("GET / HTTP/1.1\r\nHost: x\r\nX-Big: \(String(repeating: "h", count: 100_000))\r\n\r\n".utf8), status: 431),
+        Case(name: "100 KB path", request: Array("GET /\(String(repeating: "p", count: 100_000)) HTTP/1.1\r\nHost: x\r\n\r\n".utf8), status: 414),
+        Case(name: "header line without colon", request: Array("GET / HTTP/1.1\r\nHost: x\r\nno colon here\r\n\r\n".utf8), status: 400),
+        Case(name: "malformed request line", request: Array("GARBAGE\r\n\r\n".utf8), status: nil),
+        // Each query parameter takes a record in the connection's 32 KB memory pool; when they do not fit,
+        // libmicrohttpd closes the connection without an answer.
+        Case(name: "600 query parameters", request: Array("GET /describe?\(String(repeating: "q=1&", count: 600)) HTTP/1.1\r\nHost: x\r\n\r\n".utf8), status: nil),
+    ]
+
+    @Test(arguments: cases)
+    func answerIsTheStatusThenClose(_ testCase: Case) throws {
+        let server = try EchoServer.start(maximumBodyBytes: 1 << 20, timeoutSeconds: 5)
+        let connection = try RawHTTPConnection(port: server.port, receiveTimeoutSeconds: 10)
+        connection.send(testCase.request)
+        let response = try connection.readResponseUnlessClosed()
+        #expect(response?.status == testCase.status)
+        if let response {
+            #expect(response.headers["connection"]?.lowercased() == "close")
+            #expect(!response.bodyText.contains("method\t"), "the handler must not have run")
+            withKnownIssue("libmicrohttpd 0.9.75 sends its own HTML page and offers no hook to replace it") {
+                #expect(response.headers["content-type"] == "application/vnd.schemaregistry.v1+json")
+                #expect(response.bodyText == #"{"error_code":\#(response.status),"message":"\#(response.bodyText)"}"#)
+            }
+        }
+
+        let next = try RawHTTPConnection(port: server.port)
+        next.sendRequest("GET", "/still-alive")
+        #expect(EchoDescription(try next.readResponse()).path == "/still-alive")
+    }
+
+    /// libmicrohttpd 0.9.75 writes the head of its error response twice when it refuses a `Content-Length`: the
+    /// second copy is read as the start of the body. Recorded so that a library upgrade that fixes it is noticed.
+    @Test func refusedContentLengthHeadIsSentTwice() throws {
+        let server = try EchoServer.start()
+        let connection = try RawHTTPConnection(port: server.port)
+        connection.send("POST /echo HTTP/1.1\r\nHost: x\r\nContent-Length: banana\r\n\r\n")
+        let response = try connection.readResponse()
+        #expect(response.status == 400)
+        withKnownIssue("libmicrohttpd 0.9.75 repeats the response head") {
+            #expect(!response.bodyText.hasPrefix("HTTP/1.1 400"))
+        }
+    }
+}
