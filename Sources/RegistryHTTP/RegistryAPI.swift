@@ -277,7 +277,7 @@ public final class RegistryAPI: Sendable {
         if parts.last == "" { parts.removeLast() }
         return try parts.map { part in
             guard let decoded = PercentDecoding.decode(part) else {
-                throw APIError(status: 400, code: 400, message: "The path has a malformed percent escape or bytes that are not UTF-8")
+                throw APIError(status: 400, code: 400, message: "The request path is not valid UTF-8 (or has a malformed percent escape)")
             }
             return decoded
         }
