@@ -2,6 +2,10 @@
 /// which choose the shortest decimal that reads back to the same value, as Swift does): plain
 /// notation with at least one fractional digit for magnitudes in [10⁻³, 10⁷) (`100000.0`, `0.5`),
 /// otherwise one digit, a point, the other digits and an exponent (`1.0E10`, `1.0E-5`).
+///
+/// Known residual difference: where the shortest decimal has one digit but a two-digit one is
+/// closer, Java prints the closer one (`Double.MIN_VALUE` is `4.9E-324`, here `5.0E-324`); this
+/// happens only for values at the edge of the subnormal range.
 enum JavaNumberText {
     /// Java's `Double.toString` of a finite value (non-finite values as Java names them).
     static func text(_ value: Double) -> String {
