@@ -106,4 +106,13 @@ struct SchemaParseValidTests {
             try AvroSchema(parsing: #"{"type":"record","name":"com.acme.User","fields":[{"name":"home","type":"Address"}]}"#)
         }
     }
+
+    /// Java and Python accept a named type whose simple name is a primitive's inside a namespace;
+    /// a bare "int" still means the primitive (Java's rule; Python's parser would pick the named type).
+    @Test func aPrimitivesNameInANamespaceIsReferredToByFullName() throws {
+        let schema = try AvroSchema(parsing: Fixtures.bytes("valid-schemas/primitive-names-in-namespace.avsc"))
+        #expect(fieldType(schema, "b")?.name?.fullName == "com.x.int")
+        #expect(fieldType(schema, "c")?.kind == .int)
+        #expect(schema.canonicalText.contains(#"{"name":"b","type":"com.x.int"}"#))
+    }
 }

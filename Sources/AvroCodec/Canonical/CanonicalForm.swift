@@ -18,6 +18,10 @@ extension AvroSchema {
         writer.write(root)
         return writer.output.string
     }
+
+    /// The storage form of registries written before `canonicalText`: exactly `normalizedForm`.
+    /// Old databases are matched by this text, so neither property may change its output.
+    public var legacyNormalizedForm: String { normalizedForm }
 }
 
 /// Writes a schema's node graph as canonical or normalized JSON text.

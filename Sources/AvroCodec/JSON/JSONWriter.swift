@@ -3,16 +3,35 @@
 /// Strings are written as raw UTF-8 with only the escapes JSON requires (`"`, `\` and control
 /// characters), which is also what Parsing Canonical Form's STRINGS rule asks for.
 struct JSONWriter {
-    var bytes: [UInt8] = []
+    /// How numbers and escapes are spelled.
+    enum Dialect {
+        /// Swift's shortest round-trip number text, lower-case `\u00xx` escapes (the storage forms
+        /// written before Confluent's texts; they must not change).
+        case standard
+        /// What Jackson writes for Avro's Java library: doubles as Java's `Double.toString`
+        /// (`100000.0`, `1.0E10`), upper-case `\u00XX` escapes.
+        case jackson
+    }
 
-    init(capacity: Int = 256) {
+    var bytes: [UInt8] = []
+    let dialect: Dialect
+    /// Whether object members are written sorted by key (Confluent's normalized text sorts them).
+    var sortsObjectKeys = false
+
+    init(capacity: Int = 256, dialect: Dialect = .standard) {
         bytes.reserveCapacity(capacity)
+        self.dialect = dialect
     }
 
     var string: String { String(decoding: bytes, as: UTF8.self) }
 
     mutating func raw(_ text: StaticString) {
         bytes.append(contentsOf: UnsafeBufferPointer(start: text.utf8Start, count: text.utf8CodeUnitCount))
+    }
+
+    /// Appends text that is already JSON (a number's spelling).
+    mutating func rawText(_ text: String) {
+        bytes.append(contentsOf: text.utf8)
     }
 
     mutating func byte(_ value: UInt8) {
@@ -32,7 +51,7 @@ struct JSONWriter {
             case 0x0C: raw("\\f")
             case 0..<0x20:
                 raw("\\u00")
-                let hex: [UInt8] = Array("0123456789abcdef".utf8)
+                let hex: [UInt8] = dialect == .jackson ? Array("0123456789ABCDEF".utf8) : Array("0123456789abcdef".utf8)
                 bytes.append(hex[Int(byte >> 4)])
                 bytes.append(hex[Int(byte & 0x0F)])
             default: bytes.append(byte)
@@ -58,8 +77,13 @@ struct JSONWriter {
         case .bool(let flag): flag ? raw("true") : raw("false")
         case .integer(let number): integer(number)
         case .double(let number):
-            // Swift's shortest round-trip text ("1.0", "1e+20") is valid JSON for finite values.
-            bytes.append(contentsOf: number.description.utf8)
+            switch dialect {
+            case .standard:
+                // Swift's shortest round-trip text ("1.0", "1e+20") is valid JSON for finite values.
+                bytes.append(contentsOf: number.description.utf8)
+            case .jackson:
+                bytes.append(contentsOf: JavaNumberText.text(number).utf8)
+            }
         case .string(let text): string(text)
         case .array(let elements):
             byte(UInt8(ascii: "["))
@@ -70,7 +94,8 @@ struct JSONWriter {
             byte(UInt8(ascii: "]"))
         case .object(let object):
             byte(UInt8(ascii: "{"))
-            for (index, member) in object.members.enumerated() {
+            let members = sortsObjectKeys ? object.members.sorted { $0.key < $1.key } : object.members
+            for (index, member) in members.enumerated() {
                 if index > 0 { byte(UInt8(ascii: ",")) }
                 string(member.key)
                 byte(UInt8(ascii: ":"))

@@ -21,7 +21,12 @@ public struct AvroSchema: Sendable {
     /// the nodes' reference-counted payloads.
     public let kinds: [AvroKind]
 
-    init(nodes: [SchemaNode], root: SchemaNode.ID, namedTypes: [String: SchemaNode.ID]) {
+    /// Nodes with an id below this came from the schemas passed as `references:`; Confluent's texts
+    /// write those named types by name instead of inlining them.
+    let importedNodeCount: Int
+
+    init(nodes: [SchemaNode], root: SchemaNode.ID, namedTypes: [String: SchemaNode.ID], importedNodeCount: Int = 0) {
+        self.importedNodeCount = importedNodeCount
         self.nodes = nodes
         self.root = root
         self.namedTypes = namedTypes
@@ -116,6 +121,17 @@ public struct SchemaNode: Sendable {
     public let logicalType: LogicalType?
     /// Attributes that are not part of Avro's own vocabulary (custom properties), sorted by key.
     public let properties: [JSONObject.Member]
+    /// The attributes Avro's Java library keeps as properties, in document order: every attribute
+    /// outside Java's reserved set, so `logicalType`, `precision` and `scale` too. Confluent's texts
+    /// are written from these.
+    let documentProperties: [JSONObject.Member]
+
+    init(content: Content, logicalType: LogicalType?, properties: [JSONObject.Member], documentProperties: [JSONObject.Member] = []) {
+        self.content = content
+        self.logicalType = logicalType
+        self.properties = properties
+        self.documentProperties = documentProperties
+    }
 
     /// The node's kind.
     public var kind: AvroKind {
@@ -238,6 +254,22 @@ public struct Field: Sendable {
     public let doc: String?
     /// Custom properties, sorted by key.
     public let properties: [JSONObject.Member]
+    /// The attributes outside Avro Java's reserved set for fields, in document order.
+    let documentProperties: [JSONObject.Member]
+
+    init(
+        name: String, type: SchemaNode.ID, defaultValue: JSONValue?, aliases: [String], order: Order, doc: String?,
+        properties: [JSONObject.Member], documentProperties: [JSONObject.Member] = []
+    ) {
+        self.name = name
+        self.type = type
+        self.defaultValue = defaultValue
+        self.aliases = aliases
+        self.order = order
+        self.doc = doc
+        self.properties = properties
+        self.documentProperties = documentProperties
+    }
 
     /// Whether the field has a default (a JSON `null` default counts).
     public var hasDefault: Bool { defaultValue != nil }

@@ -58,9 +58,17 @@ struct DefaultValueValidator {
         case (.boolean, _): return expected("true or false", value)
         case (.int, .integer(let number)):
             return (Int64(Int32.min)...Int64(Int32.max)).contains(number) ? nil : "default \(number) is out of range for int (32-bit)"
+        case (.int, .double(let number)) where number == number.rounded() && number.magnitude < 1e15:
+            return "default \(number) is not an integer literal (it is written with a fraction or an exponent); an int default must be a JSON integer such as \(Int64(number))"
         case (.int, _): return expected("an integer", value)
         case (.long, .integer): return nil
         case (.long, .double(let number)) where number == number.rounded():
+            // An integer literal that fits in 64 bits is parsed as `.integer`; an integral `.double`
+            // inside that range was written with a fraction or an exponent (1E5, 7.0), which Avro's
+            // Java library rejects as not an integral number.
+            if number >= -9.223372036854775808e18, number < 9.223372036854775808e18 {
+                return "default \(number) is not an integer literal (it is written with a fraction or an exponent); a long default must be a JSON integer such as \(Int64(number))"
+            }
             return "default \(number) is out of range for long (64-bit)"
         case (.long, _): return expected("an integer", value)
         case (.float, .integer), (.float, .double), (.double, .integer), (.double, .double): return nil

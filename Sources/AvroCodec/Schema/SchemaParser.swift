@@ -44,9 +44,10 @@ extension AvroSchema {
         for reference in references {
             builder.importNamedTypes(from: reference)
         }
+        let importedNodeCount = builder.nodes.count
         let root = try builder.parse(json, namespace: "")
         if options.validatesDefaults { try builder.validatePendingDefaults() }
-        self.init(nodes: builder.nodes, root: root, namedTypes: builder.namedTypes)
+        self.init(nodes: builder.nodes, root: root, namedTypes: builder.namedTypes, importedNodeCount: importedNodeCount)
     }
 }
 
@@ -106,12 +107,14 @@ struct SchemaBuilder {
                 let fields = record.fields.map { field in
                     Field(
                         name: field.name, type: copy(field.type), defaultValue: field.defaultValue,
-                        aliases: field.aliases, order: field.order, doc: field.doc, properties: field.properties)
+                        aliases: field.aliases, order: field.order, doc: field.doc, properties: field.properties,
+                        documentProperties: field.documentProperties)
                 }
                 content = .record(
                     RecordType(name: record.name, aliases: record.aliases, doc: record.doc, fields: fields, isError: record.isError))
             }
-            nodes[newID] = SchemaNode(content: content, logicalType: node.logicalType, properties: node.properties)
+            nodes[newID] = SchemaNode(
+                content: content, logicalType: node.logicalType, properties: node.properties, documentProperties: node.documentProperties)
             return newID
         }
         for id in schema.namedTypes.values.sorted() { _ = copy(id) }
@@ -128,8 +131,11 @@ struct SchemaBuilder {
 
     // MARK: Node table
 
-    private mutating func append(_ content: SchemaNode.Content, logicalType: LogicalType? = nil, properties: [JSONObject.Member] = []) -> SchemaNode.ID {
-        nodes.append(SchemaNode(content: content, logicalType: logicalType, properties: properties))
+    private mutating func append(
+        _ content: SchemaNode.Content, logicalType: LogicalType? = nil, properties: [JSONObject.Member] = [],
+        documentProperties: [JSONObject.Member] = []
+    ) -> SchemaNode.ID {
+        nodes.append(SchemaNode(content: content, logicalType: logicalType, properties: properties, documentProperties: documentProperties))
         return nodes.count - 1
     }
 
@@ -215,10 +221,13 @@ struct SchemaBuilder {
                 .invalidName, at: path.rendered(appending: "name"),
                 "\(kind) name \"\(text)\" is not a valid full name: each dotted part must match [A-Za-z_][A-Za-z0-9_]*")
         }
-        if AvroKind(primitiveName: name.name) != nil {
+        // Only a full name may not be a primitive's name, as Avro's Java and Python parsers agree:
+        // "int" in the null namespace is the primitive, "com.x.int" is a name like any other (and
+        // a bare "int" always means the primitive, so such a type is referred to by its full name).
+        if name.namespace.isEmpty, AvroKind(primitiveName: name.name) != nil {
             throw AvroSchemaError(
                 .invalidName, at: path.rendered(appending: "name"),
-                "\(kind) name \"\(text)\" is a primitive type name, which may not be redefined")
+                "\(kind) name \"\(text)\" is a primitive type name, which may not be redefined; in a namespace it would be allowed")
         }
         if namedTypes[name.fullName] != nil {
             throw AvroSchemaError(
@@ -250,6 +259,29 @@ struct SchemaBuilder {
 
     private func docString(_ object: JSONObject) -> String? {
         object["doc"]?.stringValue
+    }
+
+    /// Attributes Avro's Java library keeps as properties of a schema (`SCHEMA_RESERVED`, plus
+    /// `default` for enums), in document order.
+    private func javaSchemaProperties(_ object: JSONObject, isEnum: Bool = false) -> [JSONObject.Member] {
+        object.members.filter { member in
+            switch member.key {
+            case "doc", "fields", "items", "name", "namespace", "size", "symbols", "values", "type", "aliases": return false
+            case "default": return !isEnum
+            default: return true
+            }
+        }
+    }
+
+    /// Attributes Avro's Java library keeps as properties of a field (outside `FIELD_RESERVED`), in
+    /// document order.
+    private func javaFieldProperties(_ object: JSONObject) -> [JSONObject.Member] {
+        object.members.filter { member in
+            switch member.key {
+            case "default", "doc", "name", "order", "type", "aliases": return false
+            default: return true
+            }
+        }
     }
 
     /// Attributes outside the reserved set, sorted by key (so normalized forms do not depend on the
@@ -297,7 +329,8 @@ struct SchemaBuilder {
         let (logicalType, consumed) = LogicalTypeRules.logicalType(in: object, kind: kind, fixedSize: nil)
         return append(
             .primitive(kind), logicalType: logicalType,
-            properties: customProperties(object) { $0 == "type" || consumed.contains($0) })
+            properties: customProperties(object) { $0 == "type" || consumed.contains($0) },
+            documentProperties: javaSchemaProperties(object))
     }
 
     private static func isRecordAttribute(_ key: String) -> Bool {
@@ -366,7 +399,9 @@ struct SchemaBuilder {
         let record = RecordType(
             name: name, aliases: aliases.map { AvroName($0, enclosingNamespace: name.namespace) }, doc: docString(object),
             fields: fields, isError: isError)
-        nodes[id] = SchemaNode(content: .record(record), logicalType: nil, properties: customProperties(object, reserved: SchemaBuilder.isRecordAttribute))
+        nodes[id] = SchemaNode(
+            content: .record(record), logicalType: nil, properties: customProperties(object, reserved: SchemaBuilder.isRecordAttribute),
+            documentProperties: javaSchemaProperties(object))
         return id
     }
 
@@ -391,7 +426,9 @@ struct SchemaBuilder {
         path.pop()
         var order = Field.Order.ascending
         if let orderValue = object["order"] {
-            guard case .string(let text) = orderValue, let parsed = Field.Order(rawValue: text) else {
+            // Case-insensitive, as Avro's Java parser reads it (Python's rejects "ASCENDING"); Confluent's
+            // normalized text writes the upper-case names, and must parse again.
+            guard case .string(let text) = orderValue, let parsed = Field.Order(rawValue: text.lowercased()) else {
                 throw AvroSchemaError(.invalidAttribute, at: path.rendered(appending: "order"), "field \"order\" must be \"ascending\", \"descending\" or \"ignore\"")
             }
             order = parsed
@@ -403,7 +440,8 @@ struct SchemaBuilder {
         }
         return Field(
             name: name, type: type, defaultValue: defaultValue, aliases: aliases, order: order, doc: docString(object),
-            properties: customProperties(object, reserved: SchemaBuilder.isFieldAttribute))
+            properties: customProperties(object, reserved: SchemaBuilder.isFieldAttribute),
+            documentProperties: javaFieldProperties(object))
     }
 
     private mutating func parseEnum(_ object: JSONObject, namespace: String) throws(AvroSchemaError) -> SchemaNode.ID {
@@ -442,7 +480,9 @@ struct SchemaBuilder {
         let enumeration = EnumType(
             name: name, aliases: aliases.map { AvroName($0, enclosingNamespace: name.namespace) }, doc: docString(object),
             symbols: symbols, defaultSymbol: defaultSymbol)
-        let id = append(.enumeration(enumeration), properties: customProperties(object, reserved: SchemaBuilder.isEnumAttribute))
+        let id = append(
+            .enumeration(enumeration), properties: customProperties(object, reserved: SchemaBuilder.isEnumAttribute),
+            documentProperties: javaSchemaProperties(object, isEnum: true))
         namedTypes[name.fullName] = id
         return id
     }
@@ -454,7 +494,9 @@ struct SchemaBuilder {
         path.push("items")
         let items = try parse(itemsValue, namespace: namespace)
         path.pop()
-        return append(.array(items: items), properties: customProperties(object) { $0 == "type" || $0 == "items" })
+        return append(
+            .array(items: items), properties: customProperties(object) { $0 == "type" || $0 == "items" },
+            documentProperties: javaSchemaProperties(object))
     }
 
     private mutating func parseMap(_ object: JSONObject, namespace: String) throws(AvroSchemaError) -> SchemaNode.ID {
@@ -464,7 +506,9 @@ struct SchemaBuilder {
         path.push("values")
         let values = try parse(valuesValue, namespace: namespace)
         path.pop()
-        return append(.map(values: values), properties: customProperties(object) { $0 == "type" || $0 == "values" })
+        return append(
+            .map(values: values), properties: customProperties(object) { $0 == "type" || $0 == "values" },
+            documentProperties: javaSchemaProperties(object))
     }
 
     private mutating func parseFixed(_ object: JSONObject, namespace: String) throws(AvroSchemaError) -> SchemaNode.ID {
@@ -482,7 +526,10 @@ struct SchemaBuilder {
 
         let fixed = FixedType(
             name: name, aliases: aliases.map { AvroName($0, enclosingNamespace: name.namespace) }, doc: docString(object), size: Int(size))
-        let id = append(.fixed(fixed), logicalType: logicalType, properties: customProperties(object) { SchemaBuilder.isFixedAttribute($0) || consumed.contains($0) })
+        let id = append(
+            .fixed(fixed), logicalType: logicalType,
+            properties: customProperties(object) { SchemaBuilder.isFixedAttribute($0) || consumed.contains($0) },
+            documentProperties: javaSchemaProperties(object))
         namedTypes[name.fullName] = id
         return id
     }
