@@ -52,10 +52,10 @@ def test_register_fetch_and_list(registry, session):
     assert session.get(url + "/subjects/users-value/versions/-1").json()["version"] == 2
     assert session.get(url + "/subjects/users-value/versions/1/").json()["id"] == 1  # trailing slash
     raw = session.get(url + "/subjects/users-value/versions/1/schema")
-    assert json.loads(raw.text)["name"] == "com.example.User"
+    assert (json.loads(raw.text)["namespace"], json.loads(raw.text)["name"]) == ("com.example", "User")
 
     by_id = session.get(url + "/schemas/ids/1").json()
-    assert json.loads(by_id["schema"])["name"] == "com.example.User"
+    assert (json.loads(by_id["schema"])["namespace"], json.loads(by_id["schema"])["name"]) == ("com.example", "User")
     assert session.get(url + "/schemas/ids/1?fetchMaxId=true").json()["maxId"] == 2
     assert json.loads(session.get(url + "/schemas/ids/2/schema").text)["fields"][2]["name"] == "email"
     assert session.get(url + "/schemas/ids/1/subjects").json() == ["other", "users-value"]

@@ -18,7 +18,7 @@ def test_schema_registry_client_round_trip(registry):
     assert first == 1
     assert client.register_schema("users-value", Schema(USER_V1, "AVRO")) == 1
     fetched = client.get_schema(first)
-    assert json.loads(fetched.schema_str)["name"] == "com.example.User"
+    assert (json.loads(fetched.schema_str)["namespace"], json.loads(fetched.schema_str)["name"]) == ("com.example", "User")
     assert fetched.schema_type == "AVRO"
 
     found = client.lookup_schema("users-value", Schema(USER_V1, "AVRO"))

@@ -52,8 +52,8 @@ def test_subject_from_project_file_and_flags(registry):
         assert schemactl("register", "schemas/orders.avsc", "--registry", registry.url, cwd=directory).returncode == 0
         assert schemactl("subjects", "--registry", registry.url).stdout.split() == ["orders-value"]
         fetched = schemactl("get", "--subject", "orders-value", "--registry", registry.url)
-        assert fetched.returncode == 0 and "com.example.shop.Order" in fetched.stdout
-        assert "com.example.shop.Order" in schemactl("get", "--id", "1", "--registry", registry.url).stdout
+        assert fetched.returncode == 0 and '"name":"Order","namespace":"com.example.shop"' in fetched.stdout
+        assert '"name":"Order","namespace":"com.example.shop"' in schemactl("get", "--id", "1", "--registry", registry.url).stdout
         assert schemactl("get", "--id", "99", "--registry", registry.url).returncode == 2
         assert schemactl("config", "--registry", registry.url).stdout.strip() == "BACKWARD"
         changed = schemactl("config", "--subject", "orders-value", "--set", "full", "--registry", registry.url)
