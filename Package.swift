@@ -3,7 +3,8 @@ import PackageDescription
 
 let package = Package(
     name: "schema-registry",
-    platforms: [.macOS(.v13)],
+    // Mutex and Atomic (Synchronization) need macOS 15.
+    platforms: [.macOS(.v15)],
     products: [
         .library(name: "AvroCodec", targets: ["AvroCodec"]),
         .executable(name: "schemactl", targets: ["SchemaCtl"]),
@@ -36,7 +37,7 @@ let package = Package(
         .target(name: "Registry", dependencies: ["AvroCodec", "CSQLite"]),
         .target(name: "HTTPServer", dependencies: ["CMicroHTTPD"]),
         // The REST API: libmicrohttpd requests → registry domain calls → responses. Thin.
-        .target(name: "RegistryHTTP", dependencies: ["Registry", "HTTPServer"]),
+        .target(name: "RegistryHTTP", dependencies: ["AvroCodec", "Registry", "HTTPServer"]),
         .executableTarget(
             name: "SchemaRegistryServer",
             dependencies: ["Registry", "RegistryHTTP", "HTTPServer", .product(name: "ArgumentParser", package: "swift-argument-parser")]

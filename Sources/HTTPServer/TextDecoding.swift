@@ -1,5 +1,5 @@
 /// Byte-level text helpers for what libmicrohttpd hands over: `(pointer, length)` pairs, not C strings.
-enum TextDecoding {
+public enum TextDecoding {
     /// Decodes a query component: `%HH` becomes the byte HH, `+` becomes a space; a `%` not followed by two hex
     /// digits is kept as it is. Nil when the decoded bytes are not UTF-8: repairing them with U+FFFD would make
     /// different requests look the same.
@@ -26,8 +26,30 @@ enum TextDecoding {
         return decoded.withUnsafeBytes { validUTF8($0) }
     }
 
+    /// Decodes one path segment strictly: `%HH` becomes the byte HH, `+` stays literal (Confluent's rule; `%2F`
+    /// becomes `/` inside the segment). Nil when an escape is malformed or the decoded bytes are not UTF-8.
+    public static func pathSegment(_ text: String) -> String? {
+        guard text.utf8.contains(UInt8(ascii: "%")) else { return text }
+        let bytes = Array(text.utf8)
+        var decoded = [UInt8]()
+        decoded.reserveCapacity(bytes.count)
+        var index = 0
+        while index < bytes.count {
+            let byte = bytes[index]
+            if byte == UInt8(ascii: "%") {
+                guard index + 2 < bytes.count, let high = hexValue(bytes[index + 1]), let low = hexValue(bytes[index + 2]) else { return nil }
+                decoded.append(high << 4 | low)
+                index += 3
+            } else {
+                decoded.append(byte)
+                index += 1
+            }
+        }
+        return decoded.withUnsafeBytes { validUTF8($0) }
+    }
+
     /// The bytes as a string, or nil unless they are well-formed UTF-8 (no overlong forms, no surrogates, nothing
-    /// past U+10FFFF). `String(validating:as:)` would do, but it needs macOS 15 and the package targets macOS 13.
+    /// past U+10FFFF). `String(validating:as:)` does the same; this one works on a raw buffer without a copy.
     static func validUTF8(_ bytes: UnsafeRawBufferPointer) -> String? {
         if !bytes.contains(where: { $0 >= 0x80 }) { return String(decoding: bytes, as: UTF8.self) }
         var iterator = bytes.makeIterator()

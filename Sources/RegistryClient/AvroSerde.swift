@@ -123,7 +123,7 @@ public final class AvroDeserializer: Sendable {
     /// The plan for records written under `schemaID`, fetched and compiled on first use.
     public func plan(for schemaID: UInt32) async throws(SerdeError) -> ResolutionPlan {
         if let plan = plans.withLock({ $0[schemaID] }) { return plan }
-        let writer: RegisteredSchema
+        let writer: ParsedRegistrySchema
         do {
             writer = try await registry.schema(id: Int(schemaID))
         } catch {

@@ -1,8 +1,9 @@
 import AvroCodec
 import Synchronization
 
-/// A schema the registry holds, with its id and its parsed form.
-public struct RegisteredSchema: Sendable {
+/// A schema the registry holds, with its id and its parsed form (the client side of the registry's
+/// `RegisteredSchema`: what a consumer needs to decode).
+public struct ParsedRegistrySchema: Sendable {
     public let id: Int
     public let text: String
     public let schema: AvroSchema
@@ -12,7 +13,7 @@ public struct RegisteredSchema: Sendable {
 public struct SubjectVersion: Sendable {
     public let subject: String
     public let version: Int
-    public let schema: RegisteredSchema
+    public let schema: ParsedRegistrySchema
 }
 
 /// A `RegistryClient` that remembers what cannot change and, for a while, what can.
@@ -36,7 +37,7 @@ public final class CachingRegistryClient: Sendable {
     private let cache = Mutex(Cache())
 
     private struct Cache {
-        var schemasByID: [Int: RegisteredSchema] = [:]
+        var schemasByID: [Int: ParsedRegistrySchema] = [:]
         var idsBySubjectAndText: [SubjectAndText: Int] = [:]
         var latest: [String: (version: SubjectVersion, expires: ContinuousClock.Instant)] = [:]
         var requests = 0
@@ -58,7 +59,7 @@ public final class CachingRegistryClient: Sendable {
     private func countRequest() { cache.withLock { $0.requests += 1 } }
 
     /// The schema with this id: from memory after the first fetch.
-    public func schema(id: Int) async throws(RegistryClientError) -> RegisteredSchema {
+    public func schema(id: Int) async throws(RegistryClientError) -> ParsedRegistrySchema {
         if let cached = cache.withLock({ $0.schemasByID[id] }) { return cached }
         countRequest()
         let text = try await client.schema(id: id)
@@ -116,9 +117,9 @@ public final class CachingRegistryClient: Sendable {
     }
 
     /// Parses a schema the registry served. Defaults are not re-validated: the registry accepted it.
-    static func parse(_ text: String, id: Int) throws(RegistryClientError) -> RegisteredSchema {
+    static func parse(_ text: String, id: Int) throws(RegistryClientError) -> ParsedRegistrySchema {
         do {
-            return RegisteredSchema(id: id, text: text, schema: try AvroSchema(parsing: text, options: .init(validatesDefaults: false)))
+            return ParsedRegistrySchema(id: id, text: text, schema: try AvroSchema(parsing: text, options: .init(validatesDefaults: false)))
         } catch {
             throw .malformedResponse("schema \(id) from the registry does not parse: \(error)")
         }

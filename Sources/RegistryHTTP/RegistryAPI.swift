@@ -276,7 +276,7 @@ public final class RegistryAPI: Sendable {
         var parts = path.split(separator: "/", omittingEmptySubsequences: false).dropFirst().map(String.init)
         if parts.last == "" { parts.removeLast() }
         return try parts.map { part in
-            guard let decoded = PercentDecoding.decode(part) else {
+            guard let decoded = TextDecoding.pathSegment(part) else {
                 throw APIError(status: 400, code: 400, message: "The request path is not valid UTF-8 (or has a malformed percent escape)")
             }
             return decoded
@@ -285,11 +285,11 @@ public final class RegistryAPI: Sendable {
 
     private func negotiate(_ request: HTTPRequest) throws {
         if request.method == "POST" || request.method == "PUT", let type = request.headers["content-type"] {
-            let base = type.split(separator: ";").first.map { String($0).trimmingSpaces.lowercased() } ?? ""
+            let base = type.split(separator: ";").first.map { $0.trimming().lowercased() } ?? ""
             guard base.isEmpty || RegistryAPI.acceptedRequestTypes.contains(base) else { throw APIError.unsupportedMediaType }
         }
         if let accept = request.headers["accept"] {
-            let types = accept.split(separator: ",").map { $0.split(separator: ";").first.map { String($0).trimmingSpaces.lowercased() } ?? "" }
+            let types = accept.split(separator: ",").map { $0.split(separator: ";").first.map { $0.trimming().lowercased() } ?? "" }
             let acceptable = types.contains { type in
                 type == "*/*" || type == "*" || type == "application/*" || RegistryAPI.acceptedRequestTypes.dropLast().contains(type)
             }

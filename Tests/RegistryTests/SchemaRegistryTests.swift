@@ -240,7 +240,7 @@ struct SchemaRegistryTests {
         let again = try registry.checkCompatibility(subject: "s", schema: Self.text("user-add-required-email"))
         let againFailure = try #require(again.failure)
         let trailer = try #require(VerboseCompatibilityMessages.render(againFailure).first { $0.hasPrefix("{oldSchema:") })
-        #expect(trailer.contains("com.example.User"))
+        #expect(trailer.contains(#""name":"User","namespace":"com.example""#))
     }
 
     @Test func concurrentRegistrationsOfOneSchemaYieldOneId() async throws {

@@ -99,7 +99,7 @@ public enum VersionSelector: Sendable, Equatable {
     /// Parses a version path segment as Confluent does: `latest` (any case) or `-1`, else an integer
     /// from 1 to 2^31-1.
     public init(parsing text: String) throws(RegistryError) {
-        let trimmed = text.trimmingSpaces
+        let trimmed = text.trimming()
         if trimmed.lowercased() == "latest" || trimmed == "-1" {
             self = .latest
             return
@@ -135,13 +135,3 @@ public struct CompatibilityFailure: Sendable, Equatable {
 /// The largest valid id or version: Confluent's wire format carries ids in 4 bytes, and both are
 /// Java ints in Confluent.
 public let maximumIdentifier = Int(Int32.max)
-
-extension String {
-    /// Without leading and trailing spaces and tabs.
-    public var trimmingSpaces: String {
-        var text = Substring(self)
-        while let first = text.first, first == " " || first == "\t" { text.removeFirst() }
-        while let last = text.last, last == " " || last == "\t" { text.removeLast() }
-        return String(text)
-    }
-}

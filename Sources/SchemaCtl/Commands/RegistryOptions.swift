@@ -40,27 +40,18 @@ func subjectName(for file: String, explicit: String?) -> String {
         var inSubjects = false
         for rawLine in String(decoding: bytes, as: UTF8.self).split(separator: "\n") {
             let line = rawLine.split(separator: "#", maxSplits: 1, omittingEmptySubsequences: false).first.map(String.init) ?? ""
-            let trimmed = line.trimmingCharacters(in: " \t\r")
+            let trimmed = line.trimming(" \t\r")
             if trimmed.hasPrefix("[") {
                 inSubjects = trimmed == "[subjects]"
                 continue
             }
             guard inSubjects, let equals = trimmed.firstIndex(of: "=") else { continue }
-            let key = trimmed[..<equals].trimmingCharacters(in: " \t\"")
-            let value = trimmed[trimmed.index(after: equals)...].trimmingCharacters(in: " \t\"")
+            let key = trimmed[..<equals].trimming(" \t\"")
+            let value = trimmed[trimmed.index(after: equals)...].trimming(" \t\"")
             if key == wanted || key == "./" + wanted { return value }
         }
     }
     var name = wanted.split(separator: "/").last.map(String.init) ?? wanted
     if let dot = name.lastIndex(of: ".") { name = String(name[..<dot]) }
     return name
-}
-
-extension StringProtocol {
-    func trimmingCharacters(in characters: String) -> String {
-        var text = Substring(self)
-        while let first = text.first, characters.contains(first) { text.removeFirst() }
-        while let last = text.last, characters.contains(last) { text.removeLast() }
-        return String(text)
-    }
 }
