@@ -284,9 +284,12 @@ struct SchemaRegistryTests {
         #expect(reopened.maximumID == 64)
     }
 
-    @Test(arguments: ["latest", "LATEST", " -1 ", "1", "2147483647"])
-    func versionSelectorsParse(_ text: String) throws {
-        _ = try VersionSelector(parsing: text)
+    @Test(arguments: [
+        ("latest", VersionSelector.latest), ("LATEST", .latest), (" -1 ", .latest), ("1", .number(1)), ("\t7 ", .number(7)),
+        ("2147483647", .number(2_147_483_647)),
+    ])
+    func versionSelectorsParse(_ text: String, _ expected: VersionSelector) throws {
+        #expect(try VersionSelector(parsing: text) == expected)
     }
 
     @Test(arguments: ["0", "-2", "abc", "2147483648", ""])
