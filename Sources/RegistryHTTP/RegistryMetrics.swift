@@ -63,6 +63,9 @@ public final class RegistryMetrics: Sendable {
         out += "schema_registry_schemas \(registry.maximumID)\n"
         out += "# HELP schema_registry_subjects Subjects with a live version.\n# TYPE schema_registry_subjects gauge\n"
         out += "schema_registry_subjects \(registry.liveSubjectCount)\n"
+        let cache = registry.cacheBytes
+        out += "# HELP schema_registry_cache_bytes Estimated bytes held by the parsed-schema and rendered-body caches.\n# TYPE schema_registry_cache_bytes gauge\n"
+        out += "schema_registry_cache_bytes{cache=\"parsed\"} \(cache.parsedSchemas)\nschema_registry_cache_bytes{cache=\"rendered\"} \(cache.renderedBodies)\n"
         out += "# HELP schema_registry_compatibility_rejections_total Registrations refused as incompatible.\n# TYPE schema_registry_compatibility_rejections_total counter\n"
         out += "schema_registry_compatibility_rejections_total \(snapshot.rejections)\n"
         return out

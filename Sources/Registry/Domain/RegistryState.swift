@@ -60,12 +60,12 @@ extension SchemaRegistry.State {
     }
 
     /// Keeps a parsed schema for later checks, within a byte budget (about eight times the text's
-    /// size each); the oldest entries go first when it is full.
+    /// size each); when it is full, arbitrary entries go first (a dictionary's first keys).
     mutating func cacheParsed(_ schema: AvroSchema, id: Int) {
         guard parsed[id] == nil else { return }
         let cost = max(1, (schemas[id]?.schema.utf8.count ?? 0) * 8)
-        guard cost <= SchemaRegistry.parsedCacheByteLimit else { return }
-        while parsedBytes + cost > SchemaRegistry.parsedCacheByteLimit, let victim = parsed.keys.first {
+        guard cost <= parsedCacheByteLimit else { return }
+        while parsedBytes + cost > parsedCacheByteLimit, let victim = parsed.keys.first {
             parsed[victim] = nil
             parsedBytes -= parsedCost.removeValue(forKey: victim) ?? 0
         }
