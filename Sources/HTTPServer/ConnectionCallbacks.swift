@@ -146,7 +146,7 @@ private func queue(_ response: HTTPResponse, status: Int, on connection: OpaqueP
         _ = MHD_add_response_header(mhdResponse, "Connection", "close")
     }
     let statusCode = (100...999).contains(status) ? UInt32(status) : 500
-    return MHD_queue_response(connection, statusCode, mhdResponse)
+    return ErrorPageReplacement.queueingOwnResponse { MHD_queue_response(connection, statusCode, mhdResponse) }
 }
 
 /// The `Content-Length` the client announced, or nil when absent or not a number (MHD enforces the framing).

@@ -43,13 +43,15 @@ final class RawHTTPConnection {
         }
         guard connected == 0 else {
             let reason = String(cString: strerror(errno))
-            close(descriptor)
+            // No close here: a class whose stored properties are all set runs deinit even when init throws, and
+            // deinit closes the descriptor. Closing it twice closed whatever descriptor the number was reused for
+            // meanwhile (seen: another test's listen socket, "getsockname: Bad file descriptor").
             throw ClientError(description: "connect: \(reason)")
         }
     }
 
     deinit {
-        close(descriptor)
+        if descriptor >= 0 { close(descriptor) }
     }
 
     /// Sends everything; returns false if the peer reset or closed the connection part-way.
