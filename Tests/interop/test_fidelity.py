@@ -391,3 +391,33 @@ def test_reregistering_a_soft_deleted_schema_removes_the_old_version(registry, s
     again = register(session, url, "s", '"string"').json()
     assert (again["id"], again["version"]) == (first["id"], 2)
     assert session.get(f"{url}/subjects/s/versions?deleted=true").json() == [2]
+
+
+def test_answers_libmicrohttpd_makes_itself_are_json_or_a_closed_connection(registry):
+    import re
+    import socket
+    port = int(registry.url.rsplit(":", 1)[1])
+    chunked = b"POST /subjects/s/versions HTTP/1.1\r\nHost: x\r\nTransfer-Encoding: chunked\r\n\r\n"
+    cases = [
+        (chunked + b"10000000000000000\r\nabc\r\n0\r\n\r\n", 413),
+        (chunked + b"5;" + b"e" * 100_000 + b"\r\nhello\r\n0\r\n\r\n", 500),
+        (b"GET /subjects HTTP/9.9\r\nHost: x\r\n\r\n", 505),
+        (b"GET /subjects HTTP/1.1\r\nHost: x\r\nX-Big: " + b"h" * 100_000 + b"\r\n\r\n", 431),
+        (b"POST /subjects/s/versions HTTP/1.1\r\nHost: x\r\nContent-Length: 18446744073709551616\r\n\r\n", None),
+    ]
+    for raw, status in cases:
+        with socket.create_connection(("127.0.0.1", port)) as connection:
+            connection.settimeout(10)
+            connection.sendall(raw)
+            answer = b""
+            while chunk := connection.recv(65536):
+                answer += chunk
+        if status is None:
+            assert answer == b"", answer[:200]
+            continue
+        head, _, body = answer.partition(b"\r\n\r\n")
+        assert head.startswith(b"HTTP/1.1 %d" % status), head
+        assert b"Content-Type: application/vnd.schemaregistry.v1+json" in head
+        assert json.loads(body)["error_code"] == status, body
+        assert not re.search(rb"<html", answer, re.I)
+    assert requests.get(registry.url + "/subjects").status_code == 200
