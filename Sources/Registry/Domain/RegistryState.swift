@@ -139,9 +139,7 @@ extension SchemaRegistry.State {
     /// After a permanent delete: content no version uses any more gets a new id if registered again,
     /// and rendered bodies are dropped (the generation tells racing readers not to keep theirs).
     mutating func forgetUnusedHashes(_ ids: [Int]) {
-        deleteGeneration += 1
-        rendered.removeAll(keepingCapacity: true)
-        renderedBytes = 0
+        renderedBodies.invalidate()
         for id in ids {
             useCount[id, default: 0] -= 1
             guard useCount[id, default: 0] <= 0 else { continue }

@@ -30,6 +30,7 @@ public final class SchemaRegistry: Sendable {
 
     let state: Mutex<State>
     let journal: Journal
+    let renderedBodies: RenderedBodyCache
     /// A random id made when the database was created (`GET /v1/metadata/id`).
     public let clusterID: String
 
@@ -43,7 +44,7 @@ public final class SchemaRegistry: Sendable {
     struct State: ~Copyable {
         let journal: Journal
         let parsedCacheByteLimit: Int
-        let renderedCacheByteLimit: Int
+        let renderedBodies: RenderedBodyCache
         var schemas: [Int: StoredSchema] = [:]
         var parsed: [Int: AvroSchema] = [:]
         var parsedCost: [Int: Int] = [:]
@@ -62,11 +63,6 @@ public final class SchemaRegistry: Sendable {
         var configs: [String: SubjectConfig] = [:]
         var modes: [String: RegistryMode] = [:]
         var maximumID = 0
-        /// Rendered bodies of `GET /schemas/ids/{id}`; dropped whenever an id may stop existing.
-        var rendered: [Int: [UInt8]] = [:]
-        var renderedBytes = 0
-        /// Bumped by every permanent delete: a body rendered before it may describe a removed id.
-        var deleteGeneration = 0
     }
 
     /// Opens (creating if needed) the registry database at `path` and loads it. Databases written by
@@ -101,7 +97,8 @@ public final class SchemaRegistry: Sendable {
         }
         clusterID = String(UInt64(cluster ?? 0), radix: 16)
         journal = Journal(database: database)
-        var loaded = State(journal: journal, parsedCacheByteLimit: parsedCacheBytes, renderedCacheByteLimit: renderedCacheBytes)
+        renderedBodies = RenderedBodyCache(byteLimit: renderedCacheBytes)
+        var loaded = State(journal: journal, parsedCacheByteLimit: parsedCacheBytes, renderedBodies: renderedBodies)
         try database.query("SELECT id, hash, schema, refs, format, contract FROM schemas") { row in
             let id = Int(row.integer(0))
             let format = StoredFormat(rawValue: Int(row.integer(4))) ?? .canonical
@@ -158,29 +155,19 @@ public final class SchemaRegistry: Sendable {
         return found
     }
 
-    /// A rendered answer for schema `id`, cached: a schema id never changes meaning while it exists,
-    /// and every permanent delete drops the cache and bumps a generation, so a body rendered from a
-    /// read that raced a delete is never kept.
+    /// A rendered answer for schema `id`, cached (see `RenderedBodyCache` for why a cached body cannot
+    /// outlive its id).
     public func renderedSchema(id: Int, render: (StoredSchema) -> [UInt8]) throws(RegistryError) -> [UInt8] {
         try SchemaRegistry.validateIdentifier(id, what: "schema id")
-        let lookup: (body: [UInt8]?, stored: StoredSchema?, generation: Int) = state.withLock { state in
-            if let body = state.rendered[id] { return (body, nil, state.deleteGeneration) }
-            guard let stored = state.schemas[id], state.isInUse(id) else { return (nil, nil, state.deleteGeneration) }
-            return (nil, stored, state.deleteGeneration)
+        if let body = renderedBodies.body(id) { return body }
+        let lookup: (stored: StoredSchema?, generation: Int) = state.withLock { state in
+            let generation = renderedBodies.generation
+            guard let stored = state.schemas[id], state.isInUse(id) else { return (nil, generation) }
+            return (stored, generation)
         }
-        if let body = lookup.body { return body }
         guard let stored = lookup.stored else { throw .schemaNotFound(id: id) }
         let body = render(stored)
-        state.withLock { state in
-            guard state.deleteGeneration == lookup.generation, state.isInUse(id) else { return }
-            guard body.count <= state.renderedCacheByteLimit else { return }
-            if state.renderedBytes + body.count > state.renderedCacheByteLimit {
-                state.rendered.removeAll(keepingCapacity: true)
-                state.renderedBytes = 0
-            }
-            state.rendered[id] = body
-            state.renderedBytes += body.count
-        }
+        renderedBodies.store(body, id: id, generation: lookup.generation)
         return body
     }
 
@@ -197,7 +184,7 @@ public final class SchemaRegistry: Sendable {
     public var maximumID: Int { state.withLock { $0.maximumID } }
 
     /// What the caches hold now, in (estimated) bytes: each stays within its limit.
-    public var cacheBytes: (parsedSchemas: Int, renderedBodies: Int) { state.withLock { ($0.parsedBytes, $0.renderedBytes) } }
+    public var cacheBytes: (parsedSchemas: Int, renderedBodies: Int) { (state.withLock { $0.parsedBytes }, renderedBodies.bytes) }
 
     /// Which subjects a listing shows.
     public enum SubjectFilter: Sendable {
