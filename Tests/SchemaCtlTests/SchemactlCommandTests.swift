@@ -160,11 +160,16 @@ struct SchemactlCommandTests {
         #expect(lines[2].hasPrefix("SHA-256 ") && lines[2].count == 8 + 64)
     }
 
-    @Test func normalizeDropsDocAndKeepsDefaults() throws {
-        let run = try Self.run("normalize", Self.fixture("examples/user-v2-compatible.avsc"))
-        #expect(run.status == 0)
-        #expect(!run.stdout.contains("doc"))
-        #expect(run.stdout.contains(#"{"name":"email","type":["null","string"],"default":null}"#))
+    @Test func normalizePrintsWhatTheRegistryStores() throws {
+        let file = Self.fixture("registry/order-with-doc.avsc")
+        let normalized = try Self.run("normalize", file)
+        #expect(normalized.status == 0)
+        #expect(normalized.stdout.contains(#""doc":"An order as the shop sees it""#))
+        #expect(normalized.stdout.contains(#""name":"com.shop.Order""#))
+        let registered = try Self.run("normalize", "--as-registered", file)
+        #expect(registered.status == 0)
+        let expected = try String(contentsOfFile: Self.fixture("registry/order-with-doc.canonical"), encoding: .utf8)
+        #expect(registered.stdout == expected)
     }
 
     @Test func helpShowsExamples() throws {

@@ -33,22 +33,30 @@ struct ValidateCommand: ParsableCommand {
 struct NormalizeCommand: ParsableCommand {
     static let configuration = CommandConfiguration(
         commandName: "normalize",
-        abstract: "Print the normalized form used for storage and lookup.",
+        abstract: "Print the text the registry stores for a schema: normalized, or as registered.",
         discussion: """
-            Parsing Canonical Form plus aliases, defaults, logical types, field order and custom \
-            properties; doc is dropped. Schemas that differ only in whitespace, key order or redundant \
-            namespaces print the same text.
+            Without options: Confluent's normalized form, what the registry stores for a schema \
+            registered with normalize=true (full names, fixed key order, custom properties sorted, doc \
+            and aliases kept). Schemas that differ only in whitespace, key order, property order or \
+            redundant namespaces print the same text.
+            With --as-registered: Confluent's canonical string, what the registry stores without \
+            normalize (everything kept, primitives short, no whitespace).
 
             Example:
               schemactl normalize user.avsc > user.normalized.avsc
+              schemactl normalize --as-registered user.avsc
             """
     )
+
+    @Flag(help: "Print the canonical string stored without normalize instead.")
+    var asRegistered = false
 
     @Argument(help: "The schema file (.avsc), or - for standard input.")
     var file: String
 
     func run() throws {
-        print(try SchemaFile(path: file).schema.normalizedForm)
+        let schema = try SchemaFile(path: file).schema
+        print(asRegistered ? schema.canonicalText : schema.normalizedText)
     }
 }
 
