@@ -1,4 +1,5 @@
 import AvroCodec
+import Synchronization
 
 #if canImport(Glibc)
     import Glibc
@@ -22,6 +23,45 @@ struct SchemaFile {
         }
     }
 
+    /// Reads and parses every file of `paths` on all cores, returning them in the order given.
+    ///
+    /// Parsing is nearly all of `schemactl check` with many `--against` files (measured with callgrind
+    /// on 101 files of a 1,000-field record: 87% of the instructions), and files parse independently.
+    /// Workers take the next file from a shared counter, so a core slowed by other work takes fewer.
+    /// Every file is attempted; the error thrown is that of the first failing file in `paths` order,
+    /// the one a one-by-one loop would have thrown, so messages do not depend on thread timing.
+    static func loadAll(_ paths: [String]) async throws -> [SchemaFile] {
+        let workerCount = min(paths.count, max(1, Int(sysconf(Int32(_SC_NPROCESSORS_ONLN)))))
+        if workerCount <= 1 {
+            return try paths.map { try SchemaFile(path: $0) }
+        }
+        let next = FileCounter()
+        var results = [Result<SchemaFile, any Error>?](repeating: nil, count: paths.count)
+        await withTaskGroup(of: [(Int, Result<SchemaFile, any Error>)].self) { group in
+            for _ in 0..<workerCount {
+                group.addTask {
+                    var loaded: [(Int, Result<SchemaFile, any Error>)] = []
+                    while true {
+                        let index = next.value.add(1, ordering: .relaxed).oldValue
+                        guard index < paths.count else { return loaded }
+                        loaded.append((index, Result { try SchemaFile(path: paths[index]) }))
+                    }
+                }
+            }
+            for await loaded in group {
+                for (index, result) in loaded { results[index] = result }
+            }
+        }
+        var files: [SchemaFile] = []
+        files.reserveCapacity(paths.count)
+        for result in results {
+            // Every index below paths.count was taken by exactly one worker, so none is nil.
+            guard let result else { preconditionFailure("a schema file was not loaded") }
+            files.append(try result.get())
+        }
+        return files
+    }
+
     /// The whole file, or `-` for standard input.
     static func readBytes(_ path: String) throws -> [UInt8] {
         let file: UnsafeMutablePointer<FILE>?
@@ -34,7 +74,31 @@ struct SchemaFile {
             throw InputError(description: "\(path): cannot read file: \(String(cString: strerror(errno)))")
         }
         defer { fclose(file) }
+        // A regular file is read in one call of the size fstat reports, straight into the array (the
+        // 64 KiB chunk loop below allocated and zeroed a chunk, then copied every byte once more).
+        // The loop still runs afterwards, for standard input and for a file that grew meanwhile.
         var bytes: [UInt8] = []
+        var status = stat()
+        if fstat(fileno(file), &status) == 0, (status.st_mode & S_IFMT) == S_IFREG, status.st_size > 0 {
+            let size = Int(status.st_size)
+            bytes = [UInt8](unsafeUninitializedCapacity: size) { buffer, initialized in
+                initialized = fread(buffer.baseAddress, 1, size, file)
+            }
+            if bytes.count < size {
+                if ferror(file) != 0 {
+                    throw InputError(description: "\(path): read error: \(String(cString: strerror(errno)))")
+                }
+                return bytes
+            }
+            let probe = fgetc(file)
+            if probe == EOF {
+                if ferror(file) != 0 {
+                    throw InputError(description: "\(path): read error: \(String(cString: strerror(errno)))")
+                }
+                return bytes
+            }
+            bytes.append(UInt8(truncatingIfNeeded: probe))
+        }
         var chunk = [UInt8](repeating: 0, count: 65_536)
         while true {
             let count = chunk.withUnsafeMutableBytes { fread($0.baseAddress, 1, $0.count, file) }
@@ -48,4 +112,10 @@ struct SchemaFile {
         }
         return bytes
     }
+}
+
+/// The index of the next file a `SchemaFile.loadAll` worker takes. A class, so the workers' closures
+/// can share one atomic (a non-copyable `Atomic` cannot be captured by an escaping closure).
+private final class FileCounter: Sendable {
+    let value = Atomic<Int>(0)
 }

@@ -30,17 +30,25 @@ public struct AvroSchema: Sendable {
         self.nodes = nodes
         self.root = root
         self.namedTypes = namedTypes
-        self.kinds = nodes.map(\.kind)
-        self.takesBytes = Self.computeTakesBytes(nodes)
+        let kinds = nodes.map(\.kind)
+        self.kinds = kinds
+        self.takesBytes = Self.computeTakesBytes(nodes, kinds: kinds)
     }
 
     /// Whether a value of each node takes at least one byte in Avro binary (null, empty records and
     /// zero-size fixed take none): the decoder bounds block counts of zero-byte items separately.
     let takesBytes: [Bool]
 
-    private static func computeTakesBytes(_ nodes: [SchemaNode]) -> [Bool] {
+    private static func computeTakesBytes(_ nodes: [SchemaNode], kinds: [AvroKind]) -> [Bool] {
         var result = [Bool?](repeating: nil, count: nodes.count)
         func visit(_ id: SchemaNode.ID) -> Bool {
+            // Only records and fixed need their content; the kind answers the rest without copying a
+            // node's payload (this function was 4% of a `schemactl check` run's instructions).
+            switch kinds[id] {
+            case .null: return false
+            case .record, .fixed: break
+            default: return true
+            }
             if let known = result[id] { return known }
             result[id] = true  // a record that contains itself directly: assume bytes (it cannot be written anyway)
             let answer: Bool
@@ -208,25 +216,26 @@ public struct RecordType: Sendable {
     let fieldTypes: [SchemaNode.ID]
     let fieldPositionByNameID: [Int32: Int]
 
-    init(name: AvroName, aliases: [AvroName], doc: String?, fields: [Field], isError: Bool) {
+    /// - Parameter fieldIndex: field positions by name when the caller has built them already (the
+    ///   parser does, to find duplicate names); built here otherwise.
+    init(name: AvroName, aliases: [AvroName], doc: String?, fields: [Field], isError: Bool, fieldIndex: [String: Int]? = nil) {
         self.name = name
         self.aliases = aliases
         self.doc = doc
         self.fields = fields
         self.isError = isError
-        var index: [String: Int] = [:]
-        index.reserveCapacity(fields.count)
+        if let fieldIndex {
+            self.fieldIndex = fieldIndex
+        } else {
+            var index: [String: Int] = [:]
+            index.reserveCapacity(fields.count)
+            for (position, field) in fields.enumerated() { index[field.name] = position }
+            self.fieldIndex = index
+        }
         var byID: [Int32: Int] = [:]
         byID.reserveCapacity(fields.count)
-        var ids: [Int32] = []
-        ids.reserveCapacity(fields.count)
-        for (position, field) in fields.enumerated() {
-            index[field.name] = position
-            let id = NameInterner.shared.id(for: field.name)
-            byID[id] = position
-            ids.append(id)
-        }
-        fieldIndex = index
+        let ids = NameInterner.shared.ids(for: fields)
+        for (position, id) in ids.enumerated() { byID[id] = position }
         fieldNameIDs = ids
         fieldPositionByNameID = byID
         fieldTypes = fields.map(\.type)

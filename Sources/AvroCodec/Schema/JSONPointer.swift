@@ -48,7 +48,8 @@ struct JSONPointer: Sendable {
 extension String {
     /// JSON Pointer escaping: `~` → `~0`, `/` → `~1`.
     fileprivate func replacingTilde() -> String {
-        guard contains("~") || contains("/") else { return self }
+        // Byte tests: with Foundation imported, `contains("~")` is Foundation's substring search.
+        guard utf8.contains(UInt8(ascii: "~")) || utf8.contains(UInt8(ascii: "/")) else { return self }
         var out = ""
         for character in self {
             switch character {

@@ -17,4 +17,17 @@ final class NameInterner: Sendable {
             return id
         }
     }
+
+    /// The ids of the fields' names, in field order, under one lock acquisition (records are interned
+    /// whole, and files are parsed on several threads at once).
+    func ids(for fields: [Field]) -> [Int32] {
+        table.withLock { table in
+            fields.map { field in
+                if let id = table[field.name] { return id }
+                let id = Int32(truncatingIfNeeded: table.count)
+                table[field.name] = id
+                return id
+            }
+        }
+    }
 }
