@@ -32,6 +32,9 @@ func schemaRequest(_ bytes: [UInt8], normalize: Bool) throws -> SchemaRequest {
             guard case .string(let name)? = item["name"], case .string(let subject)? = item["subject"], case .integer(let version)? = item["version"] else {
                 throw RegistryError.invalidSchema("each reference needs a string \"name\", a string \"subject\" and an integer \"version\"")
             }
+            guard !(name + subject).unicodeScalars.contains(where: { $0.properties.generalCategory == .control }) else {
+                throw RegistryError.invalidSchema("a reference name or subject contains a control character")
+            }
             guard version == -1 || (version >= 1 && version <= Int64(maximumIdentifier)) else {
                 throw RegistryError.invalidIdentifier("Invalid reference version \(version): allowed values are between 1 and 2^31-1, or -1 for the latest")
             }

@@ -421,3 +421,37 @@ def test_answers_libmicrohttpd_makes_itself_are_json_or_a_closed_connection(regi
         assert json.loads(body)["error_code"] == status, body
         assert not re.search(rb"<html", answer, re.I)
     assert requests.get(registry.url + "/subjects").status_code == 200
+
+
+def test_review_findings_references_contracts_and_unparsable_versions(registry, session):
+    url = registry.url
+    # A reference to the latest version is stored as the concrete version, and protects it.
+    register(session, url, "addr", '{"type":"record","name":"A","fields":[{"name":"s","type":"string"}]}')
+    cust = register(session, url, "cust", '{"type":"record","name":"C","fields":[{"name":"a","type":"A"}]}',
+                    references=[{"name": "A", "subject": "addr", "version": -1}])
+    assert cust.status_code == 200, cust.text
+    assert cust.json()["references"] == [{"name": "A", "subject": "addr", "version": 1}]
+    register(session, url, "addr", '{"type":"record","name":"A","fields":[{"name":"s","type":"string"},{"name":"t","type":["null","int"],"default":null}]}')
+    assert session.get(f"{url}/subjects/addr/versions/1/referencedby").json() == [cust.json()["id"]]
+    error(session.delete(f"{url}/subjects/addr"), 422, 42206)
+    # Reference names and subjects with control characters are refused (they would corrupt the stored list).
+    error(register(session, url, "cust", '{"type":"record","name":"C2","fields":[{"name":"a","type":"A"}]}',
+                   references=[{"name": "A\u0001x", "subject": "addr", "version": 1}]), 422, 42201)
+    # A float default beyond Float's range stays valid JSON in the normalized text.
+    stored = register(session, url, "f1", '{"type":"record","name":"F","fields":[{"name":"x","type":"float","default":1e300}]}', "?normalize=true")
+    assert stored.status_code == 200, stored.text
+    json.loads(stored.json()["schema"])
+    # A change of metadata is a new version even when the text matches a normalized version.
+    text = '{"type":"record","name":"M","fields":[{"name":"a","type":"int"}]}'
+    first = register(session, url, "m1", text, "?normalize=true", metadata={"properties": {"owner": "a"}}).json()
+    second = register(session, url, "m1", text, metadata={"properties": {"owner": "b"}}).json()
+    assert second["version"] == 2 and second["metadata"]["properties"]["owner"] == "b" and first["version"] == 1
+    # IMPORT can give the same content a second id; deleting that one keeps the first findable by content.
+    original = register(session, url, "orig", '"bytes"').json()
+    session.put(f"{url}/mode/imp", data=json.dumps({"mode": "IMPORT"}))
+    assert register(session, url, "imp", '"bytes"', id=500, version=1).status_code == 200
+    session.put(f"{url}/mode/imp", data=json.dumps({"mode": "READWRITE"}))
+    session.delete(f"{url}/subjects/imp")
+    session.delete(f"{url}/subjects/imp?permanent=true")
+    assert session.get(f"{url}/schemas/guids/{original['guid']}").status_code == 200
+    assert register(session, url, "another", '"bytes"').json()["id"] == original["id"]

@@ -80,3 +80,17 @@ def test_a_new_schema_after_the_upgrade_is_stored_as_registered(legacy_registry,
     assert response.json()["id"] == 101  # after the imported id 100: nothing renumbered
     stored = json.loads(session.get(f"{url}/schemas/ids/101/schema").text)
     assert stored["doc"] == "kept now" and stored["fields"][0]["doc"] == "body"
+
+
+def test_old_rows_with_references_are_still_compared(legacy_registry, session):
+    url = legacy_registry.url
+    assert session.get(f"{url}/subjects/customer-value/versions/1?format=resolved").status_code == 200
+    breaking = {"type": "record", "name": "Customer", "namespace": "com.acme",
+                "fields": [{"name": "id", "type": "string"}, {"name": "address", "type": "com.acme.Address"}]}
+    response = session.post(f"{url}/subjects/customer-value/versions", data=json.dumps(
+        {"schema": json.dumps(breaking), "references": [{"name": "com.acme.Address", "subject": "address", "version": 1}]}))
+    assert response.status_code == 409, response.text
+    # A registration carrying doc into a new subject is stored as registered, not as the old doc-less row.
+    users = [r for r in expected()["registrations"] if r["subject"] == "users-value"][0]["request"]["schema"]
+    fresh = session.post(f"{url}/subjects/brand-new/versions", data=json.dumps({"schema": users})).json()
+    assert "A user of the shop" in session.get(f"{url}/schemas/ids/{fresh['id']}/schema").text

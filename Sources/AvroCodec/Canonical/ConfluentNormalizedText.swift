@@ -145,7 +145,8 @@ struct ConfluentNormalizedWriter {
         case (.primitive(.float), .integer(let number)):
             output.rawText(JavaNumberText.text(Float(number)))
         case (.primitive(.float), .double(let number)):
-            output.rawText(JavaNumberText.text(Float(number)))
+            // Beyond Float's range the value stays a double: a bare `Infinity` is not JSON.
+            output.rawText(Float(number).isFinite ? JavaNumberText.text(Float(number)) : JavaNumberText.text(number))
         case (.union(let branches), _) where !branches.isEmpty:
             writeDefault(value, type: branches[0])
         case (.array(let items), .array(let elements)):

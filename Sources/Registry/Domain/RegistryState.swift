@@ -80,7 +80,8 @@ extension SchemaRegistry.State {
         if let schema = parsed[id] { return schema }
         guard depth < 32, let stored = schemas[id] else { return nil }
         var referenced: [AvroSchema] = []
-        for reference in stored.references {
+        // Rows of older releases hold their referenced types inline: they parse on their own.
+        for reference in stored.references where stored.format != .legacyNormalized {
             guard let entry = referencedEntry(reference), let schema = parsedSchema(entry.id, depth: depth + 1) else { return nil }
             referenced.append(schema)
         }
@@ -99,13 +100,18 @@ extension SchemaRegistry.State {
     /// Checks `schema` against `entries` (ascending) at `level`, as Confluent does: non-transitive
     /// levels compare with the newest only, transitive ones with each, newest first. Every problem is
     /// reported against the first failing version; the others that fail are only counted.
-    mutating func checkFailure(_ schema: AvroSchema, against entries: [SchemaRegistry.SubjectVersion], level: CompatibilityLevel) -> CompatibilityFailure? {
+    mutating func checkFailure(
+        _ schema: AvroSchema, against entries: [SchemaRegistry.SubjectVersion], level: CompatibilityLevel
+    ) throws(RegistryError) -> CompatibilityFailure? {
         guard level != .none, let newest = entries.last else { return nil }
         let ordered = level.isTransitive ? Array(entries.reversed()) : [newest]
         var failure: CompatibilityFailure?
         var alsoFailing: [Int] = []
         for entry in ordered {
-            guard let existing = parsedSchema(entry.id) else { continue }
+            // A compared version that cannot be parsed is never taken as compatible.
+            guard let existing = parsedSchema(entry.id) else {
+                throw .storage("version \(entry.version) (schema id \(entry.id)) no longer parses with its references; it cannot be compared")
+            }
             if failure == nil {
                 let report = CompatibilityChecker.check(schema, against: [ExistingSchemaVersion(version: entry.version, schema: existing)], level: level.nonTransitive)
                 guard !report.isCompatible else { continue }
@@ -144,7 +150,10 @@ extension SchemaRegistry.State {
             useCount[id, default: 0] -= 1
             guard useCount[id, default: 0] <= 0 else { continue }
             useCount[id] = nil
-            if let hash = schemas[id]?.hash, idByHash[hash] == id { idByHash[hash] = nil }
+            if let hash = schemas[id]?.hash, idByHash[hash] == id {
+                // IMPORT can give the same content two ids: another one still in use keeps the hash.
+                idByHash[hash] = schemas.values.filter { $0.hash == hash && $0.id != id && isInUse($0.id) }.map(\.id).min()
+            }
             if let cost = parsedCost.removeValue(forKey: id) {
                 parsed[id] = nil
                 parsedBytes -= cost

@@ -23,7 +23,9 @@ extension SchemaRegistry {
         for reference in request.references where reference.version != -1 {
             try SchemaRegistry.validateIdentifier(reference.version, what: "reference version")
         }
-        let referenced = try resolve(request.references)
+        // `version: -1` (latest) is resolved now and stored as the concrete version, as Confluent does:
+        // what a schema refers to must not change when the referenced subject gets a new version.
+        let (referenced, references) = try resolve(request.references)
         let schema: AvroSchema
         do {
             schema = try AvroSchema(parsing: request.schema, references: referenced)
@@ -31,17 +33,18 @@ extension SchemaRegistry {
             throw .invalidSchema(error.description)
         }
         let hasLegacyRows = state.withLock { $0.hasLegacyRows }
-        let legacyHash = hasLegacyRows ? SchemaRegistry.identity(schema.normalizedForm, request.references, .none) : nil
+        let legacyHash = hasLegacyRows ? SchemaRegistry.identity(schema.normalizedForm, references, .none) : nil
         return Candidate(
-            schema: schema, references: request.references, canonicalText: schema.canonicalText, normalizedText: schema.normalizedText,
+            schema: schema, references: references, canonicalText: schema.canonicalText, normalizedText: schema.normalizedText,
             legacyHash: legacyHash, metadata: request.metadata, ruleSet: request.ruleSet)
     }
 
     /// The parsed schemas a request's references point at (each with its own references, to any
     /// depth; a type reached along two paths is taken once).
-    private func resolve(_ references: [SchemaReference]) throws(RegistryError) -> [AvroSchema] {
-        try state.withLock { (state) throws(RegistryError) -> [AvroSchema] in
+    private func resolve(_ references: [SchemaReference]) throws(RegistryError) -> ([AvroSchema], [SchemaReference]) {
+        try state.withLock { (state) throws(RegistryError) -> ([AvroSchema], [SchemaReference]) in
             var resolved: [AvroSchema] = []
+            var concrete: [SchemaReference] = []
             for reference in references {
                 guard let entry = state.referencedEntry(reference), state.schemas[entry.id] != nil else {
                     throw .invalidSchema("reference \(reference.name) to subject '\(reference.subject)' version \(reference.version) does not exist")
@@ -50,8 +53,9 @@ extension SchemaRegistry {
                     throw .invalidSchema("referenced schema \(reference.subject) version \(reference.version) is invalid or references what no longer exists")
                 }
                 resolved.append(schema)
+                concrete.append(SchemaReference(name: reference.name, subject: reference.subject, version: entry.version))
             }
-            return resolved
+            return (resolved, concrete)
         }
     }
 
@@ -105,7 +109,7 @@ extension SchemaRegistry {
             let contract = state.mergedContract(candidate, versions: versions, config: config)
             let text = normalize ? candidate.normalizedText : candidate.canonicalText
             let hash = SchemaRegistry.identity(text, candidate.references, contract)
-            if let entry = state.matchingVersion(versions, candidate, hash: hash, normalize: normalize, includeDeleted: includeDeleted),
+            if let entry = state.matchingVersion(versions, candidate, hash: hash, contract: contract, normalize: normalize, includeDeleted: includeDeleted),
                 let stored = state.schemas[entry.id]
             {
                 return .success(state.registered(subject: subject, entry: entry, stored: stored))
@@ -154,7 +158,11 @@ extension SchemaRegistry {
             }
             // Checking against one named version compares with it alone, whatever the level.
             let effective: CompatibilityLevel = selector == nil ? level : level.nonTransitive
-            return .success(CompatibilityResult(failure: state.checkFailure(candidate.schema, against: compared, level: effective)))
+            do throws(RegistryError) {
+                return .success(CompatibilityResult(failure: try state.checkFailure(candidate.schema, against: compared, level: effective)))
+            } catch {
+                return .failure(error)
+            }
         }
         return try result.get()
     }
@@ -194,24 +202,26 @@ extension SchemaRegistry.State {
     /// identity; an older release's row of the same schema; a normalized row when the request is not
     /// normalized; a row with references when the request has them inlined.
     mutating func matchingVersion(
-        _ versions: [SchemaRegistry.SubjectVersion], _ candidate: Candidate, hash: String, normalize: Bool, includeDeleted: Bool
+        _ versions: [SchemaRegistry.SubjectVersion], _ candidate: Candidate, hash: String, contract: DataContract, normalize: Bool, includeDeleted: Bool
     ) -> SchemaRegistry.SubjectVersion? {
         let visible = versions.reversed().filter { includeDeleted || !$0.isDeleted }
         if let id = idByHash[hash], let entry = visible.first(where: { $0.id == id }) { return entry }
-        if let legacyHash = candidate.legacyHash, candidate.metadata == nil, candidate.ruleSet == nil, let id = idByHash[legacyHash],
+        if let legacyHash = candidate.legacyHash, contract.isEmpty, let id = idByHash[legacyHash],
             schemas[id]?.format == .legacyNormalized, let entry = visible.first(where: { $0.id == id })
         {
             return entry
         }
         if !normalize {
             for entry in visible {
-                guard let stored = schemas[entry.id], stored.format == .normalized, stored.references == candidate.references else { continue }
+                guard let stored = schemas[entry.id], stored.format == .normalized, stored.references == candidate.references, stored.contract == contract else {
+                    continue
+                }
                 if stored.schema == candidate.normalizedText { return entry }
             }
         }
         if candidate.references.isEmpty {
             for entry in visible {
-                guard let stored = schemas[entry.id], !stored.references.isEmpty, let parsed = parsedSchema(entry.id),
+                guard let stored = schemas[entry.id], !stored.references.isEmpty, stored.contract == contract, let parsed = parsedSchema(entry.id),
                     let inlined = try? AvroSchema(parsing: parsed.resolvedText, options: .init(validatesDefaults: false))
                 else { continue }
                 if inlined.normalizedText == candidate.normalizedText { return entry }
@@ -222,13 +232,18 @@ extension SchemaRegistry.State {
 
     mutating func register(subject: String, _ candidate: Candidate, request: SchemaRequest) throws(RegistryError) -> RegisteredSchema {
         let versions = subjects[subject] ?? []
+        // The references were resolved under an earlier hold of the lock: a permanent delete since then
+        // must not leave this schema pointing at nothing.
+        for reference in candidate.references where referencedEntry(reference) == nil {
+            throw .invalidSchema("reference \(reference.name) to subject '\(reference.subject)' version \(reference.version) does not exist")
+        }
         let config = effectiveConfig(subject)
         let normalize = request.normalize || config.normalize == true
         let text = normalize ? candidate.normalizedText : candidate.canonicalText
         let contract = mergedContract(candidate, versions: versions, config: config)
         let hash = SchemaRegistry.identity(text, candidate.references, contract)
         // Fast path, before any mode check: a matching live version is returned as it is.
-        if let entry = matchingVersion(versions, candidate, hash: hash, normalize: normalize, includeDeleted: false),
+        if let entry = matchingVersion(versions, candidate, hash: hash, contract: contract, normalize: normalize, includeDeleted: false),
             request.explicitID == nil || request.explicitID == entry.id, let stored = schemas[entry.id]
         {
             return registered(subject: subject, entry: entry, stored: stored)
@@ -240,7 +255,7 @@ extension SchemaRegistry.State {
 
         if mode != .import {
             let compared = comparedVersions(versions, candidate: candidate, config: config)
-            if let failure = checkFailure(candidate.schema, against: compared, level: config.level ?? SchemaRegistry.defaultLevel) {
+            if let failure = try checkFailure(candidate.schema, against: compared, level: config.level ?? SchemaRegistry.defaultLevel) {
                 throw .incompatibleSchema(subject: subject, failure: failure)
             }
         }
@@ -269,8 +284,6 @@ extension SchemaRegistry.State {
             id = explicitID
             isNewContent = schemas[explicitID] == nil
         } else if let existing = idByHash[hash] {
-            id = existing
-        } else if let legacyHash = candidate.legacyHash, contract.isEmpty, let existing = idByHash[legacyHash], schemas[existing]?.format == .legacyNormalized {
             id = existing
         } else {
             guard maximumID < maximumIdentifier else {

@@ -119,7 +119,10 @@ public final class SchemaRegistry: Sendable {
         for versions in loaded.subjects.values {
             for entry in versions {
                 loaded.useCount[entry.id, default: 0] += 1
-                if let stored = loaded.schemas[entry.id] { loaded.idByHash[stored.hash] = entry.id }
+                // The lowest id wins when IMPORT gave the same content several ids (deterministic).
+                if let stored = loaded.schemas[entry.id], loaded.idByHash[stored.hash].map({ $0 > entry.id }) ?? true {
+                    loaded.idByHash[stored.hash] = entry.id
+                }
             }
         }
         try database.query("SELECT scope, level, settings FROM config") { row in
