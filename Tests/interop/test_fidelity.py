@@ -455,3 +455,10 @@ def test_review_findings_references_contracts_and_unparsable_versions(registry, 
     session.delete(f"{url}/subjects/imp?permanent=true")
     assert session.get(f"{url}/schemas/guids/{original['guid']}").status_code == 200
     assert register(session, url, "another", '"bytes"').json()["id"] == original["id"]
+
+
+def test_subject_prefixes_compare_code_points(registry, session):
+    url = registry.url
+    for subject in ("ea", "e\u20dd", "e\u4e00", "f"):
+        assert register(session, url, requests.utils.quote(subject, safe=""), '"string"').status_code == 200
+    assert sorted(session.get(f"{url}/subjects?subjectPrefix=e").json()) == sorted(["ea", "e\u20dd", "e\u4e00"])

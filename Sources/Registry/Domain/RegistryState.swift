@@ -30,23 +30,25 @@ extension SchemaRegistry.State {
     }
 
     /// Every subject name whose name starts with `prefix`, in name order. The sorted index is built
-    /// once per write, and the start is found by binary search.
+    /// once per write, and the start is found by binary search. Order and prefix are by UTF-8 bytes
+    /// (code points, like Java's `startsWith`): `Character`-based comparison would let a combining mark
+    /// end the prefix's range early.
     mutating func subjectNames(prefix: String) -> ArraySlice<String> {
         let sorted: [String]
         if let cached = sortedSubjects {
             sorted = cached
         } else {
-            sorted = subjects.keys.sorted()
+            sorted = subjects.keys.sorted { $0.utf8.lexicographicallyPrecedes($1.utf8) }
             sortedSubjects = sorted
         }
         var low = 0
         var high = sorted.count
         while low < high {
             let middle = (low + high) / 2
-            if sorted[middle] < prefix { low = middle + 1 } else { high = middle }
+            if sorted[middle].utf8.lexicographicallyPrecedes(prefix.utf8) { low = middle + 1 } else { high = middle }
         }
         var end = low
-        while end < sorted.count, sorted[end].hasPrefix(prefix) { end += 1 }
+        while end < sorted.count, sorted[end].utf8.starts(with: prefix.utf8) { end += 1 }
         return sorted[low..<end]
     }
 
