@@ -163,12 +163,7 @@ struct SchemaTextWriter {
     }
 
     private mutating func writeStrings(_ strings: [String]) {
-        output.byte(UInt8(ascii: "["))
-        for (index, text) in strings.enumerated() {
-            if index > 0 { output.byte(UInt8(ascii: ",")) }
-            output.string(text)
-        }
-        output.byte(UInt8(ascii: "]"))
+        output.stringArray(strings)
     }
 
     private mutating func writeLogicalType(_ logicalType: LogicalType?) {

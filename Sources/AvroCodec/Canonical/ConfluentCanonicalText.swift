@@ -189,12 +189,7 @@ struct JavaSchemaWriter {
     }
 
     private mutating func writeStrings(_ strings: [String]) {
-        output.byte(UInt8(ascii: "["))
-        for (index, text) in strings.enumerated() {
-            if index > 0 { output.byte(UInt8(ascii: ",")) }
-            output.string(text)
-        }
-        output.byte(UInt8(ascii: "]"))
+        output.stringArray(strings)
     }
 
     private mutating func writeProperties(_ properties: [JSONObject.Member]) {

@@ -210,11 +210,6 @@ struct ConfluentNormalizedWriter {
     }
 
     private mutating func writeStrings(_ strings: [String]) {
-        output.byte(UInt8(ascii: "["))
-        for (index, text) in strings.enumerated() {
-            if index > 0 { output.byte(UInt8(ascii: ",")) }
-            output.string(text)
-        }
-        output.byte(UInt8(ascii: "]"))
+        output.stringArray(strings)
     }
 }

@@ -67,6 +67,16 @@ struct JSONWriter {
         raw("\":")
     }
 
+    /// A JSON array of strings (the three schema-text writers share it).
+    mutating func stringArray(_ strings: [String]) {
+        byte(UInt8(ascii: "["))
+        for (index, text) in strings.enumerated() {
+            if index > 0 { byte(UInt8(ascii: ",")) }
+            string(text)
+        }
+        byte(UInt8(ascii: "]"))
+    }
+
     mutating func integer(_ value: Int64) {
         bytes.append(contentsOf: String(value).utf8)
     }
