@@ -53,3 +53,8 @@ public struct HTTPResponse: Sendable {
         self.extraHeaders = extraHeaders
     }
 }
+
+extension HTTPResponse {
+    /// Confluent's JSON media type: every error body this server makes, and every JSON answer of the REST layer.
+    public static let confluentMediaType = "application/vnd.schemaregistry.v1+json"
+}

@@ -35,5 +35,5 @@ enum RefusedRequest: Equatable {
     }
 
     /// Confluent's media type, which error bodies carry too.
-    static let errorContentType = "application/vnd.schemaregistry.v1+json"
+    static let errorContentType = HTTPResponse.confluentMediaType
 }

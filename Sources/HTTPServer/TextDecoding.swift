@@ -4,7 +4,20 @@ public enum TextDecoding {
     /// digits is kept as it is. Nil when the decoded bytes are not UTF-8: repairing them with U+FFFD would make
     /// different requests look the same.
     static func queryComponent(_ bytes: UnsafeRawBufferPointer) -> String? {
-        guard bytes.contains(where: { $0 == UInt8(ascii: "%") || $0 == UInt8(ascii: "+") }) else {
+        percentDecoded(bytes, plusIsSpace: true, malformedEscapeIsError: false)
+    }
+
+    /// Decodes one path segment strictly: `%HH` becomes the byte HH, `+` stays literal (Confluent's rule; `%2F`
+    /// becomes `/` inside the segment). Nil when an escape is malformed or the decoded bytes are not UTF-8.
+    public static func pathSegment(_ text: String) -> String? {
+        var text = text
+        return text.withUTF8 { percentDecoded(UnsafeRawBufferPointer($0), plusIsSpace: false, malformedEscapeIsError: true) }
+    }
+
+    /// The one percent-decoder: queries read `+` as a space and keep a malformed `%` as it is; path segments
+    /// keep `+` and refuse a malformed escape.
+    private static func percentDecoded(_ bytes: UnsafeRawBufferPointer, plusIsSpace: Bool, malformedEscapeIsError: Bool) -> String? {
+        guard bytes.contains(where: { $0 == UInt8(ascii: "%") || (plusIsSpace && $0 == UInt8(ascii: "+")) }) else {
             return validUTF8(bytes)
         }
         var decoded = [UInt8]()
@@ -12,38 +25,18 @@ public enum TextDecoding {
         var index = 0
         while index < bytes.count {
             let byte = bytes[index]
-            if byte == UInt8(ascii: "+") {
-                decoded.append(UInt8(ascii: " "))
-            } else if byte == UInt8(ascii: "%"), index + 2 < bytes.count,
-                      let high = hexValue(bytes[index + 1]), let low = hexValue(bytes[index + 2]) {
-                decoded.append(high << 4 | low)
-                index += 2
-            } else {
+            if byte == UInt8(ascii: "%") {
+                if index + 2 < bytes.count, let high = hexValue(bytes[index + 1]), let low = hexValue(bytes[index + 2]) {
+                    decoded.append(high << 4 | low)
+                    index += 3
+                    continue
+                }
+                if malformedEscapeIsError { return nil }
                 decoded.append(byte)
+            } else {
+                decoded.append(plusIsSpace && byte == UInt8(ascii: "+") ? UInt8(ascii: " ") : byte)
             }
             index += 1
-        }
-        return decoded.withUnsafeBytes { validUTF8($0) }
-    }
-
-    /// Decodes one path segment strictly: `%HH` becomes the byte HH, `+` stays literal (Confluent's rule; `%2F`
-    /// becomes `/` inside the segment). Nil when an escape is malformed or the decoded bytes are not UTF-8.
-    public static func pathSegment(_ text: String) -> String? {
-        guard text.utf8.contains(UInt8(ascii: "%")) else { return text }
-        let bytes = Array(text.utf8)
-        var decoded = [UInt8]()
-        decoded.reserveCapacity(bytes.count)
-        var index = 0
-        while index < bytes.count {
-            let byte = bytes[index]
-            if byte == UInt8(ascii: "%") {
-                guard index + 2 < bytes.count, let high = hexValue(bytes[index + 1]), let low = hexValue(bytes[index + 2]) else { return nil }
-                decoded.append(high << 4 | low)
-                index += 3
-            } else {
-                decoded.append(byte)
-                index += 1
-            }
         }
         return decoded.withUnsafeBytes { validUTF8($0) }
     }

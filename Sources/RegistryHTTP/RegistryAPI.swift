@@ -6,7 +6,7 @@ import Registry
 /// response. Every handler is a plain function of the request, testable without a socket.
 public final class RegistryAPI: Sendable {
     /// The media type of every JSON response.
-    public static let mediaType = "application/vnd.schemaregistry.v1+json"
+    public static let mediaType = HTTPResponse.confluentMediaType
     static let acceptedRequestTypes = [
         "application/vnd.schemaregistry.v1+json", "application/vnd.schemaregistry+json", "application/json", "application/octet-stream",
     ]
