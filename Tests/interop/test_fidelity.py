@@ -462,3 +462,24 @@ def test_subject_prefixes_compare_code_points(registry, session):
     for subject in ("ea", "e\u20dd", "e\u4e00", "f"):
         assert register(session, url, requests.utils.quote(subject, safe=""), '"string"').status_code == 200
     assert sorted(session.get(f"{url}/subjects?subjectPrefix=e").json()) == sorted(["ea", "e\u20dd", "e\u4e00"])
+
+
+def test_reference_chains_are_limited_at_registration_and_survive_a_restart(registry, session):
+    url = registry.url
+    register(session, url, "C0", '{"type":"record","name":"C0","fields":[]}')
+    accepted = 0
+    for level in range(1, 40):
+        body = {"type": "record", "name": f"C{level}", "fields": [{"name": "a", "type": f"C{level - 1}"}]}
+        response = register(session, url, f"C{level}", json.dumps(body), references=[{"name": f"C{level - 1}", "subject": f"C{level - 1}", "version": 1}])
+        if response.status_code != 200:
+            error(response, 422, 42201)
+            break
+        accepted = level
+    assert 30 <= accepted < 39
+    registry.stop()
+    registry.start()
+    url = registry.url
+    top = session.get(f"{url}/subjects/C{accepted}/versions/1").json()
+    assert session.get(f"{url}/subjects/C{accepted}/versions/1?format=resolved").status_code == 200
+    again = register(session, url, f"C{accepted}", top["schema"], references=top["references"])
+    assert again.status_code == 200 and again.json()["id"] == top["id"], again.text

@@ -80,7 +80,7 @@ extension SchemaRegistry.State {
     /// never change).
     mutating func parsedSchema(_ id: Int, depth: Int = 0) -> AvroSchema? {
         if let schema = parsed[id] { return schema }
-        guard depth < 32, let stored = schemas[id] else { return nil }
+        guard depth <= SchemaRegistry.maximumReferenceDepth, let stored = schemas[id] else { return nil }
         var referenced: [AvroSchema] = []
         // Rows of older releases hold their referenced types inline: they parse on their own.
         for reference in stored.references where stored.format != .legacyNormalized {
@@ -90,6 +90,22 @@ extension SchemaRegistry.State {
         guard let schema = try? AvroSchema(parsing: stored.schema, references: referenced, options: .init(validatesDefaults: false)) else { return nil }
         cacheParsed(schema, id: id)
         return schema
+    }
+
+    /// How many levels of references lie below schema `id` (0 without references), counted up to
+    /// `limit` + 1: a stored schema is parsed again with its references (after a restart or an
+    /// eviction) only to `maximumReferenceDepth` levels, so registration refuses deeper chains.
+    func referenceDepth(_ id: Int, limit: Int = SchemaRegistry.maximumReferenceDepth, memo: inout [Int: Int]) -> Int {
+        if let known = memo[id] { return known }
+        guard limit >= 0, let stored = schemas[id], stored.format != .legacyNormalized else { return limit < 0 ? 1 : 0 }
+        var deepest = 0
+        for reference in stored.references {
+            guard let entry = referencedEntry(reference) else { continue }
+            deepest = max(deepest, 1 + referenceDepth(entry.id, limit: limit - 1, memo: &memo))
+            if deepest > limit { break }
+        }
+        memo[id] = deepest
+        return deepest
     }
 
     /// The version a reference points at (`-1`: the latest live one), soft-deleted ones included.

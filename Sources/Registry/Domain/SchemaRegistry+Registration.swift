@@ -49,6 +49,10 @@ extension SchemaRegistry {
                 guard let entry = state.referencedEntry(reference), state.schemas[entry.id] != nil else {
                     throw .invalidSchema("reference \(reference.name) to subject '\(reference.subject)' version \(reference.version) does not exist")
                 }
+                var memo: [Int: Int] = [:]
+                guard state.referenceDepth(entry.id, memo: &memo) < SchemaRegistry.maximumReferenceDepth else {
+                    throw .invalidSchema("references nest deeper than \(SchemaRegistry.maximumReferenceDepth) levels")
+                }
                 guard let schema = state.parsedSchema(entry.id) else {
                     throw .invalidSchema("referenced schema \(reference.subject) version \(reference.version) is invalid or references what no longer exists")
                 }

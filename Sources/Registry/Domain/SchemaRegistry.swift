@@ -19,6 +19,8 @@ import Synchronization
 public final class SchemaRegistry: Sendable {
     /// The level used when neither the subject nor the registry has one configured.
     public static let defaultLevel = CompatibilityLevel.backward
+    /// How deep references may nest below a registered schema.
+    static let maximumReferenceDepth = 32
     /// The key of the global scope in the config and mode tables (a subject name Confluent reserves).
     static let globalScope = "__GLOBAL"
     /// Parsed schemas kept in memory by default, by estimated size: a parsed schema takes about six
