@@ -15,7 +15,6 @@ let package = Package(
     ],
     dependencies: [
         .package(url: "https://github.com/apple/swift-argument-parser", from: "1.8.2"),
-        .package(url: "https://github.com/apple/swift-crypto", from: "3.12.3"),
     ],
     targets: [
         // C libraries at the edges: one system-library target each, nothing else includes their headers.
@@ -23,15 +22,15 @@ let package = Package(
         .systemLibrary(name: "CMicroHTTPD", pkgConfig: "libmicrohttpd", providers: [.apt(["libmicrohttpd-dev"])]),
         .systemLibrary(name: "CSQLite", pkgConfig: "sqlite3", providers: [.apt(["libsqlite3-dev"])]),
         .systemLibrary(name: "CPostgres", pkgConfig: "libpq", providers: [.apt(["libpq-dev"])]),
+        // Digests for the codec. Not swift-crypto: it imports all of Foundation, which cost every
+        // schemactl run 4 ms of start-up; Nettle loads in 0.1 ms (both measured with perf stat).
+        .systemLibrary(name: "CNettle", pkgConfig: "nettle", providers: [.apt(["nettle-dev"])]),
 
         // The codec module: schema model, strict parser, canonical form, fingerprints, compatibility.
         // Knows nothing of HTTP or storage.
         .target(
             name: "AvroCodec",
-            dependencies: [
-                "CAvro",
-                .product(name: "Crypto", package: "swift-crypto"),
-            ]
+            dependencies: ["CAvro", "CNettle"]
         ),
         // The registry domain: subjects, versions, ids, levels, modes, deletes over SQLite. No HTTP.
         .target(name: "Registry", dependencies: ["AvroCodec", "CSQLite"]),

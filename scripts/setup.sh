@@ -5,7 +5,7 @@
 # Safe to run again; does nothing when all is there.
 set -euo pipefail
 
-packages=(pkg-config curl libavro-dev libmicrohttpd-dev libsqlite3-dev libpq-dev postgresql)
+packages=(pkg-config curl libavro-dev libmicrohttpd-dev libsqlite3-dev libpq-dev nettle-dev postgresql)
 missing=()
 for package in "${packages[@]}"; do
   dpkg -s "$package" >/dev/null 2>&1 || missing+=("$package")

@@ -1,5 +1,4 @@
 import AvroCodec
-import Foundation
 
 /// Renders a compatibility report for people (text), tools (JSON) or GitHub Actions (annotations).
 struct CheckReportFormatter {
@@ -52,45 +51,28 @@ struct CheckReportFormatter {
         return out
     }
 
-    private struct JSONReport: Encodable {
-        struct Problem: Encodable {
-            let type: String
-            let path: String
-            let location: String
-            let version: Int
-            let versionFile: String
-            let direction: String
-            let message: String
-            let additionalInfo: String
-            let fix: String
-        }
-
-        let compatible: Bool
-        let level: String
-        let schema: String
-        let comparedVersions: [Int]
-        let incompatibilities: [Problem]
-    }
-
+    /// One JSON document for tools: keys sorted, indented.
     func json() -> String {
-        let payload = JSONReport(
-            compatible: report.isCompatible, level: report.level.rawValue, schema: newPath, comparedVersions: report.comparedVersions,
-            incompatibilities: report.incompatibilities.map {
-                JSONReport.Problem(
-                    type: $0.type.rawValue, path: $0.path, location: $0.location, version: $0.version,
-                    versionFile: file(ofVersion: $0.version), direction: $0.direction.rawValue, message: $0.message,
-                    additionalInfo: $0.additionalInfo, fix: $0.fix)
-            })
-        let encoder = JSONEncoder()
-        encoder.outputFormatting = [.prettyPrinted, .sortedKeys, .withoutEscapingSlashes]
-        guard let data = try? encoder.encode(payload) else { return "{}" }
-        return String(decoding: data, as: UTF8.self)
+        let problems = report.incompatibilities.map { problem -> JSONValue in
+            .object([
+                ("type", .string(problem.type.rawValue)), ("path", .string(problem.path)), ("location", .string(problem.location)),
+                ("version", .integer(Int64(problem.version))), ("versionFile", .string(file(ofVersion: problem.version))),
+                ("direction", .string(problem.direction.rawValue)), ("message", .string(problem.message)),
+                ("additionalInfo", .string(problem.additionalInfo)), ("fix", .string(problem.fix)),
+            ])
+        }
+        let payload = JSONValue.object([
+            ("compatible", .bool(report.isCompatible)), ("level", .string(report.level.rawValue)), ("schema", .string(newPath)),
+            ("comparedVersions", .array(report.comparedVersions.map { .integer(Int64($0)) })),
+            ("incompatibilities", .array(problems)),
+        ])
+        return payload.prettyText(sortingKeys: true)
     }
 
     /// GitHub Actions workflow commands: one `::error` line per problem, a `::notice` when compatible.
     func github() -> String {
         if report.isCompatible {
-            return "::notice file=\(property(newPath)),title=schema compatible::\(data(text().trimmingCharacters(in: .newlines)))\n"
+            return "::notice file=\(property(newPath)),title=schema compatible::\(data(text().trimming("\n")))\n"
         }
         var out = ""
         for problem in report.incompatibilities {
@@ -103,12 +85,30 @@ struct CheckReportFormatter {
 
     /// Escaping for a workflow command's message.
     private func data(_ text: String) -> String {
-        text.replacingOccurrences(of: "%", with: "%25").replacingOccurrences(of: "\r", with: "%0D")
-            .replacingOccurrences(of: "\n", with: "%0A")
+        percentEscaped(text, "%\r\n")
     }
 
     /// Escaping for a workflow command's property value.
     private func property(_ text: String) -> String {
-        data(text).replacingOccurrences(of: ":", with: "%3A").replacingOccurrences(of: ",", with: "%2C")
+        percentEscaped(text, "%\r\n:,")
     }
+}
+
+/// `text` with each of `characters` (ASCII) percent-encoded. Scalar by scalar: as Characters, a
+/// "\r\n" pair is one grapheme that neither "\r" nor "\n" would match.
+func percentEscaped(_ text: String, _ characters: StaticString) -> String {
+    let special = Set(UnsafeBufferPointer(start: characters.utf8Start, count: characters.utf8CodeUnitCount))
+    var out: [UInt8] = []
+    out.reserveCapacity(text.utf8.count)
+    let hex = Array("0123456789ABCDEF".utf8)
+    for byte in text.utf8 {
+        if special.contains(byte) {
+            out.append(UInt8(ascii: "%"))
+            out.append(hex[Int(byte >> 4)])
+            out.append(hex[Int(byte & 0x0F)])
+        } else {
+            out.append(byte)
+        }
+    }
+    return String(decoding: out, as: UTF8.self)
 }

@@ -1,4 +1,4 @@
-import Crypto
+import CNettle
 
 /// Fingerprints of a schema's Parsing Canonical Form.
 public enum SchemaFingerprint {
@@ -24,12 +24,24 @@ public enum SchemaFingerprint {
 
     /// MD5 of `bytes`, as 16 bytes.
     public static func md5(_ bytes: [UInt8]) -> [UInt8] {
-        Array(Insecure.MD5.hash(data: bytes))
+        var context = md5_ctx()
+        nettle_md5_init(&context)
+        bytes.withUnsafeBufferPointer { nettle_md5_update(&context, $0.count, $0.baseAddress) }
+        return [UInt8](unsafeUninitializedCapacity: Int(MD5_DIGEST_SIZE)) { buffer, initialized in
+            nettle_md5_digest(&context, Int(MD5_DIGEST_SIZE), buffer.baseAddress)
+            initialized = Int(MD5_DIGEST_SIZE)
+        }
     }
 
     /// SHA-256 of `bytes`, as 32 bytes.
     public static func sha256(_ bytes: [UInt8]) -> [UInt8] {
-        Array(SHA256.hash(data: bytes))
+        var context = sha256_ctx()
+        nettle_sha256_init(&context)
+        bytes.withUnsafeBufferPointer { nettle_sha256_update(&context, $0.count, $0.baseAddress) }
+        return [UInt8](unsafeUninitializedCapacity: Int(SHA256_DIGEST_SIZE)) { buffer, initialized in
+            nettle_sha256_digest(&context, Int(SHA256_DIGEST_SIZE), buffer.baseAddress)
+            initialized = Int(SHA256_DIGEST_SIZE)
+        }
     }
 
     /// Lower-case hexadecimal text of `bytes`.

@@ -99,18 +99,45 @@ public enum CompatibilityChecker {
         let compared = level.isTransitive ? Array(existing.reversed()) : [latest]
         var incompatibilities: [Incompatibility] = []
         for old in compared {
-            if level.checksForward {
-                for problem in SchemaResolution.problems(reader: old.schema, writer: new) {
-                    incompatibilities.append(describe(problem, direction: .forward, version: old.version, new: new, old: old.schema))
-                }
-            }
-            if level.checksBackward {
-                for problem in SchemaResolution.problems(reader: new, writer: old.schema) {
-                    incompatibilities.append(describe(problem, direction: .backward, version: old.version, new: new, old: old.schema))
-                }
-            }
+            incompatibilities += problems(of: new, against: old, level: level)
         }
         return CompatibilityReport(level: level, comparedVersions: compared.map(\.version), incompatibilities: incompatibilities)
+    }
+
+    /// The versions of `existingVersions` (oldest first: 1, 2, …) that `level` compares a new schema
+    /// with, newest first: every one for transitive levels, the latest for the others, none for NONE.
+    public static func comparedVersions(of existingVersions: [Int], level: CompatibilityLevel) -> [Int] {
+        guard level != .none, let latest = existingVersions.last else { return [] }
+        return level.isTransitive ? existingVersions.reversed() : [latest]
+    }
+
+    /// The problems between `new` and one existing version at `level` (forward ones first, as
+    /// `check` orders them), whether or not the level compares with that version. Versions are
+    /// independent, so a caller may check them on several threads, each as soon as it is parsed,
+    /// and assemble the report with `report(level:comparedVersions:problemsByVersion:)`.
+    public static func problems(of new: AvroSchema, against old: ExistingSchemaVersion, level: CompatibilityLevel) -> [Incompatibility] {
+        var incompatibilities: [Incompatibility] = []
+        if level.checksForward {
+            for problem in SchemaResolution.problems(reader: old.schema, writer: new) {
+                incompatibilities.append(describe(problem, direction: .forward, version: old.version, new: new, old: old.schema))
+            }
+        }
+        if level.checksBackward {
+            for problem in SchemaResolution.problems(reader: new, writer: old.schema) {
+                incompatibilities.append(describe(problem, direction: .backward, version: old.version, new: new, old: old.schema))
+            }
+        }
+        return incompatibilities
+    }
+
+    /// The report `check` gives, from problems found version by version.
+    /// - Parameter comparedVersions: newest first, as `comparedVersions(of:level:)` gives them.
+    public static func report(
+        level: CompatibilityLevel, comparedVersions: [Int], problemsByVersion: [Int: [Incompatibility]]
+    ) -> CompatibilityReport {
+        CompatibilityReport(
+            level: level, comparedVersions: comparedVersions,
+            incompatibilities: comparedVersions.flatMap { problemsByVersion[$0] ?? [] })
     }
 
     static func describe(

@@ -69,6 +69,15 @@ extension JSONValue {
     /// Compact JSON text (no whitespace, keys in member order).
     public var compactText: String { JSONWriter.render(self) }
 
+    /// The value as JSON for people: two spaces per level, `"key": value`, keys sorted when asked.
+    public func prettyText(sortingKeys: Bool = false) -> String {
+        var writer = JSONWriter()
+        writer.indentation = 2
+        writer.sortsObjectKeys = sortingKeys
+        writer.value(self)
+        return writer.string
+    }
+
     /// An object from key-value pairs, in order.
     public static func object(_ members: [(String, JSONValue)]) -> JSONValue {
         .object(JSONObject(members: members.map { JSONObject.Member(key: $0.0, value: $0.1) }))

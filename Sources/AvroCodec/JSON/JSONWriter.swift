@@ -17,6 +17,17 @@ struct JSONWriter {
     let dialect: Dialect
     /// Whether object members are written sorted by key (Confluent's normalized text sorts them).
     var sortsObjectKeys = false
+    /// Spaces per nesting level for text meant for people (`"key": value`, one member or element a
+    /// line); nil writes compactly.
+    var indentation: Int?
+    private var depth = 0
+
+    /// A line break and the current depth's indentation, when writing for people.
+    private mutating func newline() {
+        guard let indentation else { return }
+        bytes.append(UInt8(ascii: "\n"))
+        bytes.append(contentsOf: repeatElement(UInt8(ascii: " "), count: indentation * depth))
+    }
 
     init(capacity: Int = 256, dialect: Dialect = .standard) {
         bytes.reserveCapacity(capacity)
@@ -97,20 +108,29 @@ struct JSONWriter {
         case .string(let text): string(text)
         case .array(let elements):
             byte(UInt8(ascii: "["))
+            depth += 1
             for (index, element) in elements.enumerated() {
                 if index > 0 { byte(UInt8(ascii: ",")) }
+                newline()
                 self.value(element)
             }
+            depth -= 1
+            if !elements.isEmpty { newline() }
             byte(UInt8(ascii: "]"))
         case .object(let object):
             byte(UInt8(ascii: "{"))
             let members = sortsObjectKeys ? object.members.sorted { $0.key < $1.key } : object.members
+            depth += 1
             for (index, member) in members.enumerated() {
                 if index > 0 { byte(UInt8(ascii: ",")) }
+                newline()
                 string(member.key)
                 byte(UInt8(ascii: ":"))
+                if indentation != nil { byte(UInt8(ascii: " ")) }
                 self.value(member.value)
             }
+            depth -= 1
+            if !members.isEmpty { newline() }
             byte(UInt8(ascii: "}"))
         }
     }

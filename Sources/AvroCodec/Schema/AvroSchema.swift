@@ -97,6 +97,21 @@ public enum AvroKind: String, Sendable, Hashable, CaseIterable {
         }
     }
 
+    /// A primitive kind's position among the eight (0…7); 0 for the others.
+    var primitiveSlot: UInt8 {
+        switch self {
+        case .null: return 0
+        case .boolean: return 1
+        case .int: return 2
+        case .long: return 3
+        case .float: return 4
+        case .double: return 5
+        case .bytes: return 6
+        case .string: return 7
+        default: return 0
+        }
+    }
+
     /// Whether the kind is one of the eight primitive types.
     public var isPrimitive: Bool {
         switch self {
@@ -114,12 +129,14 @@ public struct SchemaNode: Sendable {
     /// What the node is, with the data of its kind.
     public enum Content: Sendable {
         case primitive(AvroKind)
-        case record(RecordType)
-        case enumeration(EnumType)
+        // Named types are boxed: inline, a record's payload made every node (a plain "string" too)
+        // about 150 bytes, which 1,000-field schemas paid in memory and copies.
+        indirect case record(RecordType)
+        indirect case enumeration(EnumType)
         case array(items: ID)
         case map(values: ID)
         case union(branches: [ID])
-        case fixed(FixedType)
+        indirect case fixed(FixedType)
     }
 
     /// The node's kind and data.
@@ -208,42 +225,56 @@ public struct RecordType: Sendable {
     public let fields: [Field]
     /// Whether it was declared with `"type": "error"`.
     public let isError: Bool
-    /// Field position by name, for resolution.
-    public let fieldIndex: [String: Int]
     /// Hot-path views of the fields for resolution: interned name ids and type ids, by position.
     /// Comparing two interned ids is exact and needs neither a string compare nor reference counting.
     let fieldNameIDs: [Int32]
     let fieldTypes: [SchemaNode.ID]
+    /// Field position by interned name id: the one index of the fields by name (a second one keyed
+    /// by `String` cost a string hash per field on every parse).
     let fieldPositionByNameID: [Int32: Int]
 
-    /// - Parameter fieldIndex: field positions by name when the caller has built them already (the
-    ///   parser does, to find duplicate names); built here otherwise.
-    init(name: AvroName, aliases: [AvroName], doc: String?, fields: [Field], isError: Bool, fieldIndex: [String: Int]? = nil) {
+    init(name: AvroName, aliases: [AvroName], doc: String?, fields: [Field], isError: Bool) {
+        let ids = NameInterner.shared.ids(for: fields)
+        var byID: [Int32: Int] = [:]
+        byID.reserveCapacity(fields.count)
+        for (position, id) in ids.enumerated() { byID[id] = position }
+        self.init(name: name, aliases: aliases, doc: doc, fields: fields, isError: isError, nameIDs: ids, positionByNameID: byID)
+    }
+
+    /// - Parameters nameIDs, positionByNameID: the fields' interned names and positions, when the
+    ///   caller has built them already (the parser does, to find duplicate names).
+    init(
+        name: AvroName, aliases: [AvroName], doc: String?, fields: [Field], isError: Bool, nameIDs: [Int32],
+        positionByNameID: [Int32: Int]
+    ) {
         self.name = name
         self.aliases = aliases
         self.doc = doc
         self.fields = fields
         self.isError = isError
-        if let fieldIndex {
-            self.fieldIndex = fieldIndex
-        } else {
-            var index: [String: Int] = [:]
-            index.reserveCapacity(fields.count)
-            for (position, field) in fields.enumerated() { index[field.name] = position }
-            self.fieldIndex = index
-        }
-        var byID: [Int32: Int] = [:]
-        byID.reserveCapacity(fields.count)
-        let ids = NameInterner.shared.ids(for: fields)
-        for (position, id) in ids.enumerated() { byID[id] = position }
-        fieldNameIDs = ids
-        fieldPositionByNameID = byID
+        fieldNameIDs = nameIDs
+        fieldPositionByNameID = positionByNameID
         fieldTypes = fields.map(\.type)
     }
+
+    /// Field positions by name: `record.fieldIndex["id"]`.
+    public var fieldIndex: FieldPositions { FieldPositions(record: self) }
 
     /// The field called `name`, if there is one.
     public func field(named name: String) -> Field? {
         fieldIndex[name].map { fields[$0] }
+    }
+
+    /// Looks fields up by name through the interned ids.
+    public struct FieldPositions {
+        let record: RecordType
+
+        /// The position of the field called `name`, if there is one.
+        public subscript(name: String) -> Int? {
+            // A name never interned is no field of any parsed record.
+            guard let id = NameInterner.shared.existingID(for: name) else { return nil }
+            return record.fieldPositionByNameID[id]
+        }
     }
 }
 

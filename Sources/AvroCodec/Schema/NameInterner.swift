@@ -18,6 +18,11 @@ final class NameInterner: Sendable {
         }
     }
 
+    /// The id of `name` if it has one (nothing is assigned).
+    func existingID(for name: String) -> Int32? {
+        table.withLock { $0[name] }
+    }
+
     /// The ids of the fields' names, in field order, under one lock acquisition (records are interned
     /// whole, and files are parsed on several threads at once).
     func ids(for fields: [Field]) -> [Int32] {

@@ -60,6 +60,9 @@ struct SchemaBuilder {
     /// enclosing record) that is complete only then.
     private var pendingDefaults: [(value: JSONValue, type: SchemaNode.ID, field: JSONPointer)] = []
 
+    /// The shared node of each plain primitive kind, by `AvroKind.primitiveSlot`.
+    private var sharedPrimitives = [SchemaNode.ID?](repeating: nil, count: 8)
+
     private static let placeholder = SchemaNode(content: .primitive(.null), logicalType: nil, properties: [])
 
     // MARK: Entry points
@@ -139,8 +142,15 @@ struct SchemaBuilder {
         return nodes.count - 1
     }
 
+    /// A plain primitive (no logical type, no properties): one node per kind, shared by every use.
+    /// Nodes are values addressed by id, so sharing is invisible to readers of the table, and a wide
+    /// record's fields no longer add a node each.
     private mutating func primitive(_ kind: AvroKind) -> SchemaNode.ID {
-        append(.primitive(kind))
+        let slot = Int(kind.primitiveSlot)
+        if let id = sharedPrimitives[slot] { return id }
+        let id = append(.primitive(kind))
+        sharedPrimitives[slot] = id
+        return id
     }
 
     // MARK: Names
@@ -338,7 +348,7 @@ struct SchemaBuilder {
     }
 
     private mutating func parsePrimitiveObject(_ object: JSONObject, kind: AvroKind) -> SchemaNode.ID {
-        guard object.members.count > 1 else { return append(.primitive(kind)) }
+        guard object.members.count > 1 else { return primitive(kind) }
         let (logicalType, consumed) = LogicalTypeRules.logicalType(in: object, kind: kind, fixedSize: nil)
         return append(
             .primitive(kind), logicalType: logicalType,
@@ -395,23 +405,26 @@ struct SchemaBuilder {
 
         var fields: [Field] = []
         fields.reserveCapacity(fieldValues.count)
-        var fieldIndex: [String: Int] = [:]
-        fieldIndex.reserveCapacity(fieldValues.count)
         path.push("fields")
         for (index, fieldValue) in fieldValues.enumerated() {
             path.push(index)
-            let field = try parseField(fieldValue, namespace: name.namespace)
-            // One hash per field: a duplicate is found by the insertion itself (and then thrown).
-            if fieldIndex.updateValue(index, forKey: field.name) != nil {
-                throw AvroSchemaError(.duplicateField, at: path.rendered(appending: "name"), "field \"\(field.name)\" is defined twice in \(kindName) \"\(name.fullName)\"")
-            }
-            fields.append(field)
+            fields.append(try parseField(fieldValue, namespace: name.namespace))
             path.pop()
+        }
+        // Duplicates are found by the one index of the fields, keyed by interned name: a second
+        // insertion of an id finds the first.
+        let nameIDs = NameInterner.shared.ids(for: fields)
+        var positionByNameID: [Int32: Int] = [:]
+        positionByNameID.reserveCapacity(fields.count)
+        for (index, nameID) in nameIDs.enumerated() where positionByNameID.updateValue(index, forKey: nameID) != nil {
+            path.push(index)
+            throw AvroSchemaError(
+                .duplicateField, at: path.rendered(appending: "name"), "field \"\(fields[index].name)\" is defined twice in \(kindName) \"\(name.fullName)\"")
         }
         path.pop()
         let record = RecordType(
             name: name, aliases: aliases.map { AvroName($0, enclosingNamespace: name.namespace) }, doc: docString(object),
-            fields: fields, isError: isError, fieldIndex: fieldIndex)
+            fields: fields, isError: isError, nameIDs: nameIDs, positionByNameID: positionByNameID)
         nodes[id] = SchemaNode(
             content: .record(record), logicalType: nil, properties: customProperties(object, reserved: SchemaBuilder.isRecordAttribute),
             documentProperties: javaSchemaProperties(object))

@@ -1,15 +1,32 @@
 import ArgumentParser
 import AvroCodec
-import Foundation
 import RegistryClient
 
+#if canImport(Glibc)
+    import Glibc
+#elseif canImport(Darwin)
+    import Darwin
+#endif
+
 /// Reads standard input whole.
-func readStandardInput() -> [UInt8] {
-    [UInt8](FileHandle.standardInput.readDataToEndOfFile())
+func readStandardInput() throws -> [UInt8] {
+    try SchemaFile.readBytes("-")
 }
 
-func writeStandardOutput(_ bytes: [UInt8]) {
-    FileHandle.standardOutput.write(Data(bytes))
+/// Writes bytes to standard output as they are (after any text `print` buffered before them).
+func writeStandardOutput(_ bytes: [UInt8]) throws {
+    fflush(nil)  // what `print` buffered goes first (nil: every stream; Swift 6 forbids naming `stdout`)
+    try bytes.withUnsafeBytes { buffer in
+        var offset = 0
+        while offset < buffer.count {
+            let written = write(1, buffer.baseAddress! + offset, buffer.count - offset)
+            if written < 0 {
+                if errno == EINTR { continue }
+                throw InputError(description: "cannot write to standard output: \(String(cString: strerror(errno)))")
+            }
+            offset += written
+        }
+    }
 }
 
 struct EncodeCommand: AsyncParsableCommand {
@@ -64,7 +81,7 @@ struct EncodeCommand: AsyncParsableCommand {
                 throw serdeFailure(error, record: nil)
             }
         }
-        let lines = String(decoding: readStandardInput(), as: UTF8.self).split(separator: "\n", omittingEmptySubsequences: true)
+        let lines = String(decoding: try readStandardInput(), as: UTF8.self).split(separator: "\n", omittingEmptySubsequences: true)
         var output: [UInt8] = []
         var payload: [UInt8] = []
         for (index, line) in lines.enumerated() {
@@ -86,7 +103,7 @@ struct EncodeCommand: AsyncParsableCommand {
             withUnsafeBytes(of: UInt32(framed.count).bigEndian) { output.append(contentsOf: $0) }
             output.append(contentsOf: framed)
         }
-        writeStandardOutput(output)
+        try writeStandardOutput(output)
     }
 }
 
@@ -145,7 +162,7 @@ struct DecodeCommand: AsyncParsableCommand {
     }
 
     func run() async throws {
-        let input = readStandardInput()
+        let input = try readStandardInput()
         let style: AvroJSON.Style = avroJson ? .avro : .plain
         let readerSchema = try reader.map { try SchemaFile(path: $0).schema }
         if noFrame, let schema {
