@@ -24,23 +24,29 @@ public enum SchemaFingerprint {
 
     /// MD5 of `bytes`, as 16 bytes.
     public static func md5(_ bytes: [UInt8]) -> [UInt8] {
-        var context = md5_ctx()
-        nettle_md5_init(&context)
-        bytes.withUnsafeBufferPointer { nettle_md5_update(&context, $0.count, $0.baseAddress) }
-        return [UInt8](unsafeUninitializedCapacity: Int(MD5_DIGEST_SIZE)) { buffer, initialized in
-            nettle_md5_digest(&context, Int(MD5_DIGEST_SIZE), buffer.baseAddress)
-            initialized = Int(MD5_DIGEST_SIZE)
-        }
+        digest(bytes, context: md5_ctx(), size: MD5_DIGEST_SIZE, begin: nettle_md5_init, add: nettle_md5_update, end: nettle_md5_digest)
     }
 
     /// SHA-256 of `bytes`, as 32 bytes.
     public static func sha256(_ bytes: [UInt8]) -> [UInt8] {
-        var context = sha256_ctx()
-        nettle_sha256_init(&context)
-        bytes.withUnsafeBufferPointer { nettle_sha256_update(&context, $0.count, $0.baseAddress) }
-        return [UInt8](unsafeUninitializedCapacity: Int(SHA256_DIGEST_SIZE)) { buffer, initialized in
-            nettle_sha256_digest(&context, Int(SHA256_DIGEST_SIZE), buffer.baseAddress)
-            initialized = Int(SHA256_DIGEST_SIZE)
+        digest(
+            bytes, context: sha256_ctx(), size: SHA256_DIGEST_SIZE, begin: nettle_sha256_init, add: nettle_sha256_update,
+            end: nettle_sha256_digest)
+    }
+
+    /// One Nettle digest of `bytes`: its context type, size and three functions.
+    private static func digest<Context>(
+        _ bytes: [UInt8], context: Context, size: Int32,
+        begin: (UnsafeMutablePointer<Context>) -> Void,
+        add: (UnsafeMutablePointer<Context>, Int, UnsafePointer<UInt8>?) -> Void,
+        end: (UnsafeMutablePointer<Context>, Int, UnsafeMutablePointer<UInt8>?) -> Void
+    ) -> [UInt8] {
+        var context = context
+        begin(&context)
+        bytes.withUnsafeBufferPointer { add(&context, $0.count, $0.baseAddress) }
+        return [UInt8](unsafeUninitializedCapacity: Int(size)) { buffer, initialized in
+            end(&context, Int(size), buffer.baseAddress)
+            initialized = Int(size)
         }
     }
 

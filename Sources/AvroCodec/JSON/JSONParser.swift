@@ -127,6 +127,167 @@ public struct JSONParser {
         return table
     }()
 
+    /// Why a string or number could not be read: the message, and the byte offset it is reported at
+    /// (nil: where reading stopped).
+    struct ScanFailure: Error {
+        let message: String
+        let offset: Int?
+    }
+
+    /// Reads the rest of a string whose content starts at `contentStart`, from `position` (at or
+    /// before its first backslash) through the closing quote, unescaping as RFC 8259 says and
+    /// checking that the result is UTF-8. `position` ends after the closing quote, or where reading
+    /// failed. The tape and the tree parser share it, so both accept exactly the same strings.
+    static func unescapeString(
+        _ bytes: UnsafeBufferPointer<UInt8>, contentStart start: Int, position: inout Int
+    ) -> Result<String, ScanFailure> {
+        func failure(_ message: String, at offset: Int? = nil) -> Result<String, ScanFailure> {
+            .failure(ScanFailure(message: message, offset: offset))
+        }
+        var buffer = Array(bytes[start..<position])
+        while position < bytes.count {
+            let byte = bytes[position]
+            if byte == UInt8(ascii: "\"") {
+                position += 1
+                guard let string = buffer.withUnsafeBufferPointer({ JSONParser.validatedString($0) }) else {
+                    return failure("string is not valid UTF-8", at: start)
+                }
+                return .success(string)
+            }
+            if byte < 0x20 { return failure("control character in string; it must be escaped") }
+            if byte != UInt8(ascii: "\\") {
+                buffer.append(byte)
+                position += 1
+                continue
+            }
+            position += 1
+            guard position < bytes.count else { break }
+            let escaped = bytes[position]
+            position += 1
+            switch escaped {
+            case UInt8(ascii: "\""): buffer.append(UInt8(ascii: "\""))
+            case UInt8(ascii: "\\"): buffer.append(UInt8(ascii: "\\"))
+            case UInt8(ascii: "/"): buffer.append(UInt8(ascii: "/"))
+            case UInt8(ascii: "b"): buffer.append(0x08)
+            case UInt8(ascii: "f"): buffer.append(0x0C)
+            case UInt8(ascii: "n"): buffer.append(0x0A)
+            case UInt8(ascii: "r"): buffer.append(0x0D)
+            case UInt8(ascii: "t"): buffer.append(0x09)
+            case UInt8(ascii: "u"):
+                guard position + 4 <= bytes.count else { return failure("incomplete \\u escape") }
+                guard var scalar = hex4(bytes, position: &position) else { return failure("invalid hex digit in \\u escape") }
+                if scalar >= 0xD800 && scalar < 0xDC00 {
+                    // A high surrogate must be followed by an escaped low surrogate.
+                    guard position + 1 < bytes.count, bytes[position] == UInt8(ascii: "\\"), bytes[position + 1] == UInt8(ascii: "u")
+                    else { return failure("unpaired UTF-16 surrogate in \\u escape") }
+                    position += 2
+                    guard position + 4 <= bytes.count else { return failure("incomplete \\u escape") }
+                    guard let low = hex4(bytes, position: &position) else { return failure("invalid hex digit in \\u escape") }
+                    guard low >= 0xDC00 && low < 0xE000 else { return failure("unpaired UTF-16 surrogate in \\u escape") }
+                    scalar = 0x10000 + ((scalar - 0xD800) << 10) + (low - 0xDC00)
+                } else if scalar >= 0xDC00 && scalar < 0xE000 {
+                    return failure("unpaired UTF-16 surrogate in \\u escape")
+                }
+                guard let unicode = Unicode.Scalar(scalar), let encoded = UTF8.encode(unicode) else { return failure("invalid \\u escape") }
+                buffer.append(contentsOf: encoded)
+            default:
+                let shown = escaped >= 0x20 && escaped < 0x7F ? String(UnicodeScalar(escaped)) : "\\u{\(String(escaped, radix: 16))}"
+                return failure("invalid escape '\\\(shown)' in string")
+            }
+        }
+        return failure("unterminated string", at: start - 1)
+    }
+
+    /// Four hex digits at `position` (which the caller checked are there; advanced past the digits
+    /// read), or nil at the first that is not one.
+    private static func hex4(_ bytes: UnsafeBufferPointer<UInt8>, position: inout Int) -> UInt32? {
+        var value: UInt32 = 0
+        for _ in 0..<4 {
+            let byte = bytes[position]
+            let digit: UInt8
+            switch byte {
+            case UInt8(ascii: "0")...UInt8(ascii: "9"): digit = byte - UInt8(ascii: "0")
+            case UInt8(ascii: "a")...UInt8(ascii: "f"): digit = byte - UInt8(ascii: "a") + 10
+            case UInt8(ascii: "A")...UInt8(ascii: "F"): digit = byte - UInt8(ascii: "A") + 10
+            default: return nil
+            }
+            value = value << 4 | UInt32(digit)
+            position += 1
+        }
+        return value
+    }
+
+    /// Reads a number's grammar from `position` (advanced past it); whether it is an integer (no
+    /// fraction, no exponent).
+    static func scanNumber(_ bytes: UnsafeBufferPointer<UInt8>, position: inout Int) -> Result<Bool, ScanFailure> {
+        func failure(_ message: String) -> Result<Bool, ScanFailure> { .failure(ScanFailure(message: message, offset: nil)) }
+        func isDigit(_ byte: UInt8) -> Bool { byte >= UInt8(ascii: "0") && byte <= UInt8(ascii: "9") }
+        var isInteger = true
+        if position < bytes.count, bytes[position] == UInt8(ascii: "-") { position += 1 }
+        guard position < bytes.count, isDigit(bytes[position]) else { return failure("invalid number") }
+        if bytes[position] == UInt8(ascii: "0") {
+            position += 1
+            if position < bytes.count, isDigit(bytes[position]) { return failure("leading zeros are not allowed in numbers") }
+        } else {
+            while position < bytes.count, isDigit(bytes[position]) { position += 1 }
+        }
+        if position < bytes.count, bytes[position] == UInt8(ascii: ".") {
+            isInteger = false
+            position += 1
+            guard position < bytes.count, isDigit(bytes[position]) else { return failure("expected a digit after '.'") }
+            while position < bytes.count, isDigit(bytes[position]) { position += 1 }
+        }
+        if position < bytes.count, bytes[position] == UInt8(ascii: "e") || bytes[position] == UInt8(ascii: "E") {
+            isInteger = false
+            position += 1
+            if position < bytes.count, bytes[position] == UInt8(ascii: "+") || bytes[position] == UInt8(ascii: "-") {
+                position += 1
+            }
+            guard position < bytes.count, isDigit(bytes[position]) else { return failure("expected a digit in exponent") }
+            while position < bytes.count, isDigit(bytes[position]) { position += 1 }
+        }
+        return .success(isInteger)
+    }
+
+    /// The value of the number `bytes[start..<end]` (already scanned): `.integer` when it is one that
+    /// fits 64 bits, else `.double`; nil when it is out of a double's range.
+    static func numberValue(_ bytes: UnsafeBufferPointer<UInt8>, start: Int, end: Int, isInteger: Bool) -> JSONValue? {
+        if isInteger {
+            // Up to 18 digits cannot overflow Int64: add them up without building a string.
+            let isNegative = bytes[start] == UInt8(ascii: "-")
+            let firstDigit = isNegative ? start + 1 : start
+            if end - firstDigit <= 18 {
+                var value: Int64 = 0
+                for index in firstDigit..<end { value = value * 10 + Int64(bytes[index] - UInt8(ascii: "0")) }
+                return .integer(isNegative ? -value : value)
+            }
+        }
+        let lexeme = String(decoding: UnsafeBufferPointer(rebasing: bytes[start..<end]), as: UTF8.self)
+        if isInteger, let value = Int64(lexeme) { return .integer(value) }
+        guard let value = Double(lexeme), value.isFinite else { return nil }
+        return .double(value)
+    }
+
+    /// Skips eight bytes at a time while none is a quote, a backslash, a control character or
+    /// non-ASCII (a doc string is mostly such bytes); the byte loop of the caller handles the rest.
+    static func skipPlainASCII(_ bytes: UnsafeBufferPointer<UInt8>, position: inout Int) {
+        guard let base = bytes.baseAddress else { return }
+        let ones: UInt64 = 0x0101_0101_0101_0101
+        let highs: UInt64 = 0x8080_8080_8080_8080
+        while position + 8 <= bytes.count {
+            let word = UnsafeRawPointer(base + position).loadUnaligned(as: UInt64.self)
+            let quotes = word ^ (ones &* UInt64(UInt8(ascii: "\"")))
+            let backslashes = word ^ (ones &* UInt64(UInt8(ascii: "\\")))
+            // (x - 0x01…) & ~x & 0x80… is non-zero exactly when some byte of x is zero (below 0x20
+            // for the control test); the high-bit test stops at non-ASCII bytes.
+            let stop =
+                ((quotes &- ones) & ~quotes) | ((backslashes &- ones) & ~backslashes) | ((word &- ones &* 0x20) & ~word)
+                | word
+            if stop & highs != 0 { return }
+            position += 8
+        }
+    }
+
     private struct Reader: ~Copyable {
         let bytes: UnsafeBufferPointer<UInt8>
         var position = 0
@@ -293,79 +454,14 @@ public struct JSONParser {
                 position += 1
             }
             guard position < bytes.count else { throw error("unterminated string", at: start - 1) }
-            // Slow path: unescape into a buffer.
-            var buffer = Array(bytes[start..<position])
-            while position < bytes.count {
-                let byte = bytes[position]
-                if byte == UInt8(ascii: "\"") {
-                    position += 1
-                    return try buffer.withUnsafeBufferPointer { (slice) -> Result<String, JSONParseError> in
-                        guard let string = JSONParser.validatedString(slice) else {
-                            return .failure(error("string is not valid UTF-8", at: start))
-                        }
-                        return .success(string)
-                    }.get()
-                }
-                if byte < 0x20 { throw error("control character in string; it must be escaped") }
-                if byte != UInt8(ascii: "\\") {
-                    buffer.append(byte)
-                    position += 1
-                    continue
-                }
-                position += 1
-                guard position < bytes.count else { break }
-                let escaped = bytes[position]
-                position += 1
-                switch escaped {
-                case UInt8(ascii: "\""): buffer.append(UInt8(ascii: "\""))
-                case UInt8(ascii: "\\"): buffer.append(UInt8(ascii: "\\"))
-                case UInt8(ascii: "/"): buffer.append(UInt8(ascii: "/"))
-                case UInt8(ascii: "b"): buffer.append(0x08)
-                case UInt8(ascii: "f"): buffer.append(0x0C)
-                case UInt8(ascii: "n"): buffer.append(0x0A)
-                case UInt8(ascii: "r"): buffer.append(0x0D)
-                case UInt8(ascii: "t"): buffer.append(0x09)
-                case UInt8(ascii: "u"):
-                    var scalar = try parseHex4()
-                    if scalar >= 0xD800 && scalar < 0xDC00 {
-                        // A high surrogate must be followed by an escaped low surrogate.
-                        guard position + 1 < bytes.count, bytes[position] == UInt8(ascii: "\\"),
-                            bytes[position + 1] == UInt8(ascii: "u")
-                        else { throw error("unpaired UTF-16 surrogate in \\u escape") }
-                        position += 2
-                        let low = try parseHex4()
-                        guard low >= 0xDC00 && low < 0xE000 else { throw error("unpaired UTF-16 surrogate in \\u escape") }
-                        scalar = 0x10000 + ((scalar - 0xD800) << 10) + (low - 0xDC00)
-                    } else if scalar >= 0xDC00 && scalar < 0xE000 {
-                        throw error("unpaired UTF-16 surrogate in \\u escape")
-                    }
-                    guard let unicode = Unicode.Scalar(scalar) else { throw error("invalid \\u escape") }
-                    buffer.append(contentsOf: UTF8.encode(unicode)!)
-                default:
-                    throw error("invalid escape '\\\(printable(escaped))' in string")
-                }
+            switch JSONParser.unescapeString(bytes, contentStart: start, position: &position) {
+            case .success(let string): return string
+            case .failure(let failure): throw error(failure.message, at: failure.offset)
             }
-            throw error("unterminated string", at: start - 1)
         }
 
-        /// Skips eight bytes at a time while none is a quote, a backslash, a control character or
-        /// non-ASCII (a doc string is mostly such bytes); the byte loop handles the rest.
         mutating func skipPlainASCII() {
-            guard let base = bytes.baseAddress else { return }
-            let ones: UInt64 = 0x0101_0101_0101_0101
-            let highs: UInt64 = 0x8080_8080_8080_8080
-            while position + 8 <= bytes.count {
-                let word = UnsafeRawPointer(base + position).loadUnaligned(as: UInt64.self)
-                let quotes = word ^ (ones &* UInt64(UInt8(ascii: "\"")))
-                let backslashes = word ^ (ones &* UInt64(UInt8(ascii: "\\")))
-                // (x - 0x01…) & ~x & 0x80… is non-zero exactly when some byte of x is zero (below 0x20
-                // for the control test); the high-bit test stops at non-ASCII bytes.
-                let stop =
-                    ((quotes &- ones) & ~quotes) | ((backslashes &- ones) & ~backslashes) | ((word &- ones &* 0x20) & ~word)
-                    | word
-                if stop & highs != 0 { return }
-                position += 8
-            }
+            JSONParser.skipPlainASCII(bytes, position: &position)
         }
 
         func makeString(_ slice: UnsafeBufferPointer<UInt8>, at offset: Int) throws(JSONParseError) -> String {
@@ -375,64 +471,17 @@ public struct JSONParser {
             return string
         }
 
-        mutating func parseHex4() throws(JSONParseError) -> UInt32 {
-            guard position + 4 <= bytes.count else { throw error("incomplete \\u escape") }
-            var value: UInt32 = 0
-            for _ in 0..<4 {
-                let byte = bytes[position]
-                let digit: UInt8
-                switch byte {
-                case UInt8(ascii: "0")...UInt8(ascii: "9"): digit = byte - UInt8(ascii: "0")
-                case UInt8(ascii: "a")...UInt8(ascii: "f"): digit = byte - UInt8(ascii: "a") + 10
-                case UInt8(ascii: "A")...UInt8(ascii: "F"): digit = byte - UInt8(ascii: "A") + 10
-                default: throw error("invalid hex digit in \\u escape")
-                }
-                value = value << 4 | UInt32(digit)
-                position += 1
-            }
-            return value
-        }
-
         mutating func parseNumber() throws(JSONParseError) -> JSONValue {
             let start = position
-            var isInteger = true
-            if bytes[position] == UInt8(ascii: "-") { position += 1 }
-            guard position < bytes.count, isDigit(bytes[position]) else { throw error("invalid number") }
-            if bytes[position] == UInt8(ascii: "0") {
-                position += 1
-                if position < bytes.count, isDigit(bytes[position]) { throw error("leading zeros are not allowed in numbers") }
-            } else {
-                while position < bytes.count, isDigit(bytes[position]) { position += 1 }
+            let isInteger: Bool
+            switch JSONParser.scanNumber(bytes, position: &position) {
+            case .success(let integer): isInteger = integer
+            case .failure(let failure): throw error(failure.message)
             }
-            if position < bytes.count, bytes[position] == UInt8(ascii: ".") {
-                isInteger = false
-                position += 1
-                guard position < bytes.count, isDigit(bytes[position]) else { throw error("expected a digit after '.'") }
-                while position < bytes.count, isDigit(bytes[position]) { position += 1 }
+            guard let value = JSONParser.numberValue(bytes, start: start, end: position, isInteger: isInteger) else {
+                throw error("number out of range", at: start)
             }
-            if position < bytes.count, bytes[position] == UInt8(ascii: "e") || bytes[position] == UInt8(ascii: "E") {
-                isInteger = false
-                position += 1
-                if position < bytes.count, bytes[position] == UInt8(ascii: "+") || bytes[position] == UInt8(ascii: "-") {
-                    position += 1
-                }
-                guard position < bytes.count, isDigit(bytes[position]) else { throw error("expected a digit in exponent") }
-                while position < bytes.count, isDigit(bytes[position]) { position += 1 }
-            }
-            if isInteger {
-                // Up to 18 digits cannot overflow Int64: add them up without building a string.
-                let isNegative = bytes[start] == UInt8(ascii: "-")
-                let firstDigit = isNegative ? start + 1 : start
-                if position - firstDigit <= 18 {
-                    var value: Int64 = 0
-                    for index in firstDigit..<position { value = value * 10 + Int64(bytes[index] - UInt8(ascii: "0")) }
-                    return .integer(isNegative ? -value : value)
-                }
-            }
-            let lexeme = String(decoding: UnsafeBufferPointer(rebasing: bytes[start..<position]), as: UTF8.self)
-            if isInteger, let value = Int64(lexeme) { return .integer(value) }
-            guard let value = Double(lexeme), value.isFinite else { throw error("number out of range", at: start) }
-            return .double(value)
+            return value
         }
 
         func isDigit(_ byte: UInt8) -> Bool { byte >= UInt8(ascii: "0") && byte <= UInt8(ascii: "9") }

@@ -6,11 +6,17 @@
 enum LogicalTypeRules {
     /// The valid logical type in `object`, if any, and the attribute names it consumed.
     static func logicalType(in object: JSONObject, kind: AvroKind, fixedSize: Int?) -> (LogicalType?, Set<String>) {
-        guard case .string(let name)? = object["logicalType"] else { return (nil, []) }
+        logicalType(kind: kind, fixedSize: fixedSize) { object[$0] }
+    }
+
+    /// The valid logical type of a schema object whose attributes `attribute` gives by name, if any,
+    /// and the attribute names it consumed.
+    static func logicalType(kind: AvroKind, fixedSize: Int?, attribute: (String) -> JSONValue?) -> (LogicalType?, Set<String>) {
+        guard case .string(let name)? = attribute("logicalType") else { return (nil, []) }
         let simple: LogicalType?
         switch (name, kind) {
         case ("decimal", .bytes), ("decimal", .fixed):
-            guard let decimal = decimal(in: object, fixedSize: fixedSize) else { return (nil, []) }
+            guard let decimal = decimal(fixedSize: fixedSize, attribute: attribute) else { return (nil, []) }
             return (decimal, ["logicalType", "precision", "scale"])
         case ("uuid", .string): simple = .uuid
         case ("uuid", .fixed) where fixedSize == 16: simple = .uuid
@@ -32,10 +38,10 @@ enum LogicalTypeRules {
 
     /// decimal: precision a positive integer; scale a non-negative integer no greater than precision
     /// (default 0); on fixed, precision no more than the digits that `size` bytes can hold.
-    private static func decimal(in object: JSONObject, fixedSize: Int?) -> LogicalType? {
-        guard case .integer(let precision)? = object["precision"], precision > 0 else { return nil }
+    private static func decimal(fixedSize: Int?, attribute: (String) -> JSONValue?) -> LogicalType? {
+        guard case .integer(let precision)? = attribute("precision"), precision > 0 else { return nil }
         var scale: Int64 = 0
-        if let scaleValue = object["scale"] {
+        if let scaleValue = attribute("scale") {
             guard case .integer(let declared) = scaleValue, declared >= 0 else { return nil }
             scale = declared
         }

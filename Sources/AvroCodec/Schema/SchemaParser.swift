@@ -18,34 +18,33 @@ extension AvroSchema {
     ///   (Confluent schema references); their types are copied in, not re-validated.
     /// - Throws: `AvroSchemaError` naming the JSON path of the first problem found.
     public init(parsing text: String, references: [AvroSchema] = [], options: ParseOptions = .strict) throws(AvroSchemaError) {
-        let json: JSONValue
-        do {
-            json = try JSONParser.parse(text)
-        } catch {
-            throw AvroSchemaError(.invalidJSON, at: "", error.description)
-        }
-        try self.init(json: json, references: references, options: options)
+        try self.init(parsing: Array(text.utf8), references: references, options: options)
     }
 
     /// Parses and validates a schema given as UTF-8 bytes.
     public init(parsing bytes: [UInt8], references: [AvroSchema] = [], options: ParseOptions = .strict) throws(AvroSchemaError) {
-        let json: JSONValue
+        let tape: JSONTape
         do {
-            json = try JSONParser.parse(bytes: bytes)
+            tape = try JSONTape(bytes: bytes)
         } catch {
             throw AvroSchemaError(.invalidJSON, at: "", error.description)
         }
-        try self.init(json: json, references: references, options: options)
+        try self.init(tape: tape, references: references, options: options)
     }
 
     /// Validates a schema that is already parsed JSON.
     public init(json: JSONValue, references: [AvroSchema] = [], options: ParseOptions = .strict) throws(AvroSchemaError) {
-        var builder = SchemaBuilder()
+        // The compact text of a parsed value is valid JSON of the same members in the same order.
+        try self.init(parsing: Array(json.compactText.utf8), references: references, options: options)
+    }
+
+    private init(tape: JSONTape, references: [AvroSchema], options: ParseOptions) throws(AvroSchemaError) {
+        var builder = SchemaBuilder(tape: tape)
         for reference in references {
             builder.importNamedTypes(from: reference)
         }
         let importedNodeCount = builder.nodes.count
-        let root = try builder.parse(json, namespace: "")
+        let root = try builder.parse(tape.root, namespace: "")
         if options.validatesDefaults { try builder.validatePendingDefaults() }
         self.init(nodes: builder.nodes, root: root, namedTypes: builder.namedTypes, importedNodeCount: importedNodeCount)
     }
@@ -53,33 +52,63 @@ extension AvroSchema {
 
 /// Builds the node table of one schema while walking its JSON.
 struct SchemaBuilder {
+    /// The schema's JSON, read as tokens: values are compared in place and built only when kept.
+    let tape: JSONTape
     var nodes: [SchemaNode] = []
     var namedTypes: [String: SchemaNode.ID] = [:]
     var path = JSONPointer()
     /// Field and enum defaults are checked after the walk: a default may mention a type (even the
     /// enclosing record) that is complete only then.
-    private var pendingDefaults: [(value: JSONValue, type: SchemaNode.ID, field: JSONPointer)] = []
+    private var pendingDefaults: [PendingDefault] = []
+
+    /// A field default, in field order: checked already (kept only when it failed), or to be checked
+    /// after the walk because its type may still be incomplete.
+    private enum PendingDefault {
+        case failed(problem: String, at: String)
+        case deferred(value: JSONValue, type: SchemaNode.ID, field: JSONPointer)
+    }
 
     /// The shared node of each plain primitive kind, by `AvroKind.primitiveSlot`.
     private var sharedPrimitives = [SchemaNode.ID?](repeating: nil, count: 8)
+
+    init(tape: JSONTape) {
+        self.tape = tape
+        // About one node a field; a wide record's node table then never grows by copying.
+        nodes.reserveCapacity(tape.tokens.count / 8)
+    }
 
     private static let placeholder = SchemaNode(content: .primitive(.null), logicalType: nil, properties: [])
 
     // MARK: Entry points
 
-    mutating func parse(_ json: JSONValue, namespace: String) throws(AvroSchemaError) -> SchemaNode.ID {
-        switch json {
-        case .string(let name):
-            return try resolveReference(name, namespace: namespace)
-        case .array(let branches):
-            return try parseUnion(branches, namespace: namespace)
-        case .object(let object):
-            return try parseObject(object, namespace: namespace)
+    mutating func parse(_ json: JSONTape.Value, namespace: String) throws(AvroSchemaError) -> SchemaNode.ID {
+        switch tape.kind(json) {
+        case .string:
+            // A primitive's name is recognized from its bytes, without building a string.
+            if let kind = primitiveKind(json) { return primitive(kind) }
+            return try resolveReference(tape.string(json) ?? "", namespace: namespace)
+        case .array:
+            return try parseUnion(json, namespace: namespace)
+        case .object:
+            return try parseObject(json, namespace: namespace)
         default:
             throw AvroSchemaError(
                 .invalidAttribute, at: path.rendered,
-                "a schema must be a type name, an object or an array (a union), not \(json.kindDescription)")
+                "a schema must be a type name, an object or an array (a union), not \(tape.kindDescription(json))")
         }
+    }
+
+    /// The primitive kind a string value names ("int", "string", …), or nil.
+    private func primitiveKind(_ value: JSONTape.Value) -> AvroKind? {
+        if tape.isString(value, "string") { return .string }
+        if tape.isString(value, "null") { return .null }
+        if tape.isString(value, "long") { return .long }
+        if tape.isString(value, "int") { return .int }
+        if tape.isString(value, "double") { return .double }
+        if tape.isString(value, "boolean") { return .boolean }
+        if tape.isString(value, "bytes") { return .bytes }
+        if tape.isString(value, "float") { return .float }
+        return nil
     }
 
     /// Copies the named types of a referenced schema so that this one can use them by name.
@@ -126,9 +155,34 @@ struct SchemaBuilder {
     mutating func validatePendingDefaults() throws(AvroSchemaError) {
         let validator = DefaultValueValidator(nodes: nodes)
         for pending in pendingDefaults {
-            if let problem = validator.problem(with: pending.value, for: pending.type) {
-                throw AvroSchemaError(.invalidDefault, at: pending.field.rendered(appending: "default"), problem)
+            switch pending {
+            case .failed(let problem, let path):
+                throw AvroSchemaError(.invalidDefault, at: path, problem)
+            case .deferred(let value, let type, let field):
+                if let problem = validator.problem(with: value, for: type) {
+                    throw AvroSchemaError(.invalidDefault, at: field.rendered(appending: "default"), problem)
+                }
             }
+        }
+    }
+
+    /// Records a field's default for `validatePendingDefaults`. A default of a type that is complete
+    /// already (primitives, enums, fixed, unions of them: nearly every default) is checked at once,
+    /// and kept only if it fails; keeping the JSON path of every default made the path's storage be
+    /// copied at the next step of the walk, once a field.
+    private mutating func recordDefault(_ value: JSONValue, type: SchemaNode.ID) {
+        func isComplete(_ id: SchemaNode.ID) -> Bool {
+            let kind = nodes[id].kind
+            return kind.isPrimitive || kind == .enum || kind == .fixed
+        }
+        var complete = isComplete(type)
+        if !complete, case .union(let branches) = nodes[type].content { complete = branches.allSatisfy(isComplete) }
+        guard complete else {
+            pendingDefaults.append(.deferred(value: value, type: type, field: path))
+            return
+        }
+        if let problem = DefaultValueValidator(nodes: nodes).problem(with: value, for: type) {
+            pendingDefaults.append(.failed(problem: problem, at: path.rendered(appending: "default")))
         }
     }
 
@@ -211,18 +265,19 @@ struct SchemaBuilder {
     }
 
     /// Reads `name` and `namespace` of a named type and checks them.
-    private mutating func parseName(_ object: JSONObject, enclosingNamespace: String, kind: String) throws(AvroSchemaError) -> AvroName {
-        guard let nameValue = object["name"] else {
+    private mutating func parseName(_ object: JSONTape.Value, enclosingNamespace: String, kind: String) throws(AvroSchemaError) -> AvroName {
+        guard let nameValue = tape.member(object, .name) else {
             throw AvroSchemaError(.missingAttribute, at: path.rendered, "\(kind) has no \"name\"")
         }
-        guard case .string(let text) = nameValue else {
-            throw AvroSchemaError(.invalidAttribute, at: path.rendered(appending: "name"), "\"name\" must be a string, not \(nameValue.kindDescription)")
+        guard let text = tape.string(nameValue) else {
+            throw AvroSchemaError(.invalidAttribute, at: path.rendered(appending: "name"), "\"name\" must be a string, not \(tape.kindDescription(nameValue))")
         }
         var namespace = enclosingNamespace
-        if let namespaceValue = object["namespace"] {
-            switch namespaceValue {
+        if let namespaceValue = tape.member(object, .namespace) {
+            switch tape.kind(namespaceValue) {
             case .null: break
-            case .string(let declared):
+            case .string:
+                let declared = tape.string(namespaceValue) ?? ""
                 guard SchemaBuilder.isValidNamespace(declared) else {
                     throw AvroSchemaError(
                         .invalidNamespace, at: path.rendered(appending: "namespace"),
@@ -230,7 +285,7 @@ struct SchemaBuilder {
                 }
                 namespace = declared
             default:
-                throw AvroSchemaError(.invalidNamespace, at: path.rendered(appending: "namespace"), "\"namespace\" must be a string, not \(namespaceValue.kindDescription)")
+                throw AvroSchemaError(.invalidNamespace, at: path.rendered(appending: "namespace"), "\"namespace\" must be a string, not \(tape.kindDescription(namespaceValue))")
             }
         }
         let name = AvroName(text, enclosingNamespace: namespace)
@@ -260,16 +315,16 @@ struct SchemaBuilder {
         return name
     }
 
-    private mutating func parseAliases(_ object: JSONObject, namespace: String, named: Bool) throws(AvroSchemaError) -> [String] {
-        guard let value = object["aliases"] else { return [] }
-        if case .null = value { return [] }
-        guard case .array(let elements) = value else {
-            throw AvroSchemaError(.invalidAttribute, at: path.rendered(appending: "aliases"), "\"aliases\" must be an array of names, not \(value.kindDescription)")
+    private mutating func parseAliases(_ object: JSONTape.Value, namespace: String, named: Bool) throws(AvroSchemaError) -> [String] {
+        guard let value = tape.member(object, .aliases) else { return [] }
+        if tape.kind(value) == .null { return [] }
+        guard let elements = tape.elements(value) else {
+            throw AvroSchemaError(.invalidAttribute, at: path.rendered(appending: "aliases"), "\"aliases\" must be an array of names, not \(tape.kindDescription(value))")
         }
         var aliases: [String] = []
         for (index, element) in elements.enumerated() {
-            guard case .string(let alias) = element else {
-                throw AvroSchemaError(.invalidAttribute, at: path.rendered(appending: "aliases") + "/\(index)", "an alias must be a string, not \(element.kindDescription)")
+            guard let alias = tape.string(element) else {
+                throw AvroSchemaError(.invalidAttribute, at: path.rendered(appending: "aliases") + "/\(index)", "an alias must be a string, not \(tape.kindDescription(element))")
             }
             let valid = named ? (SchemaBuilder.isValidNamespace(alias) && !alias.isEmpty) : SchemaBuilder.isValidName(alias)
             guard valid else {
@@ -280,15 +335,15 @@ struct SchemaBuilder {
         return aliases
     }
 
-    private func docString(_ object: JSONObject) -> String? {
-        object["doc"]?.stringValue
+    private func docString(_ object: JSONTape.Value) -> String? {
+        tape.member(object, .doc).flatMap { tape.string($0) }
     }
 
     /// Attributes Avro's Java library keeps as properties of a schema (`SCHEMA_RESERVED`, plus
     /// `default` for enums), in document order.
-    private func javaSchemaProperties(_ object: JSONObject, isEnum: Bool = false) -> [JSONObject.Member] {
-        object.members.filter { member in
-            switch member.key {
+    private func javaSchemaProperties(_ object: JSONTape.Value, isEnum: Bool = false) -> [JSONObject.Member] {
+        members(of: object) { key in
+            switch key {
             case "doc", "fields", "items", "name", "namespace", "size", "symbols", "values", "type", "aliases": return false
             case "default": return !isEnum
             default: return true
@@ -298,9 +353,9 @@ struct SchemaBuilder {
 
     /// Attributes Avro's Java library keeps as properties of a field (outside `FIELD_RESERVED`), in
     /// document order.
-    private func javaFieldProperties(_ object: JSONObject) -> [JSONObject.Member] {
-        object.members.filter { member in
-            switch member.key {
+    private func javaFieldProperties(_ object: JSONTape.Value) -> [JSONObject.Member] {
+        members(of: object) { key in
+            switch key {
             case "default", "doc", "name", "order", "type", "aliases": return false
             default: return true
             }
@@ -309,26 +364,40 @@ struct SchemaBuilder {
 
     /// Attributes outside the reserved set, sorted by key (so normalized forms do not depend on the
     /// order they were written in).
-    private func customProperties(_ object: JSONObject, reserved: (String) -> Bool) -> [JSONObject.Member] {
-        var properties: [JSONObject.Member] = []
-        for member in object.members where !reserved(member.key) {
-            properties.append(member)
-        }
+    private func customProperties(_ object: JSONTape.Value, reserved: (String) -> Bool) -> [JSONObject.Member] {
+        var properties = members(of: object) { !reserved($0) }
         if properties.count > 1 { properties.sort { $0.key < $1.key } }
         return properties
     }
 
+    /// The members of `object` whose key `isIncluded`, built as values, in document order.
+    private func members(of object: JSONTape.Value, where isIncluded: (String) -> Bool) -> [JSONObject.Member] {
+        var result: [JSONObject.Member] = []
+        for member in tape.members(object) {
+            let key = tape.string(member.key) ?? ""
+            if isIncluded(key) { result.append(JSONObject.Member(key: key, value: tape.value(member.value))) }
+        }
+        return result
+    }
+
+    /// The value of the attribute called `name` (one of the logical-type rules' names), built.
+    private func attribute(_ object: JSONTape.Value, _ name: String) -> JSONValue? {
+        var name = name
+        let key = name.withUTF8 { JSONTape.Key($0) }
+        return tape.member(object, key).map { tape.value($0) }
+    }
+
     // MARK: Objects
 
-    private mutating func parseObject(_ object: JSONObject, namespace: String) throws(AvroSchemaError) -> SchemaNode.ID {
-        guard let typeValue = object["type"] else {
+    private mutating func parseObject(_ object: JSONTape.Value, namespace: String) throws(AvroSchemaError) -> SchemaNode.ID {
+        guard let typeValue = tape.member(object, .type) else {
             throw AvroSchemaError(.missingAttribute, at: path.rendered, "schema object has no \"type\"")
         }
-        guard case .string(let type) = typeValue else {
+        guard let type = tape.string(typeValue) else {
             // {"type": {...}} or {"type": [...]}: only a field's "type" may be a schema.
             throw AvroSchemaError(
                 .invalidAttribute, at: path.rendered(appending: "type"),
-                "\"type\" of a schema object must be a type name, not \(typeValue.kindDescription); only a record field's \"type\" may be a nested schema")
+                "\"type\" of a schema object must be a type name, not \(tape.kindDescription(typeValue)); only a record field's \"type\" may be a nested schema")
         }
         switch type {
         case "record", "error": return try parseRecord(object, namespace: namespace, isError: type == "error")
@@ -347,9 +416,9 @@ struct SchemaBuilder {
         }
     }
 
-    private mutating func parsePrimitiveObject(_ object: JSONObject, kind: AvroKind) -> SchemaNode.ID {
-        guard object.members.count > 1 else { return primitive(kind) }
-        let (logicalType, consumed) = LogicalTypeRules.logicalType(in: object, kind: kind, fixedSize: nil)
+    private mutating func parsePrimitiveObject(_ object: JSONTape.Value, kind: AvroKind) -> SchemaNode.ID {
+        guard tape.count(object) > 1 else { return primitive(kind) }
+        let (logicalType, consumed) = LogicalTypeRules.logicalType(kind: kind, fixedSize: nil) { attribute(object, $0) }
         return append(
             .primitive(kind), logicalType: logicalType,
             properties: customProperties(object) { $0 == "type" || consumed.contains($0) },
@@ -362,6 +431,8 @@ struct SchemaBuilder {
         default: return false
         }
     }
+
+    private static let fieldAttributes = JSONTape.KeySet([.name, .type, .default, .order, .aliases, .doc])
 
     private static func isFieldAttribute(_ key: String) -> Bool {
         switch key {
@@ -384,15 +455,15 @@ struct SchemaBuilder {
         }
     }
 
-    private mutating func parseRecord(_ object: JSONObject, namespace: String, isError: Bool) throws(AvroSchemaError) -> SchemaNode.ID {
+    private mutating func parseRecord(_ object: JSONTape.Value, namespace: String, isError: Bool) throws(AvroSchemaError) -> SchemaNode.ID {
         let kindName = isError ? "error" : "record"
         let name = try parseName(object, enclosingNamespace: namespace, kind: kindName)
         let aliases = try parseAliases(object, namespace: name.namespace, named: true)
-        guard let fieldsValue = object["fields"] else {
+        guard let fieldsValue = tape.member(object, .fields) else {
             throw AvroSchemaError(.missingAttribute, at: path.rendered, "\(kindName) \"\(name.fullName)\" has no \"fields\"")
         }
-        guard case .array(let fieldValues) = fieldsValue else {
-            throw AvroSchemaError(.invalidAttribute, at: path.rendered(appending: "fields"), "\"fields\" must be an array, not \(fieldsValue.kindDescription)")
+        guard let fieldValues = tape.elements(fieldsValue) else {
+            throw AvroSchemaError(.invalidAttribute, at: path.rendered(appending: "fields"), "\"fields\" must be an array, not \(tape.kindDescription(fieldsValue))")
         }
         // Register the name before the fields, so that fields may refer to the record itself. Until
         // the fields are parsed the node is a record without fields, so union checks see its name.
@@ -431,61 +502,64 @@ struct SchemaBuilder {
         return id
     }
 
-    private mutating func parseField(_ value: JSONValue, namespace: String) throws(AvroSchemaError) -> Field {
-        guard case .object(let object) = value else {
-            throw AvroSchemaError(.invalidAttribute, at: path.rendered, "a field must be an object with \"name\" and \"type\", not \(value.kindDescription)")
+    private mutating func parseField(_ object: JSONTape.Value, namespace: String) throws(AvroSchemaError) -> Field {
+        guard tape.kind(object) == .object else {
+            throw AvroSchemaError(.invalidAttribute, at: path.rendered, "a field must be an object with \"name\" and \"type\", not \(tape.kindDescription(object))")
         }
-        guard let nameValue = object["name"] else {
+        guard let nameValue = tape.member(object, .name) else {
             throw AvroSchemaError(.missingAttribute, at: path.rendered, "field has no \"name\"")
         }
-        guard case .string(let name) = nameValue else {
-            throw AvroSchemaError(.invalidAttribute, at: path.rendered(appending: "name"), "field \"name\" must be a string, not \(nameValue.kindDescription)")
+        guard let name = tape.string(nameValue) else {
+            throw AvroSchemaError(.invalidAttribute, at: path.rendered(appending: "name"), "field \"name\" must be a string, not \(tape.kindDescription(nameValue))")
         }
         guard SchemaBuilder.isValidName(name) else {
             throw AvroSchemaError(.invalidName, at: path.rendered(appending: "name"), "field name \"\(name)\" is not a valid Avro name: it must match [A-Za-z_][A-Za-z0-9_]*")
         }
-        guard let typeValue = object["type"] else {
+        guard let typeValue = tape.member(object, .type) else {
             throw AvroSchemaError(.missingAttribute, at: path.rendered, "field \"\(name)\" has no \"type\"")
         }
         path.push("type")
         let type = try parse(typeValue, namespace: namespace)
         path.pop()
         var order = Field.Order.ascending
-        if let orderValue = object["order"] {
+        if let orderValue = tape.member(object, .order) {
             // Case-insensitive, as Avro's Java parser reads it (Python's rejects "ASCENDING"); Confluent's
             // normalized text writes the upper-case names, and must parse again.
-            guard case .string(let text) = orderValue, let parsed = Field.Order(rawValue: text.lowercased()) else {
+            guard let text = tape.string(orderValue), let parsed = Field.Order(rawValue: text.lowercased()) else {
                 throw AvroSchemaError(.invalidAttribute, at: path.rendered(appending: "order"), "field \"order\" must be \"ascending\", \"descending\" or \"ignore\"")
             }
             order = parsed
         }
         let aliases = try parseAliases(object, namespace: namespace, named: false)
-        let defaultValue = object["default"]
+        let defaultValue = tape.member(object, .`default`).map { tape.value($0) }
         if let defaultValue {
-            pendingDefaults.append((defaultValue, type, path))
+            recordDefault(defaultValue, type: type)
         }
+        // Nearly every field has only Avro's own attributes: then neither property list needs a look
+        // at the keys as strings.
+        let hasOnlyAvroAttributes = tape.hasOnlyKeys(object, SchemaBuilder.fieldAttributes)
         return Field(
             name: name, type: type, defaultValue: defaultValue, aliases: aliases, order: order, doc: docString(object),
-            properties: customProperties(object, reserved: SchemaBuilder.isFieldAttribute),
-            documentProperties: javaFieldProperties(object))
+            properties: hasOnlyAvroAttributes ? [] : customProperties(object, reserved: SchemaBuilder.isFieldAttribute),
+            documentProperties: hasOnlyAvroAttributes ? [] : javaFieldProperties(object))
     }
 
-    private mutating func parseEnum(_ object: JSONObject, namespace: String) throws(AvroSchemaError) -> SchemaNode.ID {
+    private mutating func parseEnum(_ object: JSONTape.Value, namespace: String) throws(AvroSchemaError) -> SchemaNode.ID {
         let name = try parseName(object, enclosingNamespace: namespace, kind: "enum")
         let aliases = try parseAliases(object, namespace: name.namespace, named: true)
-        guard let symbolsValue = object["symbols"] else {
+        guard let symbolsValue = tape.member(object, .symbols) else {
             throw AvroSchemaError(.missingAttribute, at: path.rendered, "enum \"\(name.fullName)\" has no \"symbols\"")
         }
-        guard case .array(let symbolValues) = symbolsValue else {
-            throw AvroSchemaError(.invalidAttribute, at: path.rendered(appending: "symbols"), "\"symbols\" must be an array of names, not \(symbolsValue.kindDescription)")
+        guard let symbolValues = tape.elements(symbolsValue) else {
+            throw AvroSchemaError(.invalidAttribute, at: path.rendered(appending: "symbols"), "\"symbols\" must be an array of names, not \(tape.kindDescription(symbolsValue))")
         }
         var symbols: [String] = []
         var seen: Set<String> = []
         for (index, symbolValue) in symbolValues.enumerated() {
             // Rendered only for an error: rendering it for every symbol was 3% of a `schemactl check` run.
             var symbolPath: String { path.rendered(appending: "symbols") + "/\(index)" }
-            guard case .string(let symbol) = symbolValue else {
-                throw AvroSchemaError(.invalidAttribute, at: symbolPath, "an enum symbol must be a string, not \(symbolValue.kindDescription)")
+            guard let symbol = tape.string(symbolValue) else {
+                throw AvroSchemaError(.invalidAttribute, at: symbolPath, "an enum symbol must be a string, not \(tape.kindDescription(symbolValue))")
             }
             guard SchemaBuilder.isValidName(symbol) else {
                 throw AvroSchemaError(.invalidName, at: symbolPath, "enum symbol \"\(symbol)\" is not a valid Avro name: it must match [A-Za-z_][A-Za-z0-9_]*")
@@ -496,11 +570,11 @@ struct SchemaBuilder {
             symbols.append(symbol)
         }
         var defaultSymbol: String?
-        if let defaultValue = object["default"] {
-            guard case .string(let symbol) = defaultValue, seen.contains(symbol) else {
+        if let defaultValue = tape.member(object, .`default`) {
+            guard let symbol = tape.string(defaultValue), seen.contains(symbol) else {
                 throw AvroSchemaError(
                     .invalidEnumDefault, at: path.rendered(appending: "default"),
-                    "enum default must be one of the symbols \(symbols), not \(JSONWriter.render(defaultValue))")
+                    "enum default must be one of the symbols \(symbols), not \(JSONWriter.render(tape.value(defaultValue)))")
             }
             defaultSymbol = symbol
         }
@@ -514,8 +588,8 @@ struct SchemaBuilder {
         return id
     }
 
-    private mutating func parseArray(_ object: JSONObject, namespace: String) throws(AvroSchemaError) -> SchemaNode.ID {
-        guard let itemsValue = object["items"] else {
+    private mutating func parseArray(_ object: JSONTape.Value, namespace: String) throws(AvroSchemaError) -> SchemaNode.ID {
+        guard let itemsValue = tape.member(object, .items) else {
             throw AvroSchemaError(.missingAttribute, at: path.rendered, "array has no \"items\"")
         }
         path.push("items")
@@ -526,8 +600,8 @@ struct SchemaBuilder {
             documentProperties: javaSchemaProperties(object))
     }
 
-    private mutating func parseMap(_ object: JSONObject, namespace: String) throws(AvroSchemaError) -> SchemaNode.ID {
-        guard let valuesValue = object["values"] else {
+    private mutating func parseMap(_ object: JSONTape.Value, namespace: String) throws(AvroSchemaError) -> SchemaNode.ID {
+        guard let valuesValue = tape.member(object, .values) else {
             throw AvroSchemaError(.missingAttribute, at: path.rendered, "map has no \"values\"")
         }
         path.push("values")
@@ -538,18 +612,18 @@ struct SchemaBuilder {
             documentProperties: javaSchemaProperties(object))
     }
 
-    private mutating func parseFixed(_ object: JSONObject, namespace: String) throws(AvroSchemaError) -> SchemaNode.ID {
+    private mutating func parseFixed(_ object: JSONTape.Value, namespace: String) throws(AvroSchemaError) -> SchemaNode.ID {
         let name = try parseName(object, enclosingNamespace: namespace, kind: "fixed")
         let aliases = try parseAliases(object, namespace: name.namespace, named: true)
-        guard let sizeValue = object["size"] else {
+        guard let sizeValue = tape.member(object, .size) else {
             throw AvroSchemaError(.missingAttribute, at: path.rendered, "fixed \"\(name.fullName)\" has no \"size\"")
         }
-        guard case .integer(let size) = sizeValue, size >= 0, size <= Int64(Int32.max) else {
+        guard let size = tape.integer(sizeValue), size >= 0, size <= Int64(Int32.max) else {
             throw AvroSchemaError(
                 .invalidFixedSize, at: path.rendered(appending: "size"),
-                "fixed \"size\" must be a non-negative integer, not \(JSONWriter.render(sizeValue))")
+                "fixed \"size\" must be a non-negative integer, not \(JSONWriter.render(tape.value(sizeValue)))")
         }
-        let (logicalType, consumed) = LogicalTypeRules.logicalType(in: object, kind: .fixed, fixedSize: Int(size))
+        let (logicalType, consumed) = LogicalTypeRules.logicalType(kind: .fixed, fixedSize: Int(size)) { attribute(object, $0) }
 
         let fixed = FixedType(
             name: name, aliases: aliases.map { AvroName($0, enclosingNamespace: name.namespace) }, doc: docString(object), size: Int(size))
@@ -563,28 +637,43 @@ struct SchemaBuilder {
 
     // MARK: Unions
 
-    private mutating func parseUnion(_ branchValues: [JSONValue], namespace: String) throws(AvroSchemaError) -> SchemaNode.ID {
+    /// Whether two union branches would be told apart by the same key: a named type by its full name,
+    /// any other type by its kind.
+    /// (As Avro's Java library keys them, a record named "array" in the null namespace and an array
+    /// have the same key.)
+    private func sameUnionBranchKey(_ a: SchemaNode.ID, _ b: SchemaNode.ID) -> Bool {
+        let kindA = kinds(a)
+        let kindB = kinds(b)
+        if !kindA.isNamed && !kindB.isNamed { return kindA == kindB }
+        let keyA = nodes[a].name?.fullName ?? kindA.rawValue
+        let keyB = nodes[b].name?.fullName ?? kindB.rawValue
+        return keyA == keyB
+    }
+
+    private func kinds(_ id: SchemaNode.ID) -> AvroKind { nodes[id].kind }
+
+    private mutating func parseUnion(_ union: JSONTape.Value, namespace: String) throws(AvroSchemaError) -> SchemaNode.ID {
+        let count = tape.count(union)
         var branches: [SchemaNode.ID] = []
-        branches.reserveCapacity(branchValues.count)
-        // Branch keys by position, searched linearly: unions hold a few branches, and a dictionary per
-        // union (allocated, hashed, resized) was 8% of a `schemactl check` run's instructions.
-        var keys: [String] = []
-        keys.reserveCapacity(branchValues.count)
-        for (index, branchValue) in branchValues.enumerated() {
+        branches.reserveCapacity(count)
+        var branchValue = tape.firstElement(union)
+        for index in 0..<count {
+            if index > 0 { branchValue = tape.nextElement(after: branchValue) }
             path.push(index)
-            if case .array = branchValue {
+            if tape.kind(branchValue) == .array {
                 throw AvroSchemaError(.nestedUnion, at: path.rendered, "a union may not directly contain another union")
             }
             let branch = try parse(branchValue, namespace: namespace)
-            let key = nodes[branch].name?.fullName ?? nodes[branch].kind.rawValue
-            if let first = keys.firstIndex(of: key) {
+            // Earlier branches are searched linearly, by kind and then name: unions hold a few
+            // branches, and a dictionary (or even an array of keys) per union was measurable in a
+            // `schemactl check` run.
+            if let first = branches.firstIndex(where: { sameUnionBranchKey($0, branch) }) {
                 let node = nodes[branch]
                 let what = node.name.map { "named type \"\($0.fullName)\"" } ?? "type \"\(node.kind.rawValue)\""
                 throw AvroSchemaError(
                     .duplicateUnionBranch, at: path.rendered,
                     "union contains \(what) twice (branches \(first) and \(index)); a union may hold each unnamed type and each name only once")
             }
-            keys.append(key)
             branches.append(branch)
             path.pop()
         }
