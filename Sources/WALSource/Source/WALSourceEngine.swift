@@ -186,11 +186,29 @@ public final class WALSourceEngine {
         let tables = configuration.tables.map(Self.split)
         guard !tables.isEmpty else { throw WALSourceError.configuration("no tables given") }
         let names = tables.map { Self.quoteIdentifier($0.0) + "." + Self.quoteIdentifier($0.1) }
-        let existing = try query.query("SELECT 1 FROM pg_publication WHERE pubname = \(Self.quoteLiteral(configuration.publication))")
+        // publish_via_partition_root: changes of a partitioned table come under the table's own name
+        // and schema. Without it pgoutput reports each partition, which is not a table we were given.
+        let existing = try query.query("SELECT pubviaroot FROM pg_publication WHERE pubname = \(Self.quoteLiteral(configuration.publication))")
         if existing.isEmpty {
-            try query.execute("CREATE PUBLICATION \(Self.quoteIdentifier(configuration.publication)) FOR TABLE \(names.joined(separator: ", "))")
+            try query.execute(
+                "CREATE PUBLICATION \(Self.quoteIdentifier(configuration.publication)) FOR TABLE \(names.joined(separator: ", ")) WITH (publish_via_partition_root = true)")
             log("created publication \(configuration.publication) for \(configuration.tables.joined(separator: ", "))")
             return
+        }
+        if existing.first?.first != "t" {
+            let partitioned = try query.query(
+                """
+                SELECT n.nspname || '.' || c.relname FROM pg_class c JOIN pg_namespace n ON n.oid = c.relnamespace
+                WHERE c.relkind = 'p' AND (n.nspname, c.relname) IN (\(tables.map { "(\(Self.quoteLiteral($0.0)), \(Self.quoteLiteral($0.1)))" }.joined(separator: ", ")))
+                """
+            ).compactMap { $0.first ?? nil }
+            if !partitioned.isEmpty {
+                throw WALSourceError.configuration(
+                    "publication \(configuration.publication) publishes the partitions of \(partitioned.joined(separator: ", ")) one by one, "
+                        + "so their changes would not come under the partitioned table's name; run "
+                        + "ALTER PUBLICATION \(Self.quoteIdentifier(configuration.publication)) SET (publish_via_partition_root = true) "
+                        + "(or give another --publication), then start again")
+            }
         }
         // Reused: add any configured table it lacks.
         let published = Set(
