@@ -5,22 +5,64 @@ extension WALSourceEngine {
     /// rows as `op: "r"` events, read in primary-key order in chunks of `snapshotChunkRows` inside the
     /// slot's exported snapshot, so the stream that follows starts exactly after them. Chunks keep
     /// each query short, so a large table does not hold one long scan open.
-    /// The snapshot, or on any failure: its events cut from the files again and the new slot dropped,
-    /// so that the next start creates a slot and snapshots again (a reused slot never snapshots, and a
-    /// partial snapshot would otherwise stay partial).
-    func takeSnapshotOrDropSlot(_ snapshotName: String, atLSN lsn: UInt64) async throws(WALSourceError) {
+    ///
+    /// Its progress is durable (`SourceState`): marked running, with each log's length, before the
+    /// first event, and done after the last is fsynced. On a failure or a stop signal its events are
+    /// cut and the new slot dropped; after a crash the next start does that (`undoInterruptedSnapshot`).
+    /// Either way the next start takes the snapshot again, whole: a partial snapshot never streams on
+    /// as if it had finished. Returns false when a signal stopped it.
+    func takeSnapshotOrDropSlot(_ snapshotName: String, atLSN lsn: UInt64) async throws(WALSourceError) -> Bool {
         let lengths = writers.mapValues(\.length)
+        state.snapshot = .running
+        state.lengthsBeforeSnapshot = lengths
+        state.hasUsedSlot = true
+        try state.write(path: statePath)
         do {
             try await takeSnapshot(snapshotName, atLSN: lsn)
         } catch {
+            let stopped: Bool
+            if case .stopped = error { stopped = true } else { stopped = false }
             for (table, writer) in writers { try? writer.truncate(to: lengths[table] ?? writer.length) }
             do {
                 try replication.execute("DROP_REPLICATION_SLOT \(Self.quoteIdentifier(configuration.slot))")
-                log("snapshot failed: its events were removed and slot \(configuration.slot) dropped; the next start snapshots again")
+                log("snapshot \(stopped ? "stopped by a signal" : "failed"): its events were removed and slot \(configuration.slot) dropped; the next start snapshots again")
             } catch {
-                log("snapshot failed, and dropping slot \(configuration.slot) failed too (\(error)): drop it by hand before the next start")
+                log("snapshot \(stopped ? "stopped" : "failed"), and dropping slot \(configuration.slot) failed too (\(error)); the next start drops it and snapshots again")
             }
+            if stopped { return false }
             throw error
+        }
+        state.snapshot = .done
+        state.lengthsBeforeSnapshot = [:]
+        try state.write(path: statePath)
+        return true
+    }
+
+    /// After a snapshot that did not finish (the process was killed): cut its events from the logs,
+    /// drop its slot if it is still there (it never streamed, so nothing is lost), and leave the state
+    /// as it was, so that a crash during this also ends here again.
+    func undoInterruptedSnapshot() throws {
+        log("the snapshot of the previous run did not finish; it is taken again from the start")
+        // Keep every complete entry while opening (the slot never streamed, so all entries are the
+        // snapshot's or older), then cut back to where each log stood before the snapshot.
+        try openWriters(confirmedLSN: .max)
+        for (table, writer) in writers {
+            let length = state.lengthsBeforeSnapshot[table] ?? 0
+            if writer.length > length {
+                do {
+                    try writer.truncate(to: length)
+                } catch {
+                    throw WALSourceError.sink(error)
+                }
+            }
+        }
+        let slot = try query.query("SELECT active FROM pg_replication_slots WHERE slot_name = \(Self.quoteLiteral(configuration.slot))")
+        if let row = slot.first {
+            if row.first == "t" {
+                throw WALSourceError.configuration("slot \(configuration.slot) is in use by another process; stop it first")
+            }
+            try replication.execute("DROP_REPLICATION_SLOT \(Self.quoteIdentifier(configuration.slot))")
+            log("dropped slot \(configuration.slot) of the unfinished snapshot")
         }
     }
 
@@ -85,6 +127,7 @@ extension WALSourceEngine {
             }
             let rows = try query.query(sql)
             for row in rows {
+                if stopRequested.load(ordering: .relaxed) { throw WALSourceError.stopped }
                 let texts = row.map { $0.map(ColumnText.text) ?? .null }
                 transactionCommitMilliseconds = Self.nowMicroseconds() / 1000
                 transactionFinalLSN = 0  // snapshot events are kept across restarts (commit LSN 0)

@@ -48,6 +48,8 @@ public enum WALSourceError: Error, CustomStringConvertible {
     case sink(ChangeLogError)
     case event(String)
     case configuration(String)
+    /// A stop signal arrived during work that is undone rather than finished (a snapshot).
+    case stopped
 
     public var description: String {
         switch self {
@@ -60,6 +62,7 @@ public enum WALSourceError: Error, CustomStringConvertible {
         case .sink(let error): return "sink: \(error)"
         case .event(let message): return message
         case .configuration(let message): return message
+        case .stopped: return "stopped by a signal"
         }
     }
 }
@@ -120,6 +123,10 @@ public final class WALSourceEngine {
     var eventsAtLastStatus = 0
     let started = ContinuousClock.now
 
+    /// The source's own durable record of its slot (`SourceState`), and where it is kept.
+    var state = SourceState()
+    var statePath: String { SourceState.path(directory: configuration.outputDirectory, slot: configuration.slot) }
+
     public init(configuration: WALSourceConfiguration) {
         self.configuration = configuration
         registry = CachingRegistryClient(RegistryClient(baseURL: configuration.registryURL), latestTimeToLive: .seconds(1))
@@ -134,13 +141,24 @@ public final class WALSourceEngine {
             query = try PostgresConnection(conninfo: configuration.conninfo, replication: false, options: Self.sessionOptions)
             replication = try PostgresConnection(conninfo: configuration.conninfo, replication: true, options: Self.sessionOptions)
             databaseName = try query.query("SELECT current_database()").first?.first??.description ?? ""
+            state = try SourceState.read(path: statePath) ?? SourceState()
             try ensurePublication()
-            let (slotLSN, created, exportedSnapshot) = try ensureSlot()
-            if created, configuration.snapshot, let exportedSnapshot {
+            var snapshotWanted = configuration.snapshot
+            if state.snapshot == .running {
+                // A snapshot was interrupted (killed, or stopped): its slot never streamed, so it is
+                // dropped, the snapshot's events are cut, and a new slot's snapshot is taken whole.
+                try undoInterruptedSnapshot()
+                snapshotWanted = true
+            }
+            let (slotLSN, created, exportedSnapshot) = try ensureSlot(exportingSnapshot: snapshotWanted)
+            if created, snapshotWanted, let exportedSnapshot {
                 // A new slot: nothing to cut, and the snapshot must be read before the replication
                 // connection runs its next command (which ends the exported snapshot).
-                try openWriters(confirmedLSN: slotLSN)
-                try await takeSnapshotOrDropSlot(exportedSnapshot, atLSN: slotLSN)
+                if writers.isEmpty { try openWriters(confirmedLSN: slotLSN) }
+                guard try await takeSnapshotOrDropSlot(exportedSnapshot, atLSN: slotLSN) else { return }
+            } else if !state.hasUsedSlot {
+                state.hasUsedSlot = true
+                try state.write(path: statePath)
             }
             // Streaming first, then the files are cut: once the slot is ours, its confirmed position cannot
             // move any more (a previous source's last acknowledgement may still have been in flight when
@@ -228,7 +246,7 @@ public final class WALSourceEngine {
 
     /// The slot's confirmed position (creating the slot if needed), whether it was created, and the
     /// snapshot it exported when created.
-    func ensureSlot() throws -> (UInt64, Bool, String?) {
+    func ensureSlot(exportingSnapshot: Bool) throws -> (UInt64, Bool, String?) {
         let rows = try query.query(
             "SELECT confirmed_flush_lsn, plugin FROM pg_replication_slots WHERE slot_name = \(Self.quoteLiteral(configuration.slot))")
         if let row = rows.first {
@@ -237,7 +255,7 @@ public final class WALSourceEngine {
             log("reusing slot \(configuration.slot), confirmed up to \(LSN(lsn))")
             return (lsn, false, nil)
         }
-        let snapshotClause = configuration.snapshot ? " EXPORT_SNAPSHOT" : " NOEXPORT_SNAPSHOT"
+        let snapshotClause = exportingSnapshot ? " EXPORT_SNAPSHOT" : " NOEXPORT_SNAPSHOT"
         let created = try replication.query("CREATE_REPLICATION_SLOT \(Self.quoteIdentifier(configuration.slot)) LOGICAL pgoutput\(snapshotClause)")
         // slot_name, consistent_point, snapshot_name, output_plugin
         guard let row = created.first, row.count >= 3, let point = row[1].flatMap({ LSN($0) }) else {

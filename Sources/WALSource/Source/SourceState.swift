@@ -1,0 +1,107 @@
+import AvroCodec
+
+#if canImport(Glibc)
+    import Glibc
+#endif
+
+/// What the source itself keeps durable about its slot, beside the change logs: whether an initial
+/// snapshot is under way (and where each log stood before it, to undo a partial one), whether the slot
+/// has ever been used. PostgreSQL's slot alone cannot say these: a snapshot killed half-way leaves a
+/// slot that looks like any other, and a dropped slot leaves nothing at all.
+///
+/// One small JSON file per slot in the output directory, replaced atomically (write, fsync, rename,
+/// fsync the directory), so a crash leaves the old state or the new one, never a torn one.
+struct SourceState: Equatable {
+    enum SnapshotProgress: String {
+        /// No snapshot was asked for with this slot, or the state predates snapshots.
+        case none
+        /// Started and not finished: the next start undoes it and takes it again.
+        case running
+        case done
+    }
+
+    var snapshot = SnapshotProgress.none
+    /// Each log's length ("schema.table" → bytes) before the running snapshot wrote to it.
+    var lengthsBeforeSnapshot: [String: Int] = [:]
+    /// Whether a slot was created (or found) and used by this source: a later start that finds no
+    /// slot then knows that changes may have been lost in between.
+    var hasUsedSlot = false
+
+    var json: JSONValue {
+        .object([
+            ("format", .integer(1)),
+            ("snapshot", .string(snapshot.rawValue)),
+            ("lengthsBeforeSnapshot", .object(lengthsBeforeSnapshot.sorted { $0.key < $1.key }.map { ($0.key, JSONValue.integer(Int64($0.value))) })),
+            ("hasUsedSlot", .bool(hasUsedSlot)),
+        ])
+    }
+
+    init() {}
+
+    init?(json: JSONValue) {
+        guard case .integer(1)? = json["format"], let progress = json["snapshot"]?.stringValue.flatMap(SnapshotProgress.init(rawValue:)) else {
+            return nil
+        }
+        snapshot = progress
+        if case .object(let lengths)? = json["lengthsBeforeSnapshot"] {
+            for member in lengths.members {
+                guard case .integer(let length) = member.value, length >= 0 else { return nil }
+                lengthsBeforeSnapshot[member.key] = Int(length)
+            }
+        }
+        if case .bool(let used)? = json["hasUsedSlot"] { hasUsedSlot = used }
+    }
+
+    /// The state file of `slot` in `directory`.
+    static func path(directory: String, slot: String) -> String {
+        "\(directory)/.wal-source.\(slot).state"
+    }
+
+    /// The state at `path`; nil when there is none yet. An unreadable file is an error, not a fresh start.
+    static func read(path: String) throws(WALSourceError) -> SourceState? {
+        guard let file = fopen(path, "rb") else {
+            if errno == ENOENT { return nil }
+            throw .configuration("cannot read \(path): \(String(cString: strerror(errno)))")
+        }
+        defer { fclose(file) }
+        var bytes: [UInt8] = []
+        var chunk = [UInt8](repeating: 0, count: 4096)
+        while true {
+            let count = chunk.withUnsafeMutableBytes { fread($0.baseAddress, 1, $0.count, file) }
+            bytes.append(contentsOf: chunk[0..<count])
+            if count < chunk.count { break }
+        }
+        guard let json = try? JSONParser.parse(bytes: bytes), let state = SourceState(json: json) else {
+            throw .configuration("\(path) is not a state file this wal-source can read; move it away only if you know the slot's history")
+        }
+        return state
+    }
+
+    /// Replaces the state at `path` durably.
+    func write(path: String) throws(WALSourceError) {
+        let temporary = path + ".tmp"
+        let bytes = Array((json.compactText + "\n").utf8)
+        let descriptor = open(temporary, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0o644)
+        guard descriptor >= 0 else { throw .configuration("cannot write \(temporary): \(String(cString: strerror(errno)))") }
+        var offset = 0
+        while offset < bytes.count {
+            let written = bytes.withUnsafeBytes { Glibc.write(descriptor, $0.baseAddress! + offset, $0.count - offset) }
+            if written < 0 {
+                if errno == EINTR { continue }
+                close(descriptor)
+                throw .configuration("cannot write \(temporary): \(String(cString: strerror(errno)))")
+            }
+            offset += written
+        }
+        let synced = fsync(descriptor) == 0
+        close(descriptor)
+        guard synced, rename(temporary, path) == 0 else {
+            throw .configuration("cannot replace \(path): \(String(cString: strerror(errno)))")
+        }
+        let directory = path.lastIndex(of: "/").map { String(path[..<$0]) } ?? "."
+        let directoryDescriptor = open(directory.isEmpty ? "/" : directory, O_RDONLY | O_DIRECTORY | O_CLOEXEC)
+        guard directoryDescriptor >= 0 else { throw .configuration("cannot open \(directory) to make \(path) durable") }
+        defer { close(directoryDescriptor) }
+        guard fsync(directoryDescriptor) == 0 else { throw .configuration("cannot make \(path) durable: \(String(cString: strerror(errno)))") }
+    }
+}
