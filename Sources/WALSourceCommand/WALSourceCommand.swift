@@ -52,6 +52,13 @@ struct WALSourceCommand: AsyncParsableCommand {
     @Flag(help: "When the slot is created, first emit every existing row (op \"r\").")
     var snapshot = false
 
+    @Option(help: "Rows per query of a snapshot (each a short query in key order; Debezium's snapshot.fetch.size).")
+    var snapshotChunkRows = 10_000
+
+    func validate() throws {
+        guard snapshotChunkRows >= 1 else { throw ValidationError("--snapshot-chunk-rows must be at least 1") }
+    }
+
     func run() async throws {
         do {
             try FileManager.default.createDirectory(atPath: out, withIntermediateDirectories: true)
@@ -61,9 +68,10 @@ struct WALSourceCommand: AsyncParsableCommand {
         signal(SIGINT, WALSourceSignals.handler)
         signal(SIGTERM, WALSourceSignals.handler)
         signal(SIGPIPE, SIG_IGN)
-        let configuration = WALSourceConfiguration(
+        var configuration = WALSourceConfiguration(
             conninfo: pg, tables: tables.split(separator: ",").map { $0.trimmingCharacters(in: .whitespaces) }, registryURL: registry, slot: slot,
             publication: publication, topicPrefix: topicPrefix, outputDirectory: out, snapshot: snapshot)
+        configuration.snapshotChunkRows = snapshotChunkRows
         let engine = WALSourceEngine(configuration: configuration)
         do {
             try await engine.run()

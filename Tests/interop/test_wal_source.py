@@ -124,7 +124,7 @@ def save_value_schema(url, table, version, path):
 class WalSource:
     """One wal-source configuration; `start()` may be called again after a stop (a restart)."""
 
-    def __init__(self, database, registry_url, work_dir, tables, snapshot=False):
+    def __init__(self, database, registry_url, work_dir, tables, snapshot=False, extra_arguments=()):
         self.database = database
         self.registry_url = registry_url
         self.work_dir = str(work_dir)  # the run logs; the sink files go to its out/
@@ -132,6 +132,7 @@ class WalSource:
         os.makedirs(self.out_dir, exist_ok=True)
         self.tables = [f"public.{table}" for table in tables]
         self.snapshot = snapshot
+        self.extra_arguments = list(extra_arguments)
         self.process = None
         self.runs = 0
         self.stderr_path = None
@@ -144,7 +145,7 @@ class WalSource:
         ]
         if self.snapshot:
             arguments.append("--snapshot")
-        return arguments
+        return arguments + self.extra_arguments
 
     def start(self):
         assert self.process is None or self.process.poll() is not None, "wal-source is already running"

@@ -98,7 +98,7 @@ extension WALSourceEngine {
         let columnRows = try query.query(
             """
             SELECT a.attname, a.atttypid, a.atttypmod, a.attnotnull, pg_get_expr(d.adbin, d.adrelid),
-                   \(Self.keyColumnExpression)
+                   \(Self.keyColumnExpression), format_type(a.atttypid, NULL)
             FROM pg_attribute a
             LEFT JOIN pg_attrdef d ON d.adrelid = a.attrelid AND d.adnum = a.attnum
             WHERE a.attrelid = \(relationID) AND a.attnum > 0 AND NOT a.attisdropped
@@ -113,6 +113,10 @@ extension WALSourceEngine {
         try await install(relationID: relationID, description: description)
         guard let state = relations[relationID] else { return }
         let keyNames = state.schemas.keyColumnIndexes.map { Self.quoteIdentifier(columns[$0].name) }
+        // Chunk bounds are the previous chunk's last key, cast back to each key column's own type (its
+        // text form reads back exactly), so they compare with the type's operators and the column's
+        // collation, as ORDER BY does: citext, inet, enums, domains, anything PostgreSQL can order.
+        let keyTypes = state.schemas.keyColumnIndexes.map { columnRows[$0].count > 6 ? columnRows[$0][6] ?? "text" : "text" }
         let columnList = columns.map { Self.quoteIdentifier($0.name) }.joined(separator: ", ")
         var lastKey: [String?]? = nil
         var rowsRead = 0
@@ -121,7 +125,7 @@ extension WALSourceEngine {
             if !keyNames.isEmpty {
                 if let lastKey {
                     let literals = lastKey.map { $0.map(Self.quoteLiteral) ?? "NULL" }
-                    sql += " WHERE (\(keyNames.joined(separator: ", "))) > (\(zip(literals, state.schemas.keyColumnIndexes).map { "\($0)::\(Self.typeName(columns[$1].typeOID))" }.joined(separator: ", ")))"
+                    sql += " WHERE (\(keyNames.joined(separator: ", "))) > (\(zip(literals, keyTypes).map { "\($0)::\($1)" }.joined(separator: ", ")))"
                 }
                 sql += " ORDER BY \(keyNames.joined(separator: ", ")) LIMIT \(configuration.snapshotChunkRows)"
             }
@@ -140,6 +144,4 @@ extension WALSourceEngine {
         log("snapshot of \(schema).\(name): \(rowsRead) rows")
     }
 
-    /// A type name to cast a key literal to (so row comparison uses the column's ordering).
-    static func typeName(_ oid: UInt32) -> String { PostgresType(rawValue: oid)?.sqlName ?? "text" }
 }
