@@ -68,9 +68,6 @@ public enum PostgresType: UInt32, Sendable {
     case numeric = 1700
     case uuid = 2950
     case jsonb = 3802
-
-    /// The type's SQL name (`pg_type.typname`), which is the case's name.
-    public var sqlName: String { String(describing: self) }
 }
 
 /// The Avro type a column maps to, and how its text form becomes a value.
