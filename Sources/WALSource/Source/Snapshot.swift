@@ -120,14 +120,24 @@ extension WALSourceEngine {
         let columnList = columns.map { Self.quoteIdentifier($0.name) }.joined(separator: ", ")
         var lastKey: [String?]? = nil
         var rowsRead = 0
+        // A table without a key has no order to chunk by: it is read through a cursor of the snapshot's
+        // transaction, a chunk a FETCH, so memory stays flat whatever the table's size (one SELECT held
+        // the whole table: 841 MB resident for a 146 MB table).
+        let cursor = "wal_source_snapshot"
+        if keyNames.isEmpty {
+            try query.execute("DECLARE \(cursor) NO SCROLL CURSOR FOR SELECT \(columnList) FROM \(qualified)")
+        }
         while true {
-            var sql = "SELECT \(columnList) FROM \(qualified)"
-            if !keyNames.isEmpty {
+            let sql: String
+            if keyNames.isEmpty {
+                sql = "FETCH FORWARD \(configuration.snapshotChunkRows) FROM \(cursor)"
+            } else {
+                var chunk = "SELECT \(columnList) FROM \(qualified)"
                 if let lastKey {
                     let literals = lastKey.map { $0.map(Self.quoteLiteral) ?? "NULL" }
-                    sql += " WHERE (\(keyNames.joined(separator: ", "))) > (\(zip(literals, keyTypes).map { "\($0)::\($1)" }.joined(separator: ", ")))"
+                    chunk += " WHERE (\(keyNames.joined(separator: ", "))) > (\(zip(literals, keyTypes).map { "\($0)::\($1)" }.joined(separator: ", ")))"
                 }
-                sql += " ORDER BY \(keyNames.joined(separator: ", ")) LIMIT \(configuration.snapshotChunkRows)"
+                sql = chunk + " ORDER BY \(keyNames.joined(separator: ", ")) LIMIT \(configuration.snapshotChunkRows)"
             }
             let rows = try query.query(sql)
             for row in rows {
@@ -138,9 +148,10 @@ extension WALSourceEngine {
                 try emit(.read, relationID: relationID, beforeColumns: nil, beforeIsFullRow: false, afterColumns: texts, lsn: lsn)
             }
             rowsRead += rows.count
-            if keyNames.isEmpty || rows.count < configuration.snapshotChunkRows { break }
-            lastKey = state.schemas.keyColumnIndexes.map { rows[rows.count - 1][$0] }
+            if rows.count < configuration.snapshotChunkRows { break }
+            if !keyNames.isEmpty { lastKey = state.schemas.keyColumnIndexes.map { rows[rows.count - 1][$0] } }
         }
+        if keyNames.isEmpty { try query.execute("CLOSE \(cursor)") }
         log("snapshot of \(schema).\(name): \(rowsRead) rows")
     }
 
