@@ -52,6 +52,9 @@ struct WALSourceCommand: AsyncParsableCommand {
     @Flag(help: "When the slot is created, first emit every existing row (op \"r\").")
     var snapshot = false
 
+    @Flag(help: "When the slot this source used is gone, create a new one and stream from now (the changes in between are not captured).")
+    var allowNewSlot = false
+
     @Option(help: "Rows per query of a snapshot (each a short query in key order; Debezium's snapshot.fetch.size).")
     var snapshotChunkRows = 10_000
 
@@ -72,6 +75,7 @@ struct WALSourceCommand: AsyncParsableCommand {
             conninfo: pg, tables: tables.split(separator: ",").map { $0.trimmingCharacters(in: .whitespaces) }, registryURL: registry, slot: slot,
             publication: publication, topicPrefix: topicPrefix, outputDirectory: out, snapshot: snapshot)
         configuration.snapshotChunkRows = snapshotChunkRows
+        configuration.allowNewSlot = allowNewSlot
         let engine = WALSourceEngine(configuration: configuration)
         do {
             try await engine.run()

@@ -235,3 +235,52 @@ def test_a_snapshot_without_a_key_streams_in_bounded_memory(pg_database, registr
     # Flat: the whole table is about 40 MB; reading it at once took several times that.
     print(f"[no-key snapshot] table {table_megabytes:.0f} MB, wal-source peak resident {peak:.0f} MB")
     assert peak < 64, f"wal-source peaked at {peak:.0f} MB for a {table_megabytes:.0f} MB table"
+
+
+# --- 5. a dropped slot is an error, not a silent fresh start ----------------------------------------------
+
+def test_a_dropped_slot_stops_the_source_until_told_how_to_recover(pg_database, registry, tmp_path):
+    db = pg_database
+    db.execute("CREATE TABLE items (id int PRIMARY KEY, name text)")
+    with WalSource(db, registry.url, tmp_path, ["items"]) as source:
+        source.start().wait_ready()
+        db.execute("INSERT INTO items SELECT g, 'first ' || g FROM generate_series(1, 10) g")
+        wait_for_events(source.sink("items"), registry.url, 10, source)
+        source.stop()
+        db.execute(f"SELECT pg_drop_replication_slot('{db.slot}')")
+        db.execute("INSERT INTO items SELECT g, 'while gone ' || g FROM generate_series(11, 20) g")
+
+        # The same command line again: refused, saying what was lost and the two ways on.
+        source.start()
+        assert source.wait_exit() != 0
+        message = source.stderr()
+        assert "slot" in message and "--snapshot" in message and "--allow-new-slot" in message, message
+        assert db.slot_state() is None, "no slot may be created silently"
+
+        # Recovery by a new snapshot: every row again as a read, then the stream.
+        source.snapshot = True
+        source.start()
+        events = wait_for_events(source.sink("items"), registry.url, 30, source)
+        db.execute("UPDATE items SET name = 'after' WHERE id = 15")
+        events = wait_for_events(source.sink("items"), registry.url, 31, source)
+        source.stop()
+    assert_replays_to(db, "items", events, ["id"], ["id", "name"])
+
+
+def test_allow_new_slot_streams_from_now_and_says_so(pg_database, registry, tmp_path):
+    db = pg_database
+    db.execute("CREATE TABLE items (id int PRIMARY KEY, name text)")
+    with WalSource(db, registry.url, tmp_path, ["items"]) as source:
+        source.start().wait_ready()
+        db.execute("INSERT INTO items VALUES (1, 'one')")
+        wait_for_events(source.sink("items"), registry.url, 1, source)
+        source.stop()
+        db.execute(f"SELECT pg_drop_replication_slot('{db.slot}')")
+        db.execute("INSERT INTO items VALUES (2, 'lost')")
+        source.extra_arguments = ["--allow-new-slot"]
+        source.start().wait_ready()
+        db.execute("INSERT INTO items VALUES (3, 'three')")
+        events = wait_for_events(source.sink("items"), registry.url, 2, source)
+        source.stop()
+    assert [event["after"]["id"] for event in events] == [1, 3]
+    assert "--allow-new-slot" in source.stderr() and "not captured" in source.stderr(), source.stderr()

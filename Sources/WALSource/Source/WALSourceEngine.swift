@@ -21,6 +21,9 @@ public struct WALSourceConfiguration: Sendable {
     public var snapshot: Bool
     /// Rows read per chunk of the initial snapshot.
     public var snapshotChunkRows = 10_000
+    /// Whether a missing slot may be created afresh although this source used one before (changes in
+    /// between are then not captured).
+    public var allowNewSlot = false
     /// How often a status line is written to stderr.
     public var statusInterval: Duration = .seconds(1)
 
@@ -149,6 +152,8 @@ public final class WALSourceEngine {
                 // dropped, the snapshot's events are cut, and a new slot's snapshot is taken whole.
                 try undoInterruptedSnapshot()
                 snapshotWanted = true
+            } else {
+                try checkSlotNotLost()
             }
             let (slotLSN, created, exportedSnapshot) = try ensureSlot(exportingSnapshot: snapshotWanted)
             if created, snapshotWanted, let exportedSnapshot {
@@ -234,6 +239,33 @@ public final class WALSourceEngine {
                 .compactMap { $0.first ?? nil })
         for (index, table) in tables.enumerated() where !published.contains("\(table.0).\(table.1)") {
             try query.execute("ALTER PUBLICATION \(Self.quoteIdentifier(configuration.publication)) ADD TABLE \(names[index])")
+        }
+    }
+
+    /// A slot this source used before and that is gone now (dropped by hand, or by a failover that did
+    /// not carry it) means the changes made in between were never captured: stop and say so, unless
+    /// told how to go on (`--snapshot` reads every row again; `--allow-new-slot` accepts the gap).
+    func checkSlotNotLost() throws {
+        let exists = try !query.query("SELECT 1 FROM pg_replication_slots WHERE slot_name = \(Self.quoteLiteral(configuration.slot))").isEmpty
+        guard !exists else { return }
+        let logs = configuration.tables.map { table -> String in
+            let (schema, name) = Self.split(table)
+            return "\(configuration.outputDirectory)/\(configuration.topicPrefix).\(schema).\(name).log"
+        }
+        let logsHaveEvents = logs.contains { path in
+            var status = stat()
+            return stat(path, &status) == 0 && status.st_size > 0
+        }
+        guard state.hasUsedSlot || logsHaveEvents else { return }
+        let lost = "slot \(configuration.slot) is gone, but this source streamed from it before: changes made since it last ran were not captured"
+        if configuration.snapshot {
+            log("\(lost); --snapshot: a new slot is created and every row read again")
+        } else if configuration.allowNewSlot {
+            log("\(lost); --allow-new-slot: a new slot is created and streaming goes on from now, without them")
+        } else {
+            throw WALSourceError.configuration(
+                "\(lost). Start again with --snapshot to read every row again from a new slot, "
+                    + "or with --allow-new-slot to stream from now on and accept the gap.")
         }
     }
 
