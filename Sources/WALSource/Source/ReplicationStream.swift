@@ -73,6 +73,7 @@ extension WALSourceEngine {
         switch message {
         case .begin(let begin):
             transactionFinalLSN = begin.finalLSN.value
+            skippingTransaction = begin.finalLSN.value < skipTransactionsBelow
             transactionID = begin.xid
             transactionCommitMilliseconds = (begin.commitTime + Self.postgresEpochMicroseconds) / 1000
             transactionEvents = 0
@@ -134,6 +135,7 @@ extension WALSourceEngine {
 
     func emit(_ operation: ChangeOperation, relationID: UInt32, beforeColumns: [ColumnText]?, beforeIsFullRow: Bool, afterColumns: [ColumnText]?, lsn: UInt64) throws(WALSourceError) {
         guard let table = relations[relationID] else { return }  // a table outside the configuration
+        if skippingTransaction { return }  // durable in the logs already
         let schemas = table.schemas
         var beforeColumns = beforeColumns
         // An UPDATE that kept its key sends no old tuple: Debezium's `before` is then the key, taken
@@ -173,6 +175,7 @@ extension WALSourceEngine {
         pendingCommits.append(PendingCommit(endLSN: endLSN, commitTime: commitTime, hasEvents: transactionEvents > 0, received: ContinuousClock.now))
         transactionFinalLSN = 0
         transactionEvents = 0
+        skippingTransaction = false
     }
 
     /// Makes every written event durable (one fsync per file for all waiting transactions), then
@@ -184,6 +187,14 @@ extension WALSourceEngine {
         } catch {
             sinkFailed = true
             throw .sink(error)
+        }
+        if pendingCommits.contains(where: \.hasEvents) {
+            do {
+                try position.record(last.endLSN)
+            } catch {
+                sinkFailed = true
+                throw error
+            }
         }
         let now = Self.nowMicroseconds()
         for commit in pendingCommits where commit.hasEvents {

@@ -126,6 +126,13 @@ public final class WALSourceEngine {
     var eventsAtLastStatus = 0
     let started = ContinuousClock.now
 
+    /// The source's own record of the last durable commit (`DurablePosition`).
+    var position: DurablePosition!
+    /// Transactions whose commit lies below this are durable already: sent again by a slot that stands
+    /// behind, they are skipped (and acknowledged).
+    var skipTransactionsBelow: UInt64 = 0
+    var skippingTransaction = false
+
     /// The source's own durable record of its slot (`SourceState`), and where it is kept.
     var state = SourceState()
     var statePath: String { SourceState.path(directory: configuration.outputDirectory, slot: configuration.slot) }
@@ -156,6 +163,10 @@ public final class WALSourceEngine {
                 try checkSlotNotLost()
             }
             let (slotLSN, created, exportedSnapshot) = try ensureSlot(exportingSnapshot: snapshotWanted)
+            position = try DurablePosition(path: statePath + ".position")
+            // A new slot starts a new history: an older record (of a dropped slot, or of another
+            // server after a failover) must not make the source skip the new slot's transactions.
+            if created { try position.record(0) }
             if created, snapshotWanted, let exportedSnapshot {
                 // A new slot: nothing to cut, and the snapshot must be read before the replication
                 // connection runs its next command (which ends the exported snapshot).
@@ -169,7 +180,12 @@ public final class WALSourceEngine {
             // move any more (a previous source's last acknowledgement may still have been in flight when
             // the slot was looked up, and PostgreSQL starts from the newer position).
             try replication.startReplication(slot: configuration.slot, publication: configuration.publication, startLSN: created ? LSN(slotLSN) : .zero)
-            let confirmed = try confirmedPosition() ?? slotLSN
+            // The slot may stand before what is durable already (PostgreSQL 15 does not save a slot's
+            // confirmed position on its own): keep what is durable, skip it when sent again, and
+            // acknowledge it at once so the slot catches up.
+            let durable = position.read() ?? 0
+            let confirmed = max(try confirmedPosition() ?? slotLSN, durable)
+            skipTransactionsBelow = durable
             if writers.isEmpty { try openWriters(confirmedLSN: confirmed) }
             acknowledgedLSN = confirmed
             receivedLSN = confirmed
