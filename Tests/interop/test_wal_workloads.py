@@ -312,3 +312,33 @@ def test_durable_events_are_not_written_again_after_postgres_restarts(pg_databas
     with open(source.sink("items"), "rb") as log:
         assert log.read(len(durable)) == durable, "the durable part of the log was cut and written again"
     assert "cut" not in source.stderr(), source.stderr()
+
+
+# --- 7. REPLICA IDENTITY USING INDEX on other columns than the primary key ---------------------------------
+
+def test_replica_identity_using_an_index_other_than_the_primary_key(pg_database, registry, tmp_path):
+    db = pg_database
+    db.execute("CREATE TABLE accounts (id int PRIMARY KEY, code text NOT NULL, name text)")
+    db.execute("CREATE UNIQUE INDEX accounts_code ON accounts (code)")
+    db.execute("ALTER TABLE accounts REPLICA IDENTITY USING INDEX accounts_code")
+    db.execute("CREATE TABLE other (id int PRIMARY KEY)")
+    with WalSource(db, registry.url, tmp_path, ["accounts", "other"]) as source:
+        source.start().wait_ready()
+        db.execute("INSERT INTO accounts VALUES (1, 'a', 'one'), (2, 'b', 'two'), (3, 'c', 'three')")
+        db.execute("DELETE FROM accounts WHERE id = 1")
+        db.execute("UPDATE accounts SET name = 'TWO' WHERE id = 2")
+        db.execute("INSERT INTO other VALUES (1)")
+        events = wait_for_events(source.sink("accounts"), registry.url, 5, source)
+        wait_for_events(source.sink("other"), registry.url, 1, source)
+        source.stop()
+        # And the next start is not wedged either.
+        source.start()
+        db.execute("DELETE FROM accounts WHERE id = 3")
+        events = wait_for_events(source.sink("accounts"), registry.url, 6, source)
+        source.stop()
+    assert [event["op"] for event in events] == ["c", "c", "c", "d", "u", "d"], json.dumps(events, indent=1)
+    # The key is the replica identity's columns, which is what a delete's old row carries.
+    assert events[3]["key"] == {"code": "a"} and events[3]["before"]["code"] == "a", events[3]
+    assert events[0]["key"] == {"code": "a"}, events[0]
+    assert events[5]["key"] == {"code": "c"}, events[5]
+    assert_replays_to(db, "accounts", events, ["code"], ["id", "code", "name"])

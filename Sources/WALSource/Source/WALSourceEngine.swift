@@ -353,13 +353,14 @@ public final class WALSourceEngine {
         let isPrimaryKey: Bool
     }
 
-    /// Whether column `a` is in the event key: the primary key's columns, or for a table without one,
-    /// its replica identity index's. The same rule for streamed and snapshot events, whatever pgoutput
-    /// flags (under REPLICA IDENTITY FULL it flags every column).
+    /// Whether column `a` is in the event key: the replica identity index's columns under REPLICA
+    /// IDENTITY USING INDEX (what a delete's old row carries; the primary key's columns are not in it
+    /// when the index is another), else the primary key's. The same rule for streamed and snapshot
+    /// events, whatever pgoutput flags (under REPLICA IDENTITY FULL it flags every column).
     static let keyColumnExpression = """
         a.attnum = ANY(COALESCE((SELECT i.indkey::int2[] FROM pg_index i
                                  WHERE i.indrelid = a.attrelid AND (i.indisprimary OR i.indisreplident)
-                                 ORDER BY i.indisprimary DESC LIMIT 1), '{}'::int2[]))
+                                 ORDER BY i.indisreplident DESC, i.indisprimary DESC LIMIT 1), '{}'::int2[]))
         """
 
     /// Set once writing or syncing a sink file failed: from then on nothing more is acknowledged (a
