@@ -36,6 +36,14 @@ public struct ChangeSource: Sendable {
 /// Why a row could not be turned into an event.
 public struct ChangeEventError: Error, Sendable, CustomStringConvertible {
     public let description: String
+    /// The column (index into the table's columns) that holds NULL where the schema says NOT NULL:
+    /// the catalog changed after the row was written (a source widens the column and goes on).
+    public var nullInNotNullColumn: Int?
+
+    public init(description: String, nullInNotNullColumn: Int? = nil) {
+        self.description = description
+        self.nullInNotNullColumn = nullInNotNullColumn
+    }
 }
 
 extension ChangeEventSchemas {
@@ -72,7 +80,11 @@ extension ChangeEventSchemas {
         let value: AvroValue
         switch column {
         case .null:
-            guard nullable else { throw ChangeEventError(description: "\(topic): column \(table.columns[index].name) is NULL but NOT NULL in the schema") }
+            guard nullable else {
+                throw ChangeEventError(
+                    description: "\(topic): column \(table.columns[index].name) is NULL but NOT NULL in the schema",
+                    nullInNotNullColumn: table.columns[index].isKey ? nil : index)
+            }
             return .union(branch: 0, value: .null)
         case .unchangedToast:
             switch columnTypes[index] {

@@ -99,6 +99,32 @@ public struct ChangeEventSchemas: Sendable {
         value = try AvroSchema(parsing: valueText)
     }
 
+    /// `table` with every non-key column nullable that is nullable in `registered` (a version of this
+    /// table's value subject): nullability never tightens from one version to the next. Under
+    /// BACKWARD compatibility a NOT NULL column cannot follow a nullable one (the new schema could not
+    /// read the old nulls), so `SET NOT NULL`, or a NULL that an older row carried past a later `SET
+    /// NOT NULL`, would otherwise stop the source for good.
+    public static func keepingNullable(_ table: TableDescription, asIn registered: AvroSchema) -> TableDescription {
+        var nullableFields: Set<String> = []
+        // Envelope.after is ["null", Value]: the Value record's fields.
+        guard case .record(let envelope) = registered.rootNode.content, let after = envelope.field(named: "after"),
+            case .union(let branches) = registered[after.type].content
+        else { return table }
+        for branch in branches {
+            guard case .record(let value) = registered[branch].content else { continue }
+            for field in value.fields {
+                if case .union(let types) = registered[field.type].content, types.contains(where: { registered[$0].kind == .null }) {
+                    nullableFields.insert(field.name)
+                }
+            }
+        }
+        var widened = table
+        for index in widened.columns.indices where !widened.columns[index].isKey && nullableFields.contains(avroName(widened.columns[index].name)) {
+            widened.columns[index].isNullable = true
+        }
+        return widened
+    }
+
     /// An Avro name for a SQL identifier: letters, digits and `_`, not starting with a digit; other
     /// characters become `_` (the original is kept in the field's `pg.column` property).
     /// With `keepingDots`, dots stay (a namespace of several components).

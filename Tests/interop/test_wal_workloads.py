@@ -342,3 +342,41 @@ def test_replica_identity_using_an_index_other_than_the_primary_key(pg_database,
     assert events[0]["key"] == {"code": "a"}, events[0]
     assert events[5]["key"] == {"code": "c"}, events[5]
     assert_replays_to(db, "accounts", events, ["code"], ["id", "code", "name"])
+
+
+# --- 8. catalog drift while the source was stopped -------------------------------------------------------
+
+@pytest.mark.parametrize("registered_before", [True, False])
+def test_nulls_written_before_set_not_null_widen_the_schema_instead_of_wedging(pg_database, registry, tmp_path, registered_before):
+    """The table's schema was registered before the drift (it stays nullable: nullability never
+    tightens), or is first derived after it, from a catalog that says NOT NULL while the rows streamed
+    still hold NULLs (the column is widened when the first NULL arrives)."""
+    db = pg_database
+    db.execute("CREATE TABLE notes (id int PRIMARY KEY, note text)")
+    with WalSource(db, registry.url, tmp_path, ["notes"]) as source:
+        source.start().wait_ready()
+        if registered_before:
+            db.execute("INSERT INTO notes VALUES (1, 'one')")
+            wait_for_events(source.sink("notes"), registry.url, 1, source)
+        source.stop()
+        # While the source is stopped: rows with NULLs, a backfill, then NOT NULL.
+        if not registered_before:
+            db.execute("INSERT INTO notes VALUES (1, 'one')")
+        db.execute("INSERT INTO notes VALUES (2, NULL), (3, NULL)")
+        db.execute("UPDATE notes SET note = 'filled' WHERE note IS NULL")
+        db.execute("ALTER TABLE notes ALTER COLUMN note SET NOT NULL")
+        source.start()
+        db.execute("INSERT INTO notes VALUES (4, 'four')")
+        events = wait_for_events(source.sink("notes"), registry.url, 6, source)
+        source.stop()
+        # And again: the widened column stays nullable, so no incompatible NOT NULL version follows.
+        source.start()
+        db.execute("INSERT INTO notes VALUES (5, 'five')")
+        events = wait_for_events(source.sink("notes"), registry.url, 7, source)
+        source.stop()
+    assert [event["op"] for event in events] == ["c", "c", "c", "u", "u", "c", "c"], json.dumps(events, indent=1)
+    assert events[1]["after"] == {"id": 2, "note": None}
+    if not registered_before:
+        logs = "".join(open(os.path.join(source.work_dir, name)).read() for name in os.listdir(source.work_dir) if name.endswith(".stderr"))
+        assert "nullable from the next version on" in logs, logs
+    assert_replays_to(db, "notes", events, ["id"], ["id", "note"])

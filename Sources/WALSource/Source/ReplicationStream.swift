@@ -82,11 +82,11 @@ extension WALSourceEngine {
         case .relation(let relation):
             try await installRelation(relation)
         case .insert(let insert):
-            try emit(.create, relationID: insert.relationID, before: nil, after: insert.new, lsn: lsn)
+            try await emitWidening { () throws(WALSourceError) in try emit(.create, relationID: insert.relationID, before: nil, after: insert.new, lsn: lsn) }
         case .update(let update):
-            try emit(.update, relationID: update.relationID, before: update.old, after: update.new, lsn: lsn)
+            try await emitWidening { () throws(WALSourceError) in try emit(.update, relationID: update.relationID, before: update.old, after: update.new, lsn: lsn) }
         case .delete(let delete):
-            try emit(.delete, relationID: delete.relationID, before: delete.old, after: nil, lsn: lsn)
+            try await emitWidening { () throws(WALSourceError) in try emit(.delete, relationID: delete.relationID, before: delete.old, after: nil, lsn: lsn) }
         case .truncate(let truncate):
             for relationID in truncate.relationIDs {
                 try emit(.truncate, relationID: relationID, before: nil, after: nil, lsn: lsn)
@@ -157,6 +157,9 @@ extension WALSourceEngine {
             }
             try table.writer.append(ChangeLogEntry(commitLSN: transactionFinalLSN, eventLSN: lsn, operation: operation, key: key, value: value))
         } catch let error as ChangeEventError {
+            if let column = error.nullInNotNullColumn {
+                throw .nullInNotNullColumn(relationID: relationID, column: column, message: error.description)
+            }
             throw .event(error.description)
         } catch let error as SerdeError {
             throw .event("\(schemas.topic): \(error.description)")

@@ -145,7 +145,9 @@ extension WALSourceEngine {
                 let texts = row.map { $0.map(ColumnText.text) ?? .null }
                 transactionCommitMilliseconds = Self.nowMicroseconds() / 1000
                 transactionFinalLSN = 0  // snapshot events are kept across restarts (commit LSN 0)
-                try emit(.read, relationID: relationID, beforeColumns: nil, beforeIsFullRow: false, afterColumns: texts, lsn: lsn)
+                try await emitWidening { () throws(WALSourceError) in
+                    try emit(.read, relationID: relationID, beforeColumns: nil, beforeIsFullRow: false, afterColumns: texts, lsn: lsn)
+                }
             }
             rowsRead += rows.count
             if rows.count < configuration.snapshotChunkRows { break }

@@ -53,6 +53,9 @@ public enum WALSourceError: Error, CustomStringConvertible {
     case configuration(String)
     /// A stop signal arrived during work that is undone rather than finished (a snapshot).
     case stopped
+    /// A row holds NULL in a column the table's current schema says is NOT NULL (the catalog changed
+    /// after the row was written): the source widens the column and encodes the row again.
+    case nullInNotNullColumn(relationID: UInt32, column: Int, message: String)
 
     public var description: String {
         switch self {
@@ -66,6 +69,7 @@ public enum WALSourceError: Error, CustomStringConvertible {
         case .event(let message): return message
         case .configuration(let message): return message
         case .stopped: return "stopped by a signal"
+        case .nullInNotNullColumn(_, _, let message): return message
         }
     }
 }
@@ -370,6 +374,18 @@ public final class WALSourceEngine {
     /// Builds, registers and installs the schemas of a table from its RELATION message.
     func install(relationID: UInt32, description: TableDescription) async throws(WALSourceError) {
         var schemas: ChangeEventSchemas
+        // Nullability never tightens (see `ChangeEventSchemas.keepingNullable`): what the subject's
+        // latest version, or this table's current schema, has nullable stays so.
+        var description = description
+        if let current = relations[relationID] {
+            description = ChangeEventSchemas.keepingNullable(description, asIn: current.schemas.value)
+        }
+        do {
+            let latest = try await registry.latest(subject: "\(configuration.topicPrefix).\(description.namespace).\(description.name)-value")
+            description = ChangeEventSchemas.keepingNullable(description, asIn: latest.schema.schema)
+        } catch {
+            if case .rejected(_, 40401, _) = error {} else { throw .registry(error) }
+        }
         do {
             schemas = try ChangeEventSchemas(table: description, topicPrefix: configuration.topicPrefix)
             schemas.onUnconvertibleValue = { message in Self.writeStandardError("wal-source: warning: \(message)\n") }
@@ -399,6 +415,28 @@ public final class WALSourceEngine {
             log("\(schemas.topic): value schema id \(valueSchemaID)\(keySchemaID.map { ", key schema id \($0)" } ?? "")")
         } else {
             log("\(schemas.topic): table changed; new value schema id \(valueSchemaID)")
+        }
+    }
+
+    /// Encodes an event with `encode`; when a row holds NULL in a column the current schema says is
+    /// NOT NULL (rows written before `SET NOT NULL`, read with today's catalog), registers a version
+    /// with that column nullable and encodes again, instead of stopping for good.
+    func emitWidening(_ encode: () throws(WALSourceError) -> Void) async throws(WALSourceError) {
+        var attempts = 0
+        while true {
+            do {
+                try encode()
+                return
+            } catch {
+                guard case .nullInNotNullColumn(let relationID, let column, let message) = error, attempts < 64,
+                    var description = relations[relationID]?.schemas.table, column < description.columns.count,
+                    !description.columns[column].isNullable
+                else { throw error }
+                attempts += 1
+                description.columns[column].isNullable = true
+                log("warning: \(message) (written before the catalog said NOT NULL): the column is nullable from the next version on")
+                try await install(relationID: relationID, description: description)
+            }
         }
     }
 
