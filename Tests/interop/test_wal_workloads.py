@@ -380,3 +380,35 @@ def test_nulls_written_before_set_not_null_widen_the_schema_instead_of_wedging(p
         logs = "".join(open(os.path.join(source.work_dir, name)).read() for name in os.listdir(source.work_dir) if name.endswith(".stderr"))
         assert "nullable from the next version on" in logs, logs
     assert_replays_to(db, "notes", events, ["id"], ["id", "note"])
+
+
+# --- 9. a listed table that was dropped is a warning --------------------------------------------------------
+
+def test_a_dropped_table_in_the_list_is_a_warning_not_a_stop(pg_database, registry, tmp_path):
+    db = pg_database
+    db.execute("CREATE TABLE kept (id int PRIMARY KEY)")
+    db.execute("CREATE TABLE dropped (id int PRIMARY KEY)")
+    with WalSource(db, registry.url, tmp_path, ["kept", "dropped"], snapshot=True) as source:
+        source.start().wait_ready()
+        db.execute("INSERT INTO kept VALUES (1)")
+        wait_for_events(source.sink("kept"), registry.url, 1, source)
+        source.stop()
+        db.execute("DROP TABLE dropped")
+        db.execute("INSERT INTO kept VALUES (2)")
+        source.start()
+        db.execute("INSERT INTO kept VALUES (3)")
+        events = wait_for_events(source.sink("kept"), registry.url, 3, source)
+        source.stop()
+    assert [event["after"]["id"] for event in events] == [1, 2, 3]
+    assert "public.dropped" in source.stderr() and "does not exist" in source.stderr(), source.stderr()
+
+
+def test_a_missing_table_at_the_first_start_is_a_warning_too(pg_database, registry, tmp_path):
+    db = pg_database
+    db.execute("CREATE TABLE kept (id int PRIMARY KEY)")
+    with WalSource(db, registry.url, tmp_path, ["kept", "never_created"], snapshot=True) as source:
+        source.start()
+        db.execute("INSERT INTO kept VALUES (1)")
+        events = wait_for_events(source.sink("kept"), registry.url, 1, source)
+        source.stop()
+    assert "public.never_created" in source.stderr() and "does not exist" in source.stderr(), source.stderr()

@@ -70,7 +70,7 @@ extension WALSourceEngine {
         do {
             try query.execute("BEGIN ISOLATION LEVEL REPEATABLE READ READ ONLY")
             try query.execute("SET TRANSACTION SNAPSHOT \(Self.quoteLiteral(snapshotName))")
-            for table in configuration.tables {
+            for table in presentTables {
                 let (schema, name) = Self.split(table)
                 try await snapshotTable(schema: schema, name: name, lsn: lsn)
             }

@@ -130,6 +130,9 @@ public final class WALSourceEngine {
     var eventsAtLastStatus = 0
     let started = ContinuousClock.now
 
+    /// The configured tables that exist (`findPresentTables`).
+    var presentTables: [String] = []
+
     /// The source's own record of the last durable commit (`DurablePosition`).
     var position: DurablePosition!
     /// Transactions whose commit lies below this are durable already: sent again by a slot that stands
@@ -156,6 +159,7 @@ public final class WALSourceEngine {
             replication = try PostgresConnection(conninfo: configuration.conninfo, replication: true, options: Self.sessionOptions)
             databaseName = try query.query("SELECT current_database()").first?.first??.description ?? ""
             state = try SourceState.read(path: statePath) ?? SourceState()
+            try findPresentTables()
             try ensurePublication()
             var snapshotWanted = configuration.snapshot
             if state.snapshot == .running {
@@ -225,8 +229,27 @@ public final class WALSourceEngine {
     static func quoteIdentifier(_ name: String) -> String { PostgresConnection.quoteIdentifier(name) }
     static func quoteLiteral(_ text: String) -> String { PostgresConnection.quoteLiteral(text) }
 
+    /// The configured tables that exist now. A missing one (dropped while the source was stopped, or
+    /// not created yet) is a warning: the others stream; it is picked up at a start after it exists.
+    func findPresentTables() throws {
+        presentTables = []
+        for table in configuration.tables {
+            let (schema, name) = Self.split(table)
+            let qualified = Self.quoteIdentifier(schema) + "." + Self.quoteIdentifier(name)
+            let found = try query.query("SELECT to_regclass(\(Self.quoteLiteral(qualified)))").first?.first ?? nil
+            if found == nil {
+                log("warning: table \(schema).\(name) does not exist; the other tables stream, and it is captured from a start after it exists")
+            } else {
+                presentTables.append(table)
+            }
+        }
+        guard !presentTables.isEmpty else {
+            throw WALSourceError.configuration("none of the tables given exists: \(configuration.tables.joined(separator: ", "))")
+        }
+    }
+
     func ensurePublication() throws {
-        let tables = configuration.tables.map(Self.split)
+        let tables = presentTables.map(Self.split)
         guard !tables.isEmpty else { throw WALSourceError.configuration("no tables given") }
         let names = tables.map { Self.quoteIdentifier($0.0) + "." + Self.quoteIdentifier($0.1) }
         // publish_via_partition_root: changes of a partitioned table come under the table's own name
@@ -235,7 +258,7 @@ public final class WALSourceEngine {
         if existing.isEmpty {
             try query.execute(
                 "CREATE PUBLICATION \(Self.quoteIdentifier(configuration.publication)) FOR TABLE \(names.joined(separator: ", ")) WITH (publish_via_partition_root = true)")
-            log("created publication \(configuration.publication) for \(configuration.tables.joined(separator: ", "))")
+            log("created publication \(configuration.publication) for \(presentTables.joined(separator: ", "))")
             return
         }
         if existing.first?.first != "t" {
