@@ -412,3 +412,23 @@ def test_a_missing_table_at_the_first_start_is_a_warning_too(pg_database, regist
         events = wait_for_events(source.sink("kept"), registry.url, 1, source)
         source.stop()
     assert "public.never_created" in source.stderr() and "does not exist" in source.stderr(), source.stderr()
+
+
+# --- 11. the catalog connection is reopened when the server closed it ---------------------------------------
+
+def test_a_catalog_connection_closed_for_idleness_is_reopened(pg_database, registry, tmp_path):
+    import time
+    db = pg_database
+    db.execute("CREATE TABLE items (id int PRIMARY KEY)")
+    db.execute(f"ALTER DATABASE \"{db.name}\" SET idle_session_timeout = '1s'")
+    with WalSource(db, registry.url, tmp_path, ["items"]) as source:
+        source.start().wait_ready()
+        db.execute("INSERT INTO items VALUES (1)")
+        wait_for_events(source.sink("items"), registry.url, 1, source)
+        time.sleep(2.5)  # the source's idle catalog session is ended by the server
+        db.execute("ALTER TABLE items ADD COLUMN name text")
+        db.execute("INSERT INTO items VALUES (2, 'two')")
+        events = wait_for_events(source.sink("items"), registry.url, 2, source)
+        source.stop()
+    assert events[1]["after"] == {"id": 2, "name": "two"}
+    assert "reconnect" in source.stderr(), source.stderr()

@@ -181,6 +181,9 @@ public final class PostgresConnection: @unchecked Sendable {
         PQfinish(connection)
     }
 
+    /// Whether the connection is gone (the server closed it, or the network failed).
+    public var isBroken: Bool { PQstatus(connection) != CONNECTION_OK }
+
     // MARK: Simple queries
 
     /// Runs `sql` with the simple query protocol and returns the rows of the last statement as text,

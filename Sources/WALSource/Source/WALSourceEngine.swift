@@ -359,7 +359,7 @@ public final class WALSourceEngine {
     /// The table as the catalog describes it now, per column name: nullability, default, and
     /// primary-key membership.
     func catalogColumns(relationID: UInt32) throws -> [String: CatalogColumn] {
-        let rows = try query.query(
+        let rows = try catalogQuery(
             """
             SELECT a.attname, a.attnotnull, pg_get_expr(d.adbin, d.adrelid), \(Self.keyColumnExpression)
             FROM pg_attribute a
@@ -372,6 +372,20 @@ public final class WALSourceEngine {
             columns[name] = CatalogColumn(isNullable: row[1] != "t", defaultExpression: row[2], isPrimaryKey: row[3] == "t")
         }
         return columns
+    }
+
+    /// A catalog query while streaming. The catalog connection idles between DDL changes, so a server
+    /// (`idle_session_timeout`) or a proxy may have closed it: then it is opened again and the query
+    /// retried once.
+    func catalogQuery(_ sql: String) throws -> [[String?]] {
+        do {
+            return try query.query(sql)
+        } catch {
+            guard query.isBroken else { throw error }
+            log("the catalog connection was closed (\(error)); reconnecting")
+            query = try PostgresConnection(conninfo: configuration.conninfo, replication: false, options: Self.sessionOptions)
+            return try query.query(sql)
+        }
     }
 
     struct CatalogColumn {
