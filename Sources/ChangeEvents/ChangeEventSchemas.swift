@@ -32,16 +32,17 @@ public struct ChangeEventSchemas: Sendable {
 
     public init(table: TableDescription, topicPrefix: String) throws(AvroSchemaError) {
         self.table = table
-        topic = "\(topicPrefix).\(table.namespace).\(table.name)"
+        topic = Self.topicName(prefix: topicPrefix, schema: table.namespace, table: table.name)
         let types = table.columns.map { ColumnAvroType(typeOID: $0.typeOID, typeModifier: $0.typeModifier) }
         columnTypes = types
         keyColumnIndexes = table.columns.indices.filter { table.columns[$0].isKey }
         let namespace = Self.avroName(topic, keepingDots: true)
+        let fieldNames = Self.fieldNames(of: table.columns.map(\.name))
 
         func field(_ index: Int, forKey: Bool) -> JSONValue {
             let column = table.columns[index]
             let type = types[index].schemaJSON
-            var members: [(String, JSONValue)] = [("name", .string(Self.avroName(column.name)))]
+            var members: [(String, JSONValue)] = [("name", .string(fieldNames[index]))]
             if column.isNullable && !forKey {
                 members.append(("type", .array([.string("null"), type])))
                 members.append(("default", .null))
@@ -51,7 +52,7 @@ public struct ChangeEventSchemas: Sendable {
                     members.append(("default", avroDefault))
                 }
             }
-            if Self.avroName(column.name) != column.name { members.append(("pg.column", .string(column.name))) }
+            if fieldNames[index] != column.name { members.append(("pg.column", .string(column.name))) }
             return .object(members)
         }
 
@@ -119,10 +120,53 @@ public struct ChangeEventSchemas: Sendable {
             }
         }
         var widened = table
-        for index in widened.columns.indices where !widened.columns[index].isKey && nullableFields.contains(avroName(widened.columns[index].name)) {
+        let fieldNames = fieldNames(of: table.columns.map(\.name))
+        for index in widened.columns.indices where !widened.columns[index].isKey && nullableFields.contains(fieldNames[index]) {
             widened.columns[index].isNullable = true
         }
         return widened
+    }
+
+    /// The topic of a table's events, `PREFIX.SCHEMA.TABLE`, with every character Kafka does not allow in
+    /// a topic name (anything but ASCII letters, digits, `.`, `_` and `-`) written as `_`, as Debezium's
+    /// topic name sanitizer does. Subjects and change-log file names follow it.
+    public static func topicName(prefix: String, schema: String, table: String) -> String {
+        let text = "\(prefix).\(schema).\(table)"
+        var out = ""
+        for scalar in text.unicodeScalars {
+            let allowed = (scalar >= "a" && scalar <= "z") || (scalar >= "A" && scalar <= "Z") || (scalar >= "0" && scalar <= "9")
+                || scalar == "." || scalar == "_" || scalar == "-"
+            out.unicodeScalars.append(allowed ? scalar : "_")
+        }
+        return out
+    }
+
+    /// The Avro field name of each column, in column order: `avroName` of the column name, made unique
+    /// with a numbered suffix (`a_b`, `a_b_2`) when two columns clean up to one name ("a-b" and "a b").
+    /// Deterministic: the same columns in the same order always get the same names.
+    public static func fieldNames(of columns: [String]) -> [String] {
+        var taken: Set<String> = []
+        var names: [String] = []
+        names.reserveCapacity(columns.count)
+        // Names that need no cleaning keep themselves first, so a column called "a_b" is never renamed
+        // because an earlier "a-b" cleaned up to it.
+        let cleaned = columns.map { avroName($0) }
+        for (column, name) in zip(columns, cleaned) where column == name { taken.insert(name) }
+        for (column, name) in zip(columns, cleaned) {
+            if column == name {
+                names.append(name)
+                continue
+            }
+            var candidate = name
+            var suffix = 2
+            while taken.contains(candidate) {
+                candidate = "\(name)_\(suffix)"
+                suffix += 1
+            }
+            taken.insert(candidate)
+            names.append(candidate)
+        }
+        return names
     }
 
     /// An Avro name for a SQL identifier: letters, digits and `_`, not starting with a digit; other
@@ -131,16 +175,49 @@ public struct ChangeEventSchemas: Sendable {
     static func avroName(_ text: String, keepingDots: Bool = false) -> String {
         var out = ""
         for scalar in text.unicodeScalars {
-            let isLetter = (scalar >= "a" && scalar <= "z") || (scalar >= "A" && scalar <= "Z") || scalar == "_"
-            let isDigit = scalar >= "0" && scalar <= "9"
-            if scalar == "." && keepingDots {
-                out.append(".")
-            } else if isLetter || (isDigit && !out.isEmpty && out.last != ".") {
-                out.unicodeScalars.append(scalar)
-            } else {
-                out.append("_")
+            for scalar in transliterated(scalar).unicodeScalars {
+                let isLetter = (scalar >= "a" && scalar <= "z") || (scalar >= "A" && scalar <= "Z") || scalar == "_"
+                let isDigit = scalar >= "0" && scalar <= "9"
+                if scalar == "." && keepingDots {
+                    out.append(".")
+                } else if isLetter || (isDigit && !out.isEmpty && out.last != ".") {
+                    out.unicodeScalars.append(scalar)
+                } else {
+                    out.append("_")
+                }
             }
         }
         return out.isEmpty ? "_" : out
+    }
+
+    /// A Latin letter with a diacritic as its ASCII letters (`é` → `e`, `ß` → `ss`, `Æ` → `AE`); any
+    /// other scalar as itself. Covers Latin-1 and Latin Extended-A, where nearly every accented letter
+    /// of European column names lies; `größe` and `grüße` stay two names (`grosse`, `grusse`).
+    static func transliterated(_ scalar: Unicode.Scalar) -> String {
+        let value = scalar.value
+        guard value >= 0xC0 && value <= 0x17F else { return String(scalar) }
+        switch value {
+        case 0xC6: return "AE"
+        case 0xE6: return "ae"
+        case 0xDF: return "ss"
+        case 0xDE: return "TH"
+        case 0xFE: return "th"
+        case 0xD0, 0x110: return "D"
+        case 0xF0, 0x111: return "d"
+        case 0x152: return "OE"
+        case 0x153: return "oe"
+        case 0x132: return "IJ"
+        case 0x133: return "ij"
+        case 0xD7, 0xF7: return "_"  // × and ÷
+        default: break
+        }
+        // Base letters of U+00C0…U+017F, one per scalar ("?" where the table above decides).
+        let table = Array(
+            ("AAAAAA?CEEEEIIII?NOOOOO?OUUUUY??aaaaaa?ceeeeiiii?nooooo?ouuuuy?y"
+                + "AaAaAaCcCcCcCcDd??EeEeEeEeEeGgGgGgGgHhHhIiIiIiIiIi??JjKkkLlLlLlLlLlNnNnNnnNnOoOoOo??RrRrRrSsSsSsSsTtTtTtUuUuUuUuUuUuWwYyYZzZzZzs")
+                .unicodeScalars)
+        let index = Int(value - 0xC0)
+        guard index < table.count, table[index] != "?" else { return String(scalar) }
+        return String(table[index])
     }
 }

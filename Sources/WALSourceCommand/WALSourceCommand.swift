@@ -31,8 +31,11 @@ struct WALSourceCommand: AsyncParsableCommand {
     @Option(help: "libpq connection string: key=value form or a postgresql:// URI.")
     var pg: String
 
-    @Option(help: "Tables to stream, comma-separated schema.table.")
-    var tables: String
+    @Option(help: "Tables to stream, comma-separated schema.table (a bare table is in public); quote a name with a comma or dot as in SQL: \"odd,name\".")
+    var tables: String?
+
+    @Option(help: "A file of tables to stream, one schema.table a line (commas need no quotes there; # starts a comment).")
+    var tablesFile: String?
 
     @Option(help: "Schema registry URL.")
     var registry: String
@@ -59,6 +62,7 @@ struct WALSourceCommand: AsyncParsableCommand {
     var snapshotChunkRows = 10_000
 
     func validate() throws {
+        guard tables != nil || tablesFile != nil else { throw ValidationError("give the tables to stream: --tables, --tables-file, or both") }
         guard snapshotChunkRows >= 1 else { throw ValidationError("--snapshot-chunk-rows must be at least 1") }
     }
 
@@ -72,7 +76,7 @@ struct WALSourceCommand: AsyncParsableCommand {
         signal(SIGTERM, WALSourceSignals.handler)
         signal(SIGPIPE, SIG_IGN)
         var configuration = WALSourceConfiguration(
-            conninfo: pg, tables: tables.split(separator: ",").map { $0.trimmingCharacters(in: .whitespaces) }, registryURL: registry, slot: slot,
+            conninfo: pg, tables: try tableList(), registryURL: registry, slot: slot,
             publication: publication, topicPrefix: topicPrefix, outputDirectory: out, snapshot: snapshot)
         configuration.snapshotChunkRows = snapshotChunkRows
         configuration.allowNewSlot = allowNewSlot
@@ -88,6 +92,27 @@ struct WALSourceCommand: AsyncParsableCommand {
             }
         }
         WALSourceEngine.writeStandardError("wal-source: stopped\n")
+    }
+
+    /// The tables of --tables and --tables-file, in that order, each once.
+    func tableList() throws -> [TableName] {
+        var list: [TableName] = []
+        do {
+            if let tables { list += try TableName.parseList(tables) }
+            if let tablesFile {
+                let text: String
+                do {
+                    text = try String(contentsOfFile: tablesFile, encoding: .utf8)
+                } catch {
+                    throw fail("cannot read --tables-file \(tablesFile): \(error.localizedDescription)", status: 2)
+                }
+                list += try TableName.parseFile(text)
+            }
+        } catch let error as TableName.ListError {
+            throw fail(error.description, status: 2)
+        }
+        var seen: Set<TableName> = []
+        return list.filter { seen.insert($0).inserted }
     }
 
     func fail(_ message: String, status: Int32) -> ExitCode {

@@ -139,7 +139,8 @@ class WalSource:
 
     def arguments(self):
         arguments = [
-            wal_binary("wal-source"), "--pg", self.database.conninfo, "--tables", ",".join(self.tables),
+            wal_binary("wal-source"), "--pg", self.database.conninfo,
+            *(["--tables", ",".join(self.tables)] if self.tables else []),
             "--registry", self.registry_url, "--slot", self.database.slot, "--publication", self.database.publication,
             "--topic-prefix", PREFIX, "--out", self.out_dir,
         ]

@@ -432,3 +432,30 @@ def test_a_catalog_connection_closed_for_idleness_is_reopened(pg_database, regis
         source.stop()
     assert events[1]["after"] == {"id": 2, "name": "two"}
     assert "reconnect" in source.stderr(), source.stderr()
+
+
+# --- 10. names: colliding columns, non-ASCII letters, tables with / and , -----------------------------------
+
+def test_colliding_column_names_and_odd_table_names_are_captured(pg_database, registry, tmp_path):
+    db = pg_database
+    db.execute('CREATE TABLE "odd/name,x" (id int PRIMARY KEY, "a-b" text, "a b" text, "größe" int, "grüße" text)')
+    tables_file = tmp_path / "tables.txt"
+    tables_file.write_text("# the odd one\npublic.odd/name,x\n")
+    with WalSource(db, registry.url, tmp_path, [], extra_arguments=["--tables-file", str(tables_file)]) as source:
+        source.start()
+        from pg_cluster import wait_until
+        wait_until(lambda: source.check_running() or (db.slot_state() or (0, 0))[1] != 0, 30, message="the slot")
+        db.execute("""INSERT INTO "odd/name,x" VALUES (1, 'dash', 'space', 42, 'hallo')""")
+        sink = os.path.join(source.out_dir, "cdc.public.odd_name_x.log")
+        events = wait_for_events(sink, registry.url, 1, source)
+        source.stop()
+        source.start()  # and again: the same names, no wedge
+        db.execute("""UPDATE "odd/name,x" SET "a b" = 'changed' WHERE id = 1""")
+        events = wait_for_events(sink, registry.url, 2, source)
+        source.stop()
+    assert events[0]["after"] == {"id": 1, "a_b": "dash", "a_b_2": "space", "grosse": 42, "grusse": "hallo"}, events[0]
+    assert events[1]["after"]["a_b_2"] == "changed"
+    schema = json.loads(registry_schema(registry.url, "cdc.public.odd_name_x-value"))
+    value = next(branch for branch in schema["fields"][0]["type"] if isinstance(branch, dict) and branch["name"] == "Value")
+    originals = {field["name"]: field.get("pg.column", field["name"]) for field in value["fields"]}
+    assert originals == {"id": "id", "a_b": "a-b", "a_b_2": "a b", "grosse": "größe", "grusse": "grüße"}, originals

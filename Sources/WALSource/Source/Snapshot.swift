@@ -14,7 +14,7 @@ extension WALSourceEngine {
     func takeSnapshotOrDropSlot(_ snapshotName: String, atLSN lsn: UInt64) async throws(WALSourceError) -> Bool {
         let lengths = writers.mapValues(\.length)
         state.snapshot = .running
-        state.lengthsBeforeSnapshot = lengths
+        state.lengthsBeforeSnapshot = Dictionary(uniqueKeysWithValues: lengths.map { ($0.key.quoted, $0.value) })
         state.hasUsedSlot = true
         try state.write(path: statePath)
         do {
@@ -47,7 +47,7 @@ extension WALSourceEngine {
         // snapshot's or older), then cut back to where each log stood before the snapshot.
         try openWriters(confirmedLSN: .max)
         for (table, writer) in writers {
-            let length = state.lengthsBeforeSnapshot[table] ?? 0
+            let length = state.lengthsBeforeSnapshot[table.quoted] ?? 0
             if writer.length > length {
                 do {
                     try writer.truncate(to: length)
@@ -71,8 +71,7 @@ extension WALSourceEngine {
             try query.execute("BEGIN ISOLATION LEVEL REPEATABLE READ READ ONLY")
             try query.execute("SET TRANSACTION SNAPSHOT \(Self.quoteLiteral(snapshotName))")
             for table in presentTables {
-                let (schema, name) = Self.split(table)
-                try await snapshotTable(schema: schema, name: name, lsn: lsn)
+                try await snapshotTable(schema: table.schema, name: table.name, lsn: lsn)
             }
             try query.execute("COMMIT")
             for writer in writers.values { try writer.sync() }

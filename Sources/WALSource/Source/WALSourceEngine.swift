@@ -11,8 +11,8 @@ import Synchronization
 public struct WALSourceConfiguration: Sendable {
     /// libpq connection string ("host=127.0.0.1 port=5432 dbname=app user=cdc") or URI.
     public var conninfo: String
-    /// Tables as "schema.table".
-    public var tables: [String]
+    /// The tables to capture.
+    public var tables: [TableName]
     public var registryURL: String
     public var slot: String
     public var publication: String
@@ -28,7 +28,7 @@ public struct WALSourceConfiguration: Sendable {
     public var statusInterval: Duration = .seconds(1)
 
     public init(
-        conninfo: String, tables: [String], registryURL: String, slot: String, publication: String, topicPrefix: String, outputDirectory: String,
+        conninfo: String, tables: [TableName], registryURL: String, slot: String, publication: String, topicPrefix: String, outputDirectory: String,
         snapshot: Bool
     ) {
         self.conninfo = conninfo
@@ -93,7 +93,7 @@ public final class WALSourceEngine {
 
     /// Per relation OID: the table's schemas and ids (nil for tables outside the configuration).
     var relations: [UInt32: TableState] = [:]
-    var writers: [String: ChangeLogWriter] = [:]
+    var writers: [TableName: ChangeLogWriter] = [:]
 
     struct TableState {
         let schemas: ChangeEventSchemas
@@ -131,7 +131,7 @@ public final class WALSourceEngine {
     let started = ContinuousClock.now
 
     /// The configured tables that exist (`findPresentTables`).
-    var presentTables: [String] = []
+    var presentTables: [TableName] = []
 
     /// The source's own record of the last durable commit (`DurablePosition`).
     var position: DurablePosition!
@@ -221,9 +221,10 @@ public final class WALSourceEngine {
     // MARK: Setup
 
     /// "schema.table" → (schema, table); a bare name is in `public`.
-    static func split(_ table: String) -> (String, String) {
-        let parts = table.split(separator: ".", maxSplits: 1).map(String.init)
-        return parts.count == 2 ? (parts[0], parts[1]) : ("public", parts[0])
+    /// The change-log file of a table: its topic's name (only characters Kafka topics allow, so no
+    /// `/`) with `.log`.
+    func logPath(_ table: TableName) -> String {
+        "\(configuration.outputDirectory)/\(ChangeEventSchemas.topicName(prefix: configuration.topicPrefix, schema: table.schema, table: table.name)).log"
     }
 
     static func quoteIdentifier(_ name: String) -> String { PostgresConnection.quoteIdentifier(name) }
@@ -232,33 +233,38 @@ public final class WALSourceEngine {
     /// The configured tables that exist now. A missing one (dropped while the source was stopped, or
     /// not created yet) is a warning: the others stream; it is picked up at a start after it exists.
     func findPresentTables() throws {
+        var tablesByTopic: [String: TableName] = [:]
+        for table in configuration.tables {
+            let topic = ChangeEventSchemas.topicName(prefix: configuration.topicPrefix, schema: table.schema, table: table.name)
+            if let other = tablesByTopic.updateValue(table, forKey: topic), other != table {
+                throw WALSourceError.configuration("tables \(other) and \(table) would share the topic \(topic) (characters Kafka does not allow become _); capture one of them with another --topic-prefix")
+            }
+        }
         presentTables = []
         for table in configuration.tables {
-            let (schema, name) = Self.split(table)
-            let qualified = Self.quoteIdentifier(schema) + "." + Self.quoteIdentifier(name)
-            let found = try query.query("SELECT to_regclass(\(Self.quoteLiteral(qualified)))").first?.first ?? nil
+            let found = try query.query("SELECT to_regclass(\(Self.quoteLiteral(table.quoted)))").first?.first ?? nil
             if found == nil {
-                log("warning: table \(schema).\(name) does not exist; the other tables stream, and it is captured from a start after it exists")
+                log("warning: table \(table) does not exist; the other tables stream, and it is captured from a start after it exists")
             } else {
                 presentTables.append(table)
             }
         }
         guard !presentTables.isEmpty else {
-            throw WALSourceError.configuration("none of the tables given exists: \(configuration.tables.joined(separator: ", "))")
+            throw WALSourceError.configuration("none of the tables given exists: \(configuration.tables.map(\.description).joined(separator: ", "))")
         }
     }
 
     func ensurePublication() throws {
-        let tables = presentTables.map(Self.split)
+        let tables = presentTables.map { ($0.schema, $0.name) }
         guard !tables.isEmpty else { throw WALSourceError.configuration("no tables given") }
-        let names = tables.map { Self.quoteIdentifier($0.0) + "." + Self.quoteIdentifier($0.1) }
+        let names = presentTables.map(\.quoted)
         // publish_via_partition_root: changes of a partitioned table come under the table's own name
         // and schema. Without it pgoutput reports each partition, which is not a table we were given.
         let existing = try query.query("SELECT pubviaroot FROM pg_publication WHERE pubname = \(Self.quoteLiteral(configuration.publication))")
         if existing.isEmpty {
             try query.execute(
                 "CREATE PUBLICATION \(Self.quoteIdentifier(configuration.publication)) FOR TABLE \(names.joined(separator: ", ")) WITH (publish_via_partition_root = true)")
-            log("created publication \(configuration.publication) for \(presentTables.joined(separator: ", "))")
+            log("created publication \(configuration.publication) for \(presentTables.map(\.description).joined(separator: ", "))")
             return
         }
         if existing.first?.first != "t" {
@@ -278,9 +284,9 @@ public final class WALSourceEngine {
         }
         // Reused: add any configured table it lacks.
         let published = Set(
-            try query.query("SELECT schemaname || '.' || tablename FROM pg_publication_tables WHERE pubname = \(Self.quoteLiteral(configuration.publication))")
-                .compactMap { $0.first ?? nil })
-        for (index, table) in tables.enumerated() where !published.contains("\(table.0).\(table.1)") {
+            try query.query("SELECT schemaname, tablename FROM pg_publication_tables WHERE pubname = \(Self.quoteLiteral(configuration.publication))")
+                .compactMap { row in row.count == 2 ? row[0].flatMap { schema in row[1].map { TableName(schema: schema, name: $0) } } : nil })
+        for (index, table) in presentTables.enumerated() where !published.contains(table) {
             try query.execute("ALTER PUBLICATION \(Self.quoteIdentifier(configuration.publication)) ADD TABLE \(names[index])")
         }
     }
@@ -291,10 +297,7 @@ public final class WALSourceEngine {
     func checkSlotNotLost() throws {
         let exists = try !query.query("SELECT 1 FROM pg_replication_slots WHERE slot_name = \(Self.quoteLiteral(configuration.slot))").isEmpty
         guard !exists else { return }
-        let logs = configuration.tables.map { table -> String in
-            let (schema, name) = Self.split(table)
-            return "\(configuration.outputDirectory)/\(configuration.topicPrefix).\(schema).\(name).log"
-        }
+        let logs = configuration.tables.map(logPath)
         let logsHaveEvents = logs.contains { path in
             var status = stat()
             return stat(path, &status) == 0 && status.st_size > 0
@@ -342,12 +345,11 @@ public final class WALSourceEngine {
 
     func openWriters(confirmedLSN: UInt64) throws {
         for table in configuration.tables {
-            let (schema, name) = Self.split(table)
-            let path = "\(configuration.outputDirectory)/\(configuration.topicPrefix).\(schema).\(name).log"
+            let path = logPath(table)
             do {
                 let (writer, cut) = try ChangeLogWriter.open(path: path, confirmedLSN: confirmedLSN)
                 if cut > 0 { log("\(path): cut \(cut) unacknowledged events; PostgreSQL sends them again") }
-                writers["\(schema).\(name)"] = writer
+                writers[table] = writer
             } catch {
                 throw WALSourceError.sink(error)
             }
@@ -418,7 +420,8 @@ public final class WALSourceEngine {
             description = ChangeEventSchemas.keepingNullable(description, asIn: current.schemas.value)
         }
         do {
-            let latest = try await registry.latest(subject: "\(configuration.topicPrefix).\(description.namespace).\(description.name)-value")
+            let topic = ChangeEventSchemas.topicName(prefix: configuration.topicPrefix, schema: description.namespace, table: description.name)
+            let latest = try await registry.latest(subject: topic + "-value")
             description = ChangeEventSchemas.keepingNullable(description, asIn: latest.schema.schema)
         } catch {
             if case .rejected(_, 40401, _) = error {} else { throw .registry(error) }
@@ -430,7 +433,7 @@ public final class WALSourceEngine {
             throw .event("the schema generated for \(description.namespace).\(description.name) does not parse: \(error)")
         }
         if let current = relations[relationID], current.schemas.valueText == schemas.valueText, current.schemas.keyText == schemas.keyText { return }
-        guard let writer = writers["\(description.namespace).\(description.name)"] else { return }
+        guard let writer = writers[TableName(schema: description.namespace, name: description.name)] else { return }
         var keySchemaID: UInt32?
         var keySerializer: AvroSerializer?
         let valueSerializer: AvroSerializer
