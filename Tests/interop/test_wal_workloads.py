@@ -459,3 +459,25 @@ def test_colliding_column_names_and_odd_table_names_are_captured(pg_database, re
     value = next(branch for branch in schema["fields"][0]["type"] if isinstance(branch, dict) and branch["name"] == "Value")
     originals = {field["name"]: field.get("pg.column", field["name"]) for field in value["fields"]}
     assert originals == {"id": "id", "a_b": "a-b", "a_b_2": "a b", "grosse": "größe", "grusse": "grüße"}, originals
+
+
+# --- 12. REPLICA IDENTITY FULL: an unchanged TOASTed value is taken from before ------------------------------
+
+def test_an_unchanged_toasted_value_is_filled_from_the_old_row(pg_database, registry, tmp_path):
+    db = pg_database
+    db.execute("CREATE TABLE docs (id int PRIMARY KEY, title text, body text)")
+    db.execute("ALTER TABLE docs REPLICA IDENTITY FULL")
+    db.execute("CREATE TABLE docs_default (id int PRIMARY KEY, title text, body text)")
+    big = "".join(f"{n:08x}" for n in range(4000))  # 32 KB: stored out of line (TOAST)
+    with WalSource(db, registry.url, tmp_path, ["docs", "docs_default"]) as source:
+        source.start().wait_ready()
+        for table in ("docs", "docs_default"):
+            db.execute(f"INSERT INTO {table} VALUES (1, 'first', %s)", (big,))
+            db.execute(f"UPDATE {table} SET title = 'second' WHERE id = 1")
+        full = wait_for_events(source.sink("docs"), registry.url, 2, source)
+        default = wait_for_events(source.sink("docs_default"), registry.url, 2, source)
+        source.stop()
+    assert full[1]["before"]["body"] == big
+    assert full[1]["after"] == {"id": 1, "title": "second", "body": big}, {k: str(v)[:40] for k, v in full[1]["after"].items()}
+    # Without the old row there is nothing to fill from: Debezium's placeholder, as documented.
+    assert default[1]["after"]["body"] == "__debezium_unavailable_value"

@@ -143,6 +143,16 @@ extension WALSourceEngine {
         if operation == .update, beforeColumns == nil, let afterColumns, !schemas.keyColumnIndexes.isEmpty {
             beforeColumns = afterColumns
         }
+        // A TOASTed value the UPDATE left unchanged is not in the new row; under REPLICA IDENTITY FULL
+        // the old row has it, so `after` takes it from there (Debezium's placeholder is left only where
+        // there is nothing to take it from).
+        var afterColumns = afterColumns
+        if operation == .update, beforeIsFullRow, let before = beforeColumns, var after = afterColumns, before.count == after.count {
+            for index in after.indices where after[index] == .unchangedToast {
+                if case .text = before[index] { after[index] = before[index] }
+            }
+            afterColumns = after
+        }
         let source = ChangeSource(database: databaseName, lsn: lsn, transactionID: transactionID, commitMilliseconds: transactionCommitMilliseconds)
         do {
             let envelope = try schemas.envelope(
