@@ -481,3 +481,25 @@ def test_an_unchanged_toasted_value_is_filled_from_the_old_row(pg_database, regi
     assert full[1]["after"] == {"id": 1, "title": "second", "body": big}, {k: str(v)[:40] for k, v in full[1]["after"].items()}
     # Without the old row there is nothing to fill from: Debezium's placeholder, as documented.
     assert default[1]["after"]["body"] == "__debezium_unavailable_value"
+
+
+# --- 13. a primary-key change is a delete of the old key and a create of the new ----------------------------
+
+@pytest.mark.parametrize("full", [False, True])
+def test_a_key_change_is_a_delete_then_a_create(pg_database, registry, tmp_path, full):
+    db = pg_database
+    db.execute("CREATE TABLE items (id int PRIMARY KEY, name text)")
+    if full:
+        db.execute("ALTER TABLE items REPLICA IDENTITY FULL")
+    with WalSource(db, registry.url, tmp_path, ["items"]) as source:
+        source.start().wait_ready()
+        db.execute("INSERT INTO items VALUES (1, 'one')")
+        db.execute("UPDATE items SET id = 2 WHERE id = 1")
+        db.execute("UPDATE items SET name = 'two' WHERE id = 2")
+        events = wait_for_events(source.sink("items"), registry.url, 4, source)
+        source.stop()
+    assert [(event["op"], event["key"]) for event in events] == [
+        ("c", {"id": 1}), ("d", {"id": 1}), ("c", {"id": 2}), ("u", {"id": 2})], json.dumps(events, indent=1)
+    assert events[1]["before"]["id"] == 1 and events[1]["after"] is None
+    assert events[2]["after"] == {"id": 2, "name": "one"} and events[2]["before"] is None
+    assert_replays_to(db, "items", events, ["id"], ["id", "name"])

@@ -84,7 +84,14 @@ extension WALSourceEngine {
         case .insert(let insert):
             try await emitWidening { () throws(WALSourceError) in try emit(.create, relationID: insert.relationID, before: nil, after: insert.new, lsn: lsn) }
         case .update(let update):
-            try await emitWidening { () throws(WALSourceError) in try emit(.update, relationID: update.relationID, before: update.old, after: update.new, lsn: lsn) }
+            if let old = update.old, keyChanged(relationID: update.relationID, old: old, new: update.new) {
+                // As Debezium: the old key's row goes (a delete), the new key's comes (a create), so
+                // per-key consumers and compacted topics see the old row go.
+                try await emitWidening { () throws(WALSourceError) in try emit(.delete, relationID: update.relationID, before: old, after: nil, lsn: lsn) }
+                try await emitWidening { () throws(WALSourceError) in try emit(.create, relationID: update.relationID, before: nil, after: update.new, lsn: lsn) }
+            } else {
+                try await emitWidening { () throws(WALSourceError) in try emit(.update, relationID: update.relationID, before: update.old, after: update.new, lsn: lsn) }
+            }
         case .delete(let delete):
             try await emitWidening { () throws(WALSourceError) in try emit(.delete, relationID: delete.relationID, before: delete.old, after: nil, lsn: lsn) }
         case .truncate(let truncate):
@@ -115,6 +122,18 @@ extension WALSourceEngine {
         }
         let description = TableDescription(namespace: relation.namespace, name: relation.name, columns: columns, replicaIdentity: relation.replicaIdentity)
         try await install(relationID: relation.id, description: description)
+    }
+
+    /// Whether an UPDATE's old row (key-only or full) has other key values than its new row.
+    func keyChanged(relationID: UInt32, old: PgOutputMessage.OldTuple, new: PgOutputMessage.TupleData) -> Bool {
+        guard let table = relations[relationID], !table.schemas.keyColumnIndexes.isEmpty else { return false }
+        let before = Self.columnTexts(old.columns)
+        let after = Self.columnTexts(new)
+        guard before.count == after.count else { return false }
+        return table.schemas.keyColumnIndexes.contains { index in
+            if case .text = before[index], case .text = after[index] { return before[index] != after[index] }
+            return false
+        }
     }
 
     static func columnTexts(_ tuple: PgOutputMessage.TupleData) -> [ColumnText] {
