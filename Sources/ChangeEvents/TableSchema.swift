@@ -65,6 +65,7 @@ public enum PostgresType: UInt32, Sendable {
     case time = 1083
     case timestamp = 1114
     case timestamptz = 1184
+    case interval = 1186
     case numeric = 1700
     case uuid = 2950
     case jsonb = 3802
@@ -75,6 +76,9 @@ public enum ColumnAvroType: Sendable, Equatable {
     case boolean, int, long, float, double, string, bytes
     case decimal(precision: Int, scale: Int)
     case date, timeMicros, timestampMicros, localTimestampMicros, uuid
+    /// A string with Debezium's semantic type name (`connect.name`): `io.debezium.time.Interval`
+    /// (ISO 8601; the source pins IntervalStyle to iso_8601) and `io.debezium.data.Json`.
+    case semanticString(String)
 
     /// The mapping of the issue: int2/int4→int, int8→long, float4→float, float8→double,
     /// numeric(p,s)→decimal (unconstrained numeric→string), bool→boolean, text/varchar/char→string,
@@ -93,6 +97,8 @@ public enum ColumnAvroType: Sendable, Equatable {
         case .timestamp: self = .localTimestampMicros
         case .timestamptz: self = .timestampMicros
         case .uuid: self = .uuid
+        case .interval: self = .semanticString("io.debezium.time.Interval")
+        case .json, .jsonb: self = .semanticString("io.debezium.data.Json")
         case .numeric:
             // atttypmod = ((precision << 16) | scale) + 4 (VARHDRSZ); scale is 11 bits, signed since
             // PostgreSQL 15. A negative scale has no Avro decimal: such columns stay strings.
@@ -130,6 +136,7 @@ public enum ColumnAvroType: Sendable, Equatable {
         case .timestampMicros: return .object([("type", .string("long")), ("logicalType", .string("timestamp-micros"))])
         case .localTimestampMicros: return .object([("type", .string("long")), ("logicalType", .string("local-timestamp-micros"))])
         case .uuid: return .object([("type", .string("string")), ("logicalType", .string("uuid"))])
+        case .semanticString(let name): return .object([("type", .string("string")), ("connect.name", .string(name))])
         }
     }
 
@@ -147,7 +154,7 @@ public enum ColumnAvroType: Sendable, Equatable {
         case .long: return Int64(text).map { .long($0) }
         case .float: return Self.floatingPoint(text).map { .float(Float($0)) }
         case .double: return Self.floatingPoint(text).map { .double($0) }
-        case .string, .uuid: return .string(text)
+        case .string, .uuid, .semanticString: return .string(text)
         case .bytes: return Self.bytea(text).map { .bytes($0) }
         case .decimal(_, let scale):
             return AvroDecimal(string: text, scale: scale).map { .bytes($0.unscaledBytes) }

@@ -14,7 +14,10 @@ struct ColumnMappingTests {
         #expect(ColumnAvroType(typeOID: 1700, typeModifier: (10 << 16 | 2) + 4) == .decimal(precision: 10, scale: 2))
         #expect(ColumnAvroType(typeOID: 1700, typeModifier: -1) == .string)
         #expect(ColumnAvroType(typeOID: 16, typeModifier: -1) == .boolean)
-        for text in [25, 1043, 1042, 114, 3802] as [UInt32] { #expect(ColumnAvroType(typeOID: text, typeModifier: -1) == .string) }
+        for text in [25, 1043, 1042] as [UInt32] { #expect(ColumnAvroType(typeOID: text, typeModifier: -1) == .string) }
+        // Debezium's semantic names (step 2): json and jsonb as io.debezium.data.Json, interval as ISO 8601.
+        for json in [114, 3802] as [UInt32] { #expect(ColumnAvroType(typeOID: json, typeModifier: -1) == .semanticString("io.debezium.data.Json")) }
+        #expect(ColumnAvroType(typeOID: 1186, typeModifier: -1) == .semanticString("io.debezium.time.Interval"))
         #expect(ColumnAvroType(typeOID: 17, typeModifier: -1) == .bytes)
         #expect(ColumnAvroType(typeOID: 1082, typeModifier: -1) == .date)
         #expect(ColumnAvroType(typeOID: 1083, typeModifier: -1) == .timeMicros)

@@ -503,3 +503,23 @@ def test_a_key_change_is_a_delete_then_a_create(pg_database, registry, tmp_path,
     assert events[1]["before"]["id"] == 1 and events[1]["after"] is None
     assert events[2]["after"] == {"id": 2, "name": "one"} and events[2]["before"] is None
     assert_replays_to(db, "items", events, ["id"], ["id", "name"])
+
+
+# --- 14. interval in one form whatever IntervalStyle the server, database or role has ----------------------
+
+def test_intervals_are_iso_8601_whatever_the_interval_style(pg_database, registry, tmp_path):
+    db = pg_database
+    db.execute("CREATE TABLE spans (id int PRIMARY KEY, span interval, doc jsonb)")
+    db.execute("INSERT INTO spans VALUES (1, '1 day 02:03:04', '{\"a\": 1}')")
+    db.execute(f"ALTER DATABASE \"{db.name}\" SET IntervalStyle = 'postgres_verbose'")
+    with WalSource(db, registry.url, tmp_path, ["spans"], snapshot=True) as source:
+        source.start()
+        db.execute("INSERT INTO spans VALUES (2, '1 year 2 mons -3 days 00:00:00.5', '[]')")
+        events = wait_for_events(source.sink("spans"), registry.url, 2, source)
+        source.stop()
+    assert [event["after"]["span"] for event in events] == ["P1DT2H3M4S", "P1Y2M-3DT0.5S"], events
+    schema = json.loads(registry_schema(registry.url, "cdc.public.spans-value"))
+    value = next(branch for branch in schema["fields"][0]["type"] if isinstance(branch, dict) and branch["name"] == "Value")
+    types = {field["name"]: field["type"][1] for field in value["fields"] if isinstance(field["type"], list)}
+    assert types["span"] == {"type": "string", "connect.name": "io.debezium.time.Interval"}, types
+    assert types["doc"] == {"type": "string", "connect.name": "io.debezium.data.Json"}, types

@@ -149,8 +149,9 @@ public final class WALSourceEngine {
         registry = CachingRegistryClient(RegistryClient(baseURL: configuration.registryURL), latestTimeToLive: .seconds(1))
     }
 
-    /// Our sessions read timestamps in UTC and dates in ISO form, whatever the server's defaults.
-    static let sessionOptions = "-c TimeZone=UTC -c DateStyle=ISO -c extra_float_digits=3 -c bytea_output=hex"
+    /// Our sessions read timestamps in UTC, dates in ISO form and intervals in ISO 8601, whatever the
+    /// server's (or the database's, or the role's) defaults: one column, one form.
+    static let sessionOptions = "-c TimeZone=UTC -c DateStyle=ISO -c IntervalStyle=iso_8601 -c extra_float_digits=3 -c bytea_output=hex"
 
     /// Runs until a signal (then returns normally) or a failure (thrown).
     public func run() async throws(WALSourceError) {
