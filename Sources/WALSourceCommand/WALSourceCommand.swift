@@ -55,6 +55,9 @@ struct WALSourceCommand: AsyncParsableCommand {
     @Flag(help: "When the slot is created, first emit every existing row (op \"r\").")
     var snapshot = false
 
+    @Flag(help: "Capture tables without a key under REPLICA IDENTITY DEFAULT (inserts only: PostgreSQL then refuses UPDATE and DELETE on them).")
+    var allowTablesWithoutKey = false
+
     @Flag(help: "When the slot this source used is gone, create a new one and stream from now (the changes in between are not captured).")
     var allowNewSlot = false
 
@@ -80,6 +83,7 @@ struct WALSourceCommand: AsyncParsableCommand {
             publication: publication, topicPrefix: topicPrefix, outputDirectory: out, snapshot: snapshot)
         configuration.snapshotChunkRows = snapshotChunkRows
         configuration.allowNewSlot = allowNewSlot
+        configuration.allowTablesWithoutKey = allowTablesWithoutKey
         let engine = WALSourceEngine(configuration: configuration)
         do {
             try await engine.run()

@@ -523,3 +523,47 @@ def test_intervals_are_iso_8601_whatever_the_interval_style(pg_database, registr
     types = {field["name"]: field["type"][1] for field in value["fields"] if isinstance(field["type"], list)}
     assert types["span"] == {"type": "string", "connect.name": "io.debezium.time.Interval"}, types
     assert types["doc"] == {"type": "string", "connect.name": "io.debezium.data.Json"}, types
+
+
+# --- 16. a table without a key under REPLICA IDENTITY DEFAULT is refused -----------------------------------
+
+def test_a_table_without_a_key_is_refused_unless_allowed(pg_database, registry, tmp_path):
+    db = pg_database
+    db.execute("CREATE TABLE keyless (n int, note text)")
+    db.execute("INSERT INTO keyless VALUES (1, 'one')")
+    with WalSource(db, registry.url, tmp_path, ["keyless"]) as source:
+        source.start()
+        assert source.wait_exit() == 2
+        message = source.stderr()
+        assert "public.keyless" in message and "REPLICA IDENTITY" in message and "--allow-tables-without-key" in message, message
+        rows = db.execute(f"SELECT count(*) FROM pg_publication_tables WHERE pubname = '{db.publication}'")
+        assert rows[0][0] == 0, "the table must not have been added to a publication"
+        db.execute("UPDATE keyless SET note = 'still works' WHERE n = 1")  # the application is unharmed
+
+        source.extra_arguments = ["--allow-tables-without-key"]
+        source.start()
+        from pg_cluster import wait_until
+        wait_until(lambda: source.check_running() or (db.slot_state() or (0, 0))[1] != 0, 30, message="the slot")
+        db.execute("INSERT INTO keyless VALUES (2, 'two')")
+        events = wait_for_events(source.sink("keyless"), registry.url, 1, source)
+        source.stop()
+    assert events[0]["after"] == {"n": 2, "note": "two"}
+    assert "UPDATE" in source.stderr() and "DELETE" in source.stderr(), source.stderr()
+
+
+# --- 17. --snapshot on an existing slot says what it does -----------------------------------------------------
+
+def test_snapshot_on_an_existing_slot_says_what_it_does(pg_database, registry, tmp_path):
+    db = pg_database
+    db.execute("CREATE TABLE items (id int PRIMARY KEY)")
+    db.execute("INSERT INTO items VALUES (1)")
+    with WalSource(db, registry.url, tmp_path, ["items"]) as source:
+        source.start().wait_ready()
+        source.stop()
+        source.snapshot = True
+        source.start()
+        db.execute("INSERT INTO items VALUES (2)")
+        events = wait_for_events(source.sink("items"), registry.url, 1, source)
+        source.stop()
+    assert [event["after"]["id"] for event in events] == [2]
+    assert "--snapshot" in source.stderr() and "exists" in source.stderr(), source.stderr()

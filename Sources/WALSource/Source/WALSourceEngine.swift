@@ -21,6 +21,9 @@ public struct WALSourceConfiguration: Sendable {
     public var snapshot: Bool
     /// Rows read per chunk of the initial snapshot.
     public var snapshotChunkRows = 10_000
+    /// Whether tables that have no key under REPLICA IDENTITY DEFAULT (or NOTHING) may be captured:
+    /// in a publication, their UPDATEs and DELETEs fail in the application.
+    public var allowTablesWithoutKey = false
     /// Whether a missing slot may be created afresh although this source used one before (changes in
     /// between are then not captured).
     public var allowNewSlot = false
@@ -172,6 +175,11 @@ public final class WALSourceEngine {
                 try checkSlotNotLost()
             }
             let (slotLSN, created, exportedSnapshot) = try ensureSlot(exportingSnapshot: snapshotWanted)
+            if !created, configuration.snapshot {
+                log(
+                    "--snapshot: slot \(configuration.slot) exists, so no snapshot is taken (\(state.snapshot == .done ? "its snapshot was taken when it was created" : "it was created without one")); "
+                        + "streaming goes on from its position. A snapshot is taken only with a new slot (another --slot, or drop this one)")
+            }
             position = try DurablePosition(path: statePath + ".position")
             // A new slot starts a new history: an older record (of a dropped slot, or of another
             // server after a failover) must not make the source skip the new slot's transactions.
@@ -253,6 +261,33 @@ public final class WALSourceEngine {
         guard !presentTables.isEmpty else {
             throw WALSourceError.configuration("none of the tables given exists: \(configuration.tables.map(\.description).joined(separator: ", "))")
         }
+        try checkKeys()
+    }
+
+    /// A table without a key under REPLICA IDENTITY DEFAULT (or with NOTHING) cannot identify its old
+    /// rows: once it is in a publication, PostgreSQL refuses the application's UPDATEs and DELETEs on
+    /// it. Refused before anything is changed, unless --allow-tables-without-key.
+    func checkKeys() throws {
+        var keyless: [TableName] = []
+        for table in presentTables {
+            let rows = try query.query(
+                """
+                SELECT c.relreplident, EXISTS (SELECT 1 FROM pg_index i WHERE i.indrelid = c.oid AND (i.indisprimary OR i.indisreplident))
+                FROM pg_class c WHERE c.oid = \(Self.quoteLiteral(table.quoted))::regclass
+                """)
+            guard let row = rows.first, row.count == 2 else { continue }
+            if row[0] == "n" || (row[0] == "d" && row[1] != "t") { keyless.append(table) }
+        }
+        guard !keyless.isEmpty else { return }
+        let names = keyless.map(\.description).joined(separator: ", ")
+        if configuration.allowTablesWithoutKey {
+            log("warning: \(names) \(keyless.count == 1 ? "has" : "have") no key and REPLICA IDENTITY DEFAULT: captured as asked (--allow-tables-without-key); while in the publication, UPDATE and DELETE on \(keyless.count == 1 ? "it" : "them") fail in the application")
+            return
+        }
+        throw WALSourceError.configuration(
+            "\(names) \(keyless.count == 1 ? "has" : "have") no primary key and REPLICA IDENTITY DEFAULT: in a publication, PostgreSQL would refuse "
+                + "the application's UPDATE and DELETE on \(keyless.count == 1 ? "it" : "them"). Give \(keyless.count == 1 ? "it" : "each") a primary key, or run "
+                + "ALTER TABLE … REPLICA IDENTITY FULL (old rows then carry every column), or pass --allow-tables-without-key to capture inserts only.")
     }
 
     func ensurePublication() throws {
