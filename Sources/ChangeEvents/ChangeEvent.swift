@@ -24,12 +24,20 @@ public struct ChangeSource: Sendable {
     public var transactionID: UInt32
     /// Commit time, milliseconds since the Unix epoch.
     public var commitMilliseconds: Int64
+    /// Debezium's `source.snapshot`: whether the event is a snapshot read, and the last of one.
+    public var snapshot: SnapshotMarker
 
-    public init(database: String, lsn: UInt64, transactionID: UInt32, commitMilliseconds: Int64) {
+    /// Debezium's values of `source.snapshot`.
+    public enum SnapshotMarker: String, Sendable {
+        case `true`, last, `false`, incremental
+    }
+
+    public init(database: String, lsn: UInt64, transactionID: UInt32, commitMilliseconds: Int64, snapshot: SnapshotMarker = .false) {
         self.database = database
         self.lsn = lsn
         self.transactionID = transactionID
         self.commitMilliseconds = commitMilliseconds
+        self.snapshot = snapshot
     }
 }
 
@@ -127,6 +135,7 @@ extension ChangeEventSchemas {
         let sourceValue = AvroValue.record([
             .string("postgresql"), .string(source.database), .string(table.namespace), .string(table.name),
             .long(Int64(bitPattern: source.lsn)), .long(Int64(source.transactionID)), .long(source.commitMilliseconds),
+            .string(source.snapshot.rawValue),
         ])
         return .record([beforeValue, afterValue, sourceValue, .string(operation.rawValue), .union(branch: 1, value: .long(nowMilliseconds))])
     }

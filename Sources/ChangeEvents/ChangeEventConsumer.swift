@@ -13,7 +13,8 @@ public struct ConsumedChangeEvent: Sendable {
     /// The value envelope in the reader's shape (the writer's without a reader).
     public let value: AvroDeserializer.Decoded
 
-    /// The envelope's `before` and `after` rows, and the key, as plain JSON (no union wrappers).
+    /// The envelope's `before` and `after` rows, its `source`, and the key, as plain JSON (no union
+    /// wrappers).
     public var json: JSONValue {
         let envelope = AvroJSON.json(value.value, schema: value.schema, style: .plain)
         let keyJSON = key.map { AvroJSON.json($0.value, schema: $0.schema, style: .plain) } ?? .null
@@ -24,6 +25,7 @@ public struct ConsumedChangeEvent: Sendable {
             ("key", keyJSON),
             ("before", envelope["before"] ?? .null),
             ("after", envelope["after"] ?? .null),
+            ("source", envelope["source"] ?? .null),
         ])
     }
 }

@@ -76,6 +76,19 @@ public struct ChangeEventSchemas: Sendable {
                     .object([("name", .string("lsn")), ("type", .string("long"))]),
                     .object([("name", .string("txId")), ("type", .string("long"))]),
                     .object([("name", .string("ts_ms")), ("type", .string("long"))]),
+                    // Debezium's snapshot marker: "true" for snapshot reads, "last" for the last of
+                    // them, "false" for streamed changes (a default, so the field was added compatibly).
+                    .object([
+                        ("name", .string("snapshot")),
+                        (
+                            "type",
+                            .object([
+                                ("type", .string("string")), ("connect.name", .string("io.debezium.data.Enum")),
+                                ("connect.parameters", .object([("allowed", .string("true,last,false,incremental"))])),
+                            ])
+                        ),
+                        ("default", .string("false")),
+                    ]),
                 ])
             ),
         ])

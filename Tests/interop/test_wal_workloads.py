@@ -567,3 +567,23 @@ def test_snapshot_on_an_existing_slot_says_what_it_does(pg_database, registry, t
         source.stop()
     assert [event["after"]["id"] for event in events] == [2]
     assert "--snapshot" in source.stderr() and "exists" in source.stderr(), source.stderr()
+
+
+# --- source.snapshot, as Debezium sets it ----------------------------------------------------------------
+
+def test_source_snapshot_marks_snapshot_reads_and_the_last_one(pg_database, registry, tmp_path):
+    db = pg_database
+    db.execute("CREATE TABLE first_table (id int PRIMARY KEY)")
+    db.execute("CREATE TABLE second_table (id int PRIMARY KEY)")
+    db.execute("INSERT INTO first_table SELECT generate_series(1, 3)")
+    db.execute("INSERT INTO second_table SELECT generate_series(1, 2)")
+    with WalSource(db, registry.url, tmp_path, ["first_table", "second_table"], snapshot=True) as source:
+        source.start()
+        wait_for_events(source.sink("second_table"), registry.url, 2, source)
+        db.execute("INSERT INTO second_table VALUES (3)")
+        second = wait_for_events(source.sink("second_table"), registry.url, 3, source)
+        first = read_events(source.sink("first_table"), registry.url)
+        source.stop()
+    assert [event["source"]["snapshot"] for event in first] == ["true", "true", "true"]
+    assert [event["source"]["snapshot"] for event in second] == ["true", "last", "false"]
+    assert second[0]["source"]["table"] == "second_table" and second[0]["source"]["db"] == db.name

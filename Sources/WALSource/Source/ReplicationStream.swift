@@ -152,7 +152,10 @@ extension WALSourceEngine {
             afterColumns: after.map(Self.columnTexts), lsn: lsn)
     }
 
-    func emit(_ operation: ChangeOperation, relationID: UInt32, beforeColumns: [ColumnText]?, beforeIsFullRow: Bool, afterColumns: [ColumnText]?, lsn: UInt64) throws(WALSourceError) {
+    func emit(
+        _ operation: ChangeOperation, relationID: UInt32, beforeColumns: [ColumnText]?, beforeIsFullRow: Bool, afterColumns: [ColumnText]?, lsn: UInt64,
+        snapshot: ChangeSource.SnapshotMarker = .false
+    ) throws(WALSourceError) {
         guard let table = relations[relationID] else { return }  // a table outside the configuration
         if skippingTransaction { return }  // durable in the logs already
         let schemas = table.schemas
@@ -172,7 +175,8 @@ extension WALSourceEngine {
             }
             afterColumns = after
         }
-        let source = ChangeSource(database: databaseName, lsn: lsn, transactionID: transactionID, commitMilliseconds: transactionCommitMilliseconds)
+        let source = ChangeSource(
+            database: databaseName, lsn: lsn, transactionID: transactionID, commitMilliseconds: transactionCommitMilliseconds, snapshot: snapshot)
         do {
             let envelope = try schemas.envelope(
                 operation: operation, before: beforeColumns, beforeIsFullRow: beforeIsFullRow, after: afterColumns, source: source,

@@ -38,6 +38,17 @@ extension WALSourceEngine {
         return true
     }
 
+    /// Writes the snapshot read held back (if any) with `marker` as its source.snapshot.
+    func writeHeldSnapshotRead(as marker: ChangeSource.SnapshotMarker, lsn: UInt64) async throws(WALSourceError) {
+        guard let (relationID, texts) = heldSnapshotRead else { return }
+        heldSnapshotRead = nil
+        transactionCommitMilliseconds = Self.nowMicroseconds() / 1000
+        transactionFinalLSN = 0  // snapshot events are kept across restarts (commit LSN 0)
+        try await emitWidening { () throws(WALSourceError) in
+            try emit(.read, relationID: relationID, beforeColumns: nil, beforeIsFullRow: false, afterColumns: texts, lsn: lsn, snapshot: marker)
+        }
+    }
+
     /// After a snapshot that did not finish (the process was killed): cut its events from the logs,
     /// drop its slot if it is still there (it never streamed, so nothing is lost), and leave the state
     /// as it was, so that a crash during this also ends here again.
@@ -73,6 +84,7 @@ extension WALSourceEngine {
             for table in presentTables {
                 try await snapshotTable(schema: table.schema, name: table.name, lsn: lsn)
             }
+            try await writeHeldSnapshotRead(as: .last, lsn: lsn)
             try query.execute("COMMIT")
             for writer in writers.values { try writer.sync() }
         } catch let error as PostgresError {
@@ -142,11 +154,10 @@ extension WALSourceEngine {
             for row in rows {
                 if stopRequested.load(ordering: .relaxed) { throw WALSourceError.stopped }
                 let texts = row.map { $0.map(ColumnText.text) ?? .null }
-                transactionCommitMilliseconds = Self.nowMicroseconds() / 1000
-                transactionFinalLSN = 0  // snapshot events are kept across restarts (commit LSN 0)
-                try await emitWidening { () throws(WALSourceError) in
-                    try emit(.read, relationID: relationID, beforeColumns: nil, beforeIsFullRow: false, afterColumns: texts, lsn: lsn)
-                }
+                // Each row is written when the next is read, so the snapshot's very last row can be
+                // marked source.snapshot = "last" (`finishSnapshotReads`).
+                try await writeHeldSnapshotRead(as: .true, lsn: lsn)
+                heldSnapshotRead = (relationID, texts)
             }
             rowsRead += rows.count
             if rows.count < configuration.snapshotChunkRows { break }

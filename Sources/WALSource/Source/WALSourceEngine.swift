@@ -133,6 +133,9 @@ public final class WALSourceEngine {
     var eventsAtLastStatus = 0
     let started = ContinuousClock.now
 
+    /// The snapshot's latest row, written when the next is read (or marked last at the end).
+    var heldSnapshotRead: (relationID: UInt32, texts: [ColumnText])?
+
     /// The configured tables that exist (`findPresentTables`).
     var presentTables: [TableName] = []
 
