@@ -84,9 +84,8 @@ struct WALSourceCommand: AsyncParsableCommand {
         configuration.snapshotChunkRows = snapshotChunkRows
         configuration.allowNewSlot = allowNewSlot
         configuration.allowTablesWithoutKey = allowTablesWithoutKey
-        let engine = WALSourceEngine(configuration: configuration)
         do {
-            try await engine.run()
+            try await WALSourceSupervisor.run(configuration: configuration)
         } catch {
             switch error {
             case .incompatibleSchema: throw fail(error.description, status: 4)

@@ -33,9 +33,9 @@ class RunningServer:
         self.process = None
         self.url = None
 
-    def start(self):
+    def start(self, listen="127.0.0.1:0"):
         self.process = subprocess.Popen(
-            [server_binary(), "--listen", "127.0.0.1:0", "--db", self.database, "--threads", "4"],
+            [server_binary(), "--listen", listen, "--db", self.database, "--threads", "4"],
             stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
         deadline = time.time() + 20
         while time.time() < deadline:

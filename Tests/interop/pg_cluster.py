@@ -117,6 +117,13 @@ class PostgresCluster:
         self._run("pg_ctl", "-D", self.data_dir, "-m", mode, "-w", "-t", "60", "stop")
         self._run("pg_ctl", "-D", self.data_dir, "-l", self.log_path, "-w", "-t", "60", "-o", self.options, "start")
 
+    def stop_for(self, seconds):
+        """Stops the server cleanly, waits `seconds`, and starts it again."""
+        import time
+        self._run("pg_ctl", "-D", self.data_dir, "-m", "fast", "-w", "-t", "60", "stop")
+        time.sleep(seconds)
+        self._run("pg_ctl", "-D", self.data_dir, "-l", self.log_path, "-w", "-t", "60", "-o", self.options, "start")
+
     def stop(self):
         try:
             if self.running:

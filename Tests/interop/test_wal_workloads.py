@@ -300,8 +300,9 @@ def test_durable_events_are_not_written_again_after_postgres_restarts(pg_databas
         with open(source.sink("items"), "rb") as log:
             durable = log.read()
         postgres.restart(mode)
-        source.wait_exit()  # (reconnecting by itself comes later; it may exit, but must not lose or repeat)
-        source.start()
+        # The source reconnects by itself and resumes from its durable position.
+        from pg_cluster import wait_until
+        wait_until(lambda: source.check_running() or "recovered" in source.stderr(), 60, message="the source to reconnect")
         db.execute("INSERT INTO items VALUES (51, 'after the restart')")
         events = wait_for_events(source.sink("items"), registry.url, 51, source, settle=1.5)
         source.stop()
@@ -587,3 +588,38 @@ def test_source_snapshot_marks_snapshot_reads_and_the_last_one(pg_database, regi
     assert [event["source"]["snapshot"] for event in first] == ["true", "true", "true"]
     assert [event["source"]["snapshot"] for event in second] == ["true", "last", "false"]
     assert second[0]["source"]["table"] == "second_table" and second[0]["source"]["db"] == db.name
+
+
+# --- reconnecting by itself ------------------------------------------------------------------------------------
+
+def test_the_source_rides_out_postgres_and_registry_outages(pg_database, registry, tmp_path, postgres):
+    import time
+    from pg_cluster import wait_until
+    db = pg_database
+    db.execute("CREATE TABLE items (id int PRIMARY KEY, name text)")
+    with WalSource(db, registry.url, tmp_path, ["items"]) as source:
+        source.start().wait_ready()
+        db.execute("INSERT INTO items SELECT g, 'before' FROM generate_series(1, 20) g")
+        wait_for_events(source.sink("items"), registry.url, 20, source)
+
+        # PostgreSQL away for 10 s.
+        postgres.stop_for(10)
+        wait_until(lambda: source.check_running() or "recovered" in source.stderr(), 60, message="the source to reconnect to PostgreSQL")
+        db.execute("INSERT INTO items SELECT g, 'after postgres' FROM generate_series(21, 40) g")
+        wait_for_events(source.sink("items"), registry.url, 40, source)
+
+        # The registry away for 10 s while a DDL needs a new schema version.
+        port = registry.url.rsplit(":", 1)[1]
+        registry.stop()
+        db.execute("ALTER TABLE items ADD COLUMN extra int")
+        db.execute("INSERT INTO items SELECT g, 'during registry outage', g FROM generate_series(41, 60) g")
+        time.sleep(10)
+        source.check_running()
+        registry.start(listen=f"127.0.0.1:{port}")
+        events = wait_for_events(source.sink("items"), registry.url, 60, source)
+        source.stop()
+    ids = [event["after"]["id"] for event in events]
+    assert ids == list(range(1, 61)), f"{len(ids)} events"
+    assert_replays_to(db, "items", events, ["id"], ["id", "name"])
+    log = source.stderr()
+    assert log.count("trying again") >= 2 and log.count("recovered") >= 2, log

@@ -133,6 +133,11 @@ public final class WALSourceEngine {
     var eventsAtLastStatus = 0
     let started = ContinuousClock.now
 
+    /// Whether this run got as far as streaming (the supervisor then starts its waits from 1 s again).
+    var reachedStreaming = false
+    /// Called once streaming starts (the supervisor logs a recovery).
+    var onStreaming: (() -> Void)?
+
     /// The snapshot's latest row, written when the next is read (or marked last at the end).
     var heldSnapshotRead: (relationID: UInt32, texts: [ColumnText])?
 
@@ -210,6 +215,8 @@ public final class WALSourceEngine {
             acknowledgedLSN = confirmed
             receivedLSN = confirmed
             log("streaming from slot \(configuration.slot) at \(LSN(confirmed)) (publication \(configuration.publication))")
+            reachedStreaming = true
+            onStreaming?()
         } catch let error as PostgresError {
             throw .postgres(error)
         } catch let error as WALSourceError {

@@ -1,0 +1,62 @@
+/// Runs the source, and runs it again after what a restart fixes: PostgreSQL restarting or failing
+/// over, a dropped connection, the registry being unreachable. Each attempt is a fresh engine that
+/// resumes from the durable position (nothing acknowledged is lost, nothing durable is written twice);
+/// waits grow from 1 s to 30 s and start again from 1 s once an attempt reached streaming. It returns
+/// on a stop signal and throws what a restart cannot fix (configuration, an incompatible schema, a
+/// failing disk, a value that has no Avro form).
+public enum WALSourceSupervisor {
+    public static func run(configuration: WALSourceConfiguration) async throws(WALSourceError) {
+        var delay: Duration = .seconds(1)
+        var outageStarted: ContinuousClock.Instant?
+        while true {
+            let engine = WALSourceEngine(configuration: configuration)
+            if let outageStarted { engine.onStreaming = { engine.log("recovered after \(seconds(ContinuousClock.now - outageStarted)) s") } }
+            do {
+                try await engine.run()
+                return
+            } catch {
+                guard error.isTransient, !stopRequested.load(ordering: .relaxed) else { throw error }
+                if engine.reachedStreaming {
+                    delay = .seconds(1)
+                    outageStarted = ContinuousClock.now
+                } else if outageStarted == nil {
+                    outageStarted = ContinuousClock.now
+                }
+                engine.log("\(error.description); trying again in \(seconds(delay)) s")
+            }
+            // Drop the engine (its connections and files) before waiting.
+            if await sleepUnlessStopped(delay) { return }
+            delay = min(delay * 2, .seconds(30))
+        }
+    }
+
+    /// Sleeps `duration` in short steps; true when a stop signal arrived meanwhile.
+    static func sleepUnlessStopped(_ duration: Duration) async -> Bool {
+        let deadline = ContinuousClock.now + duration
+        while ContinuousClock.now < deadline {
+            if stopRequested.load(ordering: .relaxed) { return true }
+            try? await Task.sleep(for: .milliseconds(100))
+        }
+        return stopRequested.load(ordering: .relaxed)
+    }
+
+    static func seconds(_ duration: Duration) -> String {
+        let value = Double(duration.components.seconds) + Double(duration.components.attoseconds) / 1e18
+        return value < 10 ? String(Double(Int(value * 10)) / 10) : String(Int(value))
+    }
+}
+
+extension WALSourceError {
+    /// Whether running again may fix it: the server or the registry was away, or a connection broke.
+    public var isTransient: Bool {
+        switch self {
+        case .postgres(let error):
+            guard let state = error.sqlState else { return true }  // connection, client or protocol errors
+            // Connection exceptions, operator intervention (shutdown, crash, cannot connect now), too
+            // many connections, a slot still active for a previous connection.
+            return state.hasPrefix("08") || state.hasPrefix("57P") || state.hasPrefix("53") || state == "55006"
+        case .registry(.unavailable): return true
+        default: return false
+        }
+    }
+}
