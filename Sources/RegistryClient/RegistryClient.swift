@@ -1,8 +1,11 @@
 import AvroCodec
-import Foundation
 
-#if canImport(FoundationNetworking)
-    import FoundationNetworking
+#if canImport(Glibc)
+    import Glibc
+#elseif canImport(Musl)
+    import Musl
+#elseif canImport(Darwin)
+    import Darwin
 #endif
 
 /// What went wrong talking to a registry.
@@ -56,23 +59,42 @@ public struct RetryPolicy: Sendable {
 public struct RegistryClient: Sendable {
     public let baseURL: String
     public let retry: RetryPolicy
+    /// Timeouts and https trust and identity.
+    public let transport: RegistryTransportOptions
+    /// `baseURL` parsed once; nil when it is not a URL we can reach (every request then says so).
+    private let endpoint: RegistryEndpoint?
 
     /// The registry URL a command line means: `explicit` (a `--registry` flag), else
     /// `$SCHEMA_REGISTRY_URL`, else `http://127.0.0.1:8081`.
     public static func url(explicit: String?) -> String {
-        explicit ?? ProcessInfo.processInfo.environment["SCHEMA_REGISTRY_URL"] ?? "http://127.0.0.1:8081"
+        explicit ?? getenv("SCHEMA_REGISTRY_URL").map { String(cString: $0) } ?? "http://127.0.0.1:8081"
     }
 
-    public init(baseURL: String, retry: RetryPolicy = RetryPolicy()) {
+    public init(baseURL: String, retry: RetryPolicy = RetryPolicy(), transport: RegistryTransportOptions = RegistryTransportOptions()) {
         self.baseURL = baseURL.hasSuffix("/") ? String(baseURL.dropLast()) : baseURL
         self.retry = retry
+        self.transport = transport
+        self.endpoint = RegistryEndpoint(parsing: self.baseURL)
     }
 
-    /// Percent-encodes a subject for use as one path segment (`/` becomes `%2F`).
+    /// Percent-encodes a subject for use as one path segment (`/` becomes `%2F`): every UTF-8 byte
+    /// but ASCII letters, digits and `-._~`, in uppercase hex (what Foundation's
+    /// `addingPercentEncoding(withAllowedCharacters: .alphanumerics + "-._~")` gave).
     public static func pathSegment(_ text: String) -> String {
-        var allowed = CharacterSet.alphanumerics
-        allowed.insert(charactersIn: "-._~")
-        return text.addingPercentEncoding(withAllowedCharacters: allowed) ?? text
+        var encoded: [UInt8] = []
+        encoded.reserveCapacity(text.utf8.count)
+        for byte in text.utf8 {
+            if RegistryEndpoint.isASCIIAlphanumeric(byte) || byte == UInt8(ascii: "-") || byte == UInt8(ascii: ".") || byte == UInt8(ascii: "_")
+                || byte == UInt8(ascii: "~")
+            {
+                encoded.append(byte)
+            } else {
+                encoded.append(UInt8(ascii: "%"))
+                encoded.append(RegistryEndpoint.hexDigits[Int(byte >> 4)])
+                encoded.append(RegistryEndpoint.hexDigits[Int(byte & 0x0F)])
+            }
+        }
+        return String(decoding: encoded, as: UTF8.self)
     }
 
     /// Sends a request, retrying per `retry` while the registry is unavailable; returns the parsed
@@ -96,23 +118,17 @@ public struct RegistryClient: Sendable {
     }
 
     func sendOnce(_ method: String, _ path: String, body: JSONValue?) async throws(RegistryClientError) -> JSONValue {
-        guard let url = URL(string: baseURL + path) else { throw .unavailable("invalid registry URL \(baseURL + path)") }
-        var request = URLRequest(url: url, timeoutInterval: 30)
-        request.httpMethod = method
-        request.setValue("application/vnd.schemaregistry.v1+json", forHTTPHeaderField: "Accept")
-        if let body {
-            request.setValue("application/vnd.schemaregistry.v1+json", forHTTPHeaderField: "Content-Type")
-            request.httpBody = Data(body.compactText.utf8)
-        }
-        let data: Data
-        let response: URLResponse
+        guard let endpoint else { throw .unavailable("invalid registry URL \(baseURL + path)") }
+        let request = HTTPRequest(method: method, target: endpoint.requestTarget(path), body: body.map { Array($0.compactText.utf8) })
+        let data: [UInt8]
+        let status: Int
         do {
-            (data, response) = try await URLSession.shared.data(for: request)
+            let response = try await HTTPTransport.send(request, to: endpoint, options: transport)
+            (data, status) = (response.body, response.status)
         } catch {
-            throw .unavailable("\(baseURL): \(error.localizedDescription)")
+            throw .unavailable("\(baseURL): \(error.reason)")
         }
-        let status = (response as? HTTPURLResponse)?.statusCode ?? 0
-        let json = try? JSONParser.parse(bytes: [UInt8](data))
+        let json = try? JSONParser.parse(bytes: data)
         if status >= 500 || status == 0 {
             throw .unavailable("HTTP \(status) from \(baseURL): \(String(decoding: data, as: UTF8.self))")
         }

@@ -1,9 +1,10 @@
 import CAvro
+import CGnuTLS
 import CMicroHTTPD
 import CSQLite
 import Testing
 
-/// The three C libraries link and answer: the system-library targets are wired correctly.
+/// The C libraries link and answer: the system-library targets are wired correctly.
 struct CLibraryLinkTests {
     @Test func sqliteReportsItsVersion() {
         let version = String(cString: sqlite3_libversion())
@@ -14,6 +15,11 @@ struct CLibraryLinkTests {
     @Test func microhttpdReportsItsVersion() {
         let version = String(cString: MHD_get_version())
         #expect(version.hasPrefix("0.") || version.hasPrefix("1."))
+    }
+
+    @Test func gnutlsReportsItsVersion() {
+        let version = String(cString: gnutls_check_version(nil))
+        #expect(version.hasPrefix("3."))
     }
 
     @Test func avroParsesACanonicalSchema() {

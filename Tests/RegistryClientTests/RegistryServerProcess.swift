@@ -1,6 +1,8 @@
 import Foundation
 import Testing
 
+@testable import RegistryClient
+
 /// A real `schema-registry` process on 127.0.0.1 with its own SQLite file, for client tests.
 /// `@unchecked Sendable`: its stored properties are set in `init` and never change; `Process` is
 /// only asked to terminate and wait, which Foundation allows from any thread.
@@ -57,9 +59,13 @@ final class RegistryServerProcess: @unchecked Sendable {
         let log: String
     }
 
-    /// The count of `schema_registry_requests_total` samples whose labels contain `route`.
+    /// The count of `schema_registry_requests_total` samples whose labels contain `route`. Fetched with
+    /// the client's own transport: this test binary no longer links FoundationNetworking, without which
+    /// `String(contentsOf:)` cannot read an http URL.
     func requestCount(route: String) throws -> Int {
-        let text = try String(contentsOf: URL(string: url + "/metrics")!, encoding: .utf8)
+        let endpoint = try #require(RegistryEndpoint(parsing: url))
+        let metrics = try HTTPTransport.exchange(HTTPRequest(method: "GET", target: Array("/metrics".utf8), body: nil), with: endpoint, options: RegistryTransportOptions())
+        let text = String(decoding: metrics.body, as: UTF8.self)
         var total = 0
         for line in text.split(separator: "\n") where line.hasPrefix("schema_registry_requests_total{") && line.contains("route=\"\(route)\"") {
             total += Int(line.split(separator: " ").last ?? "") ?? 0
