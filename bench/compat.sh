@@ -5,11 +5,12 @@
 #
 # Compares:
 #   * codec-bench compat DIR --iterations N   (Swift, in-process)
-#   * schemactl check ... --level FULL_TRANSITIVE   (Swift CLI, wall time per process)
+#   * schemactl check ... --level FULL_TRANSITIVE   (Swift CLI, wall time per process; the static build
+#     that ships to CI images, .build-static, and the dynamic one, run alternately)
 #   * bench/python_avro_check.py   (Apache Avro's Python checker: the baseline)
 #
 # Usage: bench/compat.sh [--skip-build] [--python-only]
-#   --skip-build    use the existing .build/release binaries
+#   --skip-build    use the existing .build/release and .build-static/release binaries
 #   --python-only   run only the Python baseline (no Swift build or binaries)
 # Environment:
 #   DATA_DIR    where the schemas go (default bench/.data/compat, gitignored)
@@ -80,12 +81,20 @@ if [[ $PYTHON_ONLY -eq 0 ]]; then
     }
     build_product schemactl
     build_product codec-bench
+    # The CLI as shipped for CI images: one file with the Swift runtime linked in (no Swift libraries
+    # needed where it runs, and no dynamic loading of them at every start). Its own build directory.
+    if [[ $SKIP_BUILD -eq 0 ]]; then
+        say "swift build -c release --product schemactl --static-swift-stdlib --scratch-path .build-static"
+        swift build -c release --product schemactl --static-swift-stdlib --scratch-path "$ROOT/.build-static" >&2 \
+            || die "static release build of schemactl failed (see the swift output above)"
+    fi
+    SCHEMACTL_STATIC="$ROOT/.build-static/release/schemactl"
     if [[ -z "${BIN_DIR:-}" ]]; then
         BIN_DIR=$(swift build -c release --show-bin-path 2>/dev/null || echo "$ROOT/.build/release")
     fi
     SCHEMACTL="$BIN_DIR/schemactl"
     CODEC_BENCH="$BIN_DIR/codec-bench"
-    for b in "$SCHEMACTL" "$CODEC_BENCH"; do
+    for b in "$SCHEMACTL" "$CODEC_BENCH" "$SCHEMACTL_STATIC"; do
         [[ -x "$b" ]] || die "missing binary: $b
     $( [[ $SKIP_BUILD -eq 1 ]] && echo 'Drop --skip-build to build it, or' || echo 'The build succeeded but produced no such file; check the product name in Package.swift, or' ) re-run with --python-only."
     done
@@ -96,6 +105,9 @@ say "generating schemas into $DATA_DIR"
 rm -rf "$DATA_DIR"
 mkdir -p "$DATA_DIR"
 "$PYTHON" "$BENCH/gen_schemas.py" "$DATA_DIR"
+# Write the new files back before anything is timed: writeback of 10 MB of fresh pages competes with
+# the timed runs for the two cores (first measured as a 10-15 ms slower schemactl median).
+sync
 mapfile -t FILES < <(ls "$DATA_DIR"/v*.avsc | sort)
 [[ ${#FILES[@]} -eq 101 ]] || die "expected 101 schema files in $DATA_DIR, found ${#FILES[@]}"
 NEW=${FILES[100]}
@@ -122,19 +134,40 @@ if [[ $PYTHON_ONLY -eq 0 ]]; then
     CLI_ARGS=(check "$NEW")
     for p in "${PRIORS[@]}"; do CLI_ARGS+=(--against "$p"); done
     CLI_ARGS+=(--level FULL_TRANSITIVE)
-    say "schemactl check v101 --against v001..v100 --level FULL_TRANSITIVE (${CLI_RUNS} runs + 2 warm-ups)"
-    "$PYTHON" "$BENCH/timeit_cmd.py" --name schemactl --runs "$CLI_RUNS" --warmup 2 -- \
-        "$SCHEMACTL" "${CLI_ARGS[@]}" | tee "$WORK/cli.out" >&2 \
+    say "schemactl check v101 --against v001..v100 --level FULL_TRANSITIVE: static and dynamic builds alternately, ${CLI_RUNS} runs each + 2 warm-ups"
+    # Alternating the two builds run by run puts both under the same load on this shared machine.
+    "$PYTHON" - "$CLI_RUNS" "$SCHEMACTL_STATIC" "$SCHEMACTL" "${CLI_ARGS[@]}" > "$WORK/cli.out" <<'PY' \
         || die "schemactl check did not exit 0 (expected: all versions compatible)"
-    echo "cli_median_ms $(grep -o 'median_ms=[0-9.]*' "$WORK/cli.out" | cut -d= -f2)" >> "$RESULTS"
-    echo "cli_p90_ms $(grep -o 'p90_ms=[0-9.]*' "$WORK/cli.out" | cut -d= -f2)" >> "$RESULTS"
+import math, statistics, subprocess, sys, time
+runs = int(sys.argv[1]); binaries = {"static": sys.argv[2], "dynamic": sys.argv[3]}; arguments = sys.argv[4:]
+times = {name: [] for name in binaries}
+for round in range(runs + 2):
+    for name, binary in binaries.items():
+        start = time.perf_counter()
+        result = subprocess.run([binary] + arguments, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, stdin=subprocess.DEVNULL)
+        elapsed = (time.perf_counter() - start) * 1e3
+        if result.returncode != 0:
+            sys.stderr.write(result.stderr.decode(errors="replace")[-2000:])
+            sys.exit(result.returncode)
+        if round >= 2:
+            times[name].append(elapsed)
+for name, values in times.items():
+    values.sort()
+    p90 = values[max(1, math.ceil(0.9 * len(values))) - 1]
+    print(f"cli_{name}_median_ms {statistics.median(values):.1f}")
+    print(f"cli_{name}_p90_ms {p90:.1f}")
+PY
+    cat "$WORK/cli.out" >&2
+    cat "$WORK/cli.out" >> "$RESULTS"
+    echo "cli_median_ms $(grep '^cli_static_median_ms ' "$WORK/cli.out" | cut -d' ' -f2)" >> "$RESULTS"
+    echo "cli_p90_ms $(grep '^cli_static_p90_ms ' "$WORK/cli.out" | cut -d' ' -f2)" >> "$RESULTS"
     # The floor: process start-up alone (dynamic linking, runtime and argument parsing), no schema work.
-    "$PYTHON" "$BENCH/timeit_cmd.py" --name schemactl-help --runs "$CLI_RUNS" --warmup 2 -- "$SCHEMACTL" --help \
+    "$PYTHON" "$BENCH/timeit_cmd.py" --name schemactl-help --runs "$CLI_RUNS" --warmup 2 -- "$SCHEMACTL_STATIC" --help \
         | tee "$WORK/startup.out" >&2 || die "schemactl --help failed"
     echo "cli_startup_ms $(grep -o 'median_ms=[0-9.]*' "$WORK/startup.out" | cut -d= -f2)" >> "$RESULTS"
     if command -v hyperfine >/dev/null; then
         say "hyperfine (informational)"
-        hyperfine --warmup 1 --runs "$CLI_RUNS" -N "$(printf '%q ' "$SCHEMACTL" "${CLI_ARGS[@]}")" >&2 || true
+        hyperfine --warmup 1 --runs "$CLI_RUNS" -N "$(printf '%q ' "$SCHEMACTL_STATIC" "${CLI_ARGS[@]}")" >&2 || true
     fi
 fi
 
@@ -194,15 +227,17 @@ row("python-avro check only (in-process)", r["py_check_ms"])
 row("python-avro whole process (wall)", r["py_process_ms"], "incl. interpreter start + import")
 row("swift codec-bench compat (in-process)", r.get("swift_inprocess_median_ms"),
     f"--iterations {iterations}" + (f", p90 {r['swift_p90_ms']:.1f} ms" if "swift_p90_ms" in r else ""))
-row("swift schemactl check (CLI wall)", r.get("cli_median_ms"),
-    f"median of {cli_runs}, incl. process start" + (f", p90 {r['cli_p90_ms']:.1f} ms" if "cli_p90_ms" in r else ""))
-row("swift schemactl --help (start-up floor)", r.get("cli_startup_ms"), f"median of {cli_runs}")
+row("swift schemactl check (CLI wall, static)", r.get("cli_static_median_ms"),
+    f"median of {cli_runs}, incl. process start, p90 {r.get('cli_static_p90_ms', float('nan')):.1f} ms")
+row("swift schemactl check (CLI wall, dynamic)", r.get("cli_dynamic_median_ms"),
+    f"median of {cli_runs}, alternating with the static one, p90 {r.get('cli_dynamic_p90_ms', float('nan')):.1f} ms")
+row("swift schemactl --help (start-up floor)", r.get("cli_startup_ms"), f"median of {cli_runs}, static")
 if "cli_median_ms" in r:
     cli = r["cli_median_ms"]
     py_wall = r["py_process_ms"]
     print()
     print("Whole process, same run (wall clock, parsing of all 101 files included):")
-    print(f"  schemactl check      median {cli:8.1f} ms   p90 {r.get('cli_p90_ms', float('nan')):8.1f} ms")
+    print(f"  schemactl check      median {cli:8.1f} ms   p90 {r.get('cli_p90_ms', float('nan')):8.1f} ms   (static build; dynamic: median {r.get('cli_dynamic_median_ms', float('nan')):.1f} ms)")
     print(f"  python-avro process  median {py_wall:8.1f} ms   (interpreter start + import + parse + check)")
     print(f"  ratio schemactl / python-avro = {cli / py_wall:.4f}  ({py_wall / cli:.1f}x faster)")
     verdict = "MET" if cli < target_ms else "NOT MET"
