@@ -248,6 +248,19 @@ public enum ColumnAvroType: Sendable, Equatable {
         return localMicros - offset
     }
 
+    /// The range of the last `::` in `text` (a cast), if any.
+    static func lastCast(in text: String) -> Range<String.Index>? {
+        var index = text.endIndex
+        while index > text.startIndex {
+            let previous = text.index(before: index)
+            if text[previous] == ":", previous > text.startIndex, text[text.index(before: previous)] == ":" {
+                return text.index(before: previous)..<index
+            }
+            index = previous
+        }
+        return nil
+    }
+
     /// The Avro default of a NOT NULL column's SQL default, when it is a constant this type can hold
     /// (`42`, `'text'::character varying`, `true`, `0.0`); nil for expressions such as `now()` or
     /// `nextval(…)`.
@@ -255,12 +268,13 @@ public enum ColumnAvroType: Sendable, Equatable {
         var literal = expression
         // Strip a trailing cast: 'abc'::text, 42::bigint, ('x'::character varying).
         if literal.hasPrefix("("), literal.hasSuffix(")") { literal = String(literal.dropFirst().dropLast()) }
-        if let cast = literal.range(of: "::", options: .backwards), !literal[cast.upperBound...].contains("'") {
+        if let cast = Self.lastCast(in: literal), !literal[cast.upperBound...].contains("'") {
             literal = String(literal[..<cast.lowerBound])
         }
         var text: String
         if literal.hasPrefix("'") && literal.hasSuffix("'") && literal.count >= 2 {
-            text = String(literal.dropFirst().dropLast()).replacingOccurrences(of: "''", with: "'")
+            // '' inside a quoted literal is one quote.
+            text = String(literal.dropFirst().dropLast()).split(separator: "''", omittingEmptySubsequences: false).joined(separator: "'")
         } else {
             guard literal.allSatisfy({ $0.isNumber || $0 == "." || $0 == "-" || $0 == "e" || $0 == "E" || $0 == "+" }) || literal == "true" || literal == "false" else {
                 return nil

@@ -55,6 +55,12 @@ struct WALSourceCommand: AsyncParsableCommand {
     @Flag(help: "When the slot is created, first emit every existing row (op \"r\").")
     var snapshot = false
 
+    @Option(help: "While idle, ask the server for its position this often, in seconds, and acknowledge it (0: only on the server's own keepalives).")
+    var heartbeatInterval: Double = 10
+
+    @Option(help: "A table (created if missing) that gets one row upserted at every heartbeat, so a quiet database on a busy cluster does not hold WAL.")
+    var heartbeatTable: String?
+
     @Flag(help: "Capture tables without a key under REPLICA IDENTITY DEFAULT (inserts only: PostgreSQL then refuses UPDATE and DELETE on them).")
     var allowTablesWithoutKey = false
 
@@ -84,6 +90,16 @@ struct WALSourceCommand: AsyncParsableCommand {
         configuration.snapshotChunkRows = snapshotChunkRows
         configuration.allowNewSlot = allowNewSlot
         configuration.allowTablesWithoutKey = allowTablesWithoutKey
+        if heartbeatInterval > 0 { configuration.heartbeatInterval = .milliseconds(Int64(heartbeatInterval * 1000)) }
+        if let heartbeatTable {
+            do {
+                let tables = try TableName.parseList(heartbeatTable)
+                guard tables.count == 1 else { throw fail("--heartbeat-table takes one table", status: 2) }
+                configuration.heartbeatTable = tables[0]
+            } catch let error as TableName.ListError {
+                throw fail(error.description, status: 2)
+            }
+        }
         do {
             try await WALSourceSupervisor.run(configuration: configuration)
         } catch {

@@ -623,3 +623,25 @@ def test_the_source_rides_out_postgres_and_registry_outages(pg_database, registr
     assert_replays_to(db, "items", events, ["id"], ["id", "name"])
     log = source.stderr()
     assert log.count("trying again") >= 2 and log.count("recovered") >= 2, log
+
+
+# --- heartbeats --------------------------------------------------------------------------------------------
+
+def test_heartbeats_advance_the_slot_while_published_tables_are_idle(pg_database, registry, tmp_path):
+    import time
+    from pg_cluster import wait_until
+    db = pg_database
+    db.execute("CREATE TABLE items (id int PRIMARY KEY)")
+    db.execute("CREATE TABLE other (id int PRIMARY KEY, payload text)")
+    with WalSource(db, registry.url, tmp_path, ["items"],
+                   extra_arguments=["--heartbeat-interval", "0.5", "--heartbeat-table", "public.cdc_heartbeat"]) as source:
+        source.start().wait_ready()
+        db.execute("INSERT INTO other SELECT n, 'x' FROM generate_series(1, 1000) n")
+        target = int(db.execute("SELECT pg_current_wal_lsn() - '0/0'::pg_lsn")[0][0])
+        began = time.monotonic()
+        wait_until(lambda: (db.slot_state() or (False, 0))[1] >= target, 10, message="the slot to pass the unpublished writes")
+        took = time.monotonic() - began
+        first = wait_until(lambda: db.execute("SELECT ts FROM cdc_heartbeat WHERE id = 1"), 5, message="the heartbeat row")[0][0]
+        wait_until(lambda: db.execute("SELECT ts FROM cdc_heartbeat WHERE id = 1")[0][0] > first, 5, message="the heartbeat row to be updated")
+        source.stop()
+    assert took < 5, f"the slot took {took:.1f} s to advance with a 0.5 s heartbeat"

@@ -57,7 +57,31 @@ extension WALSourceEngine {
             {
                 try syncAndAcknowledge()
             }
+            try heartbeatIfDue()
             reportProgressIfDue()
+        }
+    }
+
+    /// At each heartbeat interval while idle: upsert the heartbeat row (if configured), and ask the
+    /// server for a keepalive, whose position the keepalive handler then acknowledges.
+    func heartbeatIfDue() throws(WALSourceError) {
+        guard let interval = configuration.heartbeatInterval, ContinuousClock.now - lastHeartbeat >= interval else { return }
+        lastHeartbeat = ContinuousClock.now
+        if let table = configuration.heartbeatTable {
+            do {
+                _ = try catalogQuery(
+                    "INSERT INTO \(table.quoted) (id, ts) VALUES (1, now()) ON CONFLICT (id) DO UPDATE SET ts = excluded.ts")
+            } catch let error as PostgresError {
+                throw .postgres(error)
+            } catch {
+                throw .event("heartbeat: \(error)")
+            }
+        }
+        guard transactionFinalLSN == 0, pendingCommits.isEmpty else { return }
+        do {
+            try replication.sendStandbyStatus(written: LSN(receivedLSN), flushed: LSN(acknowledgedLSN), applied: LSN(acknowledgedLSN), replyRequested: true)
+        } catch {
+            throw .postgres(error)
         }
     }
 

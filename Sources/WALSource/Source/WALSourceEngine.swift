@@ -21,6 +21,13 @@ public struct WALSourceConfiguration: Sendable {
     public var snapshot: Bool
     /// Rows read per chunk of the initial snapshot.
     public var snapshotChunkRows = 10_000
+    /// While idle, how often the source asks the server for its position (and acknowledges it), so the
+    /// slot keeps up with WAL written outside the publication; nil: only when the server sends a
+    /// keepalive by itself (every wal_sender_timeout / 2, 30 s by default).
+    public var heartbeatInterval: Duration?
+    /// A table the source upserts one row into at every heartbeat (created if missing), so that a quiet
+    /// database on a busy cluster has WAL of its own to advance past.
+    public var heartbeatTable: TableName?
     /// Whether tables that have no key under REPLICA IDENTITY DEFAULT (or NOTHING) may be captured:
     /// in a publication, their UPDATEs and DELETEs fail in the application.
     public var allowTablesWithoutKey = false
@@ -133,6 +140,8 @@ public final class WALSourceEngine {
     var eventsAtLastStatus = 0
     let started = ContinuousClock.now
 
+    var lastHeartbeat = ContinuousClock.now
+
     /// Whether this run got as far as streaming (the supervisor then starts its waits from 1 s again).
     var reachedStreaming = false
     /// Called once streaming starts (the supervisor logs a recovery).
@@ -173,6 +182,9 @@ public final class WALSourceEngine {
             state = try SourceState.read(path: statePath) ?? SourceState()
             try findPresentTables()
             try ensurePublication()
+            if let table = configuration.heartbeatTable {
+                try query.execute("CREATE TABLE IF NOT EXISTS \(table.quoted) (id int PRIMARY KEY, ts timestamptz NOT NULL)")
+            }
             var snapshotWanted = configuration.snapshot
             if state.snapshot == .running {
                 // A snapshot was interrupted (killed, or stopped): its slot never streamed, so it is
