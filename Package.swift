@@ -67,7 +67,7 @@ let package = Package(
         .target(name: "WALSource", dependencies: ["CPostgres", "AvroCodec", "ChangeEvents", "RegistryClient"]),
         .executableTarget(
             name: "WALSourceCommand",
-            dependencies: ["WALSource", .product(name: "ArgumentParser", package: "swift-argument-parser")]
+            dependencies: ["WALSource", "HTTPServer", .product(name: "ArgumentParser", package: "swift-argument-parser")]
         ),
 
         .testTarget(name: "AvroCodecTests", dependencies: ["AvroCodec"]),

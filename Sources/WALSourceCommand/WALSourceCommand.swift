@@ -1,4 +1,5 @@
 import ArgumentParser
+import HTTPServer
 import Foundation
 import WALSource
 
@@ -55,6 +56,9 @@ struct WALSourceCommand: AsyncParsableCommand {
     @Flag(help: "When the slot is created, first emit every existing row (op \"r\").")
     var snapshot = false
 
+    @Option(help: "Serve Prometheus metrics (lag in bytes and milliseconds, events, reconnects) at http://HOST:PORT/metrics (PORT 0: any free port, logged).")
+    var metricsListen: String?
+
     @Option(help: "While idle, ask the server for its position this often, in seconds, and acknowledge it (0: only on the server's own keepalives).")
     var heartbeatInterval: Double = 10
 
@@ -100,6 +104,11 @@ struct WALSourceCommand: AsyncParsableCommand {
                 throw fail(error.description, status: 2)
             }
         }
+        var metricsServer: HTTPServer?
+        if let metricsListen {
+            metricsServer = try startMetricsServer(metricsListen)
+        }
+        defer { metricsServer?.stop() }
         do {
             try await WALSourceSupervisor.run(configuration: configuration)
         } catch {
@@ -111,6 +120,38 @@ struct WALSourceCommand: AsyncParsableCommand {
             }
         }
         WALSourceEngine.writeStandardError("wal-source: stopped\n")
+    }
+
+    /// Serves GET /metrics (Prometheus text) on HOST:PORT; logs the address it listens on.
+    func startMetricsServer(_ listen: String) throws -> HTTPServer {
+        guard let colon = listen.lastIndex(of: ":"), let port = UInt16(listen[listen.index(after: colon)...]) else {
+            throw fail("--metrics-listen takes HOST:PORT, not \(listen)", status: 2)
+        }
+        var configuration = HTTPServerConfiguration()
+        configuration.host = String(listen[..<colon]).trimmingCharacters(in: CharacterSet(charactersIn: "[]"))
+        configuration.port = port
+        configuration.threads = 1
+        configuration.maximumBodyBytes = 0
+        let server: HTTPServer
+        do {
+            server = try HTTPServer(
+                configuration: configuration,
+                oversizedBody: { _ in HTTPResponse(status: 413, contentType: "text/plain", body: Array("no bodies here\n".utf8)) },
+                handler: { request in
+                    guard request.path == "/metrics" else {
+                        return HTTPResponse(status: 404, contentType: "text/plain", body: Array("only /metrics\n".utf8))
+                    }
+                    guard request.method == "GET" || request.method == "HEAD" else {
+                        return HTTPResponse(status: 405, contentType: "text/plain", body: Array("GET /metrics\n".utf8))
+                    }
+                    return HTTPResponse(
+                        status: 200, contentType: "text/plain; version=0.0.4", body: Array(WALSourceMetrics.shared.prometheusText().utf8))
+                })
+        } catch {
+            throw fail("cannot serve metrics on \(listen): \(error)", status: 2)
+        }
+        WALSourceEngine.writeStandardError("wal-source: metrics on http://\(configuration.host):\(server.port)/metrics\n")
+        return server
     }
 
     /// The tables of --tables and --tables-file, in that order, each once.

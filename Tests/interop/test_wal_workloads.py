@@ -645,3 +645,30 @@ def test_heartbeats_advance_the_slot_while_published_tables_are_idle(pg_database
         wait_until(lambda: db.execute("SELECT ts FROM cdc_heartbeat WHERE id = 1")[0][0] > first, 5, message="the heartbeat row to be updated")
         source.stop()
     assert took < 5, f"the slot took {took:.1f} s to advance with a 0.5 s heartbeat"
+
+
+# --- lag you can alert on -----------------------------------------------------------------------------------
+
+def test_metrics_report_server_side_lag_and_events(pg_database, registry, tmp_path):
+    import re as regex
+    import requests
+    from pg_cluster import wait_until
+    db = pg_database
+    db.execute("CREATE TABLE items (id int PRIMARY KEY)")
+    with WalSource(db, registry.url, tmp_path, ["items"], extra_arguments=["--metrics-listen", "127.0.0.1:0"]) as source:
+        source.start().wait_ready()
+        url = wait_until(lambda: regex.search(r"metrics on (http://127\.0\.0\.1:\d+/metrics)", source.stderr()), 10, message="the metrics address").group(1)
+        db.execute("INSERT INTO items SELECT generate_series(1, 25)")
+        wait_for_events(source.sink("items"), registry.url, 25, source)
+
+        def metrics():
+            text = requests.get(url, timeout=5).text
+            return {match.group(1): float(match.group(2)) for match in regex.finditer(r"^(wal_source_\w+) (\S+)$", text, regex.M)}
+        current = wait_until(lambda: (lambda m: m if m.get("wal_source_events_total") == 25 and "wal_source_lag_bytes" in m else None)(metrics()),
+                             10, message="the metrics to show 25 events")
+        assert current["wal_source_streaming"] == 1
+        assert 0 <= current["wal_source_lag_bytes"] < 10_000_000
+        assert 0 <= current["wal_source_lag_milliseconds"] < 60_000
+        assert requests.get(url.replace("/metrics", "/other"), timeout=5).status_code == 404
+        source.stop()
+    assert "lag_ms=" in source.stderr()

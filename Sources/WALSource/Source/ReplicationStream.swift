@@ -268,6 +268,9 @@ extension WALSourceEngine {
             transactionsCommitted += 1
         }
         acknowledgedLSN = max(acknowledgedLSN, last.endLSN)
+        if let lastWithEvents = pendingCommits.last(where: \.hasEvents) {
+            lastDurableCommitMilliseconds = (lastWithEvents.commitTime + Self.postgresEpochMicroseconds) / 1000
+        }
         pendingCommits.removeAll(keepingCapacity: true)
         try sendStatus()
     }
@@ -277,8 +280,27 @@ extension WALSourceEngine {
         guard now - lastStatus >= configuration.statusInterval else { return }
         let seconds = Double((now - lastStatus).components.seconds) + Double((now - lastStatus).components.attoseconds) / 1e18
         let rate = Double(events - eventsAtLastStatus) / max(seconds, 0.001)
+        // Server-side lag: what the slot holds back on the server (not what was received but not yet
+        // acknowledged here). A failed read leaves it unknown rather than stopping the stream.
+        var serverLag: Int64?
+        if let rows = try? catalogQuery(
+            "SELECT (pg_current_wal_lsn() - confirmed_flush_lsn)::bigint FROM pg_replication_slots WHERE slot_name = \(Self.quoteLiteral(configuration.slot))"),
+            let row = rows.first, let text = row.first ?? nil
+        {
+            serverLag = Int64(text)
+        }
+        let lagMilliseconds = lastDurableCommitMilliseconds.map { Self.nowMicroseconds() / 1000 - $0 }
+        WALSourceMetrics.shared.update { values in
+            values.events = eventsBeforeThisRun + events
+            values.receivedLSN = receivedLSN
+            values.acknowledgedLSN = acknowledgedLSN
+            values.serverLagBytes = serverLag
+            values.lagMilliseconds = lagMilliseconds
+            values.streaming = true
+        }
         log(
-            "received_lsn=\(LSN(receivedLSN)) acked_lsn=\(LSN(acknowledgedLSN)) events=\(events) events_per_s=\(Int(rate)) lag_bytes=\(receivedLSN &- acknowledgedLSN)"
+            "received_lsn=\(LSN(receivedLSN)) acked_lsn=\(LSN(acknowledgedLSN)) events=\(events) events_per_s=\(Int(rate)) "
+                + "lag_bytes=\(serverLag.map(String.init) ?? "?") lag_ms=\(lagMilliseconds.map(String.init) ?? "?")"
         )
         lastStatus = now
         eventsAtLastStatus = events

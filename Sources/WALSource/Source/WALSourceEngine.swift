@@ -141,6 +141,10 @@ public final class WALSourceEngine {
     let started = ContinuousClock.now
 
     var lastHeartbeat = ContinuousClock.now
+    /// The commit time (ms since the Unix epoch) of the last transaction whose events are durable.
+    var lastDurableCommitMilliseconds: Int64?
+    /// Events written by earlier runs of this process (the supervisor's), for the metrics' total.
+    var eventsBeforeThisRun = 0
 
     /// Whether this run got as far as streaming (the supervisor then starts its waits from 1 s again).
     var reachedStreaming = false

@@ -8,14 +8,19 @@ public enum WALSourceSupervisor {
     public static func run(configuration: WALSourceConfiguration) async throws(WALSourceError) {
         var delay: Duration = .seconds(1)
         var outageStarted: ContinuousClock.Instant?
+        var eventsSoFar = 0
         while true {
             let engine = WALSourceEngine(configuration: configuration)
+            engine.eventsBeforeThisRun = eventsSoFar
             if let outageStarted { engine.onStreaming = { engine.log("recovered after \(seconds(ContinuousClock.now - outageStarted)) s") } }
             do {
                 try await engine.run()
                 return
             } catch {
+                eventsSoFar += engine.events
+                WALSourceMetrics.shared.update { $0.streaming = false }
                 guard error.isTransient, !stopRequested.load(ordering: .relaxed) else { throw error }
+                WALSourceMetrics.shared.update { $0.reconnects += 1 }
                 if engine.reachedStreaming {
                     delay = .seconds(1)
                     outageStarted = ContinuousClock.now
