@@ -36,6 +36,8 @@ public struct ColumnDescription: Sendable, Equatable {
     public var isNullable: Bool
     /// The column default's SQL expression (`pg_get_expr(adbin, adrelid)`), if any.
     public var defaultExpression: String?
+    /// For a column of an enum type, its labels in order (the source reads them from the catalog).
+    public var enumLabels: [String]?
 
     public init(name: String, typeOID: UInt32, typeModifier: Int32, isKey: Bool, isNullable: Bool, defaultExpression: String?) {
         self.name = name
@@ -65,7 +67,9 @@ public enum PostgresType: UInt32, Sendable {
     case time = 1083
     case timestamp = 1114
     case timestamptz = 1184
+    case money = 790
     case interval = 1186
+    case timetz = 1266
     case numeric = 1700
     case uuid = 2950
     case jsonb = 3802
@@ -79,6 +83,13 @@ public enum ColumnAvroType: Sendable, Equatable {
     /// A string with Debezium's semantic type name (`connect.name`): `io.debezium.time.Interval`
     /// (ISO 8601; the source pins IntervalStyle to iso_8601) and `io.debezium.data.Json`.
     case semanticString(String)
+    /// An enum's value as a string, with its labels (Debezium's `io.debezium.data.Enum`).
+    case enumeration([String])
+    /// money: decimal(19, 2), from PostgreSQL's text form (`$1,234.56`, `-$0.50`) in the C locale
+    /// the source pins for lc_monetary.
+    case money
+    /// timetz as a time in UTC, `HH:MM:SS[.ffffff]Z` (Debezium's `io.debezium.time.ZonedTime`).
+    case zonedTime
 
     /// The mapping of the issue: int2/int4→int, int8→long, float4→float, float8→double,
     /// numeric(p,s)→decimal (unconstrained numeric→string), bool→boolean, text/varchar/char→string,
@@ -98,6 +109,8 @@ public enum ColumnAvroType: Sendable, Equatable {
         case .timestamptz: self = .timestampMicros
         case .uuid: self = .uuid
         case .interval: self = .semanticString("io.debezium.time.Interval")
+        case .money: self = .money
+        case .timetz: self = .zonedTime
         case .json, .jsonb: self = .semanticString("io.debezium.data.Json")
         case .numeric:
             // atttypmod = ((precision << 16) | scale) + 4 (VARHDRSZ); scale is 11 bits, signed since
@@ -137,6 +150,14 @@ public enum ColumnAvroType: Sendable, Equatable {
         case .localTimestampMicros: return .object([("type", .string("long")), ("logicalType", .string("local-timestamp-micros"))])
         case .uuid: return .object([("type", .string("string")), ("logicalType", .string("uuid"))])
         case .semanticString(let name): return .object([("type", .string("string")), ("connect.name", .string(name))])
+        case .enumeration(let labels):
+            return .object([
+                ("type", .string("string")), ("connect.name", .string("io.debezium.data.Enum")),
+                ("connect.parameters", .object([("allowed", .string(labels.joined(separator: ",")))])),
+            ])
+        case .money:
+            return .object([("type", .string("bytes")), ("logicalType", .string("decimal")), ("precision", .integer(19)), ("scale", .integer(2))])
+        case .zonedTime: return .object([("type", .string("string")), ("connect.name", .string("io.debezium.time.ZonedTime"))])
         }
     }
 
@@ -155,6 +176,15 @@ public enum ColumnAvroType: Sendable, Equatable {
         case .float: return Self.floatingPoint(text).map { .float(Float($0)) }
         case .double: return Self.floatingPoint(text).map { .double($0) }
         case .string, .uuid, .semanticString: return .string(text)
+        // Any label: one added since the schema was made is still a value (the schema's list says what
+        // was allowed when it was registered).
+        case .enumeration: return .string(text)
+        case .money:
+            // "$1,234.56", "-$1,234.56": keep the sign, the digits and the point.
+            let negative = text.hasPrefix("-") || text.hasPrefix("(")
+            let digits = String(text.unicodeScalars.filter { ($0 >= "0" && $0 <= "9") || $0 == "." }.map(Character.init))
+            return AvroDecimal(string: (negative ? "-" : "") + digits, scale: 2).map { .bytes($0.unscaledBytes) }
+        case .zonedTime: return Self.utcTime(text).map { .string($0) }
         case .bytes: return Self.bytea(text).map { .bytes($0) }
         case .decimal(_, let scale):
             return AvroDecimal(string: text, scale: scale).map { .bytes($0.unscaledBytes) }
@@ -246,6 +276,26 @@ public enum ColumnAvroType: Sendable, Equatable {
         let offset = (hours * 3600 + minutes * 60 + seconds) * 1_000_000 * (body[signIndex] == "-" ? -1 : 1)
         guard let localMicros = AvroTemporal.timestamp(fromString: local, unit: .micros, utc: false) else { return nil }
         return localMicros - offset
+    }
+
+    /// A timetz text form (`12:34:56.789+02`, `23:00:00-05:30`, `01:02:03+05:45:10`) as the same
+    /// instant of the day in UTC, `HH:MM:SS[.fraction]Z`; nil when it is not one.
+    static func utcTime(_ text: String) -> String? {
+        guard let signIndex = text.lastIndex(where: { $0 == "+" || $0 == "-" }) else { return nil }
+        let timePart = text[..<signIndex]
+        let zone = text[text.index(after: signIndex)...].split(separator: ":").map { Int($0) }
+        let clock = timePart.split(separator: ":", maxSplits: 2)
+        guard clock.count == 3, let hours = Int(clock[0]), let minutes = Int(clock[1]), !zone.isEmpty, !zone.contains(nil) else { return nil }
+        let secondsText = clock[2]
+        let wholeSeconds = secondsText.split(separator: ".", maxSplits: 1)
+        guard let seconds = Int(wholeSeconds[0]) else { return nil }
+        let fraction = wholeSeconds.count == 2 ? "." + wholeSeconds[1] : ""
+        let zoneSeconds = (zone[0] ?? 0) * 3600 + (zone.count > 1 ? zone[1] ?? 0 : 0) * 60 + (zone.count > 2 ? zone[2] ?? 0 : 0)
+        let sign = text[signIndex] == "+" ? 1 : -1
+        var total = (hours * 3600 + minutes * 60 + seconds - sign * zoneSeconds) % 86_400
+        if total < 0 { total += 86_400 }
+        func two(_ value: Int) -> String { value < 10 ? "0\(value)" : String(value) }
+        return "\(two(total / 3600)):\(two(total / 60 % 60)):\(two(total % 60))\(fraction)Z"
     }
 
     /// The range of the last `::` in `text` (a cast), if any.

@@ -18,6 +18,8 @@ struct ColumnMappingTests {
         // Debezium's semantic names (step 2): json and jsonb as io.debezium.data.Json, interval as ISO 8601.
         for json in [114, 3802] as [UInt32] { #expect(ColumnAvroType(typeOID: json, typeModifier: -1) == .semanticString("io.debezium.data.Json")) }
         #expect(ColumnAvroType(typeOID: 1186, typeModifier: -1) == .semanticString("io.debezium.time.Interval"))
+        #expect(ColumnAvroType(typeOID: 790, typeModifier: -1) == .money)
+        #expect(ColumnAvroType(typeOID: 1266, typeModifier: -1) == .zonedTime)
         #expect(ColumnAvroType(typeOID: 17, typeModifier: -1) == .bytes)
         #expect(ColumnAvroType(typeOID: 1082, typeModifier: -1) == .date)
         #expect(ColumnAvroType(typeOID: 1083, typeModifier: -1) == .timeMicros)
@@ -25,6 +27,15 @@ struct ColumnMappingTests {
         #expect(ColumnAvroType(typeOID: 1184, typeModifier: -1) == .timestampMicros)
         #expect(ColumnAvroType(typeOID: 2950, typeModifier: -1) == .uuid)
         #expect(ColumnAvroType(typeOID: 600, typeModifier: -1) == .string)  // point: its text form
+    }
+
+    @Test func timetzBecomesUTCAndMoneyADecimal() {
+        #expect(ColumnAvroType.zonedTime.value(fromText: "12:34:56.789+02") == .string("10:34:56.789Z"))
+        #expect(ColumnAvroType.zonedTime.value(fromText: "23:30:00-05:30") == .string("05:00:00Z"))
+        #expect(ColumnAvroType.zonedTime.value(fromText: "00:10:00+01") == .string("23:10:00Z"))
+        #expect(ColumnAvroType.zonedTime.value(fromText: "noon") == nil)
+        #expect(ColumnAvroType.money.value(fromText: "$1,234.56") == ColumnAvroType.decimal(precision: 19, scale: 2).value(fromText: "1234.56"))
+        #expect(ColumnAvroType.money.value(fromText: "-$0.50") == ColumnAvroType.decimal(precision: 19, scale: 2).value(fromText: "-0.50"))
     }
 
     @Test func textFormsBecomeValues() {

@@ -672,3 +672,29 @@ def test_metrics_report_server_side_lag_and_events(pg_database, registry, tmp_pa
         assert requests.get(url.replace("/metrics", "/other"), timeout=5).status_code == 404
         source.stop()
     assert "lag_ms=" in source.stderr()
+
+
+# --- 15. Debezium's representations: domains, enums, money, timetz ----------------------------------------------
+
+def test_domains_enums_money_and_timetz_as_debezium_represents_them(pg_database, registry, tmp_path):
+    db = pg_database
+    db.execute("CREATE DOMAIN positive AS integer CHECK (VALUE > 0)")
+    db.execute("CREATE DOMAIN price AS numeric(8,2)")
+    db.execute("CREATE TYPE mood AS ENUM ('sad', 'ok', 'happy')")
+    db.execute("CREATE TABLE typed (id positive PRIMARY KEY, cost price, feeling mood, cash money, at timetz)")
+    db.execute("INSERT INTO typed VALUES (1, 12.50, 'ok', 1234.56, '12:34:56.789+02')")
+    with WalSource(db, registry.url, tmp_path, ["typed"], snapshot=True) as source:
+        source.start()
+        db.execute("INSERT INTO typed VALUES (2, 0.99, 'happy', -0.5, '23:30:00-05:30')")
+        events = wait_for_events(source.sink("typed"), registry.url, 2, source)
+        source.stop()
+    assert events[0]["after"] == {"id": 1, "cost": "12.50", "feeling": "ok", "cash": "1234.56", "at": "10:34:56.789Z"}, events[0]
+    assert events[1]["after"] == {"id": 2, "cost": "0.99", "feeling": "happy", "cash": "-0.50", "at": "05:00:00Z"}, events[1]
+    schema = json.loads(registry_schema(registry.url, "cdc.public.typed-value"))
+    value = next(branch for branch in schema["fields"][0]["type"] if isinstance(branch, dict) and branch["name"] == "Value")
+    types = {field["name"]: (field["type"][1] if isinstance(field["type"], list) else field["type"]) for field in value["fields"]}
+    assert types["id"] == "int", types
+    assert types["cost"] == {"type": "bytes", "logicalType": "decimal", "precision": 8, "scale": 2}, types
+    assert types["feeling"] == {"type": "string", "connect.name": "io.debezium.data.Enum", "connect.parameters": {"allowed": "sad,ok,happy"}}, types
+    assert types["cash"]["logicalType"] == "decimal" and types["cash"]["scale"] == 2, types
+    assert types["at"] == {"type": "string", "connect.name": "io.debezium.time.ZonedTime"}, types

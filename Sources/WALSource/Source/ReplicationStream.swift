@@ -128,6 +128,8 @@ extension WALSourceEngine {
     }
 
     func installRelation(_ relation: PgOutputMessage.Relation) async throws(WALSourceError) {
+        // A RELATION message follows DDL: types may have changed too (an enum's labels, a domain's base).
+        typeCache.removeAll()
         let catalog: [String: CatalogColumn]
         do {
             catalog = try catalogColumns(relationID: relation.id)

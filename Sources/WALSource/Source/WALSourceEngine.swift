@@ -141,6 +141,8 @@ public final class WALSourceEngine {
     let started = ContinuousClock.now
 
     var lastHeartbeat = ContinuousClock.now
+    /// Catalog facts about non-built-in types, by OID (`resolvedType`).
+    var typeCache: [UInt32: (kind: String, base: UInt32, baseModifier: Int32, labels: [String]?)] = [:]
     /// The commit time (ms since the Unix epoch) of the last transaction whose events are durable.
     var lastDurableCommitMilliseconds: Int64?
     /// Events written by earlier runs of this process (the supervisor's), for the metrics' total.
@@ -175,7 +177,7 @@ public final class WALSourceEngine {
 
     /// Our sessions read timestamps in UTC, dates in ISO form and intervals in ISO 8601, whatever the
     /// server's (or the database's, or the role's) defaults: one column, one form.
-    static let sessionOptions = "-c TimeZone=UTC -c DateStyle=ISO -c IntervalStyle=iso_8601 -c extra_float_digits=3 -c bytea_output=hex"
+    static let sessionOptions = "-c TimeZone=UTC -c DateStyle=ISO -c IntervalStyle=iso_8601 -c lc_monetary=C -c extra_float_digits=3 -c bytea_output=hex"
 
     /// Runs until a signal (then returns normally) or a failure (thrown).
     public func run() async throws(WALSourceError) {
@@ -478,6 +480,13 @@ public final class WALSourceEngine {
         // Nullability never tightens (see `ChangeEventSchemas.keepingNullable`): what the subject's
         // latest version, or this table's current schema, has nullable stays so.
         var description = description
+        do {
+            description.columns = try description.columns.map(resolvedType)
+        } catch let error as PostgresError {
+            throw .postgres(error)
+        } catch {
+            throw .event("\(error)")
+        }
         if let current = relations[relationID] {
             description = ChangeEventSchemas.keepingNullable(description, asIn: current.schemas.value)
         }
@@ -518,6 +527,39 @@ public final class WALSourceEngine {
         } else {
             log("\(schemas.topic): table changed; new value schema id \(valueSchemaID)")
         }
+    }
+
+    /// A column as Debezium types it: a domain as its base type (and the base's modifier when the column
+    /// has none), an enum with its labels. Looked up once per type OID; built-in types need no lookup.
+    func resolvedType(_ column: ColumnDescription) throws -> ColumnDescription {
+        var column = column
+        for _ in 0..<16 where column.typeOID >= 16384 || PostgresType(rawValue: column.typeOID) == nil {
+            let info: (kind: String, base: UInt32, baseModifier: Int32, labels: [String]?)
+            if let cached = typeCache[column.typeOID] {
+                info = cached
+            } else {
+                let rows = try catalogQuery(
+                    """
+                    SELECT t.typtype, t.typbasetype, t.typtypmod,
+                           (SELECT string_agg(e.enumlabel, chr(31) ORDER BY e.enumsortorder) FROM pg_enum e WHERE e.enumtypid = t.oid)
+                    FROM pg_type t WHERE t.oid = \(column.typeOID)
+                    """)
+                guard let row = rows.first, row.count == 4 else { return column }
+                info = (row[0] ?? "", UInt32(row[1] ?? "") ?? 0, Int32(row[2] ?? "") ?? -1, row[3].map { $0.split(separator: "\u{1F}", omittingEmptySubsequences: false).map(String.init) })
+                typeCache[column.typeOID] = info
+            }
+            switch info.kind {
+            case "d":
+                column.typeOID = info.base
+                if column.typeModifier < 0 { column.typeModifier = info.baseModifier }
+            case "e":
+                column.enumLabels = info.labels ?? []
+                return column
+            default:
+                return column
+            }
+        }
+        return column
     }
 
     /// Encodes an event with `encode`; when a row holds NULL in a column the current schema says is
