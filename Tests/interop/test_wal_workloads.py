@@ -172,6 +172,8 @@ KEY_TYPES = {
     "enum": ("CREATE TYPE level AS ENUM ('zulu', 'alpha', 'mike', 'bravo')", "level",
              "(ARRAY['zulu', 'alpha', 'mike', 'bravo'])[1 + g % 4]::level"),
     "domain": ("CREATE DOMAIN positive AS int CHECK (VALUE > 0)", "positive", "g"),
+    # A bare "character" cast means char(1): the bound must keep the column's length.
+    "char": ("", "char(6)", "lpad(g::text, 6, 'x')"),
 }
 
 

@@ -109,7 +109,7 @@ extension WALSourceEngine {
         let columnRows = try query.query(
             """
             SELECT a.attname, a.atttypid, a.atttypmod, a.attnotnull, pg_get_expr(d.adbin, d.adrelid),
-                   \(Self.keyColumnExpression), format_type(a.atttypid, NULL)
+                   \(Self.keyColumnExpression), format_type(a.atttypid, a.atttypmod)
             FROM pg_attribute a
             LEFT JOIN pg_attrdef d ON d.adrelid = a.attrelid AND d.adnum = a.attnum
             WHERE a.attrelid = \(relationID) AND a.attnum > 0 AND NOT a.attisdropped

@@ -12,7 +12,11 @@ public enum WALSourceSupervisor {
         while true {
             let engine = WALSourceEngine(configuration: configuration)
             engine.eventsBeforeThisRun = eventsSoFar
-            if let outageStarted { engine.onStreaming = { engine.log("recovered after \(seconds(ContinuousClock.now - outageStarted)) s") } }
+            // Logged through the static writer: a closure holding the engine would keep it (its
+            // connections, a walsender, and its files) alive for ever.
+            if let outageStarted {
+                engine.onStreaming = { WALSourceEngine.writeStandardError("wal-source: recovered after \(seconds(ContinuousClock.now - outageStarted)) s\n") }
+            }
             do {
                 try await engine.run()
                 return
