@@ -32,12 +32,13 @@ struct CachingRegistryClientTests {
     @Test func latestVersionsAreCachedForTheirTimeToLive() async throws {
         let server = try RegistryServerProcess()
         defer { server.stop() }
-        let registry = CachingRegistryClient(RegistryClient(baseURL: server.url), latestTimeToLive: .milliseconds(300))
+        let registry = CachingRegistryClient(RegistryClient(baseURL: server.url), latestTimeToLive: .seconds(3))
         _ = try await registry.register(subject: "users-value", schema: try Self.fixture("evolution/user-v1.avsc"))
         #expect(try await registry.latest(subject: "users-value").version == 1)
         _ = try await registry.register(subject: "users-value", schema: try Self.fixture("evolution/user-add-optional-email.avsc"))
         #expect(try await registry.latest(subject: "users-value").version == 1)  // still cached
-        try await Task.sleep(for: .milliseconds(400))
+        // (3 s, not 300 ms: under the full parallel test run the two calls above took longer than that.)
+        try await Task.sleep(for: .milliseconds(3_100))
         let latest = try await registry.latest(subject: "users-value")
         #expect(latest.version == 2)
         #expect(latest.schema.schema.rootNode.name?.name == "User")
