@@ -39,7 +39,7 @@ public struct ChangeEventSchemas: Sendable {
         columnTypes = types
         keyColumnIndexes = table.columns.indices.filter { table.columns[$0].isKey }
         let namespace = Self.avroName(topic, keepingDots: true)
-        let fieldNames = Self.fieldNames(of: table.columns.map(\.name))
+        let fieldNames = Self.fieldNames(of: table.columns)
 
         func field(_ index: Int, forKey: Bool) -> JSONValue {
             let column = table.columns[index]
@@ -115,31 +115,41 @@ public struct ChangeEventSchemas: Sendable {
         value = try AvroSchema(parsing: valueText)
     }
 
-    /// `table` with every non-key column nullable that is nullable in `registered` (a version of this
-    /// table's value subject): nullability never tightens from one version to the next. Under
-    /// BACKWARD compatibility a NOT NULL column cannot follow a nullable one (the new schema could not
-    /// read the old nulls), so `SET NOT NULL`, or a NULL that an older row carried past a later `SET
-    /// NOT NULL`, would otherwise stop the source for good.
-    public static func keepingNullable(_ table: TableDescription, asIn registered: AvroSchema) -> TableDescription {
-        var nullableFields: Set<String> = []
+    /// `table` as a continuation of `registered` (a version of this table's value subject):
+    ///
+    /// - every non-key column nullable there stays nullable: under BACKWARD compatibility a NOT NULL
+    ///   column cannot follow a nullable one (the new schema could not read the old nulls), so `SET NOT
+    ///   NULL`, or a NULL that an older row carried past a later `SET NOT NULL`, would otherwise stop the
+    ///   source for good;
+    /// - every column keeps the Avro field name it had there (found by its `pg.column`, or by name):
+    ///   numbered suffixes and transliteration must not move a name to another column when columns are
+    ///   dropped or added, or when a release names new fields differently.
+    public static func continuing(_ table: TableDescription, from registered: AvroSchema) -> TableDescription {
         // Envelope.after is ["null", Value]: the Value record's fields.
         guard case .record(let envelope) = registered.rootNode.content, let after = envelope.field(named: "after"),
             case .union(let branches) = registered[after.type].content
         else { return table }
+        var fieldByColumn: [String: (name: String, isNullable: Bool)] = [:]
         for branch in branches {
             guard case .record(let value) = registered[branch].content else { continue }
             for field in value.fields {
-                if case .union(let types) = registered[field.type].content, types.contains(where: { registered[$0].kind == .null }) {
-                    nullableFields.insert(field.name)
+                let column = field.properties.first { $0.key == "pg.column" }?.value.stringValue ?? field.name
+                let isNullable: Bool
+                if case .union(let types) = registered[field.type].content {
+                    isNullable = types.contains { registered[$0].kind == .null }
+                } else {
+                    isNullable = false
                 }
+                fieldByColumn[column] = (field.name, isNullable)
             }
         }
-        var widened = table
-        let fieldNames = fieldNames(of: table.columns.map(\.name))
-        for index in widened.columns.indices where !widened.columns[index].isKey && nullableFields.contains(fieldNames[index]) {
-            widened.columns[index].isNullable = true
+        var continued = table
+        for index in continued.columns.indices {
+            guard let field = fieldByColumn[continued.columns[index].name] else { continue }
+            continued.columns[index].fieldName = field.name
+            if field.isNullable && !continued.columns[index].isKey { continued.columns[index].isNullable = true }
         }
-        return widened
+        return continued
     }
 
     /// The topic of a table's events, `PREFIX.SCHEMA.TABLE`, with every character Kafka does not allow in
@@ -156,22 +166,24 @@ public struct ChangeEventSchemas: Sendable {
         return out
     }
 
-    /// The Avro field name of each column, in column order: `avroName` of the column name, made unique
-    /// with a numbered suffix (`a_b`, `a_b_2`) when two columns clean up to one name ("a-b" and "a b").
-    /// Deterministic: the same columns in the same order always get the same names.
-    public static func fieldNames(of columns: [String]) -> [String] {
+    /// The Avro field name of each column, in column order: the name it already has (`fieldName`, from
+    /// the subject's latest version), else `avroName` of the column name, made unique with a numbered
+    /// suffix (`a_b`, `a_b_2`) when two columns clean up to one name ("a-b" and "a b"). Deterministic:
+    /// the same columns with the same history always get the same names.
+    public static func fieldNames(of columns: [ColumnDescription]) -> [String] {
         var taken: Set<String> = []
-        var names: [String] = []
-        names.reserveCapacity(columns.count)
-        // Names that need no cleaning keep themselves first, so a column called "a_b" is never renamed
+        var names: [String?] = columns.map(\.fieldName)
+        for name in names { if let name { taken.insert(name) } }
+        // Then names that need no cleaning keep themselves, so a column called "a_b" is not renamed
         // because an earlier "a-b" cleaned up to it.
-        let cleaned = columns.map { avroName($0) }
-        for (column, name) in zip(columns, cleaned) where column == name { taken.insert(name) }
-        for (column, name) in zip(columns, cleaned) {
-            if column == name {
-                names.append(name)
-                continue
-            }
+        let cleaned = columns.map { avroName($0.name) }
+        for index in columns.indices where names[index] == nil && columns[index].name == cleaned[index] && !taken.contains(cleaned[index]) {
+            names[index] = cleaned[index]
+            taken.insert(cleaned[index])
+        }
+        return columns.indices.map { index in
+            if let name = names[index] { return name }
+            let name = cleaned[index]
             var candidate = name
             var suffix = 2
             while taken.contains(candidate) {
@@ -179,9 +191,8 @@ public struct ChangeEventSchemas: Sendable {
                 suffix += 1
             }
             taken.insert(candidate)
-            names.append(candidate)
+            return candidate
         }
-        return names
     }
 
     /// An Avro name for a SQL identifier: letters, digits and `_`, not starting with a digit; other

@@ -38,6 +38,9 @@ public struct ColumnDescription: Sendable, Equatable {
     public var defaultExpression: String?
     /// For a column of an enum type, its labels in order (the source reads them from the catalog).
     public var enumLabels: [String]?
+    /// The Avro field name the column has in the subject's latest version, kept in the next one
+    /// (`ChangeEventSchemas.continuing`); nil: named from the column's name.
+    public var fieldName: String?
 
     public init(name: String, typeOID: UInt32, typeModifier: Int32, isKey: Bool, isNullable: Bool, defaultExpression: String?) {
         self.name = name

@@ -17,11 +17,14 @@ struct WALSourceCommand: AsyncParsableCommand {
             Creates (or reuses) the publication for --tables and the logical replication slot (pgoutput), \
             registers each table's key and value schemas under PREFIX.SCHEMA.TABLE-key / -value, and appends \
             every event to DIR/PREFIX.SCHEMA.TABLE.log. Events are made durable at each COMMIT before its \
-            LSN is acknowledged; a restart resumes from the slot's confirmed position with no loss and no \
-            duplicates. A table change the subject's compatibility level refuses stops the source with the \
-            registry's reasons and nothing acknowledged; change the level or the table and start it again.
-            Runs until SIGINT/SIGTERM (exit 0). Exit 1: PostgreSQL or sink failure; 2: bad arguments; \
-            3: registry unreachable; 4: schema refused by the registry.
+            LSN is acknowledged; a restart resumes from the durable position with no loss and no \
+            duplicates. A PostgreSQL restart or failover, a dropped connection or a registry outage is \
+            waited out (1 s, 2 s, … 30 s between attempts). A table change the subject's compatibility level \
+            refuses stops the source with the registry's reasons and nothing acknowledged; change the level \
+            or the table and start it again.
+            Runs until SIGINT/SIGTERM (exit 0). Exit 1: PostgreSQL refusal (credentials, permissions, a \
+            malformed stream) or sink failure; 2: bad arguments or configuration; 4: schema refused by the \
+            registry.
 
             Example:
               wal-source --pg "host=127.0.0.1 port=5432 dbname=app user=cdc" --tables public.items \\
@@ -77,6 +80,9 @@ struct WALSourceCommand: AsyncParsableCommand {
     func validate() throws {
         guard tables != nil || tablesFile != nil else { throw ValidationError("give the tables to stream: --tables, --tables-file, or both") }
         guard snapshotChunkRows >= 1 else { throw ValidationError("--snapshot-chunk-rows must be at least 1") }
+        guard heartbeatInterval.isFinite, heartbeatInterval >= 0, heartbeatInterval <= 86_400 else {
+            throw ValidationError("--heartbeat-interval must be between 0 and 86400 seconds")
+        }
     }
 
     func run() async throws {

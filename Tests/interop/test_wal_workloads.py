@@ -5,9 +5,13 @@ wal-source, and checks the change log by replaying it onto an empty copy of the 
 import json
 import os
 import re
+import signal
+import time
 
 import pytest
+import requests
 
+from pg_cluster import wait_until
 from test_wal_source import WalSource, read_events, wait_for_events, assert_lsn_order
 
 
@@ -49,6 +53,32 @@ def assert_replays_to(db, table, events, key_columns, columns):
     different = sorted(key for key in set(actual) & set(replayed) if {c: replayed[key].get(c) for c in columns} != actual[key])
     assert (missing, extra, different) == ([], [], []), (
         f"{table}: {len(missing)} missing {missing[:5]}, {len(extra)} extra {extra[:5]}, {len(different)} different {different[:5]}")
+
+
+def wait_for_slot(source, db):
+    """Until the source's new slot is consistent (for sources without --tables, which wait_ready needs)."""
+    wait_until(lambda: source.check_running() or (db.slot_state() or (0, 0))[1] != 0, 30, message="the slot")
+
+
+def wait_for_log(source, text, timeout=60):
+    """Until `text` is in the source's stderr."""
+    wait_until(lambda: source.check_running() or text in source.stderr(), timeout, message=f"'{text}' in the source's log")
+
+
+def value_fields(url, subject):
+    """The fields of the Value record of a subject's latest value schema."""
+    schema = json.loads(registry_schema(url, subject))
+    return next(branch for branch in schema["fields"][0]["type"] if isinstance(branch, dict) and branch["name"] == "Value")["fields"]
+
+
+def value_field_types(url, subject):
+    """Field name -> Avro type (the non-null branch of a nullable one)."""
+    return {field["name"]: (field["type"][1] if isinstance(field["type"], list) else field["type"]) for field in value_fields(url, subject)}
+
+
+def value_field_columns(url, subject):
+    """Field name -> the column it carries (its pg.column, else its own name)."""
+    return {field["name"]: field.get("pg.column", field["name"]) for field in value_fields(url, subject)}
 
 
 # --- 1. partitioned tables -------------------------------------------------------------------------------
@@ -100,7 +130,6 @@ def test_an_existing_publication_that_publishes_partitions_is_refused(pg_databas
 
 
 def registry_schema(url, subject):
-    import requests
     response = requests.get(f"{url}/subjects/{subject}/versions/latest/schema", timeout=10)
     assert response.status_code == 200, response.text
     return response.text
@@ -117,7 +146,6 @@ def create_big_table(db, rows=SNAPSHOT_ROWS):
 
 
 def wait_for_file_bytes(source, table, minimum):
-    from pg_cluster import wait_until
     def grown():
         source.check_running()
         path = source.sink(table)
@@ -131,7 +159,6 @@ def interrupt_snapshot(source, how, after_bytes):
     if how == "kill":
         source.kill()
     else:
-        import signal, time
         began = time.monotonic()
         source.process.send_signal(signal.SIGTERM)
         code = source.process.wait(timeout=30)
@@ -218,7 +245,6 @@ def peak_resident_megabytes(pid):
 
 
 def test_a_snapshot_without_a_key_streams_in_bounded_memory(pg_database, registry, tmp_path):
-    from pg_cluster import wait_until
     db = pg_database
     db.execute("CREATE TABLE nokey (n int, payload text)")
     db.execute("ALTER TABLE nokey REPLICA IDENTITY FULL")
@@ -227,8 +253,7 @@ def test_a_snapshot_without_a_key_streams_in_bounded_memory(pg_database, registr
     table_megabytes = db.execute("SELECT pg_table_size('nokey')")[0][0] / 1048576
     with WalSource(db, registry.url, tmp_path, ["nokey"], snapshot=True) as source:
         source.start()
-        wait_until(lambda: source.check_running() or "snapshot of public.nokey" in source.stderr(), 120,
-                   message="the snapshot of public.nokey to finish")
+        wait_for_log(source, "snapshot of public.nokey", timeout=120)
         peak = peak_resident_megabytes(source.process.pid)
         source.stop()
     events = read_events(source.sink("nokey"), registry.url)
@@ -303,8 +328,7 @@ def test_durable_events_are_not_written_again_after_postgres_restarts(pg_databas
             durable = log.read()
         postgres.restart(mode)
         # The source reconnects by itself and resumes from its durable position.
-        from pg_cluster import wait_until
-        wait_until(lambda: source.check_running() or "recovered" in source.stderr(), 60, message="the source to reconnect")
+        wait_for_log(source, "recovered")
         db.execute("INSERT INTO items VALUES (51, 'after the restart')")
         events = wait_for_events(source.sink("items"), registry.url, 51, source, settle=1.5)
         source.stop()
@@ -420,7 +444,6 @@ def test_a_missing_table_at_the_first_start_is_a_warning_too(pg_database, regist
 # --- 11. the catalog connection is reopened when the server closed it ---------------------------------------
 
 def test_a_catalog_connection_closed_for_idleness_is_reopened(pg_database, registry, tmp_path):
-    import time
     db = pg_database
     db.execute("CREATE TABLE items (id int PRIMARY KEY)")
     db.execute(f"ALTER DATABASE \"{db.name}\" SET idle_session_timeout = '1s'")
@@ -446,8 +469,7 @@ def test_colliding_column_names_and_odd_table_names_are_captured(pg_database, re
     tables_file.write_text("# the odd one\npublic.odd/name,x\n")
     with WalSource(db, registry.url, tmp_path, [], extra_arguments=["--tables-file", str(tables_file)]) as source:
         source.start()
-        from pg_cluster import wait_until
-        wait_until(lambda: source.check_running() or (db.slot_state() or (0, 0))[1] != 0, 30, message="the slot")
+        wait_for_slot(source, db)
         db.execute("""INSERT INTO "odd/name,x" VALUES (1, 'dash', 'space', 42, 'hallo')""")
         sink = os.path.join(source.out_dir, "cdc.public.odd_name_x.log")
         events = wait_for_events(sink, registry.url, 1, source)
@@ -458,9 +480,7 @@ def test_colliding_column_names_and_odd_table_names_are_captured(pg_database, re
         source.stop()
     assert events[0]["after"] == {"id": 1, "a_b": "dash", "a_b_2": "space", "grosse": 42, "grusse": "hallo"}, events[0]
     assert events[1]["after"]["a_b_2"] == "changed"
-    schema = json.loads(registry_schema(registry.url, "cdc.public.odd_name_x-value"))
-    value = next(branch for branch in schema["fields"][0]["type"] if isinstance(branch, dict) and branch["name"] == "Value")
-    originals = {field["name"]: field.get("pg.column", field["name"]) for field in value["fields"]}
+    originals = value_field_columns(registry.url, "cdc.public.odd_name_x-value")
     assert originals == {"id": "id", "a_b": "a-b", "a_b_2": "a b", "grosse": "größe", "grusse": "grüße"}, originals
 
 
@@ -521,9 +541,7 @@ def test_intervals_are_iso_8601_whatever_the_interval_style(pg_database, registr
         events = wait_for_events(source.sink("spans"), registry.url, 2, source)
         source.stop()
     assert [event["after"]["span"] for event in events] == ["P1DT2H3M4S", "P1Y2M-3DT0.5S"], events
-    schema = json.loads(registry_schema(registry.url, "cdc.public.spans-value"))
-    value = next(branch for branch in schema["fields"][0]["type"] if isinstance(branch, dict) and branch["name"] == "Value")
-    types = {field["name"]: field["type"][1] for field in value["fields"] if isinstance(field["type"], list)}
+    types = value_field_types(registry.url, "cdc.public.spans-value")
     assert types["span"] == {"type": "string", "connect.name": "io.debezium.time.Interval"}, types
     assert types["doc"] == {"type": "string", "connect.name": "io.debezium.data.Json"}, types
 
@@ -545,8 +563,7 @@ def test_a_table_without_a_key_is_refused_unless_allowed(pg_database, registry, 
 
         source.extra_arguments = ["--allow-tables-without-key"]
         source.start()
-        from pg_cluster import wait_until
-        wait_until(lambda: source.check_running() or (db.slot_state() or (0, 0))[1] != 0, 30, message="the slot")
+        wait_for_slot(source, db)
         db.execute("INSERT INTO keyless VALUES (2, 'two')")
         events = wait_for_events(source.sink("keyless"), registry.url, 1, source)
         source.stop()
@@ -595,8 +612,6 @@ def test_source_snapshot_marks_snapshot_reads_and_the_last_one(pg_database, regi
 # --- reconnecting by itself ------------------------------------------------------------------------------------
 
 def test_the_source_rides_out_postgres_and_registry_outages(pg_database, registry, tmp_path, postgres):
-    import time
-    from pg_cluster import wait_until
     db = pg_database
     db.execute("CREATE TABLE items (id int PRIMARY KEY, name text)")
     with WalSource(db, registry.url, tmp_path, ["items"]) as source:
@@ -606,7 +621,7 @@ def test_the_source_rides_out_postgres_and_registry_outages(pg_database, registr
 
         # PostgreSQL away for 10 s.
         postgres.stop_for(10)
-        wait_until(lambda: source.check_running() or "recovered" in source.stderr(), 60, message="the source to reconnect to PostgreSQL")
+        wait_for_log(source, "recovered")
         db.execute("INSERT INTO items SELECT g, 'after postgres' FROM generate_series(21, 40) g")
         wait_for_events(source.sink("items"), registry.url, 40, source)
 
@@ -630,8 +645,6 @@ def test_the_source_rides_out_postgres_and_registry_outages(pg_database, registr
 # --- heartbeats --------------------------------------------------------------------------------------------
 
 def test_heartbeats_advance_the_slot_while_published_tables_are_idle(pg_database, registry, tmp_path):
-    import time
-    from pg_cluster import wait_until
     db = pg_database
     db.execute("CREATE TABLE items (id int PRIMARY KEY)")
     db.execute("CREATE TABLE other (id int PRIMARY KEY, payload text)")
@@ -652,20 +665,17 @@ def test_heartbeats_advance_the_slot_while_published_tables_are_idle(pg_database
 # --- lag you can alert on -----------------------------------------------------------------------------------
 
 def test_metrics_report_server_side_lag_and_events(pg_database, registry, tmp_path):
-    import re as regex
-    import requests
-    from pg_cluster import wait_until
     db = pg_database
     db.execute("CREATE TABLE items (id int PRIMARY KEY)")
     with WalSource(db, registry.url, tmp_path, ["items"], extra_arguments=["--metrics-listen", "127.0.0.1:0"]) as source:
         source.start().wait_ready()
-        url = wait_until(lambda: regex.search(r"metrics on (http://127\.0\.0\.1:\d+/metrics)", source.stderr()), 10, message="the metrics address").group(1)
+        url = wait_until(lambda: re.search(r"metrics on (http://127\.0\.0\.1:\d+/metrics)", source.stderr()), 10, message="the metrics address").group(1)
         db.execute("INSERT INTO items SELECT generate_series(1, 25)")
         wait_for_events(source.sink("items"), registry.url, 25, source)
 
         def metrics():
             text = requests.get(url, timeout=5).text
-            return {match.group(1): float(match.group(2)) for match in regex.finditer(r"^(wal_source_\w+) (\S+)$", text, regex.M)}
+            return {match.group(1): float(match.group(2)) for match in re.finditer(r"^(wal_source_\w+) (\S+)$", text, re.M)}
         current = wait_until(lambda: (lambda m: m if m.get("wal_source_events_total") == 25 and "wal_source_lag_bytes" in m else None)(metrics()),
                              10, message="the metrics to show 25 events")
         assert current["wal_source_streaming"] == 1
@@ -692,11 +702,24 @@ def test_domains_enums_money_and_timetz_as_debezium_represents_them(pg_database,
         source.stop()
     assert events[0]["after"] == {"id": 1, "cost": "12.50", "feeling": "ok", "cash": "1234.56", "at": "10:34:56.789Z"}, events[0]
     assert events[1]["after"] == {"id": 2, "cost": "0.99", "feeling": "happy", "cash": "-0.50", "at": "05:00:00Z"}, events[1]
-    schema = json.loads(registry_schema(registry.url, "cdc.public.typed-value"))
-    value = next(branch for branch in schema["fields"][0]["type"] if isinstance(branch, dict) and branch["name"] == "Value")
-    types = {field["name"]: (field["type"][1] if isinstance(field["type"], list) else field["type"]) for field in value["fields"]}
+    types = value_field_types(registry.url, "cdc.public.typed-value")
     assert types["id"] == "int", types
     assert types["cost"] == {"type": "bytes", "logicalType": "decimal", "precision": 8, "scale": 2}, types
     assert types["feeling"] == {"type": "string", "connect.name": "io.debezium.data.Enum", "connect.parameters": {"allowed": "sad,ok,happy"}}, types
     assert types["cash"]["logicalType"] == "decimal" and types["cash"]["scale"] == 2, types
     assert types["at"] == {"type": "string", "connect.name": "io.debezium.time.ZonedTime"}, types
+
+
+def test_what_waiting_cannot_fix_ends_the_source_at_once(pg_database, registry, tmp_path):
+    """A refusal while connecting (here: a database that does not exist) is not an outage: no retries."""
+    db = pg_database
+    db.execute("CREATE TABLE items (id int PRIMARY KEY)")
+    with WalSource(db, registry.url, tmp_path, ["items"]) as source:
+        source.database = type("Missing", (), {"conninfo": db.conninfo.replace(f"dbname={db.name}", "dbname=no_such_database"),
+                                               "slot": db.slot, "publication": db.publication, "slot_state": lambda self: None})()
+        began = time.monotonic()
+        source.start()
+        code = source.process.wait(timeout=20)
+        took = time.monotonic() - began
+    assert code != 0 and took < 10, f"exit {code} after {took:.1f} s:\n{source.stderr()}"
+    assert "no_such_database" in source.stderr() and "trying again" not in source.stderr(), source.stderr()

@@ -357,7 +357,7 @@ public enum PgOutputMessage: Sendable, Equatable {
             message = .message(LogicalMessage(isTransactional: flags & 1 != 0, lsn: lsn, prefix: prefix, content: content))
         default:
             // Stream*, prepare and rollback-prepared messages exist only in protocol versions 2 and later.
-            throw PostgresError(message: "unknown pgoutput v1 message type \(WireReader.describe(tag))")
+            throw PostgresError(message: "unknown pgoutput v1 message type \(WireReader.describe(tag))", isMalformedStream: true)
         }
         try reader.expectEnd()
         return message
@@ -453,7 +453,7 @@ struct WireReader {
 
     /// An error naming the context and the offset from the start of the input.
     func malformed(_ problem: String) -> PostgresError {
-        PostgresError(message: "malformed \(context): \(problem) at byte \(position - bytes.startIndex)")
+        PostgresError(message: "malformed \(context): \(problem) at byte \(position - bytes.startIndex)", isMalformedStream: true)
     }
 
     mutating func readUInt8() throws(PostgresError) -> UInt8 {

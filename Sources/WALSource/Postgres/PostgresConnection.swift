@@ -16,12 +16,16 @@ public struct PostgresError: Error, Sendable, CustomStringConvertible {
     public let message: String
     /// The statement or replication command that failed, when there was one.
     public let statement: String?
+    /// Whether the replication stream itself could not be read (a malformed or unknown message): it
+    /// would come again at the same position, so waiting does not help.
+    public var isMalformedStream = false
 
     /// Creates an error.
-    public init(sqlState: String? = nil, message: String, statement: String? = nil) {
+    public init(sqlState: String? = nil, message: String, statement: String? = nil, isMalformedStream: Bool = false) {
         self.sqlState = sqlState
         self.message = message
         self.statement = statement
+        self.isMalformedStream = isMalformedStream
     }
 
     /// `PostgreSQL error 42P01: relation "x" does not exist (in: SELECT * FROM x)`.
@@ -108,7 +112,7 @@ public enum ReplicationMessage: Sendable, Equatable {
             try reader.expectEnd()
             return .keepalive(walEnd: walEnd, replyRequested: replyRequested != 0)
         default:
-            throw PostgresError(message: "unknown replication CopyData message type \(WireReader.describe(tag))")
+            throw PostgresError(message: "unknown replication CopyData message type \(WireReader.describe(tag))", isMalformedStream: true)
         }
     }
 

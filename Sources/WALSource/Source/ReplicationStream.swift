@@ -62,8 +62,9 @@ extension WALSourceEngine {
         }
     }
 
-    /// At each heartbeat interval while idle: upsert the heartbeat row (if configured), and ask the
-    /// server for a keepalive, whose position the keepalive handler then acknowledges.
+    /// At each heartbeat interval: upsert the heartbeat row (if configured) and, when no transaction is
+    /// open or waiting for its fsync, ask the server for a keepalive, whose position the keepalive
+    /// handler then acknowledges.
     func heartbeatIfDue() throws(WALSourceError) {
         guard let interval = configuration.heartbeatInterval, ContinuousClock.now - lastHeartbeat >= interval else { return }
         lastHeartbeat = ContinuousClock.now

@@ -2,7 +2,7 @@ import ChangeEvents
 
 extension WALSourceEngine {
     /// The initial snapshot (`--snapshot`, only when the slot is created): every configured table's
-    /// rows as `op: "r"` events, read in primary-key order in chunks of `snapshotChunkRows` inside the
+    /// rows as `op: "r"` events, read in key order (a table without a key through a cursor) in chunks of `snapshotChunkRows` inside the
     /// slot's exported snapshot, so the stream that follows starts exactly after them. Chunks keep
     /// each query short, so a large table does not hold one long scan open.
     ///
@@ -12,11 +12,8 @@ extension WALSourceEngine {
     /// Either way the next start takes the snapshot again, whole: a partial snapshot never streams on
     /// as if it had finished. Returns false when a signal stopped it.
     func takeSnapshotOrDropSlot(_ snapshotName: String, atLSN lsn: UInt64) async throws(WALSourceError) -> Bool {
+        // The state says running already, with these lengths (written before the slot was created).
         let lengths = writers.mapValues(\.length)
-        state.snapshot = .running
-        state.lengthsBeforeSnapshot = Dictionary(uniqueKeysWithValues: lengths.map { ($0.key.quoted, $0.value) })
-        state.hasUsedSlot = true
-        try state.write(path: statePath)
         do {
             try await takeSnapshot(snapshotName, atLSN: lsn)
         } catch {
@@ -58,7 +55,9 @@ extension WALSourceEngine {
         // snapshot's or older), then cut back to where each log stood before the snapshot.
         try openWriters(confirmedLSN: .max)
         for (table, writer) in writers {
-            let length = state.lengthsBeforeSnapshot[table.quoted] ?? 0
+            // A table listed since the snapshot began has no recorded length: its log is not the
+            // snapshot's to cut.
+            let length = state.lengthsBeforeSnapshot[table.quoted] ?? writer.length
             if writer.length > length {
                 do {
                     try writer.truncate(to: length)
@@ -80,6 +79,8 @@ extension WALSourceEngine {
     func takeSnapshot(_ snapshotName: String, atLSN lsn: UInt64) async throws(WALSourceError) {
         do {
             try query.execute("BEGIN ISOLATION LEVEL REPEATABLE READ READ ONLY")
+            inSnapshotTransaction = true
+            defer { inSnapshotTransaction = false }
             try query.execute("SET TRANSACTION SNAPSHOT \(Self.quoteLiteral(snapshotName))")
             for table in presentTables {
                 try await snapshotTable(schema: table.schema, name: table.name, lsn: lsn)
@@ -155,7 +156,7 @@ extension WALSourceEngine {
                 if stopRequested.load(ordering: .relaxed) { throw WALSourceError.stopped }
                 let texts = row.map { $0.map(ColumnText.text) ?? .null }
                 // Each row is written when the next is read, so the snapshot's very last row can be
-                // marked source.snapshot = "last" (`finishSnapshotReads`).
+                // marked source.snapshot = "last" (`writeHeldSnapshotRead(as: .last, …)` after the last table).
                 try await writeHeldSnapshotRead(as: .true, lsn: lsn)
                 heldSnapshotRead = (relationID, texts)
             }

@@ -112,7 +112,8 @@ struct SourceState: Equatable {
 /// what the source already made durable; the source then skips what it has rather than cutting the
 /// logs back and writing it again (a reader following a log would read it twice).
 ///
-/// Sixteen bytes at the start of a file, rewritten in place and fdatasync'ed at every group commit:
+/// Sixteen bytes at the start of a file, rewritten in place and fdatasync'ed at every group commit that
+/// wrote events (and set to a new slot's consistent point when the slot is created):
 /// the LSN and a check word, so a torn write reads as no record (then the slot's position decides, as
 /// before) rather than a wrong one. One write and one sync per group commit, not a rename.
 final class DurablePosition {

@@ -92,8 +92,9 @@ let stopRequested = Atomic<Bool>(false)
 ///
 /// Delivery is at-least-once and, across clean restarts, exactly-once: every event of a transaction
 /// is written to its table's file, the files are fsynced at the transaction's COMMIT, and only then
-/// is the commit's end LSN acknowledged to PostgreSQL. A restarted source first cuts each file back to
-/// the transactions the slot confirmed, so what PostgreSQL sends again is not duplicated.
+/// is the commit's end LSN acknowledged to PostgreSQL, and the source's own position record
+/// (`DurablePosition`) says how far the files are durable. A restarted source cuts each file back to
+/// that position (or the slot's, when it is further), and skips what PostgreSQL sends again below it.
 public final class WALSourceEngine {
     let configuration: WALSourceConfiguration
     let registry: CachingRegistryClient
@@ -141,6 +142,8 @@ public final class WALSourceEngine {
     let started = ContinuousClock.now
 
     var lastHeartbeat = ContinuousClock.now
+    /// Whether the catalog connection is inside the snapshot's transaction (`takeSnapshot`).
+    var inSnapshotTransaction = false
     /// Catalog facts about non-built-in types, by OID (`resolvedType`).
     var typeCache: [UInt32: (kind: String, base: UInt32, baseModifier: Int32, labels: [String]?)] = [:]
     /// The commit time (ms since the Unix epoch) of the last transaction whose events are durable.
@@ -176,8 +179,9 @@ public final class WALSourceEngine {
     }
 
     /// Our sessions read timestamps in UTC, dates in ISO form and intervals in ISO 8601, whatever the
-    /// server's (or the database's, or the role's) defaults: one column, one form.
-    static let sessionOptions = "-c TimeZone=UTC -c DateStyle=ISO -c IntervalStyle=iso_8601 -c lc_monetary=C -c extra_float_digits=3 -c bytea_output=hex"
+    /// server's (or the database's, or the role's) defaults: one column, one form. Literals the source
+    /// quotes (snapshot chunk bounds hold row values) rely on standard_conforming_strings being on.
+    static let sessionOptions = "-c TimeZone=UTC -c DateStyle=ISO -c IntervalStyle=iso_8601 -c lc_monetary=C -c standard_conforming_strings=on -c extra_float_digits=3 -c bytea_output=hex"
 
     /// Runs until a signal (then returns normally) or a failure (thrown).
     public func run() async throws(WALSourceError) {
@@ -200,20 +204,42 @@ public final class WALSourceEngine {
             } else {
                 try checkSlotNotLost()
             }
+            position = try DurablePosition(path: statePath + ".position")
+            let slotExisted = try slotExists()
+            var markedSnapshotRunning = false
+            if !slotExisted {
+                // A new slot's history starts at its consistent point. The logs keep what the previous
+                // slot made durable, and only that: a transaction cut off mid-way under it is never sent
+                // again by the new one (without a record, from an older release, everything is kept).
+                if writers.isEmpty { try openWriters(confirmedLSN: position.read() ?? .max) }
+                if snapshotWanted {
+                    // Marked running before the slot exists: a crash in between must not leave a new
+                    // slot that looks as if it had been created without a snapshot.
+                    state.snapshot = .running
+                    state.lengthsBeforeSnapshot = Dictionary(uniqueKeysWithValues: writers.map { ($0.key.quoted, $0.value.length) })
+                    state.hasUsedSlot = true
+                    try state.write(path: statePath)
+                    markedSnapshotRunning = true
+                }
+            }
             let (slotLSN, created, exportedSnapshot) = try ensureSlot(exportingSnapshot: snapshotWanted)
+            if markedSnapshotRunning, !created {
+                // Another process created the slot meanwhile: it is not ours to snapshot.
+                state.snapshot = .none
+                try state.write(path: statePath)
+            }
             if !created, configuration.snapshot {
                 log(
                     "--snapshot: slot \(configuration.slot) exists, so no snapshot is taken (\(state.snapshot == .done ? "its snapshot was taken when it was created" : "it was created without one")); "
                         + "streaming goes on from its position. A snapshot is taken only with a new slot (another --slot, or drop this one)")
             }
-            position = try DurablePosition(path: statePath + ".position")
-            // A new slot starts a new history: an older record (of a dropped slot, or of another
-            // server after a failover) must not make the source skip the new slot's transactions.
-            if created { try position.record(0) }
+            // A new slot's transactions all commit after its consistent point: recording that point keeps
+            // an older record (of a dropped slot, or of another server after a failover) from making the
+            // source skip them, and keeps what the logs hold from earlier slots on a later recovery.
+            if created { try position.record(slotLSN) }
             if created, snapshotWanted, let exportedSnapshot {
-                // A new slot: nothing to cut, and the snapshot must be read before the replication
-                // connection runs its next command (which ends the exported snapshot).
-                if writers.isEmpty { try openWriters(confirmedLSN: slotLSN) }
+                // The snapshot must be read before the replication connection runs its next command
+                // (which ends the exported snapshot).
                 guard try await takeSnapshotOrDropSlot(exportedSnapshot, atLSN: slotLSN) else { return }
             } else if !state.hasUsedSlot {
                 state.hasUsedSlot = true
@@ -257,7 +283,6 @@ public final class WALSourceEngine {
 
     // MARK: Setup
 
-    /// "schema.table" → (schema, table); a bare name is in `public`.
     /// The change-log file of a table: its topic's name (only characters Kafka topics allow, so no
     /// `/`) with `.log`.
     func logPath(_ table: TableName) -> String {
@@ -359,8 +384,7 @@ public final class WALSourceEngine {
     /// not carry it) means the changes made in between were never captured: stop and say so, unless
     /// told how to go on (`--snapshot` reads every row again; `--allow-new-slot` accepts the gap).
     func checkSlotNotLost() throws {
-        let exists = try !query.query("SELECT 1 FROM pg_replication_slots WHERE slot_name = \(Self.quoteLiteral(configuration.slot))").isEmpty
-        guard !exists else { return }
+        guard try !slotExists() else { return }
         let logs = configuration.tables.map(logPath)
         let logsHaveEvents = logs.contains { path in
             var status = stat()
@@ -377,6 +401,11 @@ public final class WALSourceEngine {
                 "\(lost). Start again with --snapshot to read every row again from a new slot, "
                     + "or with --allow-new-slot to stream from now on and accept the gap.")
         }
+    }
+
+    /// Whether the slot exists now.
+    func slotExists() throws -> Bool {
+        try !query.query("SELECT 1 FROM pg_replication_slots WHERE slot_name = \(Self.quoteLiteral(configuration.slot))").isEmpty
     }
 
     /// The slot's `confirmed_flush_lsn` now.
@@ -447,7 +476,9 @@ public final class WALSourceEngine {
         do {
             return try query.query(sql)
         } catch {
-            guard query.isBroken else { throw error }
+            // Inside the snapshot's transaction a new connection would read outside the exported
+            // snapshot: the snapshot fails instead (and is taken again).
+            guard query.isBroken, !inSnapshotTransaction else { throw error }
             log("the catalog connection was closed (\(error)); reconnecting")
             query = try PostgresConnection(conninfo: configuration.conninfo, replication: false, options: Self.sessionOptions)
             return try query.query(sql)
@@ -477,8 +508,8 @@ public final class WALSourceEngine {
     /// Builds, registers and installs the schemas of a table from its RELATION message.
     func install(relationID: UInt32, description: TableDescription) async throws(WALSourceError) {
         var schemas: ChangeEventSchemas
-        // Nullability never tightens (see `ChangeEventSchemas.keepingNullable`): what the subject's
-        // latest version, or this table's current schema, has nullable stays so.
+        // A new version continues the last (`ChangeEventSchemas.continuing`): what the subject's latest
+        // version, or this table's current schema, has nullable stays so, and field names stay put.
         var description = description
         do {
             description.columns = try description.columns.map(resolvedType)
@@ -488,12 +519,12 @@ public final class WALSourceEngine {
             throw .event("\(error)")
         }
         if let current = relations[relationID] {
-            description = ChangeEventSchemas.keepingNullable(description, asIn: current.schemas.value)
+            description = ChangeEventSchemas.continuing(description, from: current.schemas.value)
         }
         do {
             let topic = ChangeEventSchemas.topicName(prefix: configuration.topicPrefix, schema: description.namespace, table: description.name)
             let latest = try await registry.latest(subject: topic + "-value")
-            description = ChangeEventSchemas.keepingNullable(description, asIn: latest.schema.schema)
+            description = ChangeEventSchemas.continuing(description, from: latest.schema.schema)
         } catch {
             if case .rejected(_, 40401, _) = error {} else { throw .registry(error) }
         }

@@ -10,6 +10,8 @@ public enum WALSourceSupervisor {
         var outageStarted: ContinuousClock.Instant?
         var eventsSoFar = 0
         while true {
+            // The engine lives only in this iteration: its connections (a walsender among them) and
+            // files are closed before the wait below.
             let engine = WALSourceEngine(configuration: configuration)
             engine.eventsBeforeThisRun = eventsSoFar
             // Logged through the static writer: a closure holding the engine would keep it (its
@@ -23,7 +25,9 @@ public enum WALSourceSupervisor {
             } catch {
                 eventsSoFar += engine.events
                 WALSourceMetrics.shared.update { $0.streaming = false }
-                guard error.isTransient, !stopRequested.load(ordering: .relaxed) else { throw error }
+                // A stop signal during an outage is a stop, not a failure.
+                if stopRequested.load(ordering: .relaxed) && error.isTransient { return }
+                guard error.isTransient else { throw error }
                 WALSourceMetrics.shared.update { $0.reconnects += 1 }
                 if engine.reachedStreaming {
                     delay = .seconds(1)
@@ -33,7 +37,6 @@ public enum WALSourceSupervisor {
                 }
                 engine.log("\(error.description); trying again in \(seconds(delay)) s")
             }
-            // Drop the engine (its connections and files) before waiting.
             if await sleepUnlessStopped(delay) { return }
             delay = min(delay * 2, .seconds(30))
         }
@@ -60,9 +63,20 @@ extension WALSourceError {
     public var isTransient: Bool {
         switch self {
         case .postgres(let error):
-            guard let state = error.sqlState else { return true }  // connection, client or protocol errors
+            guard let state = error.sqlState else {
+                // Without a SQLSTATE: a connection failure, or the server's refusal while connecting.
+                // A refusal (bad password, no such database or role, pg_hba, no REPLICATION attribute)
+                // does not go away by waiting; the server starting up or shutting down, or full, does.
+                // A malformed replication message would come again at the same position.
+                if error.isMalformedStream { return false }
+                guard error.message.contains("FATAL") else { return true }
+                return ["starting up", "shutting down", "in recovery mode", "too many clients", "remaining connection slots"]
+                    .contains { error.message.contains($0) }
+            }
             // Connection exceptions, operator intervention (shutdown, crash, cannot connect now), too
             // many connections, a slot still active for a previous connection.
+            // 57P04 (database dropped) and 53400 (configured limits) do not pass by themselves.
+            if state == "57P04" || state == "53400" { return false }
             return state.hasPrefix("08") || state.hasPrefix("57P") || state.hasPrefix("53") || state == "55006"
         case .registry(.unavailable): return true
         default: return false
