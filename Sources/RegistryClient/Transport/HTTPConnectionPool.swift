@@ -44,9 +44,10 @@ final class HTTPConnectionPool: Sendable {
         while true {
             // Expired connections leave the lock in `dropped` and are closed after it.
             let (candidate, dropped) = idle.withLock { (idle) -> (HTTPConnection?, [Idle]) in
-                guard var kept = idle[key] else { return (nil, []) }
-                let dropped = kept.filter { ContinuousClock.now - $0.since > maximumIdleTime }
-                kept.removeAll { ContinuousClock.now - $0.since > maximumIdleTime }
+                guard let all = idle[key] else { return (nil, []) }
+                let now = ContinuousClock.now  // once: an entry expiring between two reads would be closed under the lock
+                var kept = all.filter { now - $0.since <= maximumIdleTime }
+                let dropped = all.filter { now - $0.since > maximumIdleTime }
                 let last = kept.popLast()
                 idle[key] = kept.isEmpty ? nil : kept
                 return (last?.connection, dropped)
@@ -61,9 +62,10 @@ final class HTTPConnectionPool: Sendable {
     /// Keeps `connection` for the next request to `key` (or closes it when enough are kept).
     func put(_ connection: HTTPConnection, _ key: Key) {
         let dropped = idle.withLock { (idle) -> [Idle] in
-            var kept = idle[key, default: []]
-            let dropped = kept.filter { ContinuousClock.now - $0.since > maximumIdleTime }
-            kept.removeAll { ContinuousClock.now - $0.since > maximumIdleTime }
+            let all = idle[key, default: []]
+            let now = ContinuousClock.now
+            var kept = all.filter { now - $0.since <= maximumIdleTime }
+            let dropped = all.filter { now - $0.since > maximumIdleTime }
             if kept.count < maximumIdlePerKey { kept.append(Idle(connection: connection, since: .now)) }
             idle[key] = kept
             return dropped

@@ -23,6 +23,9 @@ enum HTTPResponseReader {
         if method == "HEAD" || head.status == 204 || head.status == 304 || (100...199).contains(head.status) {
             // No body, whatever the headers say.
         } else if let codings = head.value(of: "transfer-encoding") {
+            // With a Content-Length too (or on HTTP/1.0), the framing is suspect (RFC 9112 section 6.3):
+            // read as chunked, but the connection is not used again.
+            if head.value(of: "content-length") != nil || head.isHTTP10 { keepsConnection = false }
             let last = codings.split(separator: ",").last.map { $0.trimming().lowercased() }
             if last == "chunked" {
                 try readChunked(from: connection, into: &body)
@@ -34,7 +37,7 @@ enum HTTPResponseReader {
         } else if let lengths = head.value(of: "content-length") {
             let length = try contentLength(lengths)
             guard length <= bodyLimit else { throw TransportError("the response body is larger than \(bodyLimit) bytes (Content-Length \(length))") }
-            body.reserveCapacity(length)
+            body.reserveCapacity(min(length, 1 << 20))  // a declared length is not yet a body
             try connection.read(exactly: length, into: &body)
         } else {
             try connection.readToEnd(into: &body, limit: bodyLimit)
@@ -47,6 +50,7 @@ enum HTTPResponseReader {
         var status: Int
         var headers: [(name: String, value: String)]
         var keepsConnection: Bool
+        var isHTTP10 = false
 
         /// The values of every header with this (lowercase) name, joined by commas as RFC 9110 allows.
         func value(of name: String) -> String? {
@@ -69,9 +73,13 @@ enum HTTPResponseReader {
             throw TransportError("the answer is not HTTP/1.x: \(printable(statusLine.prefix(80)).debugDescription)")
         }
         let isHTTP10 = parts[0].last == UInt8(ascii: "0")
+        // 1xx–5xx only; and we never ask for an upgrade, so 101 is not an answer either.
+        guard (100...599).contains(status), status != 101 else {
+            throw TransportError("the server answered with status \(status), which is not an HTTP answer to this request")
+        }
 
         let headers = try readFields(from: connection, remaining: &remaining, what: "response head")
-        var head = Head(status: status, headers: headers, keepsConnection: false)
+        var head = Head(status: status, headers: headers, keepsConnection: false, isHTTP10: isHTTP10)
         let connectionOptions = head.value(of: "connection").map { $0.split(separator: ",").map { $0.trimming().lowercased() } } ?? []
         head.keepsConnection = isHTTP10 ? connectionOptions.contains("keep-alive") : !connectionOptions.contains("close")
         return head

@@ -1,6 +1,12 @@
 import AvroCodec
 import CGnuTLS
 
+#if canImport(Glibc)
+    import Glibc
+#elseif canImport(Darwin)
+    import Darwin
+#endif
+
 /// A GnuTLS client session over a `TCPSocket`, handshaken and verified in `init`; freed in `deinit`.
 ///
 /// The socket is non-blocking: when GnuTLS answers `GNUTLS_E_AGAIN`, we poll the socket in the
@@ -12,6 +18,8 @@ final class TLSSession {
     private let socket: TCPSocket
     /// Kept alive as long as the session: GnuTLS refers to them without a reference count.
     private let credentials: TLSCredentials
+    /// The host name GnuTLS verifies the certificate against (it keeps this pointer; see `init`).
+    private var verifiedHost: UnsafeMutablePointer<CChar>?
 
     /// Handshakes as a client of `host`: sends it as SNI when it is a name (RFC 6066 forbids
     /// addresses there), and verifies that the server's certificate chains to a trusted authority
@@ -32,8 +40,11 @@ final class TLSSession {
         if !hostIsAddress {
             try check(hostBytes.withUnsafeBytes { gnutls_server_name_set(handle, GNUTLS_NAME_DNS, $0.baseAddress, $0.count) }, "cannot set the TLS server name")
         }
-        // GnuTLS keeps its own copy of the name.
-        host.withCString { gnutls_session_set_verify_cert(handle, $0, 0) }
+        // GnuTLS keeps the pointer, not a copy, and reads it at every handshake: the session owns a
+        // copy of the name for as long as it lives (freed in deinit, after gnutls_deinit).
+        verifiedHost = strdup(host)
+        guard let verifiedHost else { throw TransportError("out of memory for the TLS host name") }
+        gnutls_session_set_verify_cert(handle, verifiedHost, 0)
         gnutls_transport_set_int2(handle, socket.descriptor, socket.descriptor)
         try handshake(host: host)
     }
@@ -42,6 +53,7 @@ final class TLSSession {
         // One non-blocking attempt at close_notify: good manners, never worth a wait.
         _ = gnutls_bye(handle, GNUTLS_SHUT_WR)
         gnutls_deinit(handle)
+        free(verifiedHost)
     }
 
     private func handshake(host: String) throws(TransportError) {
