@@ -14,6 +14,21 @@ struct WALSourceCommand: AsyncParsableCommand {
         commandName: "wal-source",
         abstract: "Stream a PostgreSQL database's changes into Confluent-framed Avro change events.",
         discussion: """
+            `wal-source --pg … --tables …` streams (the stream subcommand, the default: see \
+            `wal-source help stream`); `wal-source snapshot --table …` asks a streaming source for an \
+            incremental snapshot of a table.
+            """,
+        subcommands: [StreamCommand.self, SnapshotRequestCommand.self],
+        defaultSubcommand: StreamCommand.self
+    )
+}
+
+/// `wal-source stream` (the default): the source itself.
+struct StreamCommand: AsyncParsableCommand {
+    static let configuration = CommandConfiguration(
+        commandName: "stream",
+        abstract: "Stream a PostgreSQL database's changes into Confluent-framed Avro change events (the default).",
+        discussion: """
             Creates (or reuses) the publication for --tables and the logical replication slot (pgoutput), \
             registers each table's key and value schemas under PREFIX.SCHEMA.TABLE-key / -value, and appends \
             every event to DIR/PREFIX.SCHEMA.TABLE.log. Events are made durable at each COMMIT before its \
@@ -29,6 +44,9 @@ struct WALSourceCommand: AsyncParsableCommand {
             Example:
               wal-source --pg "host=127.0.0.1 port=5432 dbname=app user=cdc" --tables public.items \\
                 --registry http://127.0.0.1:8081 --slot cdc --publication cdc --topic-prefix cdc --out ./events
+
+            `wal-source snapshot --table public.items …` asks the source streaming from a slot for an \
+            incremental snapshot of a table while it streams on.
             """
     )
 
@@ -74,12 +92,19 @@ struct WALSourceCommand: AsyncParsableCommand {
     @Flag(help: "When the slot this source used is gone, create a new one and stream from now (the changes in between are not captured).")
     var allowNewSlot = false
 
-    @Option(help: "Rows per query of a snapshot (each a short query in key order; Debezium's snapshot.fetch.size).")
+    @Option(help: "Rows per query of a snapshot (each a short query in key order; Debezium's snapshot.fetch.size); an incremental snapshot's chunk.")
     var snapshotChunkRows = 10_000
+
+    @Option(help: "At most this many rows a second are read by incremental snapshots (0: no limit).")
+    var snapshotRowsPerSecond: Double = 0
+
+    @Option(help: "A signal table, as Debezium's (id, type, data; created if missing): an inserted execute-snapshot row asks for incremental snapshots.")
+    var signalTable: String?
 
     func validate() throws {
         guard tables != nil || tablesFile != nil else { throw ValidationError("give the tables to stream: --tables, --tables-file, or both") }
         guard snapshotChunkRows >= 1 else { throw ValidationError("--snapshot-chunk-rows must be at least 1") }
+        guard snapshotRowsPerSecond.isFinite, snapshotRowsPerSecond >= 0 else { throw ValidationError("--snapshot-rows-per-second must be 0 or more") }
         guard heartbeatInterval.isFinite, heartbeatInterval >= 0, heartbeatInterval <= 86_400 else {
             throw ValidationError("--heartbeat-interval must be between 0 and 86400 seconds")
         }
@@ -101,6 +126,16 @@ struct WALSourceCommand: AsyncParsableCommand {
         configuration.allowNewSlot = allowNewSlot
         configuration.allowTablesWithoutKey = allowTablesWithoutKey
         if heartbeatInterval > 0 { configuration.heartbeatInterval = .milliseconds(Int64(heartbeatInterval * 1000)) }
+        if snapshotRowsPerSecond > 0 { configuration.snapshotRowsPerSecond = snapshotRowsPerSecond }
+        if let signalTable {
+            do {
+                let tables = try TableName.parseList(signalTable)
+                guard tables.count == 1 else { throw fail("--signal-table takes one table", status: 2) }
+                configuration.signalTable = tables[0]
+            } catch let error as TableName.ListError {
+                throw fail(error.description, status: 2)
+            }
+        }
         if let heartbeatTable {
             do {
                 let tables = try TableName.parseList(heartbeatTable)
@@ -183,6 +218,53 @@ struct WALSourceCommand: AsyncParsableCommand {
 
     func fail(_ message: String, status: Int32) -> ExitCode {
         WALSourceEngine.writeStandardError("wal-source: \(message)\n")
+        return ExitCode(status)
+    }
+}
+
+/// `wal-source snapshot`: asks the source streaming from a slot for incremental snapshots.
+struct SnapshotRequestCommand: ParsableCommand {
+    static let configuration = CommandConfiguration(
+        commandName: "snapshot",
+        abstract: "Ask the source streaming from a slot for an incremental snapshot of tables.",
+        discussion: """
+            Writes a request into the WAL (a logical decoding message): the source streaming from --slot reads \
+            it in order with the changes, and reads the tables' rows in chunks between watermarks while it \
+            streams on (resumed after a restart). A source that is stopped now reads it when it starts. \
+            Exit 0: the request is committed; 1: PostgreSQL refused or failed; 2: bad arguments, no such slot or table.
+            """
+    )
+
+    @Option(help: "libpq connection string of the captured database.")
+    var pg: String
+
+    @Option(help: "The slot of the source that is to take the snapshot.")
+    var slot: String
+
+    @Option(name: .customLong("table"), help: "A table to snapshot, schema.table (repeat, or comma-separate).")
+    var tables: [String] = []
+
+    func validate() throws {
+        guard !tables.isEmpty else { throw ValidationError("give a table: --table schema.table") }
+    }
+
+    func run() throws {
+        var list: [TableName] = []
+        for text in tables {
+            guard let parsed = try? TableName.parseList(text) else { throw fail("\"\(text)\" is not a list of tables (schema.table, comma-separated)") }
+            list += parsed
+        }
+        do {
+            let lsn = try WALSourceEngine.requestSnapshot(conninfo: pg, slot: slot, tables: list)
+            print("requested an incremental snapshot of \(list.map(\.description).joined(separator: ", ")) from the source of slot \(slot) at \(lsn)")
+        } catch {
+            if case .configuration = error { throw fail(error.description) }
+            throw fail(error.description, status: 1)
+        }
+    }
+
+    func fail(_ message: String, status: Int32 = 2) -> ExitCode {
+        WALSourceEngine.writeStandardError("wal-source snapshot: \(message)\n")
         return ExitCode(status)
     }
 }

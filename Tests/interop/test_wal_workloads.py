@@ -5,14 +5,17 @@ wal-source, and checks the change log by replaying it onto an empty copy of the 
 import json
 import os
 import re
+import random
 import signal
+import subprocess
+import threading
 import time
 
 import pytest
 import requests
 
 from pg_cluster import wait_until
-from test_wal_source import WalSource, read_events, wait_for_events, assert_lsn_order
+from test_wal_source import WalSource, read_events, wait_for_events, assert_lsn_order, wal_binary
 
 
 # --- the replay check ----------------------------------------------------------------------------------
@@ -20,7 +23,7 @@ from test_wal_source import WalSource, read_events, wait_for_events, assert_lsn_
 def replay(events, key_columns):
     """The table a consumer rebuilds from the events: key tuple -> row. Creates and updates put the
     row, deletes remove it, a truncate empties it. Also checks per-key order: a key's events come in
-    LSN order."""
+    LSN order (reads aside)."""
     rows = {}
     last_lsn = {}
     for event in events:
@@ -31,7 +34,10 @@ def replay(events, key_columns):
         image = event["after"] if op in ("c", "u", "r") else event["before"]
         key = tuple(image[column] for column in key_columns) if image else tuple(event["key"][column] for column in key_columns)
         lsn = int(event["lsn"]) if not isinstance(event["lsn"], str) or "/" not in event["lsn"] else None
-        if lsn is not None:
+        # A read has no change position of its own (an incremental chunk's reads carry their window's
+        # close, which a change that began before it and committed after it may precede): only changes
+        # are held to LSN order.
+        if lsn is not None and op != "r":
             assert last_lsn.get(key, -1) <= lsn, f"events of key {key} out of order: {event}"
             last_lsn[key] = lsn
         if op == "d":
@@ -573,20 +579,41 @@ def test_a_table_without_a_key_is_refused_unless_allowed(pg_database, registry, 
 
 # --- 17. --snapshot on an existing slot says what it does -----------------------------------------------------
 
-def test_snapshot_on_an_existing_slot_says_what_it_does(pg_database, registry, tmp_path):
+def test_snapshot_on_an_existing_slot_snapshots_the_tables_that_have_none(pg_database, registry, tmp_path):
+    """A slot created without a snapshot, then a table added to the list: --snapshot on the existing slot
+    reads the tables that have no snapshot recorded, incrementally while streaming, and says so; once
+    each has one, --snapshot says there is nothing to take."""
     db = pg_database
-    db.execute("CREATE TABLE items (id int PRIMARY KEY)")
-    db.execute("INSERT INTO items VALUES (1)")
+    db.execute("CREATE TABLE items (id int PRIMARY KEY, v int)")
+    db.execute("CREATE TABLE later (id int PRIMARY KEY, v int)")
+    db.execute("INSERT INTO items VALUES (1, 1)")
+    db.execute("INSERT INTO later VALUES (1, 10), (2, 20)")
     with WalSource(db, registry.url, tmp_path, ["items"]) as source:
         source.start().wait_ready()
         source.stop()
         source.snapshot = True
         source.start()
-        db.execute("INSERT INTO items VALUES (2)")
-        events = wait_for_events(source.sink("items"), registry.url, 1, source)
+        wait_for_log(source, "incremental snapshot of public.items: done")
+        db.execute("INSERT INTO items VALUES (2, 2)")
+        items = wait_for_events(source.sink("items"), registry.url, 2, source)
+        assert "--snapshot" in source.stderr() and "public.items has no snapshot yet" in source.stderr(), source.stderr()
         source.stop()
-    assert [event["after"]["id"] for event in events] == [2]
-    assert "--snapshot" in source.stderr() and "exists" in source.stderr(), source.stderr()
+        # A table added to the list: only it is read.
+        source.tables.append("public.later")
+        source.start()
+        wait_for_log(source, "incremental snapshot of public.later: done")
+        later = wait_for_events(source.sink("later"), registry.url, 2, source)
+        log = source.stderr()
+        assert "public.later has no snapshot yet" in log and "snapshot of public.items" not in log, log
+        source.stop()
+        source.start()
+        db.execute("INSERT INTO later VALUES (3, 30)")
+        later = wait_for_events(source.sink("later"), registry.url, 3, source)
+        assert "every table has its snapshot already" in source.stderr(), source.stderr()
+        source.stop()
+    assert [(event["op"], event["after"]["id"]) for event in items] == [("r", 1), ("c", 2)]
+    assert [(event["op"], event["after"]["id"]) for event in later] == [("r", 1), ("r", 2), ("c", 3)]
+    assert items[0]["source"]["snapshot"] == "incremental"
 
 
 # --- source.snapshot, as Debezium sets it ----------------------------------------------------------------
@@ -723,3 +750,194 @@ def test_what_waiting_cannot_fix_ends_the_source_at_once(pg_database, registry, 
         took = time.monotonic() - began
     assert code != 0 and took < 10, f"exit {code} after {took:.1f} s:\n{source.stderr()}"
     assert "no_such_database" in source.stderr() and "trying again" not in source.stderr(), source.stderr()
+
+
+# --- incremental snapshots -----------------------------------------------------------------------------------
+
+def request_snapshot(db, *tables, slot=None):
+    """`wal-source snapshot --table …` for this test's slot: (exit code, stdout + stderr)."""
+    arguments = [wal_binary("wal-source"), "snapshot", "--pg", db.conninfo, "--slot", slot or db.slot]
+    for table in tables:
+        arguments += ["--table", table]
+    result = subprocess.run(arguments, capture_output=True, text=True, timeout=30, stdin=subprocess.DEVNULL)
+    return result.returncode, result.stdout + result.stderr
+
+
+class Writer:
+    """Changes rows of `table` (id int key, v int) at random until stopped: updates, deletes, inserts of
+    new ids and re-inserts, each in its own transaction, some several rows at once."""
+
+    def __init__(self, db, table, rows):
+        self.db, self.table, self.rows = db, table, rows
+        self.stopping = threading.Event()
+        self.changes = 0
+        self.error = None
+        self.thread = threading.Thread(target=self.run, daemon=True)
+
+    def run(self):
+        generator = random.Random(7)
+        try:
+            with self.db.connect() as connection:
+                next_id = self.rows + 1
+                while not self.stopping.is_set():
+                    choice = generator.random()
+                    key = generator.randint(1, next_id - 1)
+                    if choice < 0.5:
+                        connection.execute(f"UPDATE {self.table} SET v = v + 1 WHERE id = %s", (key,))
+                    elif choice < 0.65:
+                        connection.execute(f"DELETE FROM {self.table} WHERE id = %s", (key,))
+                    elif choice < 0.8:
+                        connection.execute(f"INSERT INTO {self.table} VALUES (%s, 0) ON CONFLICT (id) DO UPDATE SET v = -1", (key,))
+                    elif choice < 0.9:
+                        connection.execute(f"INSERT INTO {self.table} VALUES (%s, 0)", (next_id,))
+                        next_id += 1
+                    else:
+                        with connection.transaction():
+                            connection.execute(f"UPDATE {self.table} SET v = v * 2 WHERE id BETWEEN %s AND %s", (key, key + 20))
+                            connection.execute(f"DELETE FROM {self.table} WHERE id = %s", (key + 21,))
+                    self.changes += 1
+        except Exception as error:  # reported by stop()
+            self.error = error
+
+    def start(self):
+        self.thread.start()
+        return self
+
+    def stop(self):
+        self.stopping.set()
+        self.thread.join(timeout=30)
+        assert self.error is None, f"the writer failed: {self.error!r}"
+
+
+def wait_for_sentinel(source, db, table, registry_url, key=-1):
+    """Inserts a row with id `key` and waits until its event is in the log; returns every event."""
+    db.execute(f"INSERT INTO {table} (id, v) VALUES ({key}, 0)")
+    found = []
+
+    def seen():
+        source.check_running()
+        found[:] = read_events(source.sink(table), registry_url)
+        return any(event["op"] == "c" and event["after"]["id"] == key for event in found)
+    wait_until(seen, 60, message=f"the sentinel row of {table} in its log")
+    return found
+
+
+def create_numbers(db, table, rows):
+    db.execute(f"CREATE TABLE {table} (id int PRIMARY KEY, v int NOT NULL)")
+    db.execute(f"INSERT INTO {table} SELECT g, g FROM generate_series(1, {rows}) g")
+
+
+def test_an_incremental_snapshot_reads_a_table_while_changes_stream_on(pg_database, registry, tmp_path):
+    """The watermark method: every chunk is read while a writer keeps changing the rows it covers; the
+    log replays to the table, so no chunk's read overwrote a newer streamed change."""
+    db = pg_database
+    rows = 30_000
+    create_numbers(db, "items", rows)
+    with WalSource(db, registry.url, tmp_path, ["items"], extra_arguments=["--snapshot-chunk-rows", "500"]) as source:
+        source.start().wait_ready()
+        writer = Writer(db, "items", rows).start()
+        time.sleep(0.5)
+        code, output = request_snapshot(db, "public.items")
+        assert code == 0, output
+        wait_for_log(source, 'incremental snapshot of public.items: done', timeout=120)
+        writer.stop()
+        events = wait_for_sentinel(source, db, "items", registry.url)
+        source.stop()
+    reads = [event for event in events if event["op"] == "r"]
+    assert writer.changes > 200, f"only {writer.changes} concurrent changes"
+    assert 0 < len(reads) <= rows + writer.changes, len(reads)
+    assert {event["source"]["snapshot"] for event in reads} == {"incremental"}
+    assert {event["source"]["snapshot"] for event in events if event["op"] != "r"} == {"false"}
+    # Each key is read at most once: chunks do not overlap.
+    read_keys = [event["after"]["id"] for event in reads]
+    assert len(read_keys) == len(set(read_keys))
+    assert_replays_to(db, "items", events, ["id"], ["id", "v"])
+
+
+def test_an_incremental_snapshot_resumes_after_a_kill_from_its_last_durable_chunk(pg_database, registry, tmp_path):
+    db = pg_database
+    rows = 40_000
+    create_numbers(db, "big_items", rows)
+    arguments = ["--snapshot-chunk-rows", "1000", "--snapshot-rows-per-second", "8000"]
+    with WalSource(db, registry.url, tmp_path, ["big_items"], extra_arguments=arguments) as source:
+        source.start().wait_ready()
+        code, output = request_snapshot(db, "public.big_items")
+        assert code == 0, output
+        for _ in range(2):
+            # Killed part-way (each start reads a few chunks), changed meanwhile, started again.
+            wait_until(lambda: source.check_running() or sum(1 for event in read_events(source.sink("big_items"), registry.url) if event["op"] == "r") >= 5000,
+                       60, message="some chunks read")
+            source.kill()
+            db.execute("UPDATE big_items SET v = -v WHERE id % 997 = 0")
+            db.execute("DELETE FROM big_items WHERE id % 1009 = 0")
+            source.start()
+            wait_for_log(source, "incremental snapshots to go on with")
+        assert re.search(r'"public"\."big_items" \(([1-9][0-9]*) rows read\)', source.stderr()), source.stderr()
+        wait_for_log(source, "incremental snapshot of public.big_items: done", timeout=120)
+        events = wait_for_sentinel(source, db, "big_items", registry.url)
+        source.stop()
+    reads = [event for event in events if event["op"] == "r"]
+    # Resumed, not started over: at most the chunk in flight at each kill is read twice.
+    assert rows * 0.95 <= len(reads) <= rows + 2 * 1000, len(reads)
+    assert_replays_to(db, "big_items", events, ["id"], ["id", "v"])
+
+
+def test_a_signal_table_row_asks_for_an_incremental_snapshot(pg_database, registry, tmp_path):
+    db = pg_database
+    create_numbers(db, "items", 2500)
+    arguments = ["--signal-table", "public.debezium_signal", "--snapshot-chunk-rows", "500", "--snapshot-rows-per-second", "1000"]
+    with WalSource(db, registry.url, tmp_path, ["items"], extra_arguments=arguments) as source:
+        source.start().wait_ready()
+        db.execute("UPDATE items SET v = 0 WHERE id = 3")
+        began = time.monotonic()
+        db.execute("""INSERT INTO debezium_signal VALUES ('ad-hoc-1', 'execute-snapshot', '{"data-collections": ["public.items"], "type": "incremental"}')""")
+        wait_for_log(source, "incremental snapshot of public.items: done")
+        took = time.monotonic() - began
+        events = wait_for_sentinel(source, db, "items", registry.url)
+        source.stop()
+    # 2,500 rows at 1,000 a second: the last chunk starts 2 s after the first.
+    assert took >= 1.9, f"throttled to 1,000 rows/s, 2,500 rows took {took:.2f} s"
+    assert sum(1 for event in events if event["op"] == "r") == 2500
+    assert_replays_to(db, "items", events, ["id"], ["id", "v"])
+    assert "requested (a signal)" in source.stderr(), source.stderr()
+    # The signal table is read, not captured.
+    assert sorted(name for name in os.listdir(source.out_dir) if name.endswith(".log")) == ["cdc.public.items.log"]
+    assert requests.get(f"{registry.url}/subjects", timeout=10).json() == ["cdc.public.items-key", "cdc.public.items-value"]
+
+
+def test_a_snapshot_request_is_refused_or_ignored_with_a_reason(pg_database, registry, tmp_path):
+    db = pg_database
+    create_numbers(db, "items", 10)
+    create_numbers(db, "other", 10)
+    code, output = request_snapshot(db, "public.items")
+    assert code == 2 and "does not exist" in output and db.slot in output, output
+    with WalSource(db, registry.url, tmp_path, ["items"]) as source:
+        source.start().wait_ready()
+        code, output = request_snapshot(db, "public.no_such_table")
+        assert code == 2 and "no_such_table" in output, output
+        code, output = request_snapshot(db, "public.other")
+        assert code == 0, output
+        wait_for_log(source, "public.other, which this source does not capture")
+        # A request for another slot's source is not ours.
+        db.execute("SELECT pg_logical_emit_message(true, 'wal-source', %s)",
+                    (json.dumps({"slot": "another", "type": "execute-snapshot", "tables": ['"public"."items"']}),))
+        events = wait_for_sentinel(source, db, "items", registry.url)
+        source.stop()
+    assert [event["op"] for event in events] == ["c"], events
+
+
+def test_a_stopped_source_takes_a_requested_snapshot_when_it_starts(pg_database, registry, tmp_path):
+    db = pg_database
+    create_numbers(db, "items", 1200)
+    with WalSource(db, registry.url, tmp_path, ["items"], extra_arguments=["--snapshot-chunk-rows", "500"]) as source:
+        source.start().wait_ready()
+        source.stop()
+        code, output = request_snapshot(db, "public.items")
+        assert code == 0, output
+        db.execute("DELETE FROM items WHERE id <= 100")
+        source.start()
+        wait_for_log(source, "incremental snapshot of public.items: done")
+        events = wait_for_sentinel(source, db, "items", registry.url)
+        source.stop()
+    assert sum(1 for event in events if event["op"] == "r") == 1100
+    assert_replays_to(db, "items", events, ["id"], ["id", "v"])

@@ -188,6 +188,9 @@ public final class PostgresConnection: @unchecked Sendable {
     /// Whether the connection is gone (the server closed it, or the network failed).
     public var isBroken: Bool { PQstatus(connection) != CONNECTION_OK }
 
+    /// The server's version as a number (150004 for 15.4).
+    public var serverVersion: Int { Int(PQserverVersion(connection)) }
+
     // MARK: Simple queries
 
     /// Runs `sql` with the simple query protocol and returns the rows of the last statement as text,
@@ -229,10 +232,12 @@ public final class PostgresConnection: @unchecked Sendable {
     /// Starts streaming `slot` with pgoutput protocol version 1 for `publication`, from `startLSN`
     /// (`.zero`: from the slot's confirmed position). The connection must have been opened with
     /// `replication: true`; afterwards it only reads messages, sends status updates and ends replication.
-    public func startReplication(slot: String, publication: String, startLSN: LSN) throws(PostgresError) {
+    /// With `messages`, logical decoding messages (`pg_logical_emit_message`) are sent too (PostgreSQL 14
+    /// and later).
+    public func startReplication(slot: String, publication: String, startLSN: LSN, messages: Bool = false) throws(PostgresError) {
         let publicationList = PostgresConnection.quoteIdentifier(publication)
         let command = "START_REPLICATION SLOT \(PostgresConnection.quoteIdentifier(slot)) LOGICAL \(startLSN) "
-            + "(proto_version '1', publication_names \(PostgresConnection.quoteLiteral(publicationList)))"
+            + "(proto_version '1', publication_names \(PostgresConnection.quoteLiteral(publicationList))\(messages ? ", messages 'true'" : ""))"
         guard !command.utf8.contains(0) else {
             throw PostgresError(message: "slot or publication name contains a NUL byte", statement: command)
         }

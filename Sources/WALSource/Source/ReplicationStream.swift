@@ -58,6 +58,7 @@ extension WALSourceEngine {
                 try syncAndAcknowledge()
             }
             try heartbeatIfDue()
+            try await openIncrementalWindowIfDue()
             reportProgressIfDue()
         }
     }
@@ -106,6 +107,8 @@ extension WALSourceEngine {
             try commitTransaction(endLSN: commit.endLSN.value, commitTime: commit.commitTime)
         case .relation(let relation):
             try await installRelation(relation)
+        case .insert(let insert) where insert.relationID == signalRelationID:
+            handleSignal(Self.columnTexts(insert.new), at: lsn)
         case .insert(let insert):
             try await emitWidening { () throws(WALSourceError) in try emit(.create, relationID: insert.relationID, before: nil, after: insert.new, lsn: lsn) }
         case .update(let update):
@@ -123,12 +126,18 @@ extension WALSourceEngine {
             for relationID in truncate.relationIDs {
                 try emit(.truncate, relationID: relationID, before: nil, after: nil, lsn: lsn)
             }
-        case .origin, .type, .message:
+        case .message(let message):
+            try await handleLogicalMessage(message, at: lsn)
+        case .origin, .type:
             break
         }
     }
 
     func installRelation(_ relation: PgOutputMessage.Relation) async throws(WALSourceError) {
+        if let signal = configuration.signalTable, relation.namespace == signal.schema, relation.name == signal.name {
+            signalRelationID = relation.id
+            return
+        }
         // A RELATION message follows DDL: types may have changed too (an enum's labels, a domain's base).
         typeCache.removeAll()
         let catalog: [String: CatalogColumn]
@@ -148,7 +157,12 @@ extension WALSourceEngine {
                 isNullable: catalog[column.name]?.isNullable ?? true, defaultExpression: catalog[column.name]?.defaultExpression)
         }
         let description = TableDescription(namespace: relation.namespace, name: relation.name, columns: columns, replicaIdentity: relation.replicaIdentity)
+        let installed = relations[relation.id]?.schemas.valueText
         try await install(relationID: relation.id, description: description)
+        // A chunk read with the table's old columns cannot be written with its new schema: read again.
+        if let window = incrementalWindow, window.relationID == relation.id, relations[relation.id]?.schemas.valueText != installed {
+            window.isDiscarded = true
+        }
     }
 
     /// Whether an UPDATE's old row (key-only or full) has other key values than its new row.
@@ -185,6 +199,9 @@ extension WALSourceEngine {
     ) throws(WALSourceError) {
         guard let table = relations[relationID] else { return }  // a table outside the configuration
         if skippingTransaction { return }  // durable in the logs already
+        if incrementalWindow != nil, snapshot == .false {
+            strikeFromIncrementalWindow(operation, relationID: relationID, before: beforeColumns, after: afterColumns)
+        }
         let schemas = table.schemas
         var beforeColumns = beforeColumns
         // An UPDATE that kept its key sends no old tuple: Debezium's `before` is then the key, taken
@@ -235,7 +252,12 @@ extension WALSourceEngine {
 
     /// A transaction is complete: its events are acknowledged once they are durable (`syncAndAcknowledge`).
     func commitTransaction(endLSN: UInt64, commitTime: Int64) throws(WALSourceError) {
-        pendingCommits.append(PendingCommit(endLSN: endLSN, commitTime: commitTime, hasEvents: transactionEvents > 0, received: ContinuousClock.now))
+        var commit = PendingCommit(endLSN: endLSN, commitTime: commitTime, hasEvents: transactionEvents > 0, received: ContinuousClock.now)
+        if transactionChangedIncremental {
+            commit.incremental = IncrementalRecord(queue: incrementalQueue, snapshotted: state.snapshotted)
+            transactionChangedIncremental = false
+        }
+        pendingCommits.append(commit)
         transactionFinalLSN = 0
         transactionEvents = 0
         skippingTransaction = false
@@ -254,6 +276,16 @@ extension WALSourceEngine {
         if pendingCommits.contains(where: \.hasEvents) {
             do {
                 try position.record(last.endLSN)
+            } catch {
+                sinkFailed = true
+                throw error
+            }
+        }
+        // Incremental snapshots' progress moves once the chunk's rows are durable (a crash before reads
+        // the chunk again), and before the commit is acknowledged (a request is never lost).
+        if let record = pendingCommits.last(where: { $0.incremental != nil })?.incremental {
+            do {
+                try persistIncremental(record)
             } catch {
                 sinkFailed = true
                 throw error

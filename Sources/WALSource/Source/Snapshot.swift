@@ -31,6 +31,10 @@ extension WALSourceEngine {
         }
         state.snapshot = .done
         state.lengthsBeforeSnapshot = [:]
+        // Every present table's rows are read now: incremental snapshots asked for before are moot.
+        state.snapshotted = Set(presentTables.map(\.quoted))
+        state.incremental = []
+        incrementalQueue = []
         try state.write(path: statePath)
         return true
     }
@@ -99,15 +103,44 @@ extension WALSourceEngine {
         }
     }
 
-    func snapshotTable(schema: String, name: String, lsn: UInt64) async throws {
-        let qualified = Self.quoteIdentifier(schema) + "." + Self.quoteIdentifier(name)
-        let relation = try query.query("SELECT \(Self.quoteLiteral(qualified))::regclass::oid, relreplident FROM pg_class WHERE oid = \(Self.quoteLiteral(qualified))::regclass")
+    /// How a table's rows are read for a snapshot: its columns in attribute order, its key columns and
+    /// their types (for typed chunk bounds).
+    struct SnapshotQuery {
+        let relationID: UInt32
+        let qualified: String
+        let columnList: String
+        let keyIndexes: [Int]
+        let keyNames: [String]
+        let keyTypes: [String]
+
+        /// The next chunk in key order: rows after `lastKey` (all when nil), at most `limit`. Bounds are
+        /// the previous chunk's last key, cast back to each key column's own type (its text form reads
+        /// back exactly), so they compare with the type's operators and the column's collation, as
+        /// ORDER BY does: citext, inet, enums, domains, anything PostgreSQL can order.
+        func chunk(after lastKey: [String?]?, limit: Int) -> String {
+            var sql = "SELECT \(columnList) FROM \(qualified)"
+            if let lastKey {
+                let literals = lastKey.map { $0.map(WALSourceEngine.quoteLiteral) ?? "NULL" }
+                sql += " WHERE (\(keyNames.joined(separator: ", "))) > (\(zip(literals, keyTypes).map { "\($0)::\($1)" }.joined(separator: ", ")))"
+            }
+            return sql + " ORDER BY \(keyNames.joined(separator: ", ")) LIMIT \(limit)"
+        }
+
+        /// The key of a row of this query (the key columns' text).
+        func key(of row: [String?]) -> [String?] { keyIndexes.map { row[$0] } }
+    }
+
+    /// Describes a table from the catalog and installs (registers) its schemas; nil when it is not one of
+    /// the configured tables.
+    func prepareSnapshotQuery(_ table: TableName) async throws -> SnapshotQuery? {
+        let qualified = table.quoted
+        let relation = try catalogQuery("SELECT \(Self.quoteLiteral(qualified))::regclass::oid, relreplident FROM pg_class WHERE oid = \(Self.quoteLiteral(qualified))::regclass")
         guard let row = relation.first, let oidText = row[0], let relationID = UInt32(oidText) else {
-            throw WALSourceError.configuration("table \(schema).\(name) not found")
+            throw WALSourceError.configuration("table \(table.schema).\(table.name) not found")
         }
         let identity = row[1]?.utf8.first ?? UInt8(ascii: "d")
         // Columns with their types and primary-key membership, in attribute order.
-        let columnRows = try query.query(
+        let columnRows = try catalogQuery(
             """
             SELECT a.attname, a.atttypid, a.atttypmod, a.attnotnull, pg_get_expr(d.adbin, d.adrelid),
                    \(Self.keyColumnExpression), format_type(a.atttypid, a.atttypmod)
@@ -121,15 +154,20 @@ extension WALSourceEngine {
                 name: row[0] ?? "", typeOID: UInt32(row[1] ?? "") ?? 25, typeModifier: Int32(row[2] ?? "") ?? -1, isKey: row[5] == "t",
                 isNullable: row[3] != "t", defaultExpression: row[4])
         }
-        let description = TableDescription(namespace: schema, name: name, columns: columns, replicaIdentity: identity)
+        let description = TableDescription(namespace: table.schema, name: table.name, columns: columns, replicaIdentity: identity)
         try await install(relationID: relationID, description: description)
-        guard let state = relations[relationID] else { return }
-        let keyNames = state.schemas.keyColumnIndexes.map { Self.quoteIdentifier(columns[$0].name) }
-        // Chunk bounds are the previous chunk's last key, cast back to each key column's own type (its
-        // text form reads back exactly), so they compare with the type's operators and the column's
-        // collation, as ORDER BY does: citext, inet, enums, domains, anything PostgreSQL can order.
-        let keyTypes = state.schemas.keyColumnIndexes.map { columnRows[$0].count > 6 ? columnRows[$0][6] ?? "text" : "text" }
-        let columnList = columns.map { Self.quoteIdentifier($0.name) }.joined(separator: ", ")
+        guard let state = relations[relationID] else { return nil }
+        let keyIndexes = state.schemas.keyColumnIndexes
+        return SnapshotQuery(
+            relationID: relationID, qualified: qualified, columnList: columns.map { Self.quoteIdentifier($0.name) }.joined(separator: ", "),
+            keyIndexes: keyIndexes, keyNames: keyIndexes.map { Self.quoteIdentifier(columns[$0].name) },
+            keyTypes: keyIndexes.map { columnRows[$0].count > 6 ? columnRows[$0][6] ?? "text" : "text" })
+    }
+
+    func snapshotTable(schema: String, name: String, lsn: UInt64) async throws {
+        guard let prepared = try await prepareSnapshotQuery(TableName(schema: schema, name: name)) else { return }
+        let relationID = prepared.relationID
+        let keyNames = prepared.keyNames
         var lastKey: [String?]? = nil
         var rowsRead = 0
         // A table without a key has no order to chunk by: it is read through a cursor of the snapshot's
@@ -137,20 +175,10 @@ extension WALSourceEngine {
         // the whole table: 841 MB resident for a 146 MB table).
         let cursor = "wal_source_snapshot"
         if keyNames.isEmpty {
-            try query.execute("DECLARE \(cursor) NO SCROLL CURSOR FOR SELECT \(columnList) FROM \(qualified)")
+            try query.execute("DECLARE \(cursor) NO SCROLL CURSOR FOR SELECT \(prepared.columnList) FROM \(prepared.qualified)")
         }
         while true {
-            let sql: String
-            if keyNames.isEmpty {
-                sql = "FETCH FORWARD \(configuration.snapshotChunkRows) FROM \(cursor)"
-            } else {
-                var chunk = "SELECT \(columnList) FROM \(qualified)"
-                if let lastKey {
-                    let literals = lastKey.map { $0.map(Self.quoteLiteral) ?? "NULL" }
-                    chunk += " WHERE (\(keyNames.joined(separator: ", "))) > (\(zip(literals, keyTypes).map { "\($0)::\($1)" }.joined(separator: ", ")))"
-                }
-                sql = chunk + " ORDER BY \(keyNames.joined(separator: ", ")) LIMIT \(configuration.snapshotChunkRows)"
-            }
+            let sql = keyNames.isEmpty ? "FETCH FORWARD \(configuration.snapshotChunkRows) FROM \(cursor)" : prepared.chunk(after: lastKey, limit: configuration.snapshotChunkRows)
             let rows = try query.query(sql)
             for row in rows {
                 if stopRequested.load(ordering: .relaxed) { throw WALSourceError.stopped }
@@ -162,7 +190,7 @@ extension WALSourceEngine {
             }
             rowsRead += rows.count
             if rows.count < configuration.snapshotChunkRows { break }
-            if !keyNames.isEmpty { lastKey = state.schemas.keyColumnIndexes.map { rows[rows.count - 1][$0] } }
+            if !keyNames.isEmpty { lastKey = prepared.key(of: rows[rows.count - 1]) }
         }
         if keyNames.isEmpty { try query.execute("CLOSE \(cursor)") }
         log("snapshot of \(schema).\(name): \(rowsRead) rows")

@@ -26,14 +26,65 @@ struct SourceState: Equatable {
     /// Whether a slot was created (or found) and used by this source: a later start that finds no
     /// slot then knows that changes may have been lost in between.
     var hasUsedSlot = false
+    /// Incremental snapshots asked for and not finished, in order: the first is being read.
+    var incremental: [IncrementalProgress] = []
+    /// The tables ("schema.table", quoted) whose rows a snapshot (initial or incremental) has read with
+    /// this slot; nil when the state predates this record.
+    var snapshotted: Set<String>?
+
+    /// An incremental snapshot of one table: how far its chunks are durable.
+    struct IncrementalProgress: Equatable {
+        /// "schema.table", quoted as `TableName.quoted`.
+        var table: String
+        /// The last key of the last chunk whose rows are durable (the key columns' text); nil: none yet.
+        var lastKey: [String?]?
+        var rowsRead = 0
+
+        var json: JSONValue {
+            .object([
+                ("table", .string(table)),
+                ("lastKey", lastKey.map { .array($0.map { $0.map(JSONValue.string) ?? .null }) } ?? .null),
+                ("rowsRead", .integer(Int64(rowsRead))),
+            ])
+        }
+
+        init(table: String, lastKey: [String?]? = nil, rowsRead: Int = 0) {
+            self.table = table
+            self.lastKey = lastKey
+            self.rowsRead = rowsRead
+        }
+
+        init?(json: JSONValue) {
+            guard let table = json["table"]?.stringValue else { return nil }
+            self.table = table
+            switch json["lastKey"] {
+            case .array(let values)?:
+                var key: [String?] = []
+                for value in values {
+                    switch value {
+                    case .string(let text): key.append(text)
+                    case .null: key.append(nil)
+                    default: return nil
+                    }
+                }
+                lastKey = key
+            case .null?, nil: lastKey = nil
+            default: return nil
+            }
+            if case .integer(let rows)? = json["rowsRead"], rows >= 0 { rowsRead = Int(rows) }
+        }
+    }
 
     var json: JSONValue {
-        .object([
+        var members: [(String, JSONValue)] = [
             ("format", .integer(1)),
             ("snapshot", .string(snapshot.rawValue)),
             ("lengthsBeforeSnapshot", .object(lengthsBeforeSnapshot.sorted { $0.key < $1.key }.map { ($0.key, JSONValue.integer(Int64($0.value))) })),
             ("hasUsedSlot", .bool(hasUsedSlot)),
-        ])
+            ("incremental", .array(incremental.map(\.json))),
+        ]
+        if let snapshotted { members.append(("snapshotted", .array(snapshotted.sorted().map(JSONValue.string)))) }
+        return .object(members)
     }
 
     init() {}
@@ -50,6 +101,15 @@ struct SourceState: Equatable {
             }
         }
         if case .bool(let used)? = json["hasUsedSlot"] { hasUsedSlot = used }
+        if case .array(let values)? = json["incremental"] {
+            for value in values {
+                guard let progress = IncrementalProgress(json: value) else { return nil }
+                incremental.append(progress)
+            }
+        }
+        if case .array(let values)? = json["snapshotted"] {
+            snapshotted = Set(values.compactMap(\.stringValue))
+        }
     }
 
     /// The state file of `slot` in `directory`.

@@ -36,6 +36,11 @@ public struct WALSourceConfiguration: Sendable {
     public var allowNewSlot = false
     /// How often a status line is written to stderr.
     public var statusInterval: Duration = .seconds(1)
+    /// At most this many rows a second are read by incremental snapshots (nil: as fast as they go).
+    public var snapshotRowsPerSecond: Double?
+    /// A table whose inserted rows are signals, as Debezium's signal table (`id`, `type`, `data`):
+    /// `execute-snapshot` with `{"data-collections": ["schema.table"], "type": "incremental"}`.
+    public var signalTable: TableName?
 
     public init(
         conninfo: String, tables: [TableName], registryURL: String, slot: String, publication: String, topicPrefix: String, outputDirectory: String,
@@ -136,7 +141,27 @@ public final class WALSourceEngine {
         let commitTime: Int64
         let hasEvents: Bool
         let received: ContinuousClock.Instant
+        /// The incremental snapshots' progress as of this commit, when the transaction changed it (a
+        /// window closed, a snapshot was asked for): made durable with the commit's events.
+        var incremental: IncrementalRecord?
     }
+
+    struct IncrementalRecord {
+        let queue: [SourceState.IncrementalProgress]
+        let snapshotted: Set<String>?
+    }
+
+    /// Incremental snapshots asked for and not finished, as of what has been received (the state file
+    /// has them as of what is durable).
+    var incrementalQueue: [SourceState.IncrementalProgress] = []
+    /// Whether the transaction being received changed `incrementalQueue` (or `state.snapshotted`).
+    var transactionChangedIncremental = false
+    /// The chunk of an incremental snapshot between its watermarks (`IncrementalWindow`).
+    var incrementalWindow: IncrementalWindow?
+    var nextIncrementalWindow = ContinuousClock.now
+    var incrementalWindowsOpened = 0
+    /// The signal table's relation OID, once its RELATION message came.
+    var signalRelationID: UInt32?
     var lastStatus = ContinuousClock.now
     var eventsAtLastStatus = 0
     let started = ContinuousClock.now
@@ -228,11 +253,8 @@ public final class WALSourceEngine {
                 state.snapshot = .none
                 try state.write(path: statePath)
             }
-            if !created, configuration.snapshot {
-                log(
-                    "--snapshot: slot \(configuration.slot) exists, so no snapshot is taken (\(state.snapshot == .done ? "its snapshot was taken when it was created" : "it was created without one")); "
-                        + "streaming goes on from its position. A snapshot is taken only with a new slot (another --slot, or drop this one)")
-            }
+            incrementalQueue = state.incremental
+            if !created, configuration.snapshot { try requestSnapshotsOnExistingSlot() }
             // A new slot's transactions all commit after its consistent point: recording that point keeps
             // an older record (of a dropped slot, or of another server after a failover) from making the
             // source skip them, and keeps what the logs hold from earlier slots on a later recovery.
@@ -241,14 +263,20 @@ public final class WALSourceEngine {
                 // The snapshot must be read before the replication connection runs its next command
                 // (which ends the exported snapshot).
                 guard try await takeSnapshotOrDropSlot(exportedSnapshot, atLSN: slotLSN) else { return }
-            } else if !state.hasUsedSlot {
+            } else if !state.hasUsedSlot || (created && state.snapshotted == nil) {
                 state.hasUsedSlot = true
+                // A slot created without a snapshot: no table's rows have been read with it.
+                if created { state.snapshotted = [] }
                 try state.write(path: statePath)
             }
             // Streaming first, then the files are cut: once the slot is ours, its confirmed position cannot
             // move any more (a previous source's last acknowledgement may still have been in flight when
             // the slot was looked up, and PostgreSQL starts from the newer position).
-            try replication.startReplication(slot: configuration.slot, publication: configuration.publication, startLSN: created ? LSN(slotLSN) : .zero)
+            try replication.startReplication(
+                slot: configuration.slot, publication: configuration.publication, startLSN: created ? LSN(slotLSN) : .zero, messages: serverSendsMessages)
+            if !incrementalQueue.isEmpty {
+                log("incremental snapshots to go on with: \(incrementalQueue.map { "\($0.table) (\($0.rowsRead) rows read)" }.joined(separator: ", "))")
+            }
             // The slot may stand before what is durable already (PostgreSQL 15 does not save a slot's
             // confirmed position on its own): keep what is durable, skip it when sent again, and
             // acknowledge it at once so the slot catches up.
@@ -269,6 +297,26 @@ public final class WALSourceEngine {
             throw .event("\(error)")
         }
         try await stream()
+    }
+
+    /// `--snapshot` with a slot that exists: the tables with no snapshot recorded for this slot (added to
+    /// --tables since, or the slot was created without one) get an incremental snapshot while streaming.
+    func requestSnapshotsOnExistingSlot() throws {
+        guard let snapshotted = state.snapshotted else {
+            log(
+                "--snapshot: slot \(configuration.slot) exists, and this source has no record of which tables were snapshotted with it (an older state file), so no snapshot is taken; "
+                    + "streaming goes on from its position. Take one with `wal-source snapshot --table …`")
+            return
+        }
+        let missing = presentTables.filter { !snapshotted.contains($0.quoted) && !incrementalQueue.map(\.table).contains($0.quoted) }
+        if missing.isEmpty {
+            log("--snapshot: slot \(configuration.slot) exists and every table has its snapshot already; streaming goes on from its position (`wal-source snapshot --table …` reads a table again)")
+            return
+        }
+        log("--snapshot: slot \(configuration.slot) exists; \(missing.map(\.description).joined(separator: ", ")) \(missing.count == 1 ? "has" : "have") no snapshot yet, so an incremental snapshot is taken while streaming")
+        incrementalQueue += missing.map { SourceState.IncrementalProgress(table: $0.quoted) }
+        state.incremental = incrementalQueue
+        try state.write(path: statePath)
     }
 
     func log(_ message: String) {
@@ -346,14 +394,21 @@ public final class WALSourceEngine {
     func ensurePublication() throws {
         let tables = presentTables.map { ($0.schema, $0.name) }
         guard !tables.isEmpty else { throw WALSourceError.configuration("no tables given") }
-        let names = presentTables.map(\.quoted)
+        // The signal table is published too (its inserted rows are the signals), and created if missing.
+        var published = presentTables
+        if let signal = configuration.signalTable {
+            try query.execute(
+                "CREATE TABLE IF NOT EXISTS \(signal.quoted) (id varchar(64) PRIMARY KEY, type varchar(32) NOT NULL, data varchar(2048))")
+            if !published.contains(signal) { published.append(signal) }
+        }
+        let names = published.map(\.quoted)
         // publish_via_partition_root: changes of a partitioned table come under the table's own name
         // and schema. Without it pgoutput reports each partition, which is not a table we were given.
         let existing = try query.query("SELECT pubviaroot FROM pg_publication WHERE pubname = \(Self.quoteLiteral(configuration.publication))")
         if existing.isEmpty {
             try query.execute(
                 "CREATE PUBLICATION \(Self.quoteIdentifier(configuration.publication)) FOR TABLE \(names.joined(separator: ", ")) WITH (publish_via_partition_root = true)")
-            log("created publication \(configuration.publication) for \(presentTables.map(\.description).joined(separator: ", "))")
+            log("created publication \(configuration.publication) for \(published.map(\.description).joined(separator: ", "))")
             return
         }
         if existing.first?.first != "t" {
@@ -372,10 +427,10 @@ public final class WALSourceEngine {
             }
         }
         // Reused: add any configured table it lacks.
-        let published = Set(
+        let current = Set(
             try query.query("SELECT schemaname, tablename FROM pg_publication_tables WHERE pubname = \(Self.quoteLiteral(configuration.publication))")
                 .compactMap { row in row.count == 2 ? row[0].flatMap { schema in row[1].map { TableName(schema: schema, name: $0) } } : nil })
-        for (index, table) in presentTables.enumerated() where !published.contains(table) {
+        for (index, table) in published.enumerated() where !current.contains(table) {
             try query.execute("ALTER PUBLICATION \(Self.quoteIdentifier(configuration.publication)) ADD TABLE \(names[index])")
         }
     }
