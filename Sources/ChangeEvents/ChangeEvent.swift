@@ -98,6 +98,7 @@ extension ChangeEventSchemas {
             switch columnTypes[index] {
             case .string: value = .string(Self.unavailableValue)
             case .bytes: value = .bytes(Array(Self.unavailableValue.utf8))
+            case .array(.string): value = .array([.union(branch: 1, value: .string(Self.unavailableValue))])
             default:
                 guard nullable else { throw ChangeEventError(description: "\(topic): column \(table.columns[index].name) was not sent (unchanged TOAST value)") }
                 return .union(branch: 0, value: .null)

@@ -33,9 +33,7 @@ public struct ChangeEventSchemas: Sendable {
     public init(table: TableDescription, topicPrefix: String) throws(AvroSchemaError) {
         self.table = table
         topic = Self.topicName(prefix: topicPrefix, schema: table.namespace, table: table.name)
-        let types = table.columns.map { column in
-            column.enumLabels.map(ColumnAvroType.enumeration) ?? ColumnAvroType(typeOID: column.typeOID, typeModifier: column.typeModifier)
-        }
+        let types = table.columns.map(ColumnAvroType.init(column:))
         columnTypes = types
         keyColumnIndexes = table.columns.indices.filter { table.columns[$0].isKey }
         let namespace = Self.avroName(topic, keepingDots: true)

@@ -38,6 +38,10 @@ public struct ColumnDescription: Sendable, Equatable {
     public var defaultExpression: String?
     /// For a column of an enum type, its labels in order (the source reads them from the catalog).
     public var enumLabels: [String]?
+    /// For an array column, its element type (a domain's base type) and, for an enum element, its
+    /// labels; the column's `typeModifier` is the element's.
+    public var elementTypeOID: UInt32?
+    public var elementEnumLabels: [String]?
     /// The Avro field name the column has in the subject's latest version, kept in the next one
     /// (`ChangeEventSchemas.continuing`); nil: named from the column's name.
     public var fieldName: String?
@@ -93,6 +97,18 @@ public enum ColumnAvroType: Sendable, Equatable {
     case money
     /// timetz as a time in UTC, `HH:MM:SS[.ffffff]Z` (Debezium's `io.debezium.time.ZonedTime`).
     case zonedTime
+    /// A PostgreSQL array as an Avro array of its (nullable) element type. A multi-dimensional value
+    /// is flattened in row-major order (PostgreSQL does not fix an array column's dimensions).
+    indirect case array(ColumnAvroType)
+
+    /// The type of a column: an array's of its element, an enum's with its labels, else by type OID.
+    public init(column: ColumnDescription) {
+        if let element = column.elementTypeOID {
+            self = .array(column.elementEnumLabels.map(ColumnAvroType.enumeration) ?? ColumnAvroType(typeOID: element, typeModifier: column.typeModifier))
+        } else {
+            self = column.enumLabels.map(ColumnAvroType.enumeration) ?? ColumnAvroType(typeOID: column.typeOID, typeModifier: column.typeModifier)
+        }
+    }
 
     /// The mapping of the issue: int2/int4→int, int8→long, float4→float, float8→double,
     /// numeric(p,s)→decimal (unconstrained numeric→string), bool→boolean, text/varchar/char→string,
@@ -136,7 +152,7 @@ public enum ColumnAvroType: Sendable, Equatable {
     }
 
     /// The Avro schema JSON of this type (no union).
-    var schemaJSON: JSONValue {
+    public var schemaJSON: JSONValue {
         switch self {
         case .boolean: return .string("boolean")
         case .int: return .string("int")
@@ -161,6 +177,7 @@ public enum ColumnAvroType: Sendable, Equatable {
         case .money:
             return .object([("type", .string("bytes")), ("logicalType", .string("decimal")), ("precision", .integer(19)), ("scale", .integer(2))])
         case .zonedTime: return .object([("type", .string("string")), ("connect.name", .string("io.debezium.time.ZonedTime"))])
+        case .array(let element): return .object([("type", .string("array")), ("items", .array([.string("null"), element.schemaJSON]))])
         }
     }
 
@@ -188,6 +205,19 @@ public enum ColumnAvroType: Sendable, Equatable {
             let digits = String(text.unicodeScalars.filter { ($0 >= "0" && $0 <= "9") || $0 == "." }.map(Character.init))
             return AvroDecimal(string: (negative ? "-" : "") + digits, scale: 2).map { .bytes($0.unscaledBytes) }
         case .zonedTime: return Self.utcTime(text).map { .string($0) }
+        case .array(let element):
+            guard let items = Self.arrayElements(text) else { return nil }
+            var values: [AvroValue] = []
+            values.reserveCapacity(items.count)
+            for item in items {
+                guard let item else {
+                    values.append(.union(branch: 0, value: .null))
+                    continue
+                }
+                guard let value = element.value(fromText: item) else { return nil }
+                values.append(.union(branch: 1, value: value))
+            }
+            return .array(values)
         case .bytes: return Self.bytea(text).map { .bytes($0) }
         case .decimal(_, let scale):
             return AvroDecimal(string: text, scale: scale).map { .bytes($0.unscaledBytes) }
@@ -214,6 +244,82 @@ public enum ColumnAvroType: Sendable, Equatable {
     /// PostgreSQL's ISO date (or date-time) text in the form `AvroTemporal` reads: "T" between date and
     /// time, years after 9999 with a "+", and BC years as astronomical years ("0044-03-15 BC" is year
     /// -43, written "-0043").
+    /// The elements of an array's text form (`{1,2,NULL}`, `{"a b","q\\"uote"}`, `[0:1]={1,2}`,
+    /// `{{1,2},{3,4}}` flattened), nil for an unquoted NULL; nil when the text is not an array.
+    /// Elements are separated by commas (every built-in type's delimiter but box's).
+    static func arrayElements(_ text: String) -> [String?]? {
+        var bytes = Substring(text).utf8[...]
+        // Explicit bounds: "[1:2][3:4]={…}".
+        if bytes.first == UInt8(ascii: "[") {
+            guard let equals = bytes.firstIndex(of: UInt8(ascii: "=")) else { return nil }
+            bytes = bytes[bytes.index(after: equals)...]
+        }
+        guard bytes.first == UInt8(ascii: "{"), bytes.last == UInt8(ascii: "}") else { return nil }
+        var elements: [String?] = []
+        var current: [UInt8] = []
+        var quoted = false  // the current element was quoted
+        var inQuotes = false
+        var escaped = false
+        var depth = 0
+        var hasElement = false
+        func isSpace(_ byte: UInt8) -> Bool { byte == 0x20 || byte == 0x09 || byte == 0x0A || byte == 0x0D || byte == 0x0B || byte == 0x0C }
+        func finish() {
+            if quoted {
+                elements.append(String(decoding: current, as: UTF8.self))
+            } else {
+                while let last = current.last, isSpace(last) { current.removeLast() }
+                let word = String(decoding: current, as: UTF8.self)
+                elements.append(word.uppercased() == "NULL" ? nil : word)
+            }
+            current.removeAll(keepingCapacity: true)
+            quoted = false
+            hasElement = false
+        }
+        for byte in bytes {
+            if escaped {
+                current.append(byte)
+                escaped = false
+                hasElement = true
+                continue
+            }
+            if inQuotes {
+                switch byte {
+                case UInt8(ascii: "\\"): escaped = true
+                case UInt8(ascii: "\""): inQuotes = false
+                default: current.append(byte)
+                }
+                continue
+            }
+            switch byte {
+            case UInt8(ascii: "{"):
+                guard !hasElement else { return nil }
+                depth += 1
+            case UInt8(ascii: "}"):
+                guard depth > 0 else { return nil }
+                if hasElement { finish() }
+                depth -= 1
+            case UInt8(ascii: ","):
+                guard depth > 0 else { return nil }
+                if hasElement { finish() }
+            case UInt8(ascii: "\""):
+                guard !hasElement || current.isEmpty else { return nil }
+                inQuotes = true
+                quoted = true
+                hasElement = true
+            case UInt8(ascii: "\\"):
+                escaped = true
+                hasElement = true
+            default:
+                if isSpace(byte), !hasElement { continue }
+                if quoted, !isSpace(byte) { return nil }  // text after a closing quote
+                if !quoted { current.append(byte) }
+                hasElement = true
+            }
+        }
+        guard depth == 0, !inQuotes, !escaped else { return nil }
+        return elements
+    }
+
     static func isoDateTime(_ text: String) -> String? {
         var body = text
         var isBC = false

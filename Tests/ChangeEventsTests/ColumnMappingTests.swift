@@ -29,6 +29,33 @@ struct ColumnMappingTests {
         #expect(ColumnAvroType(typeOID: 600, typeModifier: -1) == .string)  // point: its text form
     }
 
+    @Test func arraysBecomeAvroArraysOfNullableElements() {
+        var column = ColumnDescription(name: "tags", typeOID: 1009, typeModifier: -1, isKey: false, isNullable: true, defaultExpression: nil)
+        column.elementTypeOID = 25
+        let texts = ColumnAvroType(column: column)
+        #expect(texts == .array(.string))
+        func strings(_ values: [String?]) -> AvroValue {
+            .array(values.map { $0.map { .union(branch: 1, value: .string($0)) } ?? .union(branch: 0, value: .null) })
+        }
+        #expect(texts.value(fromText: "{}") == strings([]))
+        #expect(texts.value(fromText: #"{a,"b c",NULL,"NULL","q\"uote","back\\slash",""}"#) == strings(["a", "b c", nil, "NULL", "q\"uote", "back\\slash", ""]))
+        #expect(texts.value(fromText: "{ spaced out ,x}") == strings(["spaced out", "x"]))
+        #expect(texts.value(fromText: #"{"{braces}","a,b"}"#) == strings(["{braces}", "a,b"]))
+        // Multi-dimensional values are flattened in row-major order; explicit bounds are dropped.
+        #expect(texts.value(fromText: "{{a,b},{c,NULL}}") == strings(["a", "b", "c", nil]))
+        #expect(texts.value(fromText: "[0:1]={x,y}") == strings(["x", "y"]))
+        for malformed in ["", "a,b", "{a", "{a}}", #"{"a"b}"#, #"{"a}"#, "{a\\}", "{a{b}}", "[0:1]"] {
+            #expect(texts.value(fromText: malformed) == nil, "\(malformed)")
+        }
+        column.elementTypeOID = 23
+        let numbers = ColumnAvroType(column: column)
+        #expect(numbers.value(fromText: "{1,NULL,-3}") == .array([.union(branch: 1, value: .int(1)), .union(branch: 0, value: .null), .union(branch: 1, value: .int(-3))]))
+        #expect(numbers.value(fromText: "{1,x}") == nil)
+        #expect(numbers.schemaJSON == .object([("type", .string("array")), ("items", .array([.string("null"), .string("int")]))]))
+        column.elementEnumLabels = ["low", "high"]
+        #expect(ColumnAvroType(column: column) == .array(.enumeration(["low", "high"])))
+    }
+
     @Test func timetzBecomesUTCAndMoneyADecimal() {
         #expect(ColumnAvroType.zonedTime.value(fromText: "12:34:56.789+02") == .string("10:34:56.789Z"))
         #expect(ColumnAvroType.zonedTime.value(fromText: "23:30:00-05:30") == .string("05:00:00Z"))

@@ -196,6 +196,84 @@ def test_an_interrupted_snapshot_is_taken_again_whole(pg_database, registry, tmp
     assert_replays_to(db, "big", events, ["id"], ["id", "payload"])
 
 
+BIG_SNAPSHOT_ROWS = 2_000_000
+
+
+def caught_up(source, db):
+    """Until the source has made durable (and acknowledged) everything committed so far."""
+    target = db.execute("SELECT pg_current_wal_lsn() - '0/0'::pg_lsn")[0][0]
+    wait_until(lambda: source.check_running() or (db.slot_state() or (False, 0))[1] >= target, 120,
+               message="the source to acknowledge the latest commit")
+
+
+def replay_log_of_numbers(source, registry_url, table):
+    """Replays a (id, v) table's whole log as wal-consume prints it, line by line (two million events do
+    not fit in a list of dicts comfortably): (id -> v, reads per id, events per op)."""
+    process = subprocess.Popen([wal_binary("wal-consume"), "--file", source.sink(table), "--registry", registry_url],
+                               stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    rows, reads, operations = {}, {}, {}
+    last_lsn = {}
+    for line in process.stdout:
+        event = json.loads(line)
+        op = event["op"]
+        operations[op] = operations.get(op, 0) + 1
+        image = event["after"] if op in ("c", "u", "r") else event["before"]
+        key = image["id"]
+        if op != "r":
+            lsn = int(event["lsn"])
+            assert last_lsn.get(key, -1) <= lsn, f"events of key {key} out of order: {event}"
+            last_lsn[key] = lsn
+        else:
+            reads[key] = reads.get(key, 0) + 1
+        if op == "d":
+            rows.pop(key, None)
+        else:
+            rows[key] = image["v"]
+    assert process.wait() == 0, process.stderr.read()
+    return rows, reads, operations
+
+
+@pytest.mark.parametrize("concurrent_writes", [False, True], ids=["quiet", "concurrent-writes"])
+def test_a_two_million_row_snapshot_killed_three_times_replays_equal(pg_database, registry, tmp_path, concurrent_writes):
+    """Killed (SIGKILL) at three random points of its snapshot, each time started again; with or without
+    a writer changing the table all along. The log then replays to the table exactly."""
+    db = pg_database
+    create_numbers(db, "huge", BIG_SNAPSHOT_ROWS)
+    generator = random.Random(int(os.environ.get("WAL_TEST_SEED", "20261206")))
+    # The whole snapshot's log is about 110 bytes a row.
+    kill_points = [generator.randint(2, 200) * 1_000_000 for _ in range(3)]
+    writer = Writer(db, "huge", BIG_SNAPSHOT_ROWS) if concurrent_writes else None
+    with WalSource(db, registry.url, tmp_path, ["huge"], snapshot=True) as source:
+        if writer:
+            writer.start()
+        for after_bytes in kill_points:
+            source.start()
+            wait_for_file_bytes(source, "huge", after_bytes)
+            source.kill()
+        source.start()
+        wait_for_log(source, "snapshot of public.huge:", timeout=240)
+        if writer:
+            time.sleep(1)
+            writer.stop()
+        db.execute("INSERT INTO huge VALUES (-1, 0)")
+        caught_up(source, db)
+        source.stop()
+    assert source.stderr().count("did not finish") == 1, source.stderr()  # this run's; the earlier ones in their own files
+    rows, reads, operations = replay_log_of_numbers(source, registry.url, "huge")
+    table = dict(db.execute("SELECT id, v FROM huge"))
+    missing = sorted(set(table) - set(rows))
+    extra = sorted(set(rows) - set(table))
+    different = sorted(key for key in set(table) & set(rows) if rows[key] != table[key])
+    assert (missing, extra, different) == ([], [], []), (
+        f"kills at {kill_points} bytes: {len(missing)} missing {missing[:5]}, {len(extra)} extra {extra[:5]}, {len(different)} different {different[:5]}")
+    # Every row read exactly once: the killed snapshots left nothing behind.
+    assert max(reads.values()) == 1, sorted((count, key) for key, count in reads.items() if count > 1)[-5:]
+    if writer:
+        assert writer.changes > 100, writer.changes
+    else:
+        assert operations == {"r": BIG_SNAPSHOT_ROWS, "c": 1}, operations
+
+
 # --- 3. snapshot chunks are bounded in the key's own type and collation -----------------------------------
 
 KEY_TYPES = {
@@ -735,6 +813,35 @@ def test_domains_enums_money_and_timetz_as_debezium_represents_them(pg_database,
     assert types["feeling"] == {"type": "string", "connect.name": "io.debezium.data.Enum", "connect.parameters": {"allowed": "sad,ok,happy"}}, types
     assert types["cash"]["logicalType"] == "decimal" and types["cash"]["scale"] == 2, types
     assert types["at"] == {"type": "string", "connect.name": "io.debezium.time.ZonedTime"}, types
+
+
+def test_arrays_are_avro_arrays_of_their_element_type(pg_database, registry, tmp_path):
+    db = pg_database
+    db.execute("CREATE TYPE mood AS ENUM ('sad', 'ok', 'happy')")
+    db.execute("CREATE DOMAIN positive AS int CHECK (VALUE > 0)")
+    db.execute("""CREATE TABLE arrays (id int PRIMARY KEY, numbers int[], words text[] NOT NULL, moods mood[],
+                  prices numeric(5,2)[], counts positive[], stamps timestamptz[], grid int[][])""")
+    db.execute("""INSERT INTO arrays VALUES (1, '{1,NULL,3}', '{"a b","q\\"uote",NULL,"NULL",""}', '{ok,happy}',
+                  '{1.50,NULL}', '{7}', '{"2024-01-02 03:04:05+00"}', '{{1,2},{3,4}}')""")
+    with WalSource(db, registry.url, tmp_path, ["arrays"], snapshot=True) as source:
+        source.start()
+        db.execute("INSERT INTO arrays VALUES (2, '{}', '{}', NULL, NULL, NULL, NULL, '[0:1]={5,6}')")
+        db.execute("UPDATE arrays SET numbers = array_append(numbers, 4) WHERE id = 1")
+        events = wait_for_events(source.sink("arrays"), registry.url, 3, source)
+        source.stop()
+    assert events[0]["after"] == {"id": 1, "numbers": [1, None, 3], "words": ["a b", 'q"uote', None, "NULL", ""], "moods": ["ok", "happy"],
+                                  "prices": ["1.50", None], "counts": [7], "stamps": [1704164645000000], "grid": [1, 2, 3, 4]}, events[0]
+    assert events[1]["after"] == {"id": 2, "numbers": [], "words": [], "moods": None, "prices": None, "counts": None, "stamps": None,
+                                  "grid": [5, 6]}, events[1]
+    assert events[2]["after"]["numbers"] == [1, None, 3, 4], events[2]
+    types = value_field_types(registry.url, "cdc.public.arrays-value")
+    assert types["numbers"] == {"type": "array", "items": ["null", "int"]}, types
+    assert types["words"] == {"type": "array", "items": ["null", "string"]}, types
+    assert types["moods"] == {"type": "array", "items": ["null", {"type": "string", "connect.name": "io.debezium.data.Enum",
+                                                                    "connect.parameters": {"allowed": "sad,ok,happy"}}]}, types
+    assert types["prices"] == {"type": "array", "items": ["null", {"type": "bytes", "logicalType": "decimal", "precision": 5, "scale": 2}]}, types
+    assert types["counts"] == {"type": "array", "items": ["null", "int"]}, types
+    assert types["stamps"]["items"][1] == {"type": "long", "logicalType": "timestamp-micros"}, types
 
 
 def test_what_waiting_cannot_fix_ends_the_source_at_once(pg_database, registry, tmp_path):

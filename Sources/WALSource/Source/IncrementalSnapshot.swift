@@ -184,6 +184,9 @@ extension WALSourceEngine {
     /// Writes the incremental snapshots' progress now (outside any transaction).
     func persistIncremental() {
         state.incremental = incrementalQueue
+        state.incrementalAsOf = 0
+        state.earlierIncremental = incrementalQueue
+        state.earlierSnapshotted = state.snapshotted
         do {
             try state.write(path: statePath)
         } catch {
@@ -278,10 +281,26 @@ extension WALSourceEngine {
         }
     }
 
-    /// Makes the incremental snapshots' progress as of `record` durable (after its commit's events are).
-    func persistIncremental(_ record: IncrementalRecord) throws(WALSourceError) {
+    /// Makes the incremental snapshots' progress as of the commit ending at `endLSN` durable: after its
+    /// events are, before its position is recorded. What was written before stays beside it until then.
+    func persistIncremental(_ record: IncrementalRecord, asOf endLSN: UInt64) throws(WALSourceError) {
+        state.earlierIncremental = state.incremental
+        state.earlierSnapshotted = state.snapshotted
         state.incremental = record.queue
         state.snapshotted = record.snapshotted
+        state.incrementalAsOf = endLSN
         try state.write(path: statePath)
+    }
+
+    /// At a start: when the progress was written for a commit whose position was not recorded (a crash
+    /// between the two), that commit's events are cut and it is sent again, so the progress before it holds.
+    func restoreIncrementalProgress(durable: UInt64) {
+        if state.incrementalAsOf > durable {
+            log("the incremental snapshots' last progress is newer than the durable position; going on from the one before it")
+            state.incremental = state.earlierIncremental
+            state.snapshotted = state.earlierSnapshotted
+            state.incrementalAsOf = 0
+        }
+        incrementalQueue = state.incremental
     }
 }

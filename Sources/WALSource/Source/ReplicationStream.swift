@@ -273,19 +273,20 @@ extension WALSourceEngine {
             sinkFailed = true
             throw .sink(error)
         }
-        if pendingCommits.contains(where: \.hasEvents) {
+        // Incremental snapshots' progress moves once the chunk's rows are durable (a crash before reads
+        // the chunk again), before the position is recorded (a skipped commit's request is never lost)
+        // and the commit acknowledged (`restoreIncrementalProgress` covers a crash in between).
+        if let index = pendingCommits.lastIndex(where: { $0.incremental != nil }), let record = pendingCommits[index].incremental {
             do {
-                try position.record(last.endLSN)
+                try persistIncremental(record, asOf: last.endLSN)
             } catch {
                 sinkFailed = true
                 throw error
             }
         }
-        // Incremental snapshots' progress moves once the chunk's rows are durable (a crash before reads
-        // the chunk again), and before the commit is acknowledged (a request is never lost).
-        if let record = pendingCommits.last(where: { $0.incremental != nil })?.incremental {
+        if pendingCommits.contains(where: \.hasEvents) || pendingCommits.contains(where: { $0.incremental != nil }) {
             do {
-                try persistIncremental(record)
+                try position.record(last.endLSN)
             } catch {
                 sinkFailed = true
                 throw error

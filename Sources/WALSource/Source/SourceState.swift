@@ -31,6 +31,13 @@ struct SourceState: Equatable {
     /// The tables ("schema.table", quoted) whose rows a snapshot (initial or incremental) has read with
     /// this slot; nil when the state predates this record.
     var snapshotted: Set<String>?
+    /// The end LSN of the commit `incremental` and `snapshotted` are as of (0: not tied to a commit).
+    /// They are written before that commit's position is recorded (`DurablePosition`), so a crash in
+    /// between leaves them ahead of it: a start then takes `earlierIncremental` and
+    /// `earlierSnapshotted`, which were in force at the position recorded before.
+    var incrementalAsOf: UInt64 = 0
+    var earlierIncremental: [IncrementalProgress] = []
+    var earlierSnapshotted: Set<String>?
 
     /// An incremental snapshot of one table: how far its chunks are durable.
     struct IncrementalProgress: Equatable {
@@ -82,8 +89,11 @@ struct SourceState: Equatable {
             ("lengthsBeforeSnapshot", .object(lengthsBeforeSnapshot.sorted { $0.key < $1.key }.map { ($0.key, JSONValue.integer(Int64($0.value))) })),
             ("hasUsedSlot", .bool(hasUsedSlot)),
             ("incremental", .array(incremental.map(\.json))),
+            ("incrementalAsOf", .string(String(incrementalAsOf))),
+            ("earlierIncremental", .array(earlierIncremental.map(\.json))),
         ]
         if let snapshotted { members.append(("snapshotted", .array(snapshotted.sorted().map(JSONValue.string)))) }
+        if let earlierSnapshotted { members.append(("earlierSnapshotted", .array(earlierSnapshotted.sorted().map(JSONValue.string)))) }
         return .object(members)
     }
 
@@ -109,6 +119,19 @@ struct SourceState: Equatable {
         }
         if case .array(let values)? = json["snapshotted"] {
             snapshotted = Set(values.compactMap(\.stringValue))
+        }
+        if let text = json["incrementalAsOf"]?.stringValue {
+            guard let lsn = UInt64(text) else { return nil }
+            incrementalAsOf = lsn
+        }
+        if case .array(let values)? = json["earlierIncremental"] {
+            for value in values {
+                guard let progress = IncrementalProgress(json: value) else { return nil }
+                earlierIncremental.append(progress)
+            }
+        }
+        if case .array(let values)? = json["earlierSnapshotted"] {
+            earlierSnapshotted = Set(values.compactMap(\.stringValue))
         }
     }
 

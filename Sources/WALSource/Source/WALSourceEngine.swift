@@ -170,7 +170,17 @@ public final class WALSourceEngine {
     /// Whether the catalog connection is inside the snapshot's transaction (`takeSnapshot`).
     var inSnapshotTransaction = false
     /// Catalog facts about non-built-in types, by OID (`resolvedType`).
-    var typeCache: [UInt32: (kind: String, base: UInt32, baseModifier: Int32, labels: [String]?)] = [:]
+    var typeCache: [UInt32: TypeFacts] = [:]
+
+    struct TypeFacts {
+        /// `typtype`: d(omain), e(num), b(ase), …
+        let kind: String
+        let base: UInt32
+        let baseModifier: Int32
+        let labels: [String]?
+        /// An array type's element type; nil for other types.
+        let element: UInt32?
+    }
     /// The commit time (ms since the Unix epoch) of the last transaction whose events are durable.
     var lastDurableCommitMilliseconds: Int64?
     /// Events written by earlier runs of this process (the supervisor's), for the metrics' total.
@@ -253,7 +263,12 @@ public final class WALSourceEngine {
                 state.snapshot = .none
                 try state.write(path: statePath)
             }
-            incrementalQueue = state.incremental
+            restoreIncrementalProgress(durable: position?.read() ?? 0)
+            if created, state.incrementalAsOf != 0 {
+                // The new slot's commits are not the ones the progress was tied to.
+                state.incrementalAsOf = 0
+                try state.write(path: statePath)
+            }
             if !created, configuration.snapshot { try requestSnapshotsOnExistingSlot() }
             // A new slot's transactions all commit after its consistent point: recording that point keeps
             // an older record (of a dropped slot, or of another server after a failover) from making the
@@ -616,22 +631,27 @@ public final class WALSourceEngine {
     }
 
     /// A column as Debezium types it: a domain as its base type (and the base's modifier when the column
-    /// has none), an enum with its labels. Looked up once per type OID; built-in types need no lookup.
+    /// has none), an enum with its labels, an array with its element's type so resolved. Looked up once
+    /// per type OID; built-in scalar types need no lookup.
     func resolvedType(_ column: ColumnDescription) throws -> ColumnDescription {
         var column = column
         for _ in 0..<16 where column.typeOID >= 16384 || PostgresType(rawValue: column.typeOID) == nil {
-            let info: (kind: String, base: UInt32, baseModifier: Int32, labels: [String]?)
+            let info: TypeFacts
             if let cached = typeCache[column.typeOID] {
                 info = cached
             } else {
                 let rows = try catalogQuery(
                     """
                     SELECT t.typtype, t.typbasetype, t.typtypmod,
-                           (SELECT string_agg(e.enumlabel, chr(31) ORDER BY e.enumsortorder) FROM pg_enum e WHERE e.enumtypid = t.oid)
+                           (SELECT string_agg(e.enumlabel, chr(31) ORDER BY e.enumsortorder) FROM pg_enum e WHERE e.enumtypid = t.oid),
+                           CASE WHEN t.typelem <> 0 AND t.typinput = 'array_in'::regproc THEN t.typelem END
                     FROM pg_type t WHERE t.oid = \(column.typeOID)
                     """)
-                guard let row = rows.first, row.count == 4 else { return column }
-                info = (row[0] ?? "", UInt32(row[1] ?? "") ?? 0, Int32(row[2] ?? "") ?? -1, row[3].map { $0.split(separator: "\u{1F}", omittingEmptySubsequences: false).map(String.init) })
+                guard let row = rows.first, row.count == 5 else { return column }
+                info = TypeFacts(
+                    kind: row[0] ?? "", base: UInt32(row[1] ?? "") ?? 0, baseModifier: Int32(row[2] ?? "") ?? -1,
+                    labels: row[3].map { $0.split(separator: "\u{1F}", omittingEmptySubsequences: false).map(String.init) },
+                    element: row[4].flatMap { UInt32($0) })
                 typeCache[column.typeOID] = info
             }
             switch info.kind {
@@ -642,6 +662,14 @@ public final class WALSourceEngine {
                 column.enumLabels = info.labels ?? []
                 return column
             default:
+                guard let element = info.element, column.elementTypeOID == nil else { return column }
+                var elementColumn = column
+                elementColumn.typeOID = element
+                elementColumn = try resolvedType(elementColumn)
+                guard elementColumn.elementTypeOID == nil else { return column }  // an array of arrays (of a domain): text
+                column.elementTypeOID = elementColumn.typeOID
+                column.elementEnumLabels = elementColumn.enumLabels
+                column.typeModifier = elementColumn.typeModifier
                 return column
             }
         }
