@@ -50,6 +50,8 @@ public struct ChangeEventSchemas: Sendable {
                 members.append(("type", type))
                 if let expression = column.defaultExpression, let avroDefault = types[index].avroDefault(forSQLDefault: expression) {
                     members.append(("default", avroDefault))
+                } else if let registered = column.registeredDefault {
+                    members.append(("default", registered))
                 }
             }
             if fieldNames[index] != column.name { members.append(("pg.column", .string(column.name))) }
@@ -127,7 +129,7 @@ public struct ChangeEventSchemas: Sendable {
         guard case .record(let envelope) = registered.rootNode.content, let after = envelope.field(named: "after"),
             case .union(let branches) = registered[after.type].content
         else { return table }
-        var fieldByColumn: [String: (name: String, isNullable: Bool)] = [:]
+        var fieldByColumn: [String: (name: String, isNullable: Bool, defaultValue: JSONValue?)] = [:]
         for branch in branches {
             guard case .record(let value) = registered[branch].content else { continue }
             for field in value.fields {
@@ -138,7 +140,7 @@ public struct ChangeEventSchemas: Sendable {
                 } else {
                     isNullable = false
                 }
-                fieldByColumn[column] = (field.name, isNullable)
+                fieldByColumn[column] = (field.name, isNullable, field.defaultValue)
             }
         }
         var continued = table
@@ -146,6 +148,7 @@ public struct ChangeEventSchemas: Sendable {
             guard let field = fieldByColumn[continued.columns[index].name] else { continue }
             continued.columns[index].fieldName = field.name
             if field.isNullable && !continued.columns[index].isKey { continued.columns[index].isNullable = true }
+            if table.isGoneFromCatalog, continued.columns[index].defaultExpression == nil { continued.columns[index].registeredDefault = field.defaultValue }
         }
         return continued
     }

@@ -8,6 +8,9 @@ public struct TableDescription: Sendable, Equatable {
     public var columns: [ColumnDescription]
     /// pgoutput's replica identity setting: `d` default (primary key), `n` nothing, `f` full, `i` index.
     public var replicaIdentity: UInt8
+    /// Set when the catalog no longer has the table (dropped after the changes being read were written):
+    /// keys and nullability then come from what was installed or registered before, and so do defaults.
+    public var isGoneFromCatalog = false
 
     public init(namespace: String, name: String, columns: [ColumnDescription], replicaIdentity: UInt8) {
         self.namespace = namespace
@@ -42,6 +45,9 @@ public struct ColumnDescription: Sendable, Equatable {
     /// labels; the column's `typeModifier` is the element's.
     public var elementTypeOID: UInt32?
     public var elementEnumLabels: [String]?
+    /// The field default of the subject's latest version, kept when the catalog no longer has the table
+    /// (`ChangeEventSchemas.continuing`); a default from `defaultExpression` comes first.
+    public var registeredDefault: JSONValue?
     /// The Avro field name the column has in the subject's latest version, kept in the next one
     /// (`ChangeEventSchemas.continuing`); nil: named from the column's name.
     public var fieldName: String?

@@ -150,19 +150,45 @@ extension WALSourceEngine {
         }
         // pgoutput flags the replica identity's columns (under REPLICA IDENTITY FULL, every column); the
         // event key is the catalog's key columns instead, as for snapshot events.
+        let isGone = catalog.isEmpty && !relation.columns.isEmpty
+        let goneKey = isGone ? try await keyColumnsOfDroppedTable(relation) : []
         let columns = relation.columns.map { column in
             ColumnDescription(
                 name: column.name, typeOID: column.typeOID, typeModifier: column.typeModifier,
-                isKey: catalog[column.name]?.isPrimaryKey ?? false,
-                isNullable: catalog[column.name]?.isNullable ?? true, defaultExpression: catalog[column.name]?.defaultExpression)
+                isKey: isGone ? goneKey.contains(column.name) : catalog[column.name]?.isPrimaryKey ?? false,
+                // A dropped table's columns are as nullable as the version they continue says (a NULL
+                // where none was allowed widens them).
+                isNullable: isGone ? false : catalog[column.name]?.isNullable ?? true, defaultExpression: catalog[column.name]?.defaultExpression)
         }
-        let description = TableDescription(namespace: relation.namespace, name: relation.name, columns: columns, replicaIdentity: relation.replicaIdentity)
+        var description = TableDescription(namespace: relation.namespace, name: relation.name, columns: columns, replicaIdentity: relation.replicaIdentity)
+        description.isGoneFromCatalog = isGone
         let installed = relations[relation.id]?.schemas.valueText
         try await install(relationID: relation.id, description: description)
         // A chunk read with the table's old columns cannot be written with its new schema: read again.
         if let window = incrementalWindow, window.relationID == relation.id, relations[relation.id]?.schemas.valueText != installed {
             window.isDiscarded = true
         }
+    }
+
+    /// The key columns of a table the catalog no longer has (dropped after the changes being read were
+    /// written): as installed in this run, else as the key subject's latest version has them, else as
+    /// pgoutput flags them (the replica identity's columns, unless REPLICA IDENTITY FULL flags them all).
+    func keyColumnsOfDroppedTable(_ relation: PgOutputMessage.Relation) async throws(WALSourceError) -> Set<String> {
+        if let current = relations[relation.id]?.schemas.table {
+            return Set(current.columns.filter(\.isKey).map(\.name))
+        }
+        let topic = ChangeEventSchemas.topicName(prefix: configuration.topicPrefix, schema: relation.namespace, table: relation.name)
+        do {
+            let latest = try await registry.latest(subject: topic + "-key")
+            if case .record(let key) = latest.schema.schema.rootNode.content {
+                log("\(relation.namespace).\(relation.name) is no longer in the catalog: its changes keep the key of \(topic)-key version \(latest.version)")
+                return Set(key.fields.map { field in field.properties.first { $0.key == "pg.column" }?.value.stringValue ?? field.name })
+            }
+        } catch {
+            if case .rejected(_, 40401, _) = error {} else { throw .registry(error) }
+        }
+        guard relation.replicaIdentity != UInt8(ascii: "f") else { return [] }
+        return Set(relation.columns.filter(\.isKey).map(\.name))
     }
 
     /// Whether an UPDATE's old row (key-only or full) has other key values than its new row.
