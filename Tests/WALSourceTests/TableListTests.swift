@@ -64,3 +64,40 @@ struct SourceStateTests {
         #expect(SourceState(json: try JSONParser.parse(bytes: Array(#"{"format":1,"snapshot":"done","incremental":[{"lastKey":[1]}]}"#.utf8))) == nil)
     }
 }
+
+/// The durable position names its server history; an earlier release's record still reads.
+struct DurablePositionTests {
+    @Test func recordsCarryTheSystemAndTimelineAndOldRecordsStillRead() throws {
+        let path = "/tmp/wal-source-position-test-\(getpid())"
+        defer { unlink(path) }
+        unlink(path)
+        let position = try DurablePosition(path: path)
+        #expect(position.readRecord() == nil)
+        position.systemID = 7_300_000_000_000_000_001
+        position.timeline = 3
+        try position.record(0x1_2345_6789)
+        #expect(position.readRecord() == DurablePosition.Record(lsn: 0x1_2345_6789, systemID: 7_300_000_000_000_000_001, timeline: 3))
+        #expect(try DurablePosition(path: path).read() == 0x1_2345_6789)
+        // A torn write (one byte of the system identifier changed) reads as no record, not as a wrong one.
+        var byte: UInt8 = 0xAA
+        let descriptor = open(path, O_RDWR)
+        #expect(pwrite(descriptor, &byte, 1, 9) == 1)
+        #expect(position.readRecord() == nil)
+        // A sixteen-byte record of the release before: an LSN of an unknown history.
+        #expect(ftruncate(descriptor, 0) == 0)
+        let lsn: UInt64 = 0xABCDEF
+        var words = (lsn.littleEndian, ((lsn ^ 0x5741_4C2D_534F_5552) &* 0x9E37_79B9_7F4A_7C15).littleEndian)
+        #expect(withUnsafeBytes(of: &words) { pwrite(descriptor, $0.baseAddress, 16, 0) } == 16)
+        close(descriptor)
+        #expect(position.readRecord() == DurablePosition.Record(lsn: lsn, systemID: nil, timeline: nil))
+    }
+
+    @Test func switchPointsComeFromTheTimelineHistory() {
+        let history = "1\t0/3000158\tno recovery target specified\n\n2\t0/5000000\tat restore point \"before\"\n"
+        #expect(DurablePosition.switchPoint(leaving: 1, history: history) == 0x3000158)
+        #expect(DurablePosition.switchPoint(leaving: 2, history: history) == 0x5000000)
+        #expect(DurablePosition.switchPoint(leaving: 3, history: history) == nil)
+        #expect(WALSourceEngine.byteaText("\\x310930") == "1\t0")
+        #expect(WALSourceEngine.byteaText("plain") == "plain")
+    }
+}

@@ -80,36 +80,56 @@ class PostgresCluster:
         except OSError:
             return ""
 
-    def start(self):
+    def _make_data_dir(self, prefix):
         # Root-owned, world-traversable parent; the data directory inside it belongs to postgres, mode 0700.
-        self.root = tempfile.mkdtemp(prefix="pgwal-")
+        self.root = tempfile.mkdtemp(prefix=prefix)
         os.chmod(self.root, 0o755)
         self.data_dir = os.path.join(self.root, "data")
         os.mkdir(self.data_dir, 0o700)
         if self.as_postgres:
             user = pwd.getpwnam("postgres")
             os.chown(self.data_dir, user.pw_uid, user.pw_gid)
+
+    def _start_server(self):
+        last_error = None
+        for _ in range(5):  # the free port may be taken between probing and binding: try another
+            self.port = free_port()
+            options = (
+                f"-c wal_level=logical -c max_wal_senders=10 -c max_replication_slots=10 -c port={self.port} "
+                f"-c listen_addresses=127.0.0.1 -c unix_socket_directories={self.data_dir} -c fsync=off"
+            )
+            result = self._run("pg_ctl", "-D", self.data_dir, "-l", self.log_path, "-w", "-t", "60", "-o", options, "start", check=False)
+            if result.returncode == 0:
+                self.running = True
+                self.options = options
+                return self
+            last_error = f"pg_ctl start exited {result.returncode}:\n{result.stdout}\n{result.stderr}\n{self.server_log()}"
+            if "Address already in use" not in last_error and "could not bind" not in last_error:
+                break
+        raise RuntimeError(last_error)
+
+    def start(self):
+        self._make_data_dir("pgwal-")
         try:
             self._run("initdb", "-D", self.data_dir, "-A", "trust", "-U", "postgres", "-E", "UTF8", "--locale=C", "--no-sync")
-            last_error = None
-            for _ in range(5):  # the free port may be taken between probing and binding: try another
-                self.port = free_port()
-                options = (
-                    f"-c wal_level=logical -c max_wal_senders=10 -c max_replication_slots=10 -c port={self.port} "
-                    f"-c listen_addresses=127.0.0.1 -c unix_socket_directories={self.data_dir} -c fsync=off"
-                )
-                result = self._run("pg_ctl", "-D", self.data_dir, "-l", self.log_path, "-w", "-t", "60", "-o", options, "start", check=False)
-                if result.returncode == 0:
-                    self.running = True
-                    self.options = options
-                    return self
-                last_error = f"pg_ctl start exited {result.returncode}:\n{result.stdout}\n{result.stderr}\n{self.server_log()}"
-                if "Address already in use" not in last_error and "could not bind" not in last_error:
-                    break
-            raise RuntimeError(last_error)
+            return self._start_server()
         except BaseException:
             self.stop()
             raise
+
+    def start_standby_of(self, primary):
+        """A streaming standby of `primary` (pg_basebackup with its WAL, hot standby), on its own port."""
+        self._make_data_dir("pgwal-standby-")
+        try:
+            self._run("pg_basebackup", "-D", self.data_dir, "-h", "127.0.0.1", "-p", str(primary.port), "-U", "postgres", "-R", "-X", "stream", "--no-sync")
+            return self._start_server()
+        except BaseException:
+            self.stop()
+            raise
+
+    def promote(self):
+        """Ends recovery: the standby becomes a primary on a new timeline."""
+        self._run("pg_ctl", "-D", self.data_dir, "-w", "-t", "60", "promote")
 
     def restart(self, mode="fast"):
         """Stops the server (`fast`: a clean shutdown; `immediate`: as a crash) and starts it again on

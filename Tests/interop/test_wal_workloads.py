@@ -14,7 +14,7 @@ import time
 import pytest
 import requests
 
-from pg_cluster import wait_until
+from pg_cluster import PostgresCluster, wait_until
 from test_wal_source import WalSource, read_events, wait_for_events, assert_lsn_order, wal_binary
 
 
@@ -433,6 +433,96 @@ def test_durable_events_are_not_written_again_after_postgres_restarts(pg_databas
     with open(source.sink("items"), "rb") as log:
         assert log.read(len(durable)) == durable, "the durable part of the log was cut and written again"
     assert "cut" not in source.stderr(), source.stderr()
+
+
+# --- the durable position belongs to one server history -----------------------------------------------------
+
+class ClusterDatabase:
+    """The `postgres` database of a cluster of the test's own, shaped as the ScratchDatabase the helpers use."""
+
+    def __init__(self, cluster, slot, publication):
+        self.cluster, self.slot, self.publication, self.name = cluster, slot, publication, "postgres"
+
+    @property
+    def conninfo(self):
+        return self.cluster.conninfo_for("postgres")
+
+    def connect(self):
+        import psycopg
+        return psycopg.connect(self.conninfo, autocommit=True)
+
+    def execute(self, sql, params=None):
+        with self.connect() as connection:
+            cursor = connection.execute(sql, params)
+            return cursor.fetchall() if cursor.description else None
+
+    def slot_state(self):
+        rows = self.execute("SELECT active, confirmed_flush_lsn - '0/0'::pg_lsn FROM pg_replication_slots WHERE slot_name = %s", (self.slot,))
+        return (bool(rows[0][0]), int(rows[0][1] or 0)) if rows else None
+
+
+def test_logs_of_another_cluster_are_refused(pg_database, registry, tmp_path):
+    """Same slot name, same tables, another cluster: the logs' positions mean nothing there."""
+    other = PostgresCluster().start()
+    try:
+        db = pg_database
+        db.execute("CREATE TABLE items (id int PRIMARY KEY)")
+        with WalSource(db, registry.url, tmp_path, ["items"]) as source:
+            source.start().wait_ready()
+            db.execute("INSERT INTO items VALUES (1)")
+            wait_for_events(source.sink("items"), registry.url, 1, source)
+            source.stop()
+            stranger = ClusterDatabase(other, db.slot, db.publication)
+            stranger.execute("CREATE TABLE items (id int PRIMARY KEY)")
+            source.database = stranger
+            source.extra_arguments = ["--allow-new-slot"]
+            source.start()
+            code = source.wait_exit()
+        assert code == 2 and "another PostgreSQL cluster" in source.stderr(), source.stderr()
+        assert [event["after"]["id"] for event in read_events(source.sink("items"), registry.url)] == [1]
+        assert stranger.slot_state() is None
+    finally:
+        other.stop()
+
+
+def test_after_a_failover_the_changes_the_new_primary_lacks_are_cut(registry, tmp_path):
+    """A standby is promoted while the old primary goes on taking writes the standby never sees. The
+    source moved to the new primary cuts what is not in its history, then streams its changes: the
+    logs replay to the new primary's table."""
+    primary = PostgresCluster().start()
+    standby = PostgresCluster()
+    try:
+        old = ClusterDatabase(primary, "failover_slot", "failover_pub")
+        old.execute("CREATE TABLE items (id int PRIMARY KEY, v int)")
+        standby.start_standby_of(primary)
+        new = ClusterDatabase(standby, "failover_slot", "failover_pub")
+        with WalSource(old, registry.url, tmp_path, ["items"]) as source:
+            source.start().wait_ready()
+            old.execute("INSERT INTO items SELECT g, g FROM generate_series(1, 5) g")
+            wait_for_events(source.sink("items"), registry.url, 5, source)
+            wait_until(lambda: new.execute("SELECT count(*) FROM items")[0][0] == 5, 30, message="the standby to replay")
+            standby.promote()
+            # The old primary goes on: these rows are not in the new primary's history.
+            old.execute("INSERT INTO items SELECT g, g FROM generate_series(6, 10) g")
+            old.execute("UPDATE items SET v = -1 WHERE id = 1")
+            wait_for_events(source.sink("items"), registry.url, 11, source)
+            source.stop()
+            # The new primary has no slot (PostgreSQL 15 does not carry logical slots to standbys).
+            source.database = new
+            source.extra_arguments = ["--allow-new-slot"]
+            source.start()
+            wait_for_log(source, "streaming from slot")
+            new.execute("INSERT INTO items VALUES (11, 11)")
+            new.execute("UPDATE items SET v = 20 WHERE id = 2")
+            events = wait_for_events(source.sink("items"), registry.url, 7, source, settle=1.0)
+            source.stop()
+        log = source.stderr()
+        assert "left timeline 1" in log and "cut from the logs" in log, log
+        assert [(event["op"], event["after"]["id"]) for event in events] == [("c", 1), ("c", 2), ("c", 3), ("c", 4), ("c", 5), ("c", 11), ("u", 2)], events
+        assert_replays_to(new, "items", events, ["id"], ["id", "v"])
+    finally:
+        standby.stop()
+        primary.stop()
 
 
 # --- 7. REPLICA IDENTITY USING INDEX on other columns than the primary key ---------------------------------

@@ -195,13 +195,29 @@ struct SourceState: Equatable {
 /// what the source already made durable; the source then skips what it has rather than cutting the
 /// logs back and writing it again (a reader following a log would read it twice).
 ///
-/// Sixteen bytes at the start of a file, rewritten in place and fdatasync'ed at every group commit that
-/// wrote events (and set to a new slot's consistent point when the slot is created):
-/// the LSN and a check word, so a torn write reads as no record (then the slot's position decides, as
-/// before) rather than a wrong one. One write and one sync per group commit, not a rename.
+/// The record says which server history the LSN belongs to: the PostgreSQL system identifier and the
+/// timeline it was written on. An LSN of another cluster means nothing here, and after a failover the
+/// LSNs past the old timeline's end are another history's (`WALSourceEngine.checkPositionHistory`).
+///
+/// Thirty-two bytes at the start of a file, rewritten in place and fdatasync'ed at every group commit
+/// that wrote events (and set to a new slot's consistent point when the slot is created): the LSN, the
+/// system identifier, the timeline and a check word, so a torn write reads as no record (then the
+/// slot's position decides) rather than a wrong one. One write and one sync per group commit, not a
+/// rename. A sixteen-byte record of an earlier release (LSN and check word) reads as an LSN of an
+/// unknown history.
 final class DurablePosition {
+    struct Record: Equatable {
+        let lsn: UInt64
+        /// Nil in a record of an earlier release.
+        let systemID: UInt64?
+        let timeline: UInt32?
+    }
+
     let path: String
     private let descriptor: Int32
+    /// The history new records are written for (`IDENTIFY_SYSTEM` at the start).
+    var systemID: UInt64 = 0
+    var timeline: UInt32 = 0
 
     init(path: String) throws(WALSourceError) {
         self.path = path
@@ -213,21 +229,61 @@ final class DurablePosition {
 
     private static func check(_ lsn: UInt64) -> UInt64 { (lsn ^ 0x5741_4C2D_534F_5552) &* 0x9E37_79B9_7F4A_7C15 }
 
-    /// The recorded LSN, or nil when there is none (a new or torn file).
-    func read() -> UInt64? {
-        var words: (UInt64, UInt64) = (0, 0)
-        let count = withUnsafeMutableBytes(of: &words) { pread(descriptor, $0.baseAddress, 16, 0) }
-        guard count == 16, words.0 != 0 || words.1 != 0 else { return nil }
-        let lsn = UInt64(littleEndian: words.0)
-        return UInt64(littleEndian: words.1) == Self.check(lsn) ? lsn : nil
+    private static func check(_ lsn: UInt64, _ system: UInt64, _ timeline: UInt64) -> UInt64 {
+        var hash = check(lsn)
+        hash = (hash ^ system) &* 0xBF58_476D_1CE4_E5B9
+        hash = (hash ^ timeline ^ 0x32) &* 0x94D0_49BB_1331_11EB
+        return hash ^ (hash >> 31)
     }
 
-    /// Records `lsn` durably.
+    /// The record, or nil when there is none (a new or torn file).
+    func readRecord() -> Record? {
+        var words: (UInt64, UInt64, UInt64, UInt64) = (0, 0, 0, 0)
+        let count = withUnsafeMutableBytes(of: &words) { pread(descriptor, $0.baseAddress, 32, 0) }
+        let lsn = UInt64(littleEndian: words.0)
+        if count == 32 {
+            let system = UInt64(littleEndian: words.1)
+            let timeline = UInt64(littleEndian: words.2)
+            if UInt64(littleEndian: words.3) == Self.check(lsn, system, timeline), timeline <= UInt64(UInt32.max) {
+                return Record(lsn: lsn, systemID: system, timeline: UInt32(timeline))
+            }
+        }
+        // A record of an earlier release: sixteen bytes.
+        guard count >= 16, words.0 != 0 || words.1 != 0, UInt64(littleEndian: words.1) == Self.check(lsn) else { return nil }
+        return Record(lsn: lsn, systemID: nil, timeline: nil)
+    }
+
+    /// The recorded LSN, or nil when there is none.
+    func read() -> UInt64? { readRecord()?.lsn }
+
+    /// Records `lsn` (of `systemID` and `timeline`) durably.
     func record(_ lsn: UInt64) throws(WALSourceError) {
-        var words = (lsn.littleEndian, Self.check(lsn).littleEndian)
-        let count = withUnsafeBytes(of: &words) { pwrite(descriptor, $0.baseAddress, 16, 0) }
-        guard count == 16, fdatasync(descriptor) == 0 else {
+        var words = (lsn.littleEndian, systemID.littleEndian, UInt64(timeline).littleEndian, Self.check(lsn, systemID, UInt64(timeline)).littleEndian)
+        let count = withUnsafeBytes(of: &words) { pwrite(descriptor, $0.baseAddress, 32, 0) }
+        guard count == 32, fdatasync(descriptor) == 0 else {
             throw .configuration("cannot record the durable position in \(path): \(String(cString: strerror(errno)))")
         }
+    }
+
+    /// Which timeline a server history switched away from `timeline` at, from a `TIMELINE_HISTORY`
+    /// file ("parent-timeline<TAB>switch-LSN<TAB>reason" a line); nil when it has no such line.
+    static func switchPoint(leaving timeline: UInt32, history: String) -> UInt64? {
+        for line in history.split(whereSeparator: \.isNewline) {
+            let fields = line.split(separator: "\t", omittingEmptySubsequences: false)
+            guard fields.count >= 2, let parent = UInt32(fields[0].trimmingSpaces), parent == timeline,
+                let point = LSN(String(fields[1].trimmingSpaces))
+            else { continue }
+            return point.value
+        }
+        return nil
+    }
+}
+
+extension Substring {
+    fileprivate var trimmingSpaces: Substring {
+        var text = self
+        while let first = text.first, first == " " { text = text.dropFirst() }
+        while let last = text.last, last == " " { text = text.dropLast() }
+        return text
     }
 }

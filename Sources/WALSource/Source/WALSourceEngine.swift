@@ -225,6 +225,8 @@ public final class WALSourceEngine {
             replication = try PostgresConnection(conninfo: configuration.conninfo, replication: true, options: Self.sessionOptions)
             databaseName = try query.query("SELECT current_database()").first?.first??.description ?? ""
             state = try SourceState.read(path: statePath) ?? SourceState()
+            position = try DurablePosition(path: statePath + ".position")
+            try checkPositionHistory()
             try findPresentTables()
             try ensurePublication()
             if let table = configuration.heartbeatTable {
@@ -239,7 +241,6 @@ public final class WALSourceEngine {
             } else {
                 try checkSlotNotLost()
             }
-            position = try DurablePosition(path: statePath + ".position")
             let slotExisted = try slotExists()
             var markedSnapshotRunning = false
             if !slotExisted {
@@ -450,6 +451,76 @@ public final class WALSourceEngine {
         }
     }
 
+    /// Which server history the durable position belongs to. A record of another cluster (another
+    /// system identifier) is refused: its LSNs mean nothing here. A record of an earlier timeline (the
+    /// server was promoted, or recovered to a point in time) holds while it lies before the point where
+    /// this server's history left that timeline; past that point the logs hold changes that are not in
+    /// this server's history (lost in the failover), and they are cut, loudly, so that the logs follow
+    /// the history the database has.
+    func checkPositionHistory() throws {
+        let rows = try replication.query("IDENTIFY_SYSTEM")
+        guard let row = rows.first, row.count >= 2, let system = row[0].flatMap({ UInt64($0) }), let timeline = row[1].flatMap({ UInt32($0) }) else {
+            throw WALSourceError.configuration("IDENTIFY_SYSTEM answered unexpectedly")
+        }
+        position.systemID = system
+        position.timeline = timeline
+        guard let record = position.readRecord(), let recordedSystem = record.systemID, let recordedTimeline = record.timeline else { return }
+        guard recordedSystem == system else {
+            throw WALSourceError.configuration(
+                "the change logs in \(configuration.outputDirectory) were written from another PostgreSQL cluster (system identifier \(recordedSystem)), "
+                    + "and this server is system \(system): their positions mean nothing here. Give another --out (and --slot) to capture this cluster, "
+                    + "or point --pg at the cluster the logs came from")
+        }
+        guard recordedTimeline != timeline else { return }
+        guard recordedTimeline < timeline else {
+            throw WALSourceError.configuration(
+                "the durable position was recorded on timeline \(recordedTimeline), and this server is on timeline \(timeline), an earlier one: "
+                    + "it is not the server (or a descendant of the server) the logs came from")
+        }
+        let history = try replication.query("TIMELINE_HISTORY \(timeline)")
+        // The content is bytea: hex text in our sessions (bytea_output=hex).
+        guard let content = history.first.flatMap({ $0.count >= 2 ? $0[1] : nil }).map(Self.byteaText),
+            let point = DurablePosition.switchPoint(leaving: recordedTimeline, history: content)
+        else {
+            throw WALSourceError.configuration(
+                "the durable position was recorded on timeline \(recordedTimeline), which is not in the history of this server's timeline \(timeline)")
+        }
+        if record.lsn > point {
+            log(
+                "warning: this server left timeline \(recordedTimeline) at \(LSN(point)) (a failover or a recovery), but the logs hold changes "
+                    + "committed on it up to \(LSN(record.lsn)): they are not in this server's history (lost with the old primary), so they are cut from the logs")
+            writers.removeAll()
+            try openWriters(confirmedLSN: point)
+            try position.record(point)
+        } else {
+            log("timeline \(timeline) since \(LSN(point)); the durable position \(LSN(record.lsn)) lies before it and holds")
+            try position.record(record.lsn)
+        }
+    }
+
+    /// The text of a bytea's hex form (`\\x6869` → "hi"); other text as it is.
+    static func byteaText(_ text: String) -> String {
+        guard text.hasPrefix("\\x") else { return text }
+        var bytes: [UInt8] = []
+        var high: UInt8?
+        for character in text.utf8.dropFirst(2) {
+            let nibble: UInt8
+            switch character {
+            case UInt8(ascii: "0")...UInt8(ascii: "9"): nibble = character - UInt8(ascii: "0")
+            case UInt8(ascii: "a")...UInt8(ascii: "f"): nibble = character - UInt8(ascii: "a") + 10
+            case UInt8(ascii: "A")...UInt8(ascii: "F"): nibble = character - UInt8(ascii: "A") + 10
+            default: return text
+            }
+            if let first = high {
+                bytes.append(first << 4 | nibble)
+                high = nil
+            } else {
+                high = nibble
+            }
+        }
+        return String(decoding: bytes, as: UTF8.self)
+    }
+
     /// A slot this source used before and that is gone now (dropped by hand, or by a failover that did
     /// not carry it) means the changes made in between were never captured: stop and say so, unless
     /// told how to go on (`--snapshot` reads every row again; `--allow-new-slot` accepts the gap).
@@ -507,7 +578,7 @@ public final class WALSourceEngine {
     }
 
     func openWriters(confirmedLSN: UInt64) throws {
-        for table in configuration.tables {
+        for table in configuration.tables where writers[table] == nil {
             let path = logPath(table)
             do {
                 let (writer, cut) = try ChangeLogWriter.open(path: path, confirmedLSN: confirmedLSN)
