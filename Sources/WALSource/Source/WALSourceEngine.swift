@@ -297,8 +297,12 @@ public final class WALSourceEngine {
             // confirmed position on its own): keep what is durable, skip it when sent again, and
             // acknowledge it at once so the slot catches up.
             let durable = position.read() ?? 0
-            let confirmed = max(try confirmedPosition() ?? slotLSN, durable)
+            let slotConfirmed = try confirmedPosition() ?? slotLSN
+            let confirmed = max(slotConfirmed, durable)
             skipTransactionsBelow = durable
+            if slotConfirmed < durable {
+                log("slot \(configuration.slot) stands at \(LSN(slotConfirmed)), behind the durable position \(LSN(durable)) (PostgreSQL had not saved it): what it sends again up to there is skipped")
+            }
             if writers.isEmpty { try openWriters(confirmedLSN: confirmed) }
             acknowledgedLSN = confirmed
             receivedLSN = confirmed
