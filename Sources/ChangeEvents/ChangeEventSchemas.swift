@@ -145,7 +145,11 @@ public struct ChangeEventSchemas: Sendable {
         }
         var continued = table
         for index in continued.columns.indices {
-            guard let field = fieldByColumn[continued.columns[index].name] else { continue }
+            guard let field = fieldByColumn[continued.columns[index].name] else {
+                // A dropped table's column the version does not have: nothing says it is NOT NULL.
+                if table.isGoneFromCatalog, !continued.columns[index].isKey { continued.columns[index].isNullable = true }
+                continue
+            }
             continued.columns[index].fieldName = field.name
             if field.isNullable && !continued.columns[index].isKey { continued.columns[index].isNullable = true }
             if table.isGoneFromCatalog, continued.columns[index].defaultExpression == nil { continued.columns[index].registeredDefault = field.defaultValue }

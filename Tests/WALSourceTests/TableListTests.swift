@@ -101,3 +101,16 @@ struct DurablePositionTests {
         #expect(WALSourceEngine.byteaText("plain") == "plain")
     }
 }
+
+/// An incremental snapshot chunk's read snapshot: which transactions it could not see.
+struct IncrementalWindowTests {
+    @Test func snapshotsSayWhichTransactionsWereInvisible() throws {
+        let (xmax, running) = try #require(IncrementalWindow.parseSnapshot("100:110:102,107"))
+        #expect(xmax == 110 && running == [102, 107])
+        #expect(IncrementalWindow.parseSnapshot("5:5:") != nil)
+        for bad in ["", "1:2", "a:2:", "1:2:x", "1:2:3:4"] { #expect(IncrementalWindow.parseSnapshot(bad) == nil, "\(bad)") }
+        // Epoch-qualified ids (xid8) keep their low 32 bits, as pgoutput sends them.
+        let (wideXmax, wideRunning) = try #require(IncrementalWindow.parseSnapshot("8589934592:8589934600:8589934595"))
+        #expect(wideXmax == 8 && wideRunning == [3])
+    }
+}

@@ -9,19 +9,24 @@ import ChangeEvents
 /// Debezium's incremental snapshots use):
 ///
 /// 1. a low watermark is written to the WAL (a transactional logical decoding message),
-/// 2. the chunk is read (the next rows in key order after the last durable chunk),
+/// 2. the chunk is read (the next rows in key order after the last durable chunk), together with the
+///    snapshot it was read in (`pg_current_snapshot()`),
 /// 3. a high watermark is written.
 ///
-/// The stream goes on meanwhile. Changes committed between the watermarks reach the stream between
-/// them; each one's key is struck from the chunk, since the streamed change is as new as the chunk's
-/// row or newer. At the high watermark the rows left are written as `op: "r"` reads: none of them can
-/// overwrite a newer change, because a change committed after the high watermark was not visible to
-/// the chunk's read and comes after it in the log.
+/// The stream goes on meanwhile. A change streamed between the watermarks strikes its key from the
+/// chunk, since it is as new as the chunk's row or newer; so does a change of a transaction the chunk's
+/// snapshot could not see, wherever it comes (PostgreSQL writes a commit record before it makes the
+/// transaction visible, so one may commit before the low watermark and still be invisible to the read).
+/// At the high watermark the rows left are written as `op: "r"` reads: a change committed after it was
+/// not visible to the read either, and comes after it in the log.
 final class IncrementalWindow {
     let id: String
     let table: TableName
     let relationID: UInt32
-    let keyIndexes: [Int]
+    /// The schemas the chunk's rows are encoded with (the catalog's, as the rows were read).
+    let state: WALSourceEngine.TableState
+    /// The key columns' names, in the chunk's key order.
+    let keyNames: [String]
     /// The chunk's rows in key order; a struck row is nil.
     var rows: [[ColumnText]?]
     /// Row index by key (the key columns' text).
@@ -30,16 +35,25 @@ final class IncrementalWindow {
     let lastKey: [String?]?
     /// Whether the chunk was the table's last (fewer rows than asked for).
     let isLast: Bool
+    /// The read's snapshot: transactions at or after `xmax`, or in `inProgress`, were invisible to it
+    /// (transaction ids' low 32 bits, as pgoutput sends them).
+    let xmax: UInt32
+    let inProgress: Set<UInt32>
     /// Whether the low watermark has come through the stream.
     var isOpen = false
-    /// Set when the table's columns changed inside the window: the chunk is read again.
+    /// Set when the chunk cannot be written (the stream's table changed under it): it is read again.
     var isDiscarded = false
+    var struck = 0
 
-    init(id: String, table: TableName, query: WALSourceEngine.SnapshotQuery, rows: [[String?]], isLast: Bool) {
+    init(
+        id: String, table: TableName, query: WALSourceEngine.SnapshotQuery, state: WALSourceEngine.TableState, rows: [[String?]], isLast: Bool,
+        xmax: UInt32, inProgress: Set<UInt32>
+    ) {
         self.id = id
         self.table = table
         relationID = query.relationID
-        keyIndexes = query.keyIndexes
+        self.state = state
+        keyNames = state.schemas.keyColumnIndexes.map { state.schemas.table.columns[$0].name }
         self.rows = rows.map { row in row.map { $0.map(ColumnText.text) ?? .null } }
         var index: [[String?]: Int] = [:]
         index.reserveCapacity(rows.count)
@@ -47,26 +61,50 @@ final class IncrementalWindow {
         self.index = index
         lastKey = rows.last.map(query.key(of:))
         self.isLast = isLast
+        self.xmax = xmax
+        self.inProgress = inProgress
     }
 
-    /// Strikes the row with the key that `columns` (a whole row, or an old row's key columns) carry.
-    func strike(_ columns: [ColumnText]?) {
-        guard let columns, keyIndexes.allSatisfy({ $0 < columns.count }) else { return }
+    /// Whether transaction `xid` was invisible to the chunk's read (running, or begun after it).
+    func isInvisible(_ xid: UInt32) -> Bool {
+        xid != 0 && (Int32(bitPattern: xid &- xmax) >= 0 || inProgress.contains(xid))
+    }
+
+    /// Strikes the row with the key that `columns` (a row of the stream's `layout`) carry.
+    func strike(_ columns: [ColumnText]?, layout: [ColumnDescription]) {
+        guard let columns, columns.count == layout.count else { return }
         var key: [String?] = []
-        key.reserveCapacity(keyIndexes.count)
-        for position in keyIndexes {
+        key.reserveCapacity(keyNames.count)
+        for name in keyNames {
+            guard let position = layout.firstIndex(where: { $0.name == name }) else { return }
             switch columns[position] {
             case .text(let text): key.append(text)
             case .null: key.append(nil)
             case .unchangedToast: return
             }
         }
-        if let position = index.removeValue(forKey: key) { rows[position] = nil }
+        if let position = index.removeValue(forKey: key) {
+            rows[position] = nil
+            struck += 1
+        }
     }
 
     func strikeAll() {
+        struck += index.count
         rows = rows.map { _ in nil }
         index = [:]
+    }
+
+    /// Parses `pg_current_snapshot()`'s text, `xmin:xmax:xip,xip,…`, into xmax and the running ids (low 32 bits).
+    static func parseSnapshot(_ text: String) -> (xmax: UInt32, inProgress: Set<UInt32>)? {
+        let parts = text.split(separator: ":", omittingEmptySubsequences: false)
+        guard parts.count == 3, UInt64(parts[0]) != nil, let xmax = UInt64(parts[1]) else { return nil }
+        var running: Set<UInt32> = []
+        for item in parts[2].split(separator: ",") {
+            guard let xid = UInt64(item) else { return nil }
+            running.insert(UInt32(truncatingIfNeeded: xid))
+        }
+        return (UInt32(truncatingIfNeeded: xmax), running)
     }
 }
 
@@ -88,7 +126,7 @@ extension WALSourceEngine {
     /// written before the slot exists is never decoded).
     public static func requestSnapshot(conninfo: String, slot: String, tables: [TableName]) throws(WALSourceError) -> String {
         do {
-            let connection = try PostgresConnection(conninfo: conninfo, replication: false)
+            let connection = try PostgresConnection(conninfo: conninfo, replication: false, options: sessionOptions)
             guard connection.serverVersion >= 140_000 else {
                 throw WALSourceError.configuration("incremental snapshots need PostgreSQL 14 or later (logical decoding messages reach pgoutput from 14 on)")
             }
@@ -115,14 +153,22 @@ extension WALSourceEngine {
 
     /// A logical decoding message of ours: a snapshot request, or a window's watermark.
     func handleLogicalMessage(_ message: PgOutputMessage.LogicalMessage, at lsn: UInt64) async throws(WALSourceError) {
-        guard message.prefix == Self.messagePrefix, !skippingTransaction,
-            let json = try? JSONParser.parse(bytes: message.content), json["slot"]?.stringValue == configuration.slot
-        else { return }
+        guard message.prefix == Self.messagePrefix, !skippingTransaction else { return }
+        guard let json = try? JSONParser.parse(bytes: message.content) else {
+            log("warning: a \(Self.messagePrefix) message at \(LSN(lsn)) is not JSON; ignored")
+            return
+        }
+        guard json["slot"]?.stringValue == configuration.slot else { return }
         switch json["type"]?.stringValue {
         case "execute-snapshot":
             var names: [String] = []
             if case .array(let values)? = json["tables"] { names = values.compactMap(\.stringValue) }
-            requestIncrementalSnapshots(names, transactional: message.isTransactional, from: "a snapshot request")
+            // Outside a transaction a request could not be tied to a commit (nor skipped when sent again).
+            guard message.isTransactional, transactionFinalLSN != 0 else {
+                log("warning: a non-transactional snapshot request at \(LSN(lsn)) is ignored; write it with pg_logical_emit_message(true, …) or `wal-source snapshot`")
+                return
+            }
+            requestIncrementalSnapshots(names, from: "a snapshot request")
         case "snapshot-window-open":
             if let window = incrementalWindow, window.id == json["window"]?.stringValue { window.isOpen = true }
         case "snapshot-window-close":
@@ -153,11 +199,12 @@ extension WALSourceEngine {
             log("warning: execute-snapshot signal at \(LSN(lsn)) ignored: no data-collections")
             return
         }
-        requestIncrementalSnapshots(values.compactMap(\.stringValue), transactional: true, from: "a signal")
+        requestIncrementalSnapshots(values.compactMap(\.stringValue), from: "a signal")
     }
 
-    /// Queues incremental snapshots of the named tables ("schema.table", quoted as SQL where needed).
-    func requestIncrementalSnapshots(_ names: [String], transactional: Bool, from origin: String) {
+    /// Queues incremental snapshots of the named tables ("schema.table", quoted as SQL where needed), as
+    /// part of the transaction being received (durable with its commit).
+    func requestIncrementalSnapshots(_ names: [String], from origin: String) {
         for name in names {
             guard let table = (try? TableName.parseList(name))?.first else {
                 log("warning: \(origin) names \"\(name)\", which is not a table name; ignored")
@@ -174,19 +221,20 @@ extension WALSourceEngine {
             incrementalQueue.append(SourceState.IncrementalProgress(table: table.quoted))
             log("incremental snapshot of \(table) requested (\(origin))")
         }
-        if transactional, transactionFinalLSN != 0 {
-            transactionChangedIncremental = true
-        } else {
-            persistIncremental()
-        }
+        transactionChangedIncremental = true
     }
 
-    /// Writes the incremental snapshots' progress now (outside any transaction).
-    func persistIncremental() {
-        state.incremental = incrementalQueue
-        state.incrementalAsOf = 0
-        state.earlierIncremental = incrementalQueue
-        state.earlierSnapshotted = state.snapshotted
+    /// Drops the incremental snapshot of `table` (it cannot be taken) from what was received and from what
+    /// is durable alike, and writes the state now: progress that is not durable yet is not written with it.
+    func dropIncrementalSnapshot(_ table: String) {
+        incrementalQueue.removeAll { $0.table == table }
+        state.incremental.removeAll { $0.table == table }
+        state.earlierIncremental.removeAll { $0.table == table }
+        for index in pendingCommits.indices {
+            if let record = pendingCommits[index].incremental {
+                pendingCommits[index].incremental = IncrementalRecord(queue: record.queue.filter { $0.table != table }, snapshotted: record.snapshotted)
+            }
+        }
         do {
             try state.write(path: statePath)
         } catch {
@@ -200,22 +248,27 @@ extension WALSourceEngine {
         guard incrementalWindow == nil, let progress = incrementalQueue.first, ContinuousClock.now >= nextIncrementalWindow else { return }
         guard serverSendsMessages else {
             log("warning: incremental snapshots need PostgreSQL 14 or later (logical decoding messages); \(progress.table) is not snapshotted")
-            incrementalQueue.removeFirst()
-            persistIncremental()
+            dropIncrementalSnapshot(progress.table)
             return
         }
         guard let table = presentTables.first(where: { $0.quoted == progress.table }) else {
             log("warning: the incremental snapshot of \(progress.table) is dropped: the table is not captured any more")
-            incrementalQueue.removeFirst()
-            persistIncremental()
+            dropIncrementalSnapshot(progress.table)
             return
         }
         do {
-            guard let prepared = try await prepareSnapshotQuery(table) else { return }
-            guard !prepared.keyIndexes.isEmpty else {
+            guard let (relationID, description, sqlTypes) = try catalogDescription(table) else {
+                log("warning: the incremental snapshot of \(table) is dropped: the table does not exist any more")
+                dropIncrementalSnapshot(progress.table)
+                return
+            }
+            // The chunk's own schemas, as the catalog describes the table now: the stream's stay as they
+            // are (it may still be sending rows written before a change of the table).
+            guard let (state, _) = try await tableState(relationID: relationID, description: description) else { return }
+            let chunkQuery = snapshotQuery(relationID: relationID, table: table, description: description, sqlTypes: sqlTypes, state: state)
+            guard !chunkQuery.keyIndexes.isEmpty else {
                 log("warning: \(table) has no key, so it cannot be snapshotted incrementally (chunks are read in key order); snapshot it with a new slot and --snapshot")
-                incrementalQueue.removeFirst()
-                persistIncremental()
+                dropIncrementalSnapshot(progress.table)
                 return
             }
             if progress.lastKey == nil, progress.rowsRead == 0 { log("incremental snapshot of \(table): started") }
@@ -223,16 +276,46 @@ extension WALSourceEngine {
             let id = "\(getpid())-\(Self.nowMicroseconds())-\(incrementalWindowsOpened)"
             let opened = ContinuousClock.now
             try emitWatermark("snapshot-window-open", window: id)
-            let rows = try catalogQuery(prepared.chunk(after: progress.lastKey, limit: configuration.snapshotChunkRows))
+            // One snapshot for the chunk and for the list of transactions it cannot see.
+            _ = try catalogQuery("BEGIN ISOLATION LEVEL REPEATABLE READ READ ONLY")  // reconnects if the idle connection was closed
+            let rows: [[String?]]
+            let snapshotText: String?
+            do {
+                // Not `catalogQuery`: a new connection would be outside this transaction's snapshot.
+                snapshotText = try query.query("SELECT pg_current_snapshot()::text").first?.first ?? nil
+                rows = try query.query(chunkQuery.chunk(after: progress.lastKey, limit: configuration.snapshotChunkRows))
+                try query.execute("COMMIT")
+            } catch {
+                if !query.isBroken { try? query.execute("ROLLBACK") }
+                throw error
+            }
             try emitWatermark("snapshot-window-close", window: id)
-            incrementalWindow = IncrementalWindow(
-                id: id, table: table, query: prepared, rows: rows, isLast: rows.count < configuration.snapshotChunkRows)
+            guard let snapshotText, let (xmax, inProgress) = IncrementalWindow.parseSnapshot(snapshotText) else {
+                throw WALSourceError.event("pg_current_snapshot() answered unexpectedly")
+            }
+            let window = IncrementalWindow(
+                id: id, table: table, query: chunkQuery, state: state, rows: rows, isLast: rows.count < configuration.snapshotChunkRows,
+                xmax: xmax, inProgress: inProgress)
+            // A transaction streamed already may have been invisible to the read (its commit record was
+            // written, its visibility not yet): the chunk may hold rows older than that change.
+            if recentTransactions.contains(where: window.isInvisible) {
+                discardedChunks += 1
+                nextIncrementalWindow = ContinuousClock.now + .milliseconds(100)
+                return
+            }
+            incrementalWindow = window
             if let rate = configuration.snapshotRowsPerSecond, rate > 0 {
-                nextIncrementalWindow = opened + .milliseconds(Int64(Double(rows.count) / rate * 1000))
+                nextIncrementalWindow = opened + .milliseconds(Int64(min(Double(rows.count) / rate, 3600) * 1000))
             }
         } catch let error as WALSourceError {
             throw error
         } catch let error as PostgresError {
+            // A table dropped, renamed or altered between the catalog read and the chunk: read it again.
+            if let state = error.sqlState, state == "42P01" || state == "42703" || state == "42883" || state == "42804" {
+                log("the incremental snapshot of \(table) read a table that changed meanwhile (\(error.message)); the chunk is read again")
+                nextIncrementalWindow = ContinuousClock.now + .seconds(1)
+                return
+            }
             throw .postgres(error)
         } catch {
             throw .event("\(error)")
@@ -248,36 +331,54 @@ extension WALSourceEngine {
     /// transaction (durable with it), and the snapshot's progress moves to the chunk's last key.
     func closeIncrementalWindow(_ window: IncrementalWindow, lsn: UInt64) async throws(WALSourceError) {
         incrementalWindow = nil
-        guard !window.isDiscarded, window.isOpen, incrementalQueue.first?.table == window.table.quoted else {
-            if window.isDiscarded { log("\(window.table) changed during an incremental snapshot chunk; the chunk is read again") }
-            return
-        }
+        guard !window.isDiscarded, window.isOpen, incrementalQueue.first?.table == window.table.quoted else { return }
+        // The chunk's schemas may have been installed for the stream since (a change of the table that
+        // reached the stream): then the rows are written with what is installed.
+        let installed = relations[window.relationID]
+        let state = installed.map { $0.schemas.valueText == window.state.schemas.valueText && $0.schemas.keyText == window.state.schemas.keyText } == true
+            ? installed! : window.state
         var written = 0
         for row in window.rows {
             guard let row else { continue }
-            try await emitWidening { () throws(WALSourceError) in
-                try emit(.read, relationID: window.relationID, beforeColumns: nil, beforeIsFullRow: false, afterColumns: row, lsn: lsn, snapshot: .incremental)
+            do {
+                try emit(.read, table: state, relationID: window.relationID, beforeColumns: nil, beforeIsFullRow: false, afterColumns: row, lsn: lsn, snapshot: .incremental)
+            } catch {
+                guard case .nullInNotNullColumn = error else { throw error }
+                // Rows written before a SET NOT NULL: the stream widens the column when it meets one;
+                // a chunk is not written half: its rows so far stay (reads of the same rows again are
+                // harmless), and the chunk is read again once the table's schema allows the NULL.
+                log("warning: \(window.table): \(error); the chunk is read again")
+                try await widen(error)
+                transactionChangedIncremental = true
+                return
             }
             written += 1
         }
         incrementalQueue[0].rowsRead += written
+        struckRows += window.struck
         if let lastKey = window.lastKey { incrementalQueue[0].lastKey = lastKey }
         if window.isLast {
             let done = incrementalQueue.removeFirst()
-            if state.snapshotted != nil { state.snapshotted!.insert(done.table) }
-            log("incremental snapshot of \(window.table): done, \(done.rowsRead) rows")
+            snapshottedTables?.insert(done.table)
+            log("incremental snapshot of \(window.table): done, \(done.rowsRead) rows (\(struckRows) struck by concurrent changes, \(discardedChunks) chunks read again)")
+            struckRows = 0
+            discardedChunks = 0
         }
         transactionChangedIncremental = true
     }
 
-    /// Called for every change of a captured table: strikes its keys from an open window's chunk.
+    /// Called for every streamed change of a captured table (`transactionID` its transaction): strikes
+    /// its keys from the window's chunk when the change lies between the watermarks or its transaction
+    /// was invisible to the chunk's read.
     func strikeFromIncrementalWindow(_ operation: ChangeOperation, relationID: UInt32, before: [ColumnText]?, after: [ColumnText]?) {
-        guard let window = incrementalWindow, window.isOpen, window.relationID == relationID else { return }
+        guard let window = incrementalWindow, window.relationID == relationID, window.isOpen || window.isInvisible(transactionID),
+            let layout = relations[relationID]?.schemas.table.columns
+        else { return }
         if operation == .truncate {
             window.strikeAll()
         } else {
-            window.strike(before)
-            window.strike(after)
+            window.strike(before, layout: layout)
+            window.strike(after, layout: layout)
         }
     }
 
@@ -286,21 +387,38 @@ extension WALSourceEngine {
     func persistIncremental(_ record: IncrementalRecord, asOf endLSN: UInt64) throws(WALSourceError) {
         state.earlierIncremental = state.incremental
         state.earlierSnapshotted = state.snapshotted
+        state.earlierIncrementalAsOf = state.incrementalAsOf
         state.incremental = record.queue
         state.snapshotted = record.snapshotted
         state.incrementalAsOf = endLSN
         try state.write(path: statePath)
     }
 
-    /// At a start: when the progress was written for a commit whose position was not recorded (a crash
-    /// between the two), that commit's events are cut and it is sent again, so the progress before it holds.
+    /// At a start: progress written for a commit whose position was not recorded (a crash between the
+    /// two), or past the point where a failover left the timeline (`checkPositionHistory`), belongs to
+    /// commits whose events were cut: the progress before it holds, if it is not past that point too;
+    /// else the tables under way, and those marked done since, are snapshotted again from the start.
     func restoreIncrementalProgress(durable: UInt64) {
         if state.incrementalAsOf > durable {
-            log("the incremental snapshots' last progress is newer than the durable position; going on from the one before it")
-            state.incremental = state.earlierIncremental
-            state.snapshotted = state.earlierSnapshotted
+            if state.earlierIncrementalAsOf <= durable {
+                log("the incremental snapshots' last progress is newer than the durable position; going on from the one before it")
+                state.incremental = state.earlierIncremental
+                state.snapshotted = state.earlierSnapshotted
+            } else {
+                var tables = (state.incremental + state.earlierIncremental).map(\.table)
+                if let now = state.snapshotted, let before = state.earlierSnapshotted { tables += now.subtracting(before) }
+                var seen: Set<String> = []
+                tables = tables.filter { seen.insert($0).inserted }
+                log("the incremental snapshots' progress is past the durable position; \(tables.joined(separator: ", ")) \(tables.count == 1 ? "is" : "are") snapshotted again from the start")
+                state.incremental = tables.map { SourceState.IncrementalProgress(table: $0) }
+                state.snapshotted = state.earlierSnapshotted.map { $0.subtracting(tables) }
+            }
             state.incrementalAsOf = 0
+            state.earlierIncrementalAsOf = 0
+            state.earlierIncremental = state.incremental
+            state.earlierSnapshotted = state.snapshotted
         }
         incrementalQueue = state.incremental
+        snapshottedTables = state.snapshotted
     }
 }

@@ -101,6 +101,13 @@ extension WALSourceEngine {
             transactionFinalLSN = begin.finalLSN.value
             skippingTransaction = begin.finalLSN.value < skipTransactionsBelow
             transactionID = begin.xid
+            // The transactions streamed lately, for the check of an incremental snapshot's chunk.
+            if recentTransactions.count < Self.recentTransactionCount {
+                recentTransactions.append(begin.xid)
+            } else {
+                recentTransactions[recentTransactionsNext] = begin.xid
+                recentTransactionsNext = (recentTransactionsNext + 1) % Self.recentTransactionCount
+            }
             transactionCommitMilliseconds = (begin.commitTime + Self.postgresEpochMicroseconds) / 1000
             transactionEvents = 0
         case .commit(let commit):
@@ -220,10 +227,10 @@ extension WALSourceEngine {
     }
 
     func emit(
-        _ operation: ChangeOperation, relationID: UInt32, beforeColumns: [ColumnText]?, beforeIsFullRow: Bool, afterColumns: [ColumnText]?, lsn: UInt64,
-        snapshot: ChangeSource.SnapshotMarker = .false
+        _ operation: ChangeOperation, table override: TableState? = nil, relationID: UInt32, beforeColumns: [ColumnText]?, beforeIsFullRow: Bool,
+        afterColumns: [ColumnText]?, lsn: UInt64, snapshot: ChangeSource.SnapshotMarker = .false
     ) throws(WALSourceError) {
-        guard let table = relations[relationID] else { return }  // a table outside the configuration
+        guard let table = override ?? relations[relationID] else { return }  // a table outside the configuration
         if skippingTransaction { return }  // durable in the logs already
         if incrementalWindow != nil, snapshot == .false {
             strikeFromIncrementalWindow(operation, relationID: relationID, before: beforeColumns, after: afterColumns)
@@ -280,7 +287,7 @@ extension WALSourceEngine {
     func commitTransaction(endLSN: UInt64, commitTime: Int64) throws(WALSourceError) {
         var commit = PendingCommit(endLSN: endLSN, commitTime: commitTime, hasEvents: transactionEvents > 0, received: ContinuousClock.now)
         if transactionChangedIncremental {
-            commit.incremental = IncrementalRecord(queue: incrementalQueue, snapshotted: state.snapshotted)
+            commit.incremental = IncrementalRecord(queue: incrementalQueue, snapshotted: snapshottedTables)
             transactionChangedIncremental = false
         }
         pendingCommits.append(commit)

@@ -34,7 +34,12 @@ extension WALSourceEngine {
         // Every present table's rows are read now: incremental snapshots asked for before are moot.
         state.snapshotted = Set(presentTables.map(\.quoted))
         state.incremental = []
+        state.earlierSnapshotted = state.snapshotted
+        state.earlierIncremental = []
+        state.incrementalAsOf = 0
+        state.earlierIncrementalAsOf = 0
         incrementalQueue = []
+        snapshottedTables = state.snapshotted
         try state.write(path: statePath)
         return true
     }
@@ -130,23 +135,21 @@ extension WALSourceEngine {
         func key(of row: [String?]) -> [String?] { keyIndexes.map { row[$0] } }
     }
 
-    /// Describes a table from the catalog and installs (registers) its schemas; nil when it is not one of
-    /// the configured tables.
-    func prepareSnapshotQuery(_ table: TableName) async throws -> SnapshotQuery? {
-        let qualified = table.quoted
-        let relation = try catalogQuery("SELECT \(Self.quoteLiteral(qualified))::regclass::oid, relreplident FROM pg_class WHERE oid = \(Self.quoteLiteral(qualified))::regclass")
-        guard let row = relation.first, let oidText = row[0], let relationID = UInt32(oidText) else {
-            throw WALSourceError.configuration("table \(table.schema).\(table.name) not found")
-        }
+    /// A table as the catalog describes it now: its OID, its columns in attribute order (without
+    /// generated columns, which pgoutput does not send either) and each column's type as SQL writes
+    /// it (for typed chunk bounds). Nil when the table does not exist.
+    func catalogDescription(_ table: TableName) throws -> (relationID: UInt32, description: TableDescription, sqlTypes: [String])? {
+        let relation = try catalogQuery(
+            "SELECT c.oid, c.relreplident FROM pg_class c WHERE c.oid = to_regclass(\(Self.quoteLiteral(table.quoted)))")
+        guard let row = relation.first, let oidText = row[0], let relationID = UInt32(oidText) else { return nil }
         let identity = row[1]?.utf8.first ?? UInt8(ascii: "d")
-        // Columns with their types and primary-key membership, in attribute order.
         let columnRows = try catalogQuery(
             """
             SELECT a.attname, a.atttypid, a.atttypmod, a.attnotnull, pg_get_expr(d.adbin, d.adrelid),
                    \(Self.keyColumnExpression), format_type(a.atttypid, a.atttypmod)
             FROM pg_attribute a
             LEFT JOIN pg_attrdef d ON d.adrelid = a.attrelid AND d.adnum = a.attnum
-            WHERE a.attrelid = \(relationID) AND a.attnum > 0 AND NOT a.attisdropped
+            WHERE a.attrelid = \(relationID) AND a.attnum > 0 AND NOT a.attisdropped AND a.attgenerated = ''
             ORDER BY a.attnum
             """)
         let columns = columnRows.map { row in
@@ -155,13 +158,28 @@ extension WALSourceEngine {
                 isNullable: row[3] != "t", defaultExpression: row[4])
         }
         let description = TableDescription(namespace: table.schema, name: table.name, columns: columns, replicaIdentity: identity)
-        try await install(relationID: relationID, description: description)
-        guard let state = relations[relationID] else { return nil }
+        return (relationID, description, columnRows.map { $0.count > 6 ? $0[6] ?? "text" : "text" })
+    }
+
+    /// The snapshot query of a table whose schemas are `state` (built from `description`).
+    func snapshotQuery(relationID: UInt32, table: TableName, description: TableDescription, sqlTypes: [String], state: TableState) -> SnapshotQuery {
         let keyIndexes = state.schemas.keyColumnIndexes
         return SnapshotQuery(
-            relationID: relationID, qualified: qualified, columnList: columns.map { Self.quoteIdentifier($0.name) }.joined(separator: ", "),
-            keyIndexes: keyIndexes, keyNames: keyIndexes.map { Self.quoteIdentifier(columns[$0].name) },
-            keyTypes: keyIndexes.map { columnRows[$0].count > 6 ? columnRows[$0][6] ?? "text" : "text" })
+            relationID: relationID, qualified: table.quoted,
+            columnList: description.columns.map { Self.quoteIdentifier($0.name) }.joined(separator: ", "),
+            keyIndexes: keyIndexes, keyNames: keyIndexes.map { Self.quoteIdentifier(description.columns[$0].name) },
+            keyTypes: keyIndexes.map { sqlTypes[$0] })
+    }
+
+    /// Describes a table from the catalog and installs (registers) its schemas, for the initial snapshot;
+    /// nil when it is not one of the configured tables.
+    func prepareSnapshotQuery(_ table: TableName) async throws -> SnapshotQuery? {
+        guard let (relationID, description, sqlTypes) = try catalogDescription(table) else {
+            throw WALSourceError.configuration("table \(table.schema).\(table.name) not found")
+        }
+        try await install(relationID: relationID, description: description)
+        guard let state = relations[relationID] else { return nil }
+        return snapshotQuery(relationID: relationID, table: table, description: description, sqlTypes: sqlTypes, state: state)
     }
 
     func snapshotTable(schema: String, name: String, lsn: UInt64) async throws {

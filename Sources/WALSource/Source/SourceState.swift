@@ -37,6 +37,8 @@ struct SourceState: Equatable {
     /// `earlierSnapshotted`, which were in force at the position recorded before.
     var incrementalAsOf: UInt64 = 0
     var earlierIncremental: [IncrementalProgress] = []
+    /// The commit `earlierIncremental` is as of (it may be past a failover's switch point too).
+    var earlierIncrementalAsOf: UInt64 = 0
     var earlierSnapshotted: Set<String>?
 
     /// An incremental snapshot of one table: how far its chunks are durable.
@@ -91,6 +93,7 @@ struct SourceState: Equatable {
             ("incremental", .array(incremental.map(\.json))),
             ("incrementalAsOf", .string(String(incrementalAsOf))),
             ("earlierIncremental", .array(earlierIncremental.map(\.json))),
+            ("earlierIncrementalAsOf", .string(String(earlierIncrementalAsOf))),
         ]
         if let snapshotted { members.append(("snapshotted", .array(snapshotted.sorted().map(JSONValue.string)))) }
         if let earlierSnapshotted { members.append(("earlierSnapshotted", .array(earlierSnapshotted.sorted().map(JSONValue.string)))) }
@@ -118,11 +121,17 @@ struct SourceState: Equatable {
             }
         }
         if case .array(let values)? = json["snapshotted"] {
-            snapshotted = Set(values.compactMap(\.stringValue))
+            let names = values.compactMap(\.stringValue)
+            guard names.count == values.count else { return nil }
+            snapshotted = Set(names)
         }
         if let text = json["incrementalAsOf"]?.stringValue {
             guard let lsn = UInt64(text) else { return nil }
             incrementalAsOf = lsn
+        }
+        if let text = json["earlierIncrementalAsOf"]?.stringValue {
+            guard let lsn = UInt64(text) else { return nil }
+            earlierIncrementalAsOf = lsn
         }
         if case .array(let values)? = json["earlierIncremental"] {
             for value in values {
@@ -131,7 +140,9 @@ struct SourceState: Equatable {
             }
         }
         if case .array(let values)? = json["earlierSnapshotted"] {
-            earlierSnapshotted = Set(values.compactMap(\.stringValue))
+            let names = values.compactMap(\.stringValue)
+            guard names.count == values.count else { return nil }
+            earlierSnapshotted = Set(names)
         }
     }
 

@@ -147,7 +147,7 @@ public final class WALSourceEngine {
     }
 
     struct IncrementalRecord {
-        let queue: [SourceState.IncrementalProgress]
+        var queue: [SourceState.IncrementalProgress]
         let snapshotted: Set<String>?
     }
 
@@ -162,6 +162,14 @@ public final class WALSourceEngine {
     var incrementalWindowsOpened = 0
     /// The signal table's relation OID, once its RELATION message came.
     var signalRelationID: UInt32?
+    /// The tables with a snapshot recorded for this slot, as of what has been received (nil: unknown).
+    var snapshottedTables: Set<String>?
+    /// The ids of the transactions streamed lately (a ring), and counts for the incremental snapshot's log.
+    var recentTransactions: [UInt32] = []
+    var recentTransactionsNext = 0
+    static let recentTransactionCount = 4096
+    var struckRows = 0
+    var discardedChunks = 0
     var lastStatus = ContinuousClock.now
     var eventsAtLastStatus = 0
     let started = ContinuousClock.now
@@ -216,7 +224,9 @@ public final class WALSourceEngine {
     /// Our sessions read timestamps in UTC, dates in ISO form and intervals in ISO 8601, whatever the
     /// server's (or the database's, or the role's) defaults: one column, one form. Literals the source
     /// quotes (snapshot chunk bounds hold row values) rely on standard_conforming_strings being on.
-    static let sessionOptions = "-c TimeZone=UTC -c DateStyle=ISO -c IntervalStyle=iso_8601 -c lc_monetary=C -c standard_conforming_strings=on -c extra_float_digits=3 -c bytea_output=hex"
+    /// The source's own writes (watermarks, heartbeats) do not wait for a synchronous standby: the
+    /// standby may be waiting for this very source (a deadlock), and they are bookkeeping.
+    static let sessionOptions = "-c TimeZone=UTC -c DateStyle=ISO -c IntervalStyle=iso_8601 -c lc_monetary=C -c standard_conforming_strings=on -c extra_float_digits=3 -c bytea_output=hex -c synchronous_commit=local"
 
     /// Runs until a signal (then returns normally) or a failure (thrown).
     public func run() async throws(WALSourceError) {
@@ -279,10 +289,13 @@ public final class WALSourceEngine {
                 // The snapshot must be read before the replication connection runs its next command
                 // (which ends the exported snapshot).
                 guard try await takeSnapshotOrDropSlot(exportedSnapshot, atLSN: slotLSN) else { return }
-            } else if !state.hasUsedSlot || (created && state.snapshotted == nil) {
+            } else if !state.hasUsedSlot || created {
                 state.hasUsedSlot = true
                 // A slot created without a snapshot: no table's rows have been read with it.
-                if created { state.snapshotted = [] }
+                if created {
+                    state.snapshotted = []
+                    snapshottedTables = []
+                }
                 try state.write(path: statePath)
             }
             // Streaming first, then the files are cut: once the slot is ours, its confirmed position cannot
@@ -300,8 +313,8 @@ public final class WALSourceEngine {
             let slotConfirmed = try confirmedPosition() ?? slotLSN
             let confirmed = max(slotConfirmed, durable)
             skipTransactionsBelow = durable
-            if slotConfirmed < durable {
-                log("slot \(configuration.slot) stands at \(LSN(slotConfirmed)), behind the durable position \(LSN(durable)) (PostgreSQL had not saved it): what it sends again up to there is skipped")
+            if min(slotLSN, slotConfirmed) < durable {
+                log("slot \(configuration.slot) stood at \(LSN(min(slotLSN, slotConfirmed))), behind the durable position \(LSN(durable)) (PostgreSQL had not saved it): what it sends again up to there is skipped")
             }
             if writers.isEmpty { try openWriters(confirmedLSN: confirmed) }
             acknowledgedLSN = confirmed
@@ -322,7 +335,7 @@ public final class WALSourceEngine {
     /// `--snapshot` with a slot that exists: the tables with no snapshot recorded for this slot (added to
     /// --tables since, or the slot was created without one) get an incremental snapshot while streaming.
     func requestSnapshotsOnExistingSlot() throws {
-        guard let snapshotted = state.snapshotted else {
+        guard let snapshotted = snapshottedTables else {
             log(
                 "--snapshot: slot \(configuration.slot) exists, and this source has no record of which tables were snapshotted with it (an older state file), so no snapshot is taken; "
                     + "streaming goes on from its position. Take one with `wal-source snapshot --table …`")
@@ -652,6 +665,20 @@ public final class WALSourceEngine {
 
     /// Builds, registers and installs the schemas of a table from its RELATION message.
     func install(relationID: UInt32, description: TableDescription) async throws(WALSourceError) {
+        guard let (state, isNew) = try await tableState(relationID: relationID, description: description), isNew else { return }
+        let previous = relations[relationID]
+        relations[relationID] = state
+        if previous == nil {
+            log("\(state.schemas.topic): value schema id \(state.valueSchemaID)\(state.keySchemaID.map { ", key schema id \($0)" } ?? "")")
+        } else {
+            log("\(state.schemas.topic): table changed; new value schema id \(state.valueSchemaID)")
+        }
+    }
+
+    /// The schemas (registered) of a table as `description` gives it, continuing what is installed and
+    /// registered; whether they differ from what is installed for `relationID`. Nil for a table outside
+    /// the configuration.
+    func tableState(relationID: UInt32, description: TableDescription) async throws(WALSourceError) -> (TableState, Bool)? {
         var schemas: ChangeEventSchemas
         // A new version continues the last (`ChangeEventSchemas.continuing`): what the subject's latest
         // version, or this table's current schema, has nullable stays so, and field names stay put.
@@ -679,8 +706,10 @@ public final class WALSourceEngine {
         } catch {
             throw .event("the schema generated for \(description.namespace).\(description.name) does not parse: \(error)")
         }
-        if let current = relations[relationID], current.schemas.valueText == schemas.valueText, current.schemas.keyText == schemas.keyText { return }
-        guard let writer = writers[TableName(schema: description.namespace, name: description.name)] else { return }
+        if let current = relations[relationID], current.schemas.valueText == schemas.valueText, current.schemas.keyText == schemas.keyText {
+            return (current, false)
+        }
+        guard let writer = writers[TableName(schema: description.namespace, name: description.name)] else { return nil }
         var keySchemaID: UInt32?
         var keySerializer: AvroSerializer?
         let valueSerializer: AvroSerializer
@@ -694,19 +723,15 @@ public final class WALSourceEngine {
         }
         let valueSchemaID = try await register(valueSerializer)
         if let keySerializer { keySchemaID = try await register(keySerializer) }
-        let previous = relations[relationID]
-        relations[relationID] = TableState(
+        let state = TableState(
             schemas: schemas, keySchemaID: keySchemaID, valueSchemaID: valueSchemaID, keySerializer: keySerializer, valueSerializer: valueSerializer,
             writer: writer)
-        if previous == nil {
-            log("\(schemas.topic): value schema id \(valueSchemaID)\(keySchemaID.map { ", key schema id \($0)" } ?? "")")
-        } else {
-            log("\(schemas.topic): table changed; new value schema id \(valueSchemaID)")
-        }
+        return (state, true)
     }
 
     /// A column as Debezium types it: a domain as its base type (and the base's modifier when the column
-    /// has none), an enum with its labels, an array with its element's type so resolved. Looked up once
+    /// has none), an enum with its labels, an array with its element's type so resolved (an array whose
+    /// element type has another delimiter than `,`, such as box's `;`, stays text). Looked up once
     /// per type OID; built-in scalar types need no lookup.
     func resolvedType(_ column: ColumnDescription) throws -> ColumnDescription {
         var column = column
@@ -719,7 +744,7 @@ public final class WALSourceEngine {
                     """
                     SELECT t.typtype, t.typbasetype, t.typtypmod,
                            (SELECT string_agg(e.enumlabel, chr(31) ORDER BY e.enumsortorder) FROM pg_enum e WHERE e.enumtypid = t.oid),
-                           CASE WHEN t.typelem <> 0 AND t.typinput = 'array_in'::regproc THEN t.typelem END
+                           CASE WHEN t.typelem <> 0 AND t.typinput = 'array_in'::regproc AND (SELECT e.typdelim FROM pg_type e WHERE e.oid = t.typelem) = ',' THEN t.typelem END
                     FROM pg_type t WHERE t.oid = \(column.typeOID)
                     """)
                 guard let row = rows.first, row.count == 5 else { return column }
@@ -761,16 +786,23 @@ public final class WALSourceEngine {
                 try encode()
                 return
             } catch {
-                guard case .nullInNotNullColumn(let relationID, let column, let message) = error, attempts < 64,
-                    var description = relations[relationID]?.schemas.table, column < description.columns.count,
-                    !description.columns[column].isNullable
-                else { throw error }
+                guard attempts < 64 else { throw error }
                 attempts += 1
-                description.columns[column].isNullable = true
-                log("warning: \(message) (written before the catalog said NOT NULL): the column is nullable from the next version on")
-                try await install(relationID: relationID, description: description)
+                try await widen(error)
             }
         }
+    }
+
+    /// For a NULL in a column the installed schema says is NOT NULL: installs a version with the column
+    /// nullable. Any other error is thrown again.
+    func widen(_ error: WALSourceError) async throws(WALSourceError) {
+        guard case .nullInNotNullColumn(let relationID, let column, let message) = error,
+            var description = relations[relationID]?.schemas.table, column < description.columns.count,
+            !description.columns[column].isNullable
+        else { throw error }
+        description.columns[column].isNullable = true
+        log("warning: \(message) (written before the catalog said NOT NULL): the column is nullable from the next version on")
+        try await install(relationID: relationID, description: description)
     }
 
     func register(_ serializer: AvroSerializer) async throws(WALSourceError) -> UInt32 {
