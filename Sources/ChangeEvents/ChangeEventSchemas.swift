@@ -124,7 +124,9 @@ public struct ChangeEventSchemas: Sendable {
     /// - every column keeps the Avro field name it had there (found by its `pg.column`, or by name):
     ///   numbered suffixes and transliteration must not move a name to another column when columns are
     ///   dropped or added, or when a release names new fields differently.
-    public static func continuing(_ table: TableDescription, from registered: AvroSchema) -> TableDescription {
+    /// `isLatestVersion`: `registered` is the subject's latest version (not merely the schema installed
+    /// in this run), so a dropped table's column it lacks is new, and nullable.
+    public static func continuing(_ table: TableDescription, from registered: AvroSchema, isLatestVersion: Bool = true) -> TableDescription {
         // Envelope.after is ["null", Value]: the Value record's fields.
         guard case .record(let envelope) = registered.rootNode.content, let after = envelope.field(named: "after"),
             case .union(let branches) = registered[after.type].content
@@ -147,7 +149,7 @@ public struct ChangeEventSchemas: Sendable {
         for index in continued.columns.indices {
             guard let field = fieldByColumn[continued.columns[index].name] else {
                 // A dropped table's column the version does not have: nothing says it is NOT NULL.
-                if table.isGoneFromCatalog, !continued.columns[index].isKey { continued.columns[index].isNullable = true }
+                if table.isGoneFromCatalog, isLatestVersion, !continued.columns[index].isKey { continued.columns[index].isNullable = true }
                 continue
             }
             continued.columns[index].fieldName = field.name

@@ -42,8 +42,9 @@ struct SourceStateTests {
         state.hasUsedSlot = true
         state.incremental = [
             .init(table: #""public"."items""#, lastKey: ["42", nil, "it's"], rowsRead: 1000),
-            .init(table: #""odd,schema"."t""#),
+            .init(table: #""odd,schema"."t""#, relationID: 16_385),
         ]
+        state.earlierIncrementalAsOf = 77
         state.snapshotted = [#""public"."a""#]
         state.incrementalAsOf = 0xFFFF_FFFF_FFFF_FFF0  // beyond Int64: kept exactly
         state.earlierIncremental = [.init(table: #""public"."items""#, lastKey: ["7"], rowsRead: 7)]
@@ -105,12 +106,15 @@ struct DurablePositionTests {
 /// An incremental snapshot chunk's read snapshot: which transactions it could not see.
 struct IncrementalWindowTests {
     @Test func snapshotsSayWhichTransactionsWereInvisible() throws {
-        let (xmax, running) = try #require(IncrementalWindow.parseSnapshot("100:110:102,107"))
-        #expect(xmax == 110 && running == [102, 107])
+        let (xmin, xmax, running) = try #require(IncrementalWindow.parseSnapshot("100:110:102,107"))
+        #expect(xmin == 100 && xmax == 110 && running == [102, 107])
         #expect(IncrementalWindow.parseSnapshot("5:5:") != nil)
         for bad in ["", "1:2", "a:2:", "1:2:x", "1:2:3:4"] { #expect(IncrementalWindow.parseSnapshot(bad) == nil, "\(bad)") }
         // Epoch-qualified ids (xid8) keep their low 32 bits, as pgoutput sends them.
-        let (wideXmax, wideRunning) = try #require(IncrementalWindow.parseSnapshot("8589934592:8589934600:8589934595"))
+        let (_, wideXmax, wideRunning) = try #require(IncrementalWindow.parseSnapshot("8589934592:8589934600:8589934595"))
         #expect(wideXmax == 8 && wideRunning == [3])
+        // Ids compare modulo 2^32, as PostgreSQL compares them.
+        #expect(IncrementalWindow.precedes(5, 6) && !IncrementalWindow.precedes(6, 5))
+        #expect(IncrementalWindow.precedes(UInt32.max - 2, 3) && !IncrementalWindow.precedes(3, UInt32.max - 2))
     }
 }

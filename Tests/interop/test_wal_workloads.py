@@ -1188,12 +1188,13 @@ def test_an_incremental_snapshot_survives_ddl_generated_columns_and_a_dropped_ta
     db.execute("CREATE TABLE items (id int PRIMARY KEY, v int NOT NULL, twice int GENERATED ALWAYS AS (v * 2) STORED, extra text)")
     db.execute("INSERT INTO items (id, v) SELECT g, g FROM generate_series(1, 6000) g")
     create_numbers(db, "doomed", 100)
-    arguments = ["--snapshot-chunk-rows", "500", "--snapshot-rows-per-second", "3000"]
+    arguments = ["--snapshot-chunk-rows", "500", "--snapshot-rows-per-second", "2000"]
     with WalSource(db, registry.url, tmp_path, ["items", "doomed"], extra_arguments=arguments) as source:
         source.start().wait_ready()
         db.execute("UPDATE items SET v = v + 1 WHERE id = 1")
         code, output = request_snapshot(db, "public.items", "public.doomed")
         assert code == 0, output
+        db.execute("DROP TABLE doomed")
         wait_for_log(source, "incremental snapshot of public.items: started")
         time.sleep(0.5)
         db.execute("ALTER TABLE items ADD COLUMN added int")
@@ -1201,7 +1202,6 @@ def test_an_incremental_snapshot_survives_ddl_generated_columns_and_a_dropped_ta
         time.sleep(0.5)
         db.execute("ALTER TABLE items DROP COLUMN extra")
         db.execute("UPDATE items SET v = -v WHERE id % 250 = 0")
-        db.execute("DROP TABLE doomed")
         wait_for_log(source, "incremental snapshot of public.items: done")
         wait_for_log(source, "public.doomed is dropped")
         events = wait_for_sentinel(source, db, "items", registry.url)
@@ -1212,6 +1212,53 @@ def test_an_incremental_snapshot_survives_ddl_generated_columns_and_a_dropped_ta
             event["after"].setdefault("added", None)
     assert_replays_to(db, "items", events, ["id"], ["id", "v", "added"])
     assert "twice" not in json.dumps(value_field_types(registry.url, "cdc.public.items-value"))
+
+
+def test_a_change_streamed_before_it_is_visible_is_not_overwritten_by_a_chunk(pg_database, registry, tmp_path, postgres):
+    """PostgreSQL writes (and decodes) a commit record before it makes the transaction visible; with a
+    synchronous standby that never answers, the gap lasts until the wait is cancelled. A chunk read in
+    that gap holds the row's old value, and must not be written after the streamed change."""
+    db = pg_database
+    create_numbers(db, "items", 1000)
+    local = {"options": "-c synchronous_commit=local"}
+    with WalSource(db, registry.url, tmp_path, ["items"], extra_arguments=["--snapshot-chunk-rows", "2000"]) as source:
+        source.start().wait_ready()
+        admin = postgres.conninfo
+        import psycopg
+        with psycopg.connect(admin, autocommit=True) as connection:
+            connection.execute("ALTER SYSTEM SET synchronous_standby_names = 'nobody'")
+            connection.execute("SELECT pg_reload_conf()")
+        blocked = {}
+        try:
+            def update():
+                with db.connect() as connection:  # synchronous_commit on: waits for the standby after its commit record
+                    blocked["pid"] = connection.execute("SELECT pg_backend_pid()").fetchone()[0]
+                    connection.execute("UPDATE items SET v = -1 WHERE id = 500")
+            waiting = threading.Thread(target=update, daemon=True)
+            time.sleep(1)  # the reload reaches every backend
+            waiting.start()
+            # The change is streamed (a logical walsender does not wait for synchronous standbys) ...
+            wait_for_events(source.sink("items"), registry.url, 1, source)
+            with db.connect(**local) as connection:
+                # ... but invisible to new snapshots while its session waits.
+                assert connection.execute("SELECT v FROM items WHERE id = 500").fetchone()[0] == 500
+                connection.execute("SELECT pg_logical_emit_message(true, 'wal-source', %s)",
+                                   (json.dumps({"slot": db.slot, "type": "execute-snapshot", "tables": ['"public"."items"']}),))
+            time.sleep(3)
+            assert "incremental snapshot of public.items: done" not in source.stderr(), source.stderr()
+            with db.connect(**local) as connection:
+                connection.execute("SELECT pg_cancel_backend(%s)", (blocked["pid"],))
+            waiting.join(timeout=30)
+        finally:
+            with psycopg.connect(admin, autocommit=True, **local) as connection:
+                connection.execute("ALTER SYSTEM RESET synchronous_standby_names")
+                connection.execute("SELECT pg_reload_conf()")
+        wait_for_log(source, "incremental snapshot of public.items: done")
+        time.sleep(1)
+        events = wait_for_sentinel(source, db, "items", registry.url)
+        source.stop()
+    assert re.search(r"public.items: done, 1000 rows \(\d+ struck by concurrent changes, [1-9]\d* chunks read again\)", source.stderr()), source.stderr()
+    assert_replays_to(db, "items", events, ["id"], ["id", "v"])
 
 
 def test_arrays_of_a_type_with_another_delimiter_stay_text(pg_database, registry, tmp_path):

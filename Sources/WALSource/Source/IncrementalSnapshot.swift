@@ -39,15 +39,16 @@ final class IncrementalWindow {
     /// (transaction ids' low 32 bits, as pgoutput sends them).
     let xmax: UInt32
     let inProgress: Set<UInt32>
+    /// The oldest transaction still running when the chunk was read (low 32 bits): every older one was
+    /// visible to it.
+    let xmin: UInt32
     /// Whether the low watermark has come through the stream.
     var isOpen = false
-    /// Set when the chunk cannot be written (the stream's table changed under it): it is read again.
-    var isDiscarded = false
     var struck = 0
 
     init(
         id: String, table: TableName, query: WALSourceEngine.SnapshotQuery, state: WALSourceEngine.TableState, rows: [[String?]], isLast: Bool,
-        xmax: UInt32, inProgress: Set<UInt32>
+        xmin: UInt32, xmax: UInt32, inProgress: Set<UInt32>
     ) {
         self.id = id
         self.table = table
@@ -61,6 +62,7 @@ final class IncrementalWindow {
         self.index = index
         lastKey = rows.last.map(query.key(of:))
         self.isLast = isLast
+        self.xmin = xmin
         self.xmax = xmax
         self.inProgress = inProgress
     }
@@ -96,16 +98,19 @@ final class IncrementalWindow {
     }
 
     /// Parses `pg_current_snapshot()`'s text, `xmin:xmax:xip,xip,…`, into xmax and the running ids (low 32 bits).
-    static func parseSnapshot(_ text: String) -> (xmax: UInt32, inProgress: Set<UInt32>)? {
+    static func parseSnapshot(_ text: String) -> (xmin: UInt32, xmax: UInt32, inProgress: Set<UInt32>)? {
         let parts = text.split(separator: ":", omittingEmptySubsequences: false)
-        guard parts.count == 3, UInt64(parts[0]) != nil, let xmax = UInt64(parts[1]) else { return nil }
+        guard parts.count == 3, let xmin = UInt64(parts[0]), let xmax = UInt64(parts[1]) else { return nil }
         var running: Set<UInt32> = []
         for item in parts[2].split(separator: ",") {
             guard let xid = UInt64(item) else { return nil }
             running.insert(UInt32(truncatingIfNeeded: xid))
         }
-        return (UInt32(truncatingIfNeeded: xmax), running)
+        return (UInt32(truncatingIfNeeded: xmin), UInt32(truncatingIfNeeded: xmax), running)
     }
+
+    /// Whether `xid` precedes `other` (32-bit transaction ids, modulo 2^32 as PostgreSQL compares them).
+    static func precedes(_ xid: UInt32, _ other: UInt32) -> Bool { Int32(bitPattern: xid &- other) < 0 }
 }
 
 extension WALSourceEngine {
@@ -126,7 +131,7 @@ extension WALSourceEngine {
     /// written before the slot exists is never decoded).
     public static func requestSnapshot(conninfo: String, slot: String, tables: [TableName]) throws(WALSourceError) -> String {
         do {
-            let connection = try PostgresConnection(conninfo: conninfo, replication: false, options: sessionOptions)
+            let connection = try PostgresConnection(conninfo: conninfo, replication: false, options: requestSessionOptions)
             guard connection.serverVersion >= 140_000 else {
                 throw WALSourceError.configuration("incremental snapshots need PostgreSQL 14 or later (logical decoding messages reach pgoutput from 14 on)")
             }
@@ -227,6 +232,9 @@ extension WALSourceEngine {
     /// Drops the incremental snapshot of `table` (it cannot be taken) from what was received and from what
     /// is durable alike, and writes the state now: progress that is not durable yet is not written with it.
     func dropIncrementalSnapshot(_ table: String) {
+        struckRows = 0
+        discardedChunks = 0
+        discardBackoff = .zero
         incrementalQueue.removeAll { $0.table == table }
         state.incremental.removeAll { $0.table == table }
         state.earlierIncremental.removeAll { $0.table == table }
@@ -256,11 +264,34 @@ extension WALSourceEngine {
             dropIncrementalSnapshot(progress.table)
             return
         }
+        // What was streamed is acknowledged first: if this source is a synchronous standby, the server
+        // keeps those transactions invisible until it is.
+        try syncAndAcknowledge()
         do {
             guard let (relationID, description, sqlTypes) = try catalogDescription(table) else {
                 log("warning: the incremental snapshot of \(table) is dropped: the table does not exist any more")
                 dropIncrementalSnapshot(progress.table)
                 return
+            }
+            if let recorded = progress.relationID, recorded != relationID {
+                log("\(table) was dropped and created again during its incremental snapshot; it is read again from the start")
+                incrementalQueue[0] = SourceState.IncrementalProgress(table: progress.table, relationID: relationID)
+                return
+            }
+            // A schema the stream has not installed is registered only once the stream has passed the
+            // point where the catalog was read: a version the stream still has to register (rows written
+            // between two DDL changes) comes first, as without the snapshot.
+            let resolved = try description.columns.map(resolvedType)
+            if !Self.sameLayout(relations[relationID]?.schemas.table.columns, resolved) {
+                guard let text = try catalogQuery("SELECT pg_current_wal_lsn()").first?.first ?? nil, let catalogLSN = LSN(text) else {
+                    throw WALSourceError.event("pg_current_wal_lsn() answered unexpectedly")
+                }
+                if receivedLSN < catalogLSN.value {
+                    try? replication.sendStandbyStatus(
+                        written: LSN(receivedLSN), flushed: LSN(acknowledgedLSN), applied: LSN(acknowledgedLSN), replyRequested: true)
+                    nextIncrementalWindow = ContinuousClock.now + .milliseconds(50)
+                    return
+                }
             }
             // The chunk's own schemas, as the catalog describes the table now: the stream's stay as they
             // are (it may still be sending rows written before a change of the table).
@@ -271,7 +302,6 @@ extension WALSourceEngine {
                 dropIncrementalSnapshot(progress.table)
                 return
             }
-            if progress.lastKey == nil, progress.rowsRead == 0 { log("incremental snapshot of \(table): started") }
             incrementalWindowsOpened += 1
             let id = "\(getpid())-\(Self.nowMicroseconds())-\(incrementalWindowsOpened)"
             let opened = ContinuousClock.now
@@ -286,23 +316,32 @@ extension WALSourceEngine {
                 rows = try query.query(chunkQuery.chunk(after: progress.lastKey, limit: configuration.snapshotChunkRows))
                 try query.execute("COMMIT")
             } catch {
-                if !query.isBroken { try? query.execute("ROLLBACK") }
+                endChunkTransaction()
                 throw error
             }
             try emitWatermark("snapshot-window-close", window: id)
-            guard let snapshotText, let (xmax, inProgress) = IncrementalWindow.parseSnapshot(snapshotText) else {
+            guard let snapshotText, let (xmin, xmax, inProgress) = IncrementalWindow.parseSnapshot(snapshotText) else {
                 throw WALSourceError.event("pg_current_snapshot() answered unexpectedly")
             }
             let window = IncrementalWindow(
                 id: id, table: table, query: chunkQuery, state: state, rows: rows, isLast: rows.count < configuration.snapshotChunkRows,
-                xmax: xmax, inProgress: inProgress)
-            // A transaction streamed already may have been invisible to the read (its commit record was
-            // written, its visibility not yet): the chunk may hold rows older than that change.
-            if recentTransactions.contains(where: window.isInvisible) {
+                xmin: xmin, xmax: xmax, inProgress: inProgress)
+            // A transaction of this table streamed already may have been invisible to the read (its commit
+            // record written, its visibility not yet): the chunk may hold rows older than its change.
+            // Transactions older than the read's xmin were visible to it: they are forgotten.
+            streamedTransactions[relationID] = streamedTransactions[relationID]?.filter { !IncrementalWindow.precedes($0, xmin) }
+            if let invisible = streamedTransactions[relationID]?.first(where: window.isInvisible) {
                 discardedChunks += 1
-                nextIncrementalWindow = ContinuousClock.now + .milliseconds(100)
+                discardBackoff = discardBackoff == .zero ? .milliseconds(50) : min(discardBackoff * 2, .seconds(5))
+                if discardBackoff == .seconds(5) {
+                    log("warning: \(table): transaction \(invisible) is streamed but still not visible (a synchronous standby that does not answer?); its chunk waits")
+                }
+                nextIncrementalWindow = ContinuousClock.now + discardBackoff
                 return
             }
+            discardBackoff = .zero
+            if progress.lastKey == nil, progress.rowsRead == 0, progress.relationID == nil { log("incremental snapshot of \(table): started") }
+            incrementalQueue[0].relationID = relationID
             incrementalWindow = window
             if let rate = configuration.snapshotRowsPerSecond, rate > 0 {
                 nextIncrementalWindow = opened + .milliseconds(Int64(min(Double(rows.count) / rate, 3600) * 1000))
@@ -310,15 +349,46 @@ extension WALSourceEngine {
         } catch let error as WALSourceError {
             throw error
         } catch let error as PostgresError {
-            // A table dropped, renamed or altered between the catalog read and the chunk: read it again.
-            if let state = error.sqlState, state == "42P01" || state == "42703" || state == "42883" || state == "42804" {
-                log("the incremental snapshot of \(table) read a table that changed meanwhile (\(error.message)); the chunk is read again")
+            // A table dropped, renamed or altered between the catalog read and the chunk, or a statement
+            // cancelled: read it again.
+            if let code = error.sqlState, ["42P01", "42703", "42883", "42804", "22P02", "57014"].contains(code) {
+                log("the incremental snapshot of \(table) met a change of the table (\(error.message)); the chunk is read again")
                 nextIncrementalWindow = ContinuousClock.now + .seconds(1)
                 return
             }
             throw .postgres(error)
         } catch {
             throw .event("\(error)")
+        }
+    }
+
+    /// After a failure inside the chunk's transaction: rolls it back, or, when that fails too, replaces
+    /// the catalog connection (a transaction left open would hold every later query in it).
+    func endChunkTransaction() {
+        if !query.isBroken, (try? query.execute("ROLLBACK")) != nil { return }
+        log("the catalog connection could not end the chunk's transaction; reconnecting")
+        if let connection = try? PostgresConnection(conninfo: configuration.conninfo, replication: false, options: Self.sessionOptions) {
+            query = connection
+        }
+    }
+
+    /// Records that the transaction being received changed table `relationID`. Bounded: with no
+    /// incremental snapshot under way the list starts again; with one, the older half goes.
+    func trackStreamedTransaction(_ relationID: UInt32) {
+        streamedTransactions[relationID, default: []].append(transactionID)
+        guard let count = streamedTransactions[relationID]?.count, count > 65_536 else { return }
+        if incrementalQueue.isEmpty {
+            streamedTransactions[relationID] = []
+        } else {
+            streamedTransactions[relationID]?.removeFirst(count / 2)
+        }
+    }
+
+    /// Whether a stream's columns and the catalog's have the same names and types, in order.
+    static func sameLayout(_ installed: [ColumnDescription]?, _ catalog: [ColumnDescription]) -> Bool {
+        guard let installed, installed.count == catalog.count else { return false }
+        return zip(installed, catalog).allSatisfy { a, b in
+            a.name == b.name && a.typeOID == b.typeOID && a.typeModifier == b.typeModifier && a.elementTypeOID == b.elementTypeOID
         }
     }
 
@@ -331,30 +401,24 @@ extension WALSourceEngine {
     /// transaction (durable with it), and the snapshot's progress moves to the chunk's last key.
     func closeIncrementalWindow(_ window: IncrementalWindow, lsn: UInt64) async throws(WALSourceError) {
         incrementalWindow = nil
-        guard !window.isDiscarded, window.isOpen, incrementalQueue.first?.table == window.table.quoted else { return }
-        // The chunk's schemas may have been installed for the stream since (a change of the table that
-        // reached the stream): then the rows are written with what is installed.
-        let installed = relations[window.relationID]
-        let state = installed.map { $0.schemas.valueText == window.state.schemas.valueText && $0.schemas.keyText == window.state.schemas.keyText } == true
-            ? installed! : window.state
-        var written = 0
-        for row in window.rows {
-            guard let row else { continue }
-            do {
-                try emit(.read, table: state, relationID: window.relationID, beforeColumns: nil, beforeIsFullRow: false, afterColumns: row, lsn: lsn, snapshot: .incremental)
-            } catch {
-                guard case .nullInNotNullColumn = error else { throw error }
-                // Rows written before a SET NOT NULL: the stream widens the column when it meets one;
-                // a chunk is not written half: its rows so far stay (reads of the same rows again are
-                // harmless), and the chunk is read again once the table's schema allows the NULL.
-                log("warning: \(window.table): \(error); the chunk is read again")
-                try await widen(error)
-                transactionChangedIncremental = true
-                return
-            }
-            written += 1
+        guard window.isOpen, incrementalQueue.first?.table == window.table.quoted else { return }
+        let rows = window.rows.compactMap { $0 }
+        // NULLs in columns the schema says are NOT NULL (rows written before a SET NOT NULL): the chunk's
+        // schema is widened first, so the chunk is written whole.
+        var state = window.state
+        var table = state.schemas.table
+        for index in table.columns.indices where !table.columns[index].isNullable && !table.columns[index].isKey {
+            if rows.contains(where: { index < $0.count && $0[index] == .null }) { table.columns[index].isNullable = true }
         }
-        incrementalQueue[0].rowsRead += written
+        if table != state.schemas.table {
+            log("warning: \(window.table): rows of the snapshot hold NULL where the catalog says NOT NULL (written before it did): those columns are nullable from the next version on")
+            guard let (widened, _) = try await tableState(relationID: window.relationID, description: table) else { return }
+            state = widened
+        }
+        for row in rows {
+            try emit(.read, table: state, relationID: window.relationID, beforeColumns: nil, beforeIsFullRow: false, afterColumns: row, lsn: lsn, snapshot: .incremental)
+        }
+        incrementalQueue[0].rowsRead += rows.count
         struckRows += window.struck
         if let lastKey = window.lastKey { incrementalQueue[0].lastKey = lastKey }
         if window.isLast {
@@ -405,13 +469,17 @@ extension WALSourceEngine {
                 state.incremental = state.earlierIncremental
                 state.snapshotted = state.earlierSnapshotted
             } else {
+                // Both are past it (a failover cut several chunks): which tables finished before the cut
+                // is not known, so every table named anywhere is read again (reads twice are harmless).
                 var tables = (state.incremental + state.earlierIncremental).map(\.table)
-                if let now = state.snapshotted, let before = state.earlierSnapshotted { tables += now.subtracting(before) }
+                tables += (state.snapshotted ?? []).sorted() + (state.earlierSnapshotted ?? []).sorted()
                 var seen: Set<String> = []
                 tables = tables.filter { seen.insert($0).inserted }
-                log("the incremental snapshots' progress is past the durable position; \(tables.joined(separator: ", ")) \(tables.count == 1 ? "is" : "are") snapshotted again from the start")
+                if !tables.isEmpty {
+                    log("the incremental snapshots' progress is past the durable position; \(tables.joined(separator: ", ")) \(tables.count == 1 ? "is" : "are") snapshotted again from the start")
+                }
                 state.incremental = tables.map { SourceState.IncrementalProgress(table: $0) }
-                state.snapshotted = state.earlierSnapshotted.map { $0.subtracting(tables) }
+                state.snapshotted = state.snapshotted == nil ? nil : []
             }
             state.incrementalAsOf = 0
             state.earlierIncrementalAsOf = 0

@@ -101,13 +101,6 @@ extension WALSourceEngine {
             transactionFinalLSN = begin.finalLSN.value
             skippingTransaction = begin.finalLSN.value < skipTransactionsBelow
             transactionID = begin.xid
-            // The transactions streamed lately, for the check of an incremental snapshot's chunk.
-            if recentTransactions.count < Self.recentTransactionCount {
-                recentTransactions.append(begin.xid)
-            } else {
-                recentTransactions[recentTransactionsNext] = begin.xid
-                recentTransactionsNext = (recentTransactionsNext + 1) % Self.recentTransactionCount
-            }
             transactionCommitMilliseconds = (begin.commitTime + Self.postgresEpochMicroseconds) / 1000
             transactionEvents = 0
         case .commit(let commit):
@@ -169,12 +162,7 @@ extension WALSourceEngine {
         }
         var description = TableDescription(namespace: relation.namespace, name: relation.name, columns: columns, replicaIdentity: relation.replicaIdentity)
         description.isGoneFromCatalog = isGone
-        let installed = relations[relation.id]?.schemas.valueText
         try await install(relationID: relation.id, description: description)
-        // A chunk read with the table's old columns cannot be written with its new schema: read again.
-        if let window = incrementalWindow, window.relationID == relation.id, relations[relation.id]?.schemas.valueText != installed {
-            window.isDiscarded = true
-        }
     }
 
     /// The key columns of a table the catalog no longer has (dropped after the changes being read were
@@ -232,8 +220,17 @@ extension WALSourceEngine {
     ) throws(WALSourceError) {
         guard let table = override ?? relations[relationID] else { return }  // a table outside the configuration
         if skippingTransaction { return }  // durable in the logs already
-        if incrementalWindow != nil, snapshot == .false {
-            strikeFromIncrementalWindow(operation, relationID: relationID, before: beforeColumns, after: afterColumns)
+        if snapshot == .false {
+            if incrementalWindow != nil {
+                strikeFromIncrementalWindow(operation, relationID: relationID, before: beforeColumns, after: afterColumns)
+            }
+            // Which transactions changed which table, for the check of an incremental snapshot's chunk
+            // (one entry per transaction and table: two comparisons per event otherwise).
+            if relationID != lastTrackedRelation || transactionID != lastTrackedTransaction {
+                lastTrackedRelation = relationID
+                lastTrackedTransaction = transactionID
+                trackStreamedTransaction(relationID)
+            }
         }
         let schemas = table.schemas
         var beforeColumns = beforeColumns

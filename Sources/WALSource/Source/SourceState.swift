@@ -48,19 +48,24 @@ struct SourceState: Equatable {
         /// The last key of the last chunk whose rows are durable (the key columns' text); nil: none yet.
         var lastKey: [String?]?
         var rowsRead = 0
+        /// The table's OID when its first chunk was read: a table dropped and created again under the
+        /// same name is read again from the start.
+        var relationID: UInt32?
 
         var json: JSONValue {
             .object([
                 ("table", .string(table)),
                 ("lastKey", lastKey.map { .array($0.map { $0.map(JSONValue.string) ?? .null }) } ?? .null),
                 ("rowsRead", .integer(Int64(rowsRead))),
+                ("relation", relationID.map { .integer(Int64($0)) } ?? .null),
             ])
         }
 
-        init(table: String, lastKey: [String?]? = nil, rowsRead: Int = 0) {
+        init(table: String, lastKey: [String?]? = nil, rowsRead: Int = 0, relationID: UInt32? = nil) {
             self.table = table
             self.lastKey = lastKey
             self.rowsRead = rowsRead
+            self.relationID = relationID
         }
 
         init?(json: JSONValue) {
@@ -81,6 +86,13 @@ struct SourceState: Equatable {
             default: return nil
             }
             if case .integer(let rows)? = json["rowsRead"], rows >= 0 { rowsRead = Int(rows) }
+            switch json["relation"] {
+            case .integer(let oid)?:
+                guard let relation = UInt32(exactly: oid) else { return nil }
+                relationID = relation
+            case .null?, nil: relationID = nil
+            default: return nil
+            }
         }
     }
 

@@ -164,12 +164,15 @@ public final class WALSourceEngine {
     var signalRelationID: UInt32?
     /// The tables with a snapshot recorded for this slot, as of what has been received (nil: unknown).
     var snapshottedTables: Set<String>?
-    /// The ids of the transactions streamed lately (a ring), and counts for the incremental snapshot's log.
-    var recentTransactions: [UInt32] = []
-    var recentTransactionsNext = 0
-    static let recentTransactionCount = 4096
+    /// Per table, the ids of the transactions streamed lately that changed it (pruned by each chunk's
+    /// xmin), and the last pair recorded.
+    var streamedTransactions: [UInt32: [UInt32]] = [:]
+    var lastTrackedRelation: UInt32 = 0
+    var lastTrackedTransaction: UInt32 = 0
+    /// Counts for the incremental snapshot's log, and the wait after a chunk read too early.
     var struckRows = 0
     var discardedChunks = 0
+    var discardBackoff: Duration = .zero
     var lastStatus = ContinuousClock.now
     var eventsAtLastStatus = 0
     let started = ContinuousClock.now
@@ -226,6 +229,8 @@ public final class WALSourceEngine {
     /// quotes (snapshot chunk bounds hold row values) rely on standard_conforming_strings being on.
     /// The source's own writes (watermarks, heartbeats) do not wait for a synchronous standby: the
     /// standby may be waiting for this very source (a deadlock), and they are bookkeeping.
+    /// The settings `wal-source snapshot` writes its request with (durable as any commit of the server).
+    static let requestSessionOptions = "-c standard_conforming_strings=on"
     static let sessionOptions = "-c TimeZone=UTC -c DateStyle=ISO -c IntervalStyle=iso_8601 -c lc_monetary=C -c standard_conforming_strings=on -c extra_float_digits=3 -c bytea_output=hex -c synchronous_commit=local"
 
     /// Runs until a signal (then returns normally) or a failure (thrown).
@@ -691,7 +696,7 @@ public final class WALSourceEngine {
             throw .event("\(error)")
         }
         if let current = relations[relationID] {
-            description = ChangeEventSchemas.continuing(description, from: current.schemas.value)
+            description = ChangeEventSchemas.continuing(description, from: current.schemas.value, isLatestVersion: false)
         }
         do {
             let topic = ChangeEventSchemas.topicName(prefix: configuration.topicPrefix, schema: description.namespace, table: description.name)
