@@ -64,7 +64,9 @@ let package = Package(
         // In-process benchmark driver used by bench/ scripts (not part of the test run).
         .executableTarget(name: "CodecBench", dependencies: ["AvroCodec"]),
         // The WAL source: PostgreSQL logical replication (pgoutput) → Avro records.
-        .target(name: "WALSource", dependencies: ["CPostgres", "AvroCodec", "ChangeEvents", "RegistryClient"]),
+        // libpq, wrapped once: the WAL source's connections and (step 3) the registry's PostgreSQL store.
+        .target(name: "PostgresClient", dependencies: ["CPostgres"]),
+        .target(name: "WALSource", dependencies: ["PostgresClient", "AvroCodec", "ChangeEvents", "RegistryClient"]),
         .executableTarget(
             name: "WALSourceCommand",
             dependencies: ["WALSource", "HTTPServer", .product(name: "ArgumentParser", package: "swift-argument-parser")]
@@ -76,6 +78,7 @@ let package = Package(
         .testTarget(name: "RegistryClientTests", dependencies: ["RegistryClient", "AvroCodec"]),
         .testTarget(name: "HTTPServerTests", dependencies: ["HTTPServer"]),
         .testTarget(name: "CLibraryLinkTests", dependencies: ["CAvro", "CMicroHTTPD", "CSQLite", "CGnuTLS"]),
+        .testTarget(name: "PostgresClientTests", dependencies: ["PostgresClient"]),
         .testTarget(name: "WALSourceTests", dependencies: ["WALSource"]),
         .testTarget(name: "ChangeEventsTests", dependencies: ["ChangeEvents", "AvroCodec"]),
     ],

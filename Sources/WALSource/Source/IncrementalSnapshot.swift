@@ -1,5 +1,6 @@
 import AvroCodec
 import ChangeEvents
+import PostgresClient
 
 #if canImport(Glibc)
     import Glibc

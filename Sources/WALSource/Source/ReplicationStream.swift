@@ -1,5 +1,6 @@
 import ChangeEvents
 import RegistryClient
+import PostgresClient
 
 #if canImport(Glibc)
     import Glibc

@@ -1,4 +1,5 @@
 import ChangeEvents
+import PostgresClient
 
 extension WALSourceEngine {
     /// The initial snapshot (`--snapshot`, only when the slot is created): every configured table's

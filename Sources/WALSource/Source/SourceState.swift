@@ -1,4 +1,5 @@
 import AvroCodec
+import PostgresClient
 
 #if canImport(Glibc)
     import Glibc

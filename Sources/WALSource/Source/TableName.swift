@@ -1,3 +1,4 @@
+import PostgresClient
 /// A table to capture: schema and name as PostgreSQL spells them (any characters, `.`, `,` and `/`
 /// included).
 public struct TableName: Hashable, Sendable, CustomStringConvertible {

@@ -2,6 +2,7 @@ import AvroCodec
 import ChangeEvents
 import RegistryClient
 import Synchronization
+import PostgresClient
 
 #if canImport(Glibc)
     import Glibc

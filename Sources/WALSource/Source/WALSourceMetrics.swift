@@ -1,4 +1,5 @@
 import Synchronization
+import PostgresClient
 
 /// What the source reports for alerting, in Prometheus' text format (`--metrics-listen`), updated by
 /// the replication loop at each status tick and read by the metrics endpoint's threads.

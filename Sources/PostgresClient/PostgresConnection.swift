@@ -388,12 +388,12 @@ public final class PostgresConnection: @unchecked Sendable {
     }
 
     /// `"name"` with embedded quotes doubled: an identifier as the replication grammar reads it.
-    static func quoteIdentifier(_ name: String) -> String {
+    public static func quoteIdentifier(_ name: String) -> String {
         "\"" + name.replacingAll("\"", with: "\"\"") + "\""
     }
 
     /// `'text'` with embedded quotes doubled (the replication grammar has no backslash escapes).
-    static func quoteLiteral(_ text: String) -> String {
+    public static func quoteLiteral(_ text: String) -> String {
         "'" + text.replacingAll("'", with: "''") + "'"
     }
 

@@ -1,5 +1,5 @@
 import Testing
-@testable import WALSource
+@testable import PostgresClient
 
 /// Builds wire messages the way PostgreSQL writes them: big-endian integers, NUL-terminated strings.
 private struct WireBytes {

@@ -1,6 +1,6 @@
 import Foundation
 import Testing
-import WALSource
+@testable import PostgresClient
 
 /// Against a real PostgreSQL: each test starts its own throwaway cluster (see `PostgresCluster`).
 @Suite("PostgreSQL connection and logical replication", .enabled(if: PostgresCluster.isAvailable, "needs the PostgreSQL server binaries"))
@@ -50,10 +50,12 @@ struct PostgresConnectionTests {
             }
         }
 
-        // TRUNCATE gives the table a new relfilenode; the relcache invalidation makes pgoutput describe the
-        // relation again before the Truncate.
-        #expect(messages.map(kind) == ["B", "R", "I", "C", "B", "U", "C", "B", "D", "C", "B", "R", "T", "C"])
-        try #require(messages.count == 14)
+        // pgoutput describes the relation before its first change, and again after every relcache
+        // invalidation: TRUNCATE's new relfilenode always, an autovacuum ANALYZE sometimes (under load
+        // an extra description came before the Update). So descriptions are checked apart from changes.
+        let changes = messages.filter { if case .relation = $0 { false } else { true } }
+        #expect(changes.map(kind) == ["B", "I", "C", "B", "U", "C", "B", "D", "C", "B", "T", "C"])
+        try #require(changes.count == 12)
 
         guard case .relation(let relation) = messages[1] else { Issue.record("no relation"); return }
         #expect(relation.namespace == "public")
@@ -64,17 +66,19 @@ struct PostgresConnectionTests {
             .init(isKey: false, name: "name", typeOID: 1043, typeModifier: 68),
             .init(isKey: false, name: "note", typeOID: 25, typeModifier: -1),
         ])
+        for message in messages { if case .relation = message { #expect(message == .relation(relation)) } }
+        let truncateIndex = try #require(messages.firstIndex { if case .truncate = $0 { true } else { false } })
+        #expect(messages[truncateIndex - 1] == .relation(relation))
 
-        #expect(messages[2] == .insert(.init(relationID: relation.id, new: [text("1"), text("one"), text(note)])))
-        #expect(messages[5] == .update(.init(relationID: relation.id, old: nil, new: [text("1"), text("uno"), .unchangedToast])))
-        #expect(messages[8] == .delete(.init(relationID: relation.id, old: .init(kind: .key, columns: [text("1"), .null, .null]))))
-        #expect(messages[11] == .relation(relation))
-        #expect(messages[12] == .truncate(.init(options: 3, relationIDs: [relation.id])))
+        #expect(changes[1] == .insert(.init(relationID: relation.id, new: [text("1"), text("one"), text(note)])))
+        #expect(changes[4] == .update(.init(relationID: relation.id, old: nil, new: [text("1"), text("uno"), .unchangedToast])))
+        #expect(changes[7] == .delete(.init(relationID: relation.id, old: .init(kind: .key, columns: [text("1"), .null, .null]))))
+        #expect(changes[10] == .truncate(.init(options: 3, relationIDs: [relation.id])))
 
         // Each Begin announces its Commit's LSN; commit times are "now" once moved to the Unix epoch.
         var lastEnd = LSN.zero
-        for (beginIndex, commitIndex) in [(0, 3), (4, 6), (7, 9), (10, 13)] {
-            guard case .begin(let begin) = messages[beginIndex], case .commit(let commit) = messages[commitIndex] else { continue }
+        for (beginIndex, commitIndex) in [(0, 2), (3, 5), (6, 8), (9, 11)] {
+            guard case .begin(let begin) = changes[beginIndex], case .commit(let commit) = changes[commitIndex] else { continue }
             #expect(begin.finalLSN == commit.commitLSN)
             #expect(commit.endLSN > commit.commitLSN)
             #expect(commit.commitLSN > lastEnd)
