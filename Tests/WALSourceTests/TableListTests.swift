@@ -62,7 +62,13 @@ struct SourceStateTests {
         let older = try #require(SourceState(json: try JSONParser.parse(bytes: Array(#"{"format":1,"snapshot":"done","lengthsBeforeSnapshot":{},"hasUsedSlot":true}"#.utf8))))
         #expect(older.incremental.isEmpty && older.snapshotted == nil && older.incrementalAsOf == 0)
         // A damaged progress entry is not silently dropped: the file is refused.
-        #expect(SourceState(json: try JSONParser.parse(bytes: Array(#"{"format":1,"snapshot":"done","incremental":[{"lastKey":[1]}]}"#.utf8))) == nil)
+        for damaged in [
+            #"{"format":1,"snapshot":"done","incremental":[{"lastKey":[1]}]}"#, #"{"format":1,"snapshot":"done","snapshotted":["a",2]}"#,
+            #"{"format":1,"snapshot":"done","incrementalAsOf":"x"}"#, #"{"format":1,"snapshot":"done","incremental":{}}"#,
+            #"{"format":1,"snapshot":"done","incremental":[{"table":"t","relation":-1}]}"#,
+        ] {
+            #expect(SourceState(json: try JSONParser.parse(bytes: Array(damaged.utf8))) == nil, "\(damaged)")
+        }
     }
 }
 

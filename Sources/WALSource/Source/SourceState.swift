@@ -127,36 +127,42 @@ struct SourceState: Equatable {
             }
         }
         if case .bool(let used)? = json["hasUsedSlot"] { hasUsedSlot = used }
-        if case .array(let values)? = json["incremental"] {
-            for value in values {
-                guard let progress = IncrementalProgress(json: value) else { return nil }
-                incremental.append(progress)
-            }
-        }
-        if case .array(let values)? = json["snapshotted"] {
-            let names = values.compactMap(\.stringValue)
-            guard names.count == values.count else { return nil }
+        guard let incremental = Self.elements(json["incremental"], IncrementalProgress.init(json:)),
+            let earlierIncremental = Self.elements(json["earlierIncremental"], IncrementalProgress.init(json:)),
+            let incrementalAsOf = Self.lsn(json["incrementalAsOf"]), let earlierIncrementalAsOf = Self.lsn(json["earlierIncrementalAsOf"])
+        else { return nil }
+        self.incremental = incremental
+        self.earlierIncremental = earlierIncremental
+        self.incrementalAsOf = incrementalAsOf
+        self.earlierIncrementalAsOf = earlierIncrementalAsOf
+        // Absent: unknown (a state file from before the record), not empty.
+        if let value = json["snapshotted"] {
+            guard let names = Self.elements(value, \.stringValue) else { return nil }
             snapshotted = Set(names)
         }
-        if let text = json["incrementalAsOf"]?.stringValue {
-            guard let lsn = UInt64(text) else { return nil }
-            incrementalAsOf = lsn
-        }
-        if let text = json["earlierIncrementalAsOf"]?.stringValue {
-            guard let lsn = UInt64(text) else { return nil }
-            earlierIncrementalAsOf = lsn
-        }
-        if case .array(let values)? = json["earlierIncremental"] {
-            for value in values {
-                guard let progress = IncrementalProgress(json: value) else { return nil }
-                earlierIncremental.append(progress)
-            }
-        }
-        if case .array(let values)? = json["earlierSnapshotted"] {
-            let names = values.compactMap(\.stringValue)
-            guard names.count == values.count else { return nil }
+        if let value = json["earlierSnapshotted"] {
+            guard let names = Self.elements(value, \.stringValue) else { return nil }
             earlierSnapshotted = Set(names)
         }
+    }
+
+    /// The elements of an array member, each parsed (none when the member is absent); nil when it is not
+    /// an array or an element does not parse: a damaged state file is refused, not read in part.
+    static func elements<Element>(_ value: JSONValue?, _ parse: (JSONValue) -> Element?) -> [Element]? {
+        guard let value else { return [] }
+        guard case .array(let values) = value else { return nil }
+        var elements: [Element] = []
+        for value in values {
+            guard let element = parse(value) else { return nil }
+            elements.append(element)
+        }
+        return elements
+    }
+
+    /// An LSN member, written as a decimal string (0 when absent); nil when it is something else.
+    static func lsn(_ value: JSONValue?) -> UInt64? {
+        guard let value else { return 0 }
+        return value.stringValue.flatMap { UInt64($0) }
     }
 
     /// The state file of `slot` in `directory`.
