@@ -353,7 +353,7 @@ public enum ColumnAvroType: Sendable, Equatable {
     }
 
     /// bytea's hex output: `\x` then two hex digits a byte.
-    static func bytea(_ text: String) -> [UInt8]? {
+    public static func bytea(_ text: String) -> [UInt8]? {
         let utf8 = Array(text.utf8)
         guard utf8.count >= 2, utf8[0] == UInt8(ascii: "\\"), utf8[1] == UInt8(ascii: "x"), utf8.count % 2 == 0 else { return nil }
         func nibble(_ byte: UInt8) -> UInt8? {

@@ -127,24 +127,8 @@ struct StreamCommand: AsyncParsableCommand {
         configuration.allowTablesWithoutKey = allowTablesWithoutKey
         if heartbeatInterval > 0 { configuration.heartbeatInterval = .milliseconds(Int64(heartbeatInterval * 1000)) }
         if snapshotRowsPerSecond > 0 { configuration.snapshotRowsPerSecond = snapshotRowsPerSecond }
-        if let signalTable {
-            do {
-                let tables = try TableName.parseList(signalTable)
-                guard tables.count == 1 else { throw fail("--signal-table takes one table", status: 2) }
-                configuration.signalTable = tables[0]
-            } catch let error as TableName.ListError {
-                throw fail(error.description, status: 2)
-            }
-        }
-        if let heartbeatTable {
-            do {
-                let tables = try TableName.parseList(heartbeatTable)
-                guard tables.count == 1 else { throw fail("--heartbeat-table takes one table", status: 2) }
-                configuration.heartbeatTable = tables[0]
-            } catch let error as TableName.ListError {
-                throw fail(error.description, status: 2)
-            }
-        }
+        if let signalTable { configuration.signalTable = try oneTable(signalTable, option: "--signal-table") }
+        if let heartbeatTable { configuration.heartbeatTable = try oneTable(heartbeatTable, option: "--heartbeat-table") }
         var metricsServer: HTTPServer?
         if let metricsListen {
             metricsServer = try startMetricsServer(metricsListen)
@@ -193,6 +177,17 @@ struct StreamCommand: AsyncParsableCommand {
         }
         WALSourceEngine.writeStandardError("wal-source: metrics on http://\(configuration.host):\(server.port)/metrics\n")
         return server
+    }
+
+    /// The one table an option names.
+    func oneTable(_ text: String, option: String) throws -> TableName {
+        do {
+            let tables = try TableName.parseList(text)
+            guard tables.count == 1 else { throw fail("\(option) takes one table", status: 2) }
+            return tables[0]
+        } catch let error as TableName.ListError {
+            throw fail(error.description, status: 2)
+        }
     }
 
     /// The tables of --tables and --tables-file, in that order, each once.

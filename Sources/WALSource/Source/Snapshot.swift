@@ -144,7 +144,15 @@ extension WALSourceEngine {
             "SELECT c.oid, c.relreplident FROM pg_class c WHERE c.oid = to_regclass(\(Self.quoteLiteral(table.quoted)))")
         guard let row = relation.first, let oidText = row[0], let relationID = UInt32(oidText) else { return nil }
         let identity = row[1]?.utf8.first ?? UInt8(ascii: "d")
-        let columnRows = try catalogQuery(
+        let columns = try catalogColumnDescriptions(relationID: relationID)
+        let description = TableDescription(namespace: table.schema, name: table.name, columns: columns.map(\.column), replicaIdentity: identity)
+        return (relationID, description, columns.map(\.sqlType))
+    }
+
+    /// A table's columns as the catalog has them now, in attribute order, without generated columns
+    /// (pgoutput does not send them either), each with its type as SQL writes it.
+    func catalogColumnDescriptions(relationID: UInt32) throws -> [(column: ColumnDescription, sqlType: String)] {
+        let rows = try catalogQuery(
             """
             SELECT a.attname, a.atttypid, a.atttypmod, a.attnotnull, pg_get_expr(d.adbin, d.adrelid),
                    \(Self.keyColumnExpression), format_type(a.atttypid, a.atttypmod)
@@ -153,13 +161,12 @@ extension WALSourceEngine {
             WHERE a.attrelid = \(relationID) AND a.attnum > 0 AND NOT a.attisdropped AND a.attgenerated = ''
             ORDER BY a.attnum
             """)
-        let columns = columnRows.map { row in
-            ColumnDescription(
+        return rows.filter { $0.count == 7 }.map { row in
+            let column = ColumnDescription(
                 name: row[0] ?? "", typeOID: UInt32(row[1] ?? "") ?? 25, typeModifier: Int32(row[2] ?? "") ?? -1, isKey: row[5] == "t",
                 isNullable: row[3] != "t", defaultExpression: row[4])
+            return (column, row[6] ?? "text")
         }
-        let description = TableDescription(namespace: table.schema, name: table.name, columns: columns, replicaIdentity: identity)
-        return (relationID, description, columnRows.map { $0.count > 6 ? $0[6] ?? "text" : "text" })
     }
 
     /// The snapshot query of a table whose schemas are `state` (built from `description`).

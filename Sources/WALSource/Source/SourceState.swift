@@ -300,20 +300,11 @@ final class DurablePosition {
     static func switchPoint(leaving timeline: UInt32, history: String) -> UInt64? {
         for line in history.split(whereSeparator: \.isNewline) {
             let fields = line.split(separator: "\t", omittingEmptySubsequences: false)
-            guard fields.count >= 2, let parent = UInt32(fields[0].trimmingSpaces), parent == timeline,
-                let point = LSN(String(fields[1].trimmingSpaces))
+            guard fields.count >= 2, let parent = UInt32(fields[0].trimming(" ")), parent == timeline,
+                let point = LSN(fields[1].trimming(" "))
             else { continue }
             return point.value
         }
         return nil
-    }
-}
-
-extension Substring {
-    fileprivate var trimmingSpaces: Substring {
-        var text = self
-        while let first = text.first, first == " " { text = text.dropFirst() }
-        while let last = text.last, last == " " { text = text.dropLast() }
-        return text
     }
 }

@@ -523,25 +523,7 @@ public final class WALSourceEngine {
 
     /// The text of a bytea's hex form (`\\x6869` → "hi"); other text as it is.
     static func byteaText(_ text: String) -> String {
-        guard text.hasPrefix("\\x") else { return text }
-        var bytes: [UInt8] = []
-        var high: UInt8?
-        for character in text.utf8.dropFirst(2) {
-            let nibble: UInt8
-            switch character {
-            case UInt8(ascii: "0")...UInt8(ascii: "9"): nibble = character - UInt8(ascii: "0")
-            case UInt8(ascii: "a")...UInt8(ascii: "f"): nibble = character - UInt8(ascii: "a") + 10
-            case UInt8(ascii: "A")...UInt8(ascii: "F"): nibble = character - UInt8(ascii: "A") + 10
-            default: return text
-            }
-            if let first = high {
-                bytes.append(first << 4 | nibble)
-                high = nil
-            } else {
-                high = nibble
-            }
-        }
-        return String(decoding: bytes, as: UTF8.self)
+        ColumnAvroType.bytea(text).map { String(decoding: $0, as: UTF8.self) } ?? text
     }
 
     /// A slot this source used before and that is gone now (dropped by hand, or by a failover that did
@@ -618,17 +600,9 @@ public final class WALSourceEngine {
     /// The table as the catalog describes it now, per column name: nullability, default, and
     /// primary-key membership.
     func catalogColumns(relationID: UInt32) throws -> [String: CatalogColumn] {
-        let rows = try catalogQuery(
-            """
-            SELECT a.attname, a.attnotnull, pg_get_expr(d.adbin, d.adrelid), \(Self.keyColumnExpression)
-            FROM pg_attribute a
-            LEFT JOIN pg_attrdef d ON d.adrelid = a.attrelid AND d.adnum = a.attnum
-            WHERE a.attrelid = \(relationID) AND a.attnum > 0 AND NOT a.attisdropped
-            """)
         var columns: [String: CatalogColumn] = [:]
-        for row in rows where row.count == 4 {
-            guard let name = row[0] else { continue }
-            columns[name] = CatalogColumn(isNullable: row[1] != "t", defaultExpression: row[2], isPrimaryKey: row[3] == "t")
+        for (column, _) in try catalogColumnDescriptions(relationID: relationID) {
+            columns[column.name] = CatalogColumn(isNullable: column.isNullable, defaultExpression: column.defaultExpression, isPrimaryKey: column.isKey)
         }
         return columns
     }
