@@ -96,11 +96,19 @@ extension ChangeEventSchemas {
             return .union(branch: 0, value: .null)
         case .unchangedToast:
             switch columnTypes[index] {
-            case .string: value = .string(Self.unavailableValue)
+            // Debezium's placeholder where the type can hold it (strings, and arrays of strings).
+            case .string, .semanticString, .enumeration: value = .string(Self.unavailableValue)
             case .bytes: value = .bytes(Array(Self.unavailableValue.utf8))
-            case .array(.string): value = .array([.union(branch: 1, value: .string(Self.unavailableValue))])
+            case .array(.string), .array(.semanticString), .array(.enumeration):
+                value = .array([.union(branch: 1, value: .string(Self.unavailableValue))])
             default:
-                guard nullable else { throw ChangeEventError(description: "\(topic): column \(table.columns[index].name) was not sent (unchanged TOAST value)") }
+                // Nothing to say "unchanged" with: null, and a NOT NULL column becomes nullable (the
+                // source registers that version) rather than stopping the stream for good.
+                guard nullable else {
+                    throw ChangeEventError(
+                        description: "\(topic): column \(table.columns[index].name) was not sent (unchanged TOAST value)",
+                        nullInNotNullColumn: table.columns[index].isKey ? nil : index)
+                }
                 return .union(branch: 0, value: .null)
             }
         case .text(let text):

@@ -351,7 +351,7 @@ public enum PgOutputMessage: Sendable, Equatable {
             reader.context = "pgoutput logical decoding message"
             let flags = try reader.readUInt8()
             let lsn = LSN(try reader.readUInt64())
-            let prefix = try reader.readCString()
+            let prefix = try reader.readAnyCString()
             let length = try reader.readInt32()
             let content = try reader.readBytes(length: length)
             message = .message(LogicalMessage(isTransactional: flags & 1 != 0, lsn: lsn, prefix: prefix, content: content))

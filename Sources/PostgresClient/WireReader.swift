@@ -73,6 +73,15 @@ struct WireReader {
         return string
     }
 
+    /// A NUL-terminated string whatever its encoding (invalid UTF-8 repaired): for text a server's
+    /// user chose (a logical message's prefix in a LATIN1 database), which must not stop a stream.
+    mutating func readAnyCString() throws(PostgresError) -> String {
+        guard let end = bytes[position...].firstIndex(of: 0) else { throw malformed("unterminated string") }
+        let string = String(decoding: bytes[position..<end], as: UTF8.self)
+        position = end + 1
+        return string
+    }
+
     /// Throws when bytes are left over.
     func expectEnd() throws(PostgresError) {
         guard remaining == 0 else { throw malformed("\(remaining) unexpected trailing bytes") }

@@ -1261,6 +1261,28 @@ def test_a_change_streamed_before_it_is_visible_is_not_overwritten_by_a_chunk(pg
     assert_replays_to(db, "items", events, ["id"], ["id", "v"])
 
 
+def test_unchanged_toasted_arrays_and_json_do_not_stop_the_source(pg_database, registry, tmp_path):
+    """Under REPLICA IDENTITY DEFAULT an UPDATE that leaves a TOASTed value alone does not send it: a
+    string-like value (json, text[]) carries Debezium's placeholder; an array of numbers has nothing to
+    carry it, so its NOT NULL column becomes nullable and the value null, instead of a stop for good."""
+    db = pg_database
+    db.execute("CREATE TABLE docs (id int PRIMARY KEY, title text, embedding real[] NOT NULL, meta jsonb NOT NULL, tags text[] NOT NULL)")
+    db.execute("""INSERT INTO docs SELECT 1, 'first', (SELECT array_agg(random()::real) FROM generate_series(1, 3000)),
+                  (SELECT jsonb_object_agg(g::text, md5(g::text)) FROM generate_series(1, 400) g),
+                  (SELECT array_agg(md5(g::text)) FROM generate_series(1, 400) g)""")
+    with WalSource(db, registry.url, tmp_path, ["docs"]) as source:
+        source.start().wait_ready()
+        db.execute("UPDATE docs SET title = 'second' WHERE id = 1")
+        db.execute("UPDATE docs SET title = 'third' WHERE id = 1")
+        events = wait_for_events(source.sink("docs"), registry.url, 2, source)
+        source.stop()
+    placeholder = "__debezium_unavailable_value"
+    for event in events:
+        assert event["op"] == "u" and event["after"]["embedding"] is None, event
+        assert event["after"]["meta"] == placeholder and event["after"]["tags"] == [placeholder], event
+    assert [event["after"]["title"] for event in events] == ["second", "third"]
+
+
 def test_arrays_of_a_type_with_another_delimiter_stay_text(pg_database, registry, tmp_path):
     db = pg_database
     db.execute("CREATE TABLE shapes (id int PRIMARY KEY, boxes box[])")

@@ -136,8 +136,12 @@ extension WALSourceEngine {
             guard connection.serverVersion >= 140_000 else {
                 throw WALSourceError.configuration("incremental snapshots need PostgreSQL 14 or later (logical decoding messages reach pgoutput from 14 on)")
             }
-            guard try !connection.query("SELECT 1 FROM pg_replication_slots WHERE slot_name = \(quoteLiteral(slot))").isEmpty else {
+            guard let slotRow = try connection.query("SELECT database = current_database(), database FROM pg_replication_slots WHERE slot_name = \(quoteLiteral(slot))").first else {
                 throw WALSourceError.configuration("slot \(slot) does not exist: a source without a slot yet takes its snapshot with --snapshot when it starts")
+            }
+            guard slotRow.first == "t" else {
+                throw WALSourceError.configuration(
+                    "slot \(slot) belongs to database \(slotRow.count > 1 ? slotRow[1] ?? "?" : "?"), not to the one --pg names: the request would never reach its source")
             }
             for table in tables where (try connection.query("SELECT to_regclass(\(quoteLiteral(table.quoted)))").first?.first ?? nil) == nil {
                 throw WALSourceError.configuration("table \(table) does not exist")
@@ -226,8 +230,8 @@ extension WALSourceEngine {
             }
             incrementalQueue.append(SourceState.IncrementalProgress(table: table.quoted))
             log("incremental snapshot of \(table) requested (\(origin))")
+            transactionChangedIncremental = true
         }
-        transactionChangedIncremental = true
     }
 
     /// Drops the incremental snapshot of `table` (it cannot be taken) from what was received and from what
@@ -284,10 +288,15 @@ extension WALSourceEngine {
             // between two DDL changes) comes first, as without the snapshot.
             let resolved = try description.columns.map(resolvedType)
             if !Self.sameLayout(relations[relationID]?.schemas.table.columns, resolved) {
-                guard let text = try catalogQuery("SELECT pg_current_wal_lsn()").first?.first ?? nil, let catalogLSN = LSN(text) else {
-                    throw WALSourceError.event("pg_current_wal_lsn() answered unexpectedly")
+                // The target is read once per table: read again at every try, it would keep ahead of
+                // the stream on a busy cluster.
+                if incrementalCatalogTarget?.relationID != relationID {
+                    guard let text = try catalogQuery("SELECT pg_current_wal_lsn()").first?.first ?? nil, let lsn = LSN(text) else {
+                        throw WALSourceError.event("pg_current_wal_lsn() answered unexpectedly")
+                    }
+                    incrementalCatalogTarget = (relationID, lsn.value)
                 }
-                if receivedLSN < catalogLSN.value {
+                if let target = incrementalCatalogTarget, receivedLSN < target.lsn {
                     try? replication.sendStandbyStatus(
                         written: LSN(receivedLSN), flushed: LSN(acknowledgedLSN), applied: LSN(acknowledgedLSN), replyRequested: true)
                     nextIncrementalWindow = ContinuousClock.now + .milliseconds(50)
@@ -303,6 +312,8 @@ extension WALSourceEngine {
                 dropIncrementalSnapshot(progress.table)
                 return
             }
+            // A rate below a chunk an hour reads smaller chunks (the wait between chunks is at most an hour).
+            let chunkRows = min(configuration.snapshotChunkRows, max(1, Int(min((configuration.snapshotRowsPerSecond ?? .infinity) * 3600, 1e9))))
             incrementalWindowsOpened += 1
             let id = "\(getpid())-\(Self.nowMicroseconds())-\(incrementalWindowsOpened)"
             let opened = ContinuousClock.now
@@ -314,7 +325,7 @@ extension WALSourceEngine {
             do {
                 // Not `catalogQuery`: a new connection would be outside this transaction's snapshot.
                 snapshotText = try query.query("SELECT pg_current_snapshot()::text").first?.first ?? nil
-                rows = try query.query(chunkQuery.chunk(after: progress.lastKey, limit: configuration.snapshotChunkRows))
+                rows = try query.query(chunkQuery.chunk(after: progress.lastKey, limit: chunkRows))
                 try query.execute("COMMIT")
             } catch {
                 endChunkTransaction()
@@ -325,7 +336,7 @@ extension WALSourceEngine {
                 throw WALSourceError.event("pg_current_snapshot() answered unexpectedly")
             }
             let window = IncrementalWindow(
-                id: id, table: table, query: chunkQuery, state: state, rows: rows, isLast: rows.count < configuration.snapshotChunkRows,
+                id: id, table: table, query: chunkQuery, state: state, rows: rows, isLast: rows.count < chunkRows,
                 xmin: xmin, xmax: xmax, inProgress: inProgress)
             // A transaction of this table streamed already may have been invisible to the read (its commit
             // record written, its visibility not yet): the chunk may hold rows older than its change.

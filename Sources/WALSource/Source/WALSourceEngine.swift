@@ -174,6 +174,9 @@ public final class WALSourceEngine {
     var struckRows = 0
     var discardedChunks = 0
     var discardBackoff: Duration = .zero
+    /// The WAL position the stream must pass before a table's chunk registers a schema the stream has
+    /// not installed (read once per table).
+    var incrementalCatalogTarget: (relationID: UInt32, lsn: UInt64)?
     var lastStatus = ContinuousClock.now
     var eventsAtLastStatus = 0
     let started = ContinuousClock.now
