@@ -34,7 +34,7 @@ let package = Package(
             dependencies: ["CAvro", "CNettle"]
         ),
         // The registry domain: subjects, versions, ids, levels, modes, deletes over SQLite. No HTTP.
-        .target(name: "Registry", dependencies: ["AvroCodec", "CSQLite"]),
+        .target(name: "Registry", dependencies: ["AvroCodec", "CSQLite", "PostgresClient"]),
         .target(name: "HTTPServer", dependencies: ["CMicroHTTPD"]),
         // The REST API: libmicrohttpd requests → registry domain calls → responses. Thin.
         .target(name: "RegistryHTTP", dependencies: ["AvroCodec", "Registry", "HTTPServer"]),

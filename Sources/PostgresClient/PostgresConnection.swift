@@ -158,11 +158,16 @@ public final class PostgresConnection: @unchecked Sendable {
     /// `replication` setting in `conninfo`) so that it accepts replication commands.
     /// `options` (e.g. `-c TimeZone=UTC`) become the session's server options, whatever form
     /// `conninfo` has.
-    public init(conninfo: String, replication: Bool, options: String? = nil) throws(PostgresError) {
+    /// `settings` are further libpq connection keywords (`connect_timeout`, `tcp_user_timeout`, …); a
+    /// keyword the conninfo already names keeps the conninfo's value.
+    public init(conninfo: String, replication: Bool, options: String? = nil, settings: [(String, String)] = []) throws(PostgresError) {
         // PQconnectdbParams with expand_dbname instead of appending to the string: the conninfo may be a
         // URI, where " replication=database" would not parse, and later keywords override earlier ones.
-        var keywords = replication ? ["dbname", "replication"] : ["dbname"]
-        var values = replication ? [conninfo, "database"] : [conninfo]
+        // Defaults go first, so the conninfo (expanded from `dbname`) overrides them.
+        var keywords = settings.map(\.0)
+        var values = settings.map(\.1)
+        keywords += replication ? ["dbname", "replication"] : ["dbname"]
+        values += replication ? [conninfo, "database"] : [conninfo]
         if let options {
             keywords.append("options")
             values.append(options)
@@ -221,6 +226,70 @@ public final class PostgresConnection: @unchecked Sendable {
         }
         return rows
     }
+
+    /// Runs one statement with `$1`, `$2`, … bound to `parameters` (text; nil is SQL NULL), with the
+    /// extended protocol: values are never spliced into the SQL. Returns the rows as text.
+    public func query(_ sql: String, _ parameters: [String?]) throws(PostgresError) -> [[String?]] {
+        guard !sql.utf8.contains(0) else { throw PostgresError(message: "statement contains a NUL byte", statement: sql) }
+        for parameter in parameters where parameter?.utf8.contains(0) == true {
+            throw PostgresError(sqlState: "22021", message: "a value contains a NUL byte, which PostgreSQL text cannot hold", statement: sql)
+        }
+        let copies = parameters.map { $0.map { strdup($0) } ?? nil }
+        defer { copies.forEach { free($0) } }
+        let pointers = copies.map { $0.map { UnsafePointer($0) } }
+        let result = pointers.withUnsafeBufferPointer { buffer in
+            PQexecParams(connection, sql, Int32(parameters.count), nil, buffer.baseAddress, nil, nil, 0)
+        }
+        guard let result else { throw connectionError(statement: sql) }
+        defer { PQclear(result) }
+        let status = PQresultStatus(result)
+        if status == PGRES_COMMAND_OK || status == PGRES_EMPTY_QUERY { return [] }
+        guard status == PGRES_TUPLES_OK else { throw resultError(result, statement: sql) }
+        var rows: [[String?]] = []
+        rows.reserveCapacity(Int(PQntuples(result)))
+        for row in 0..<PQntuples(result) {
+            var values: [String?] = []
+            for column in 0..<PQnfields(result) {
+                values.append(PQgetisnull(result, row, column) != 0 ? nil : String(cString: PQgetvalue(result, row, column)))
+            }
+            rows.append(values)
+        }
+        return rows
+    }
+
+    // MARK: Notifications
+
+    /// One `NOTIFY` received on a channel this connection listens on.
+    public struct Notification: Sendable, Equatable {
+        public let channel: String
+        public let payload: String
+        /// The backend process that sent it.
+        public let senderPID: Int32
+    }
+
+    /// Waits up to `timeout` for notifications (after `LISTEN channel` on this connection) and
+    /// returns every one that has arrived (none on timeout). Throws when the connection is lost.
+    public func notifications(timeout: Duration) throws(PostgresError) -> [Notification] {
+        var received = takeNotifications()
+        if !received.isEmpty { return received }
+        guard try waitForInput(milliseconds: PostgresConnection.milliseconds(roundingUp: timeout)) else { return [] }
+        guard PQconsumeInput(connection) == 1 else { throw connectionError() }
+        received = takeNotifications()
+        return received
+    }
+
+    private func takeNotifications() -> [Notification] {
+        var received: [Notification] = []
+        while let notice = PQnotifies(connection) {
+            let item = notice.pointee
+            received.append(Notification(channel: String(cString: item.relname), payload: String(cString: item.extra), senderPID: item.be_pid))
+            PQfreemem(notice)
+        }
+        return received
+    }
+
+    /// The server process serving this connection (what `Notification.senderPID` names).
+    public var backendPID: Int32 { PQbackendPID(connection) }
 
     /// Runs one or more commands whose rows, if any, are not needed.
     public func execute(_ sql: String) throws(PostgresError) {

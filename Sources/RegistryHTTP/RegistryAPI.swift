@@ -60,6 +60,14 @@ public final class RegistryAPI: Sendable {
         case ("GET", 1, "health"):
             route = "/health"
             return json(.object([("status", .string("UP"))]))
+        case ("GET", 2, "health") where segments[1] == "ready":
+            // Ready: the store answers (with PostgreSQL, reads keep being served from memory while it
+            // does not, but writes fail, so a load balancer should prefer another node).
+            route = "/health/ready"
+            let reachable = registry.isStoreReachable
+            return json(
+                .object([("status", .string(reachable ? "UP" : "DOWN")), ("store", .string(registry.storeKind)), ("storeReachable", .bool(reachable))]),
+                status: reachable ? 200 : 503)
         case ("GET", 1, "metrics"):
             route = "/metrics"
             return HTTPResponse(status: 200, contentType: "text/plain; version=0.0.4", body: Array(metrics.render(registry: registry).utf8))

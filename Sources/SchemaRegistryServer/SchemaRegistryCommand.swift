@@ -14,20 +14,23 @@ import RegistryHTTP
 struct SchemaRegistryCommand: ParsableCommand {
     static let configuration = CommandConfiguration(
         commandName: "schema-registry",
-        abstract: "A Confluent-compatible Avro schema registry, stored in SQLite.",
+        abstract: "A Confluent-compatible Avro schema registry, stored in SQLite or shared PostgreSQL.",
         discussion: """
             Every flag has an environment-variable equivalent (the flag wins): SCHEMA_REGISTRY_LISTEN, \
             SCHEMA_REGISTRY_DB, SCHEMA_REGISTRY_THREADS, SCHEMA_REGISTRY_LOG_LEVEL, SCHEMA_REGISTRY_MAX_BODY_BYTES.
 
-            Example:
+            Examples:
               schema-registry --listen 127.0.0.1:8081 --db ./data/registry.db
+              schema-registry --listen 127.0.0.1:8081 --db postgresql://registry@db.internal:5432/registry
+            With a PostgreSQL URI, any number of registry processes share the database: each answers \
+            reads from memory and accepts writes.
             """
     )
 
     @Option(help: "Address and port to listen on (port 0 picks a free one).")
     var listen: String = environment("SCHEMA_REGISTRY_LISTEN") ?? "127.0.0.1:8081"
 
-    @Option(help: "SQLite database file, created on first start.")
+    @Option(help: "SQLite database file (created on first start), or a PostgreSQL URI (postgresql://user@host:port/db) shared by several nodes.")
     var db: String = environment("SCHEMA_REGISTRY_DB") ?? "./data/registry.db"
 
     @Option(help: "HTTP worker threads.")
@@ -55,7 +58,9 @@ struct SchemaRegistryCommand: ParsableCommand {
         sigaddset(&signals, SIGTERM)
         pthread_sigmask(SIG_BLOCK, &signals, nil)
 
-        if let slash = db.lastIndex(of: "/") {
+        let isPostgres = SchemaRegistry.isPostgresLocation(db)
+        let shownDatabase = isPostgres ? redactedURI(db) : db
+        if !isPostgres, let slash = db.lastIndex(of: "/") {
             let directory = String(db[..<slash])
             if !directory.isEmpty { mkdir(directory, 0o755) }
         }
@@ -63,7 +68,7 @@ struct SchemaRegistryCommand: ParsableCommand {
         do {
             registry = try SchemaRegistry(databasePath: db)
         } catch {
-            log("error", "cannot open database \(db): \(error)")
+            log("error", "cannot open database \(shownDatabase): \(error)")
             throw ExitCode.failure
         }
         let api = RegistryAPI(registry: registry)
@@ -80,7 +85,7 @@ struct SchemaRegistryCommand: ParsableCommand {
             log("error", "cannot listen on \(listen): \(error)")
             throw ExitCode.failure
         }
-        log("info", "schema-registry listening on http://\(host):\(server.port) (database \(db), \(threads) threads)")
+        log("info", "schema-registry listening on http://\(host):\(server.port) (database \(shownDatabase), \(threads) threads)")
         var received: Int32 = 0
         sigwait(&signals, &received)
         log("info", "received signal \(received), stopping: finishing in-flight requests")
@@ -105,4 +110,28 @@ func parseListen(_ text: String) -> (String, UInt16)? {
     guard let colon = text.lastIndex(of: ":"), let port = UInt16(text[text.index(after: colon)...]) else { return nil }
     let host = String(text[..<colon])
     return host.isEmpty ? nil : (host, port)
+}
+
+/// A database URI with any password replaced by `***`, for logs.
+func redactedURI(_ uri: String) -> String {
+    guard let colon = uri.firstIndex(of: ":"), uri[colon...].hasPrefix("://") else { return uri }
+    let schemeEnd = uri.index(colon, offsetBy: 3)
+    let rest = uri[schemeEnd...]
+    let authorityEnd = rest.firstIndex(where: { $0 == "/" || $0 == "?" }) ?? rest.endIndex
+    let authority = rest[..<authorityEnd]
+    guard let at = authority.lastIndex(of: "@") else {
+        return String(uri[..<schemeEnd]) + String(rest[..<authorityEnd]) + redactedQuery(String(rest[authorityEnd...]))
+    }
+    var credentials = authority[..<at]
+    if let colon = credentials.firstIndex(of: ":") { credentials = credentials[..<colon] }
+    return String(uri[..<schemeEnd]) + credentials + ":***" + authority[at...] + redactedQuery(String(rest[authorityEnd...]))
+}
+
+/// `?password=…` in the query hidden too.
+private func redactedQuery(_ tail: String) -> String {
+    guard let question = tail.firstIndex(of: "?") else { return tail }
+    let items = tail[tail.index(after: question)...].split(separator: "&", omittingEmptySubsequences: false).map { item -> String in
+        item.lowercased().hasPrefix("password=") ? "password=***" : String(item)
+    }
+    return String(tail[...question]) + items.joined(separator: "&")
 }

@@ -24,6 +24,9 @@ public enum RegistryError: Error, Sendable, Equatable {
     case referenceExists(String)
     case invalidSubject(String)
     case storage(String)
+    /// A rule asked its store for a new id (`IDSource.onRequest`); the store answers it and runs the
+    /// rule again, so it never reaches a client.
+    case newIdentifierNeeded
 
     /// The HTTP status.
     public var httpStatus: Int {
@@ -35,7 +38,7 @@ public enum RegistryError: Error, Sendable, Equatable {
         case .invalidSchema, .invalidVersion, .invalidCompatibilityLevel, .invalidMode, .operationNotPermitted,
             .referenceExists, .invalidSubject, .invalidIdentifier, .invalidRuleSet, .contextNotSupported:
             return 422
-        case .storage: return 500
+        case .storage, .newIdentifierNeeded: return 500
         }
     }
 
@@ -61,7 +64,7 @@ public enum RegistryError: Error, Sendable, Equatable {
         case .operationNotPermitted: return 42205
         case .referenceExists: return 42206
         case .invalidSubject: return 42208
-        case .storage: return 50001
+        case .storage, .newIdentifierNeeded: return 50001
         }
     }
 
@@ -99,7 +102,8 @@ public enum RegistryError: Error, Sendable, Equatable {
         case .operationNotPermitted(let reason): return reason
         case .referenceExists(let what): return "One or more references exist to the schema \(what)."
         case .invalidSubject(let subject): return "The specified subject '\(subject)' is not a valid."
-        case .storage(let reason): return "Error while writing to the store: \(reason)"
+        case .storage(let reason): return "Error in the backend data store: \(reason)"
+        case .newIdentifierNeeded: return "Error in the backend data store: no schema id was reserved"
         }
     }
 }

@@ -52,15 +52,6 @@ extension SchemaRegistry.State {
         return sorted[low..<end]
     }
 
-    /// Runs storage writes in one transaction, mapping failures to a registry error.
-    func write(_ body: (SQLiteDatabase) throws(StorageError) -> Void) throws(RegistryError) {
-        do {
-            try journal.writeNow(body)
-        } catch {
-            throw .storage(String(describing: error))
-        }
-    }
-
     /// Keeps a parsed schema for later checks, within a byte budget (about eight times the text's
     /// size each); when it is full, arbitrary entries go first (a dictionary's first keys).
     mutating func cacheParsed(_ schema: AvroSchema, id: Int) {

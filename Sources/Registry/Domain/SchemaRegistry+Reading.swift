@@ -13,11 +13,15 @@ extension SchemaRegistry {
     /// The schema with this global id. Ids stay resolvable while any version (even soft-deleted) uses them.
     public func schema(id: Int) throws(RegistryError) -> StoredSchema {
         try SchemaRegistry.validateIdentifier(id, what: "schema id")
-        let found: StoredSchema? = state.withLock { state in
-            guard let stored = state.schemas[id], state.isInUse(id) else { return nil }
-            return stored
+        func inMemory() -> StoredSchema? {
+            state.withLock { state in
+                guard let stored = state.schemas[id], state.isInUse(id) else { return nil }
+                return stored
+            }
         }
-        guard let found else { throw .schemaNotFound(id: id) }
+        if let found = inMemory() { return found }
+        // Another node may have answered this id a moment ago: ask the store before saying 404.
+        guard try store.fetchMissing(id: id, into: self), let found = inMemory() else { throw .schemaNotFound(id: id) }
         return found
     }
 
@@ -42,7 +46,10 @@ extension SchemaRegistry {
             guard let stored = state.schemas[id], state.isInUse(id) else { return (nil, generation) }
             return (stored, generation)
         }
-        guard let stored = lookup.stored else { throw .schemaNotFound(id: id) }
+        guard let stored = lookup.stored else {
+            // Not in memory: `schema(id:)` asks the store; such a body is not kept (the next request finds it in memory).
+            return render(try schema(id: id))
+        }
         let body = render(stored)
         renderedBodies.store(body, id: id, generation: lookup.generation)
         return body
@@ -195,6 +202,7 @@ extension SchemaRegistry {
     /// (subject, version) pairs using schema `id`, by subject then version.
     public func versions(usingID id: Int, includeDeleted: Bool = false) throws(RegistryError) -> [(subject: String, version: Int)] {
         try SchemaRegistry.validateIdentifier(id, what: "schema id")
+        if !state.withLock({ $0.isInUse(id) }) { _ = try schema(id: id) }
         let pairs: [(subject: String, version: Int)]? = state.withLock { state in
             guard state.schemas[id] != nil, state.isInUse(id) else { return nil }
             var pairs: [(subject: String, version: Int)] = []

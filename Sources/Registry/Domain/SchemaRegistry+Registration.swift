@@ -73,22 +73,15 @@ extension SchemaRegistry {
         if let id = request.explicitID { try SchemaRegistry.validateIdentifier(id, what: "schema id") }
         if let version = request.explicitVersion { try SchemaRegistry.validateIdentifier(version, what: "version") }
         let candidate = try prepare(request)
-        let result: Result<(RegisteredSchema, Int), RegistryError> = state.withLock { state in
-            do throws(RegistryError) {
-                let registered = try state.register(subject: subject, candidate, request: request)
-                // An existing version is answered too only once everything queued is durable.
-                return .success((registered, state.journal.lastTicket))
-            } catch {
-                return .failure(error)
-            }
-        }
-        let (registered, ticket) = try result.get()
-        do {
-            try journal.waitUntilDurable(ticket)
-        } catch {
-            throw .storage(String(describing: error))
-        }
-        return registered
+        let decision = Decision<RegisteredSchema>(
+            subject: subject, readSubjects: candidate.references.map(\.subject).uniqued().filter { $0 != subject },
+            identity: { state in state.registrationIdentity(subject: subject, candidate, request: request) },
+            explicitID: request.explicitID, groupCommit: true,
+            rule: { (state, ids) throws(RegistryError) in try state.register(subject: subject, candidate, request: request, ids: ids) },
+            afterApply: { state, registered in
+                if state.parsed[registered.id] == nil { state.cacheParsed(candidate.schema, id: registered.id) }
+            })
+        return try store.perform(decision, on: self)
     }
 
     /// Registers a schema text without a data contract (a convenience for tests and tools).
@@ -234,7 +227,17 @@ extension SchemaRegistry.State {
         return nil
     }
 
-    mutating func register(subject: String, _ candidate: Candidate, request: SchemaRequest) throws(RegistryError) -> RegisteredSchema {
+    /// The identity a registration deduplicates by (the stored text, references and merged contract).
+    func registrationIdentity(subject: String, _ candidate: Candidate, request: SchemaRequest) -> String {
+        let config = effectiveConfig(subject)
+        let normalize = request.normalize || config.normalize == true
+        let text = normalize ? candidate.normalizedText : candidate.canonicalText
+        let contract = mergedContract(candidate, versions: subjects[subject] ?? [], config: config)
+        return SchemaRegistry.identity(text, candidate.references, contract)
+    }
+
+    /// Confluent's registration rule: the existing version, or a new one (with its changes).
+    mutating func register(subject: String, _ candidate: Candidate, request: SchemaRequest, ids: IDSource) throws(RegistryError) -> (RegisteredSchema, [RegistryChange]) {
         let versions = subjects[subject] ?? []
         // The references were resolved under an earlier hold of the lock: a permanent delete since then
         // must not leave this schema pointing at nothing.
@@ -250,7 +253,7 @@ extension SchemaRegistry.State {
         if let entry = matchingVersion(versions, candidate, hash: hash, contract: contract, normalize: normalize, includeDeleted: false),
             request.explicitID == nil || request.explicitID == entry.id, let stored = schemas[entry.id]
         {
-            return registered(subject: subject, entry: entry, stored: stored)
+            return (registered(subject: subject, entry: entry, stored: stored), [])
         }
         let mode = effectiveMode(subject)
         if mode.refusesWrites { throw .operationNotPermitted(readOnlyMessage(subject)) }
@@ -290,10 +293,15 @@ extension SchemaRegistry.State {
         } else if let existing = idByHash[hash] {
             id = existing
         } else {
-            guard maximumID < maximumIdentifier else {
-                throw .invalidIdentifier("Every schema id up to 2^31-1 is used; no new schema can be registered")
+            switch ids {
+            case .afterMaximum:
+                guard maximumID < maximumIdentifier else {
+                    throw .invalidIdentifier("Every schema id up to 2^31-1 is used; no new schema can be registered")
+                }
+                id = maximumID + 1
+            case .reserved(let reserved): id = reserved
+            case .onRequest: throw .newIdentifierNeeded
             }
-            id = maximumID + 1
             isNewContent = true
         }
         // Confluent: soft-deleted versions of this subject with the same id are removed for good
@@ -301,46 +309,13 @@ extension SchemaRegistry.State {
         let superseded = versions.filter { $0.isDeleted && $0.id == id }.filter { entry in
             (try? refuseIfReferenced(subject: subject, versions: [entry.version], countingDeleted: true)) != nil
         }
-        let timestamp = WallClock.milliseconds
         let format: StoredFormat = normalize ? .normalized : .canonical
         let stored = StoredSchema(id: id, schema: text, references: candidate.references, contract: contract, hash: hash, format: format)
-        let newMaximum = max(maximumID, id)
-        var operations: [Journal.Operation] = []
-        if isNewContent {
-            operations.append(
-                Journal.Operation(
-                    sql: "INSERT INTO schemas(id, hash, schema, refs, format, contract) VALUES(?, ?, ?, ?, ?, ?)",
-                    values: [
-                        .integer(Int64(id)), .text(hash), .text(text), .text(SchemaRegistry.encodeReferences(candidate.references)),
-                        .integer(Int64(format.rawValue)), .text(contract.storedText),
-                    ]))
-        }
-        for entry in superseded {
-            operations.append(
-                Journal.Operation(sql: "DELETE FROM versions WHERE subject = ? AND version = ?", values: [.text(subject), .integer(Int64(entry.version))]))
-        }
-        operations.append(
-            Journal.Operation(
-                sql: "INSERT INTO versions(subject, version, schema_id, deleted, ts) VALUES(?, ?, ?, 0, ?)",
-                values: [.text(subject), .integer(Int64(version)), .integer(Int64(id)), .integer(timestamp)]))
-        operations.append(
-            Journal.Operation(
-                sql: "INSERT INTO meta(key, value) VALUES('maximum_id', ?) ON CONFLICT(key) DO UPDATE SET value = excluded.value",
-                values: [.integer(Int64(newMaximum))]))
-        // Memory changes now, so the next registration sees this one; the caller answers only after
-        // the journal has made it durable (group commit).
-        _ = journal.enqueue(operations)
-        if isNewContent { schemas[id] = stored }
-        let kept = schemas[id] ?? stored
-        if parsed[id] == nil { cacheParsed(candidate.schema, id: id) }
-        idByHash[kept.hash] = id
-        useCount[id, default: 0] += 1 - superseded.count
-        maximumID = newMaximum
-        let entry = SchemaRegistry.SubjectVersion(version: version, id: id, isDeleted: false, timestamp: timestamp)
-        var updated = versions.filter { old in !superseded.contains { $0.version == old.version } }
-        updated.append(entry)
-        updated.sort { $0.version < $1.version }
-        subjects[subject] = updated
-        return registered(subject: subject, entry: entry, stored: kept)
+        let entry = SchemaRegistry.SubjectVersion(version: version, id: id, isDeleted: false, timestamp: WallClock.milliseconds)
+        var changes: [RegistryChange] = []
+        if isNewContent { changes.append(.addSchema(stored)) }
+        changes.append(.addVersion(subject: subject, entry))
+        if !superseded.isEmpty { changes.append(.removeVersions(subject: subject, versions: superseded.map(\.version), dropsSubject: false)) }
+        return (registered(subject: subject, entry: entry, stored: schemas[id] ?? stored), changes)
     }
 }

@@ -29,17 +29,12 @@ extension SchemaRegistry {
     public func updateConfig(_ update: SubjectConfig, subject: String?) throws(RegistryError) -> SubjectConfig {
         if let subject { try SchemaRegistry.validateSubject(subject) }
         let scope = subject ?? SchemaRegistry.globalScope
-        return try state.withLock { (state) throws(RegistryError) -> SubjectConfig in
-            if state.effectiveMode(subject).refusesWrites { throw .operationNotPermitted(state.readOnlyMessage(subject)) }
-            let merged = update.over(state.configs[scope] ?? SubjectConfig())
-            try state.write { (database) throws(StorageError) in
-                try database.run(
-                    "INSERT INTO config(scope, level, settings) VALUES(?, ?, ?) ON CONFLICT(scope) DO UPDATE SET level = excluded.level, settings = excluded.settings",
-                    [.text(scope), .text(merged.level?.rawValue ?? ""), .text(merged.storedSettings)])
-            }
-            state.configs[scope] = merged
-            return merged
-        }
+        return try store.perform(
+            Decision(subject: subject) { (state, _) throws(RegistryError) in
+                if state.effectiveMode(subject).refusesWrites { throw .operationNotPermitted(state.readOnlyMessage(subject)) }
+                let merged = update.over(state.configs[scope] ?? SubjectConfig())
+                return (merged, [.setConfig(scope: scope, merged)])
+            }, on: self)
     }
 
     /// Sets the global (nil) or a subject's level.
@@ -52,17 +47,16 @@ extension SchemaRegistry {
     public func deleteConfig(subject: String?) throws(RegistryError) -> SubjectConfig {
         if let subject { try SchemaRegistry.validateSubject(subject) }
         let scope = subject ?? SchemaRegistry.globalScope
-        return try state.withLock { (state) throws(RegistryError) -> SubjectConfig in
-            if state.effectiveMode(subject).refusesWrites { throw .operationNotPermitted(state.readOnlyMessage(subject)) }
-            guard var previous = state.configs[scope] else {
-                if let subject { throw .subjectNotFound(subject) }
-                return SubjectConfig(level: SchemaRegistry.defaultLevel)
-            }
-            try state.write { (database) throws(StorageError) in try database.run("DELETE FROM config WHERE scope = ?", [.text(scope)]) }
-            state.configs[scope] = nil
-            if subject == nil, previous.level == nil { previous.level = SchemaRegistry.defaultLevel }
-            return previous
-        }
+        return try store.perform(
+            Decision(subject: subject) { (state, _) throws(RegistryError) in
+                if state.effectiveMode(subject).refusesWrites { throw .operationNotPermitted(state.readOnlyMessage(subject)) }
+                guard var previous = state.configs[scope] else {
+                    if let subject { throw .subjectNotFound(subject) }
+                    return (SubjectConfig(level: SchemaRegistry.defaultLevel), [])
+                }
+                if subject == nil, previous.level == nil { previous.level = SchemaRegistry.defaultLevel }
+                return (previous, [.setConfig(scope: scope, nil)])
+            }, on: self)
     }
 
     /// Removes the global (nil) or a subject's level; returns the one removed.
@@ -89,18 +83,16 @@ extension SchemaRegistry {
     public func setMode(_ mode: RegistryMode, subject: String?, force: Bool) throws(RegistryError) {
         if let subject { try SchemaRegistry.validateSubject(subject) }
         let scope = subject ?? SchemaRegistry.globalScope
-        try state.withLock { (state) throws(RegistryError) in
-            if mode == .import, !force {
-                let hasLive = state.subjects.contains { name, versions in
-                    (subject == nil || name == subject) && versions.contains { !$0.isDeleted }
+        try store.perform(
+            Decision(subject: subject, readsAllSubjects: mode == .import && !force && subject == nil) { (state, _) throws(RegistryError) in
+                if mode == .import, !force {
+                    let hasLive = state.subjects.contains { name, versions in
+                        (subject == nil || name == subject) && versions.contains { !$0.isDeleted }
+                    }
+                    if hasLive { throw .operationNotPermitted("Cannot import since found existing subjects") }
                 }
-                if hasLive { throw .operationNotPermitted("Cannot import since found existing subjects") }
-            }
-            try state.write { (database) throws(StorageError) in
-                try database.run("INSERT INTO mode(scope, mode) VALUES(?, ?) ON CONFLICT(scope) DO UPDATE SET mode = excluded.mode", [.text(scope), .text(mode.rawValue)])
-            }
-            state.modes[scope] = mode
-        }
+                return ((), [.setMode(scope: scope, mode)])
+            }, on: self)
     }
 
     /// Removes a subject's mode, or the global one (nil: the registry goes back to READWRITE);
@@ -108,14 +100,13 @@ extension SchemaRegistry {
     public func deleteMode(subject: String?) throws(RegistryError) -> RegistryMode {
         if let subject { try SchemaRegistry.validateSubject(subject) }
         let scope = subject ?? SchemaRegistry.globalScope
-        return try state.withLock { (state) throws(RegistryError) -> RegistryMode in
-            guard let previous = state.modes[scope] else {
-                if let subject { throw .subjectNotFound(subject) }
-                return .readWrite
-            }
-            try state.write { (database) throws(StorageError) in try database.run("DELETE FROM mode WHERE scope = ?", [.text(scope)]) }
-            state.modes[scope] = nil
-            return previous
-        }
+        return try store.perform(
+            Decision(subject: subject) { (state, _) throws(RegistryError) in
+                guard let previous = state.modes[scope] else {
+                    if let subject { throw .subjectNotFound(subject) }
+                    return (RegistryMode.readWrite, [])
+                }
+                return (previous, [.setMode(scope: scope, nil)])
+            }, on: self)
     }
 }

@@ -7,15 +7,12 @@ import Synchronization
     import Darwin
 #endif
 
-/// The registry: subjects, versions, global ids, configs and modes, kept in SQLite and served from
-/// memory.
+/// The registry: subjects, versions, global ids, configs and modes, kept in a store (SQLite, or
+/// PostgreSQL shared by several processes) and served from memory.
 ///
-/// The whole state is loaded at start and mirrored in memory, so reads never touch SQLite. One lock
-/// (`state`) orders every change. A registration changes memory first, under the lock, and queues its
-/// rows in the journal; the caller is answered only after the journal's group commit has made those
-/// rows durable (`Journal.waitUntilDurable`), so an id handed out is durable. Config, mode and delete
-/// writes commit synchronously under the lock, before memory changes. Concurrent registrations of the
-/// same schema yield one id because they are serialized by the lock.
+/// The whole state is loaded at start and mirrored in memory, so reads never touch the store. One lock
+/// (`state`) guards memory. Every change is a `Decision`: a rule over memory that returns changes,
+/// which the store makes atomic and durable (see `RegistryStore`) before the caller is answered.
 public final class SchemaRegistry: Sendable {
     /// The level used when neither the subject nor the registry has one configured.
     public static let defaultLevel = CompatibilityLevel.backward
@@ -31,12 +28,12 @@ public final class SchemaRegistry: Sendable {
     public static let defaultRenderedCacheBytes = 32 << 20
 
     let state: Mutex<State>
-    let journal: Journal
+    let store: any RegistryStore
     let renderedBodies: RenderedBodyCache
     /// A random id made when the database was created (`GET /v1/metadata/id`).
-    public let clusterID: String
+    public var clusterID: String { store.clusterID }
 
-    struct SubjectVersion {
+    struct SubjectVersion: Sendable {
         var version: Int
         var id: Int
         var isDeleted: Bool
@@ -44,7 +41,6 @@ public final class SchemaRegistry: Sendable {
     }
 
     struct State: ~Copyable {
-        let journal: Journal
         let parsedCacheByteLimit: Int
         let renderedBodies: RenderedBodyCache
         var schemas: [Int: StoredSchema] = [:]
@@ -65,76 +61,54 @@ public final class SchemaRegistry: Sendable {
         var configs: [String: SubjectConfig] = [:]
         var modes: [String: RegistryMode] = [:]
         var maximumID = 0
+        /// Per scope, the newest committed decision memory holds (shared stores only).
+        var generations: [String: Int64] = [:]
     }
 
-    /// Opens (creating if needed) the registry database at `path` and loads it. Databases written by
-    /// earlier releases are upgraded in place (new columns only; nothing is renumbered or rewritten).
-    public init(
-        databasePath path: String, parsedCacheBytes: Int = SchemaRegistry.defaultParsedCacheBytes,
+    /// Opens the registry at `location`: a PostgreSQL URI (`postgresql://…` or `postgres://…`), shared
+    /// with other processes, or else a SQLite file path (created if needed). Databases written by
+    /// earlier releases are upgraded in place.
+    public convenience init(
+        databasePath location: String, parsedCacheBytes: Int = SchemaRegistry.defaultParsedCacheBytes,
         renderedCacheBytes: Int = SchemaRegistry.defaultRenderedCacheBytes
-    ) throws(StorageError) {
-        let database = try SQLiteDatabase(path: path)
-        try database.execute(
-            """
-            CREATE TABLE IF NOT EXISTS schemas(
-              id INTEGER PRIMARY KEY, hash TEXT NOT NULL, schema TEXT NOT NULL, refs TEXT NOT NULL DEFAULT '');
-            CREATE TABLE IF NOT EXISTS versions(
-              subject TEXT NOT NULL, version INTEGER NOT NULL, schema_id INTEGER NOT NULL REFERENCES schemas(id),
-              deleted INTEGER NOT NULL DEFAULT 0, ts INTEGER NOT NULL, PRIMARY KEY(subject, version));
-            CREATE TABLE IF NOT EXISTS config(scope TEXT PRIMARY KEY, level TEXT NOT NULL);
-            CREATE TABLE IF NOT EXISTS mode(scope TEXT PRIMARY KEY, mode TEXT NOT NULL);
-            CREATE TABLE IF NOT EXISTS meta(key TEXT PRIMARY KEY, value INTEGER NOT NULL);
-            """)
-        // Step 5 columns: how the text was written (0 = the old normalized form), the data contract,
-        // and the config fields besides the level.
-        try database.addColumnIfMissing(table: "schemas", column: "format", definition: "INTEGER NOT NULL DEFAULT 0")
-        try database.addColumnIfMissing(table: "schemas", column: "contract", definition: "TEXT NOT NULL DEFAULT ''")
-        try database.addColumnIfMissing(table: "config", column: "settings", definition: "TEXT NOT NULL DEFAULT ''")
-        var cluster: Int64?
-        try database.query("SELECT value FROM meta WHERE key = 'cluster_id'") { row in cluster = row.integer(0) }
-        if cluster == nil {
-            let made = Int64.random(in: 1...Int64.max)
-            try database.run("INSERT INTO meta(key, value) VALUES('cluster_id', ?)", [.integer(made)])
-            cluster = made
-        }
-        clusterID = String(UInt64(cluster ?? 0), radix: 16)
-        journal = Journal(database: database)
-        renderedBodies = RenderedBodyCache(byteLimit: renderedCacheBytes)
-        var loaded = State(journal: journal, parsedCacheByteLimit: parsedCacheBytes, renderedBodies: renderedBodies)
-        try database.query("SELECT id, hash, schema, refs, format, contract FROM schemas") { row in
-            let id = Int(row.integer(0))
-            let format = StoredFormat(rawValue: Int(row.integer(4))) ?? .canonical
-            let stored = StoredSchema(
-                id: id, schema: row.text(2), references: SchemaRegistry.decodeReferences(row.text(3)),
-                contract: DataContract(storedText: row.text(5)), hash: row.text(1), format: format)
-            loaded.schemas[id] = stored
-            loaded.maximumID = max(loaded.maximumID, id)
-            if format == .legacyNormalized { loaded.hasLegacyRows = true }
-        }
-        try database.query("SELECT value FROM meta WHERE key = 'maximum_id'") { row in
-            loaded.maximumID = max(loaded.maximumID, Int(row.integer(0)))
-        }
-        try database.query("SELECT subject, version, schema_id, deleted, ts FROM versions ORDER BY subject, version") { row in
-            let entry = SubjectVersion(version: Int(row.integer(1)), id: Int(row.integer(2)), isDeleted: row.integer(3) != 0, timestamp: row.integer(4))
-            loaded.subjects[row.text(0), default: []].append(entry)
-        }
-        for versions in loaded.subjects.values {
-            for entry in versions {
-                loaded.useCount[entry.id, default: 0] += 1
-                // The lowest id wins when IMPORT gave the same content several ids (deterministic).
-                if let stored = loaded.schemas[entry.id], loaded.idByHash[stored.hash].map({ $0 > entry.id }) ?? true {
-                    loaded.idByHash[stored.hash] = entry.id
-                }
+    ) throws(RegistryError) {
+        let store: any RegistryStore
+        if SchemaRegistry.isPostgresLocation(location) {
+            store = try PostgresStore(uri: location)
+        } else {
+            do {
+                store = try SQLiteStore(path: location)
+            } catch {
+                throw .storage(String(describing: error))
             }
         }
-        try database.query("SELECT scope, level, settings FROM config") { row in
-            loaded.configs[row.text(0)] = SubjectConfig(level: CompatibilityLevel(rawValue: row.text(1)), storedSettings: row.text(2))
-        }
-        try database.query("SELECT scope, mode FROM mode") { row in
-            if let mode = RegistryMode(rawValue: row.text(1)) { loaded.modes[row.text(0)] = mode }
-        }
-        state = Mutex(loaded)
+        try self.init(store: store, parsedCacheBytes: parsedCacheBytes, renderedCacheBytes: renderedCacheBytes)
     }
+
+    /// Whether `location` names a PostgreSQL database rather than a SQLite file.
+    public static func isPostgresLocation(_ location: String) -> Bool {
+        location.hasPrefix("postgresql://") || location.hasPrefix("postgres://")
+    }
+
+    /// A registry over `store`, loaded from it.
+    init(store: any RegistryStore, parsedCacheBytes: Int, renderedCacheBytes: Int) throws(RegistryError) {
+        self.store = store
+        renderedBodies = RenderedBodyCache(byteLimit: renderedCacheBytes)
+        var loaded = State(parsedCacheByteLimit: parsedCacheBytes, renderedBodies: renderedBodies)
+        loaded.load(try store.loadSnapshot())
+        state = Mutex(loaded)
+        store.startFollowing(self)
+    }
+
+    deinit {
+        store.close()
+    }
+
+    /// Whether the store answers now: `/health/ready`.
+    public var isStoreReachable: Bool { store.isReachable }
+
+    /// `sqlite` or `postgresql`.
+    public var storeKind: String { store.kind }
 }
 
 extension VersionSelector {

@@ -56,15 +56,20 @@ final class Journal: Sendable {
         }
     }
 
-    /// Commits what is queued plus `body`'s statements in one transaction, now. For writes made under
-    /// the state lock (config, mode, deletes): queued rows go first, so the database sees the same
-    /// order as memory.
-    func writeNow(_ body: (SQLiteDatabase) throws(StorageError) -> Void) throws(StorageError) {
+    /// Commits what is queued plus `operations` in one transaction, now. For writes made under the
+    /// state lock (config, mode, deletes): queued rows go first, so the database sees the same order
+    /// as memory.
+    func writeNow(_ operations: [Operation]) throws(StorageError) {
         try committer.withLock { (committer) throws(StorageError) in
             if let failure = committer.failure { throw StorageError(code: -1, message: failure, statement: "group commit") }
-            try commitQueued(&committer, extra: body)
+            try commitQueued(&committer) { (database) throws(StorageError) in
+                for operation in operations { try database.run(operation.sql, operation.values) }
+            }
         }
     }
+
+    /// Why writes are refused (a group commit failed), or nil.
+    var failure: String? { committer.withLock { $0.failure } }
 
     private func commitQueued(_ committer: inout Committer, extra: (SQLiteDatabase) throws(StorageError) -> Void) throws(StorageError) {
         let (operations, ticket) = queue.withLock { queue in
