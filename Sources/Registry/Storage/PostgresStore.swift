@@ -53,9 +53,12 @@ final class PostgresStore: RegistryStore {
             guard encoding == "UTF8" else {
                 throw RegistryError.storage("the database's encoding is \(encoding ?? "unknown"); the registry needs a UTF8 database")
             }
+            // The session lock is taken and released in statements of their own: a multi-statement query is
+            // one transaction, and releasing the lock inside it would let the next node in before the commit.
+            try connection.execute("SELECT pg_advisory_lock(\(PostgresStore.globalLockKey - 1))")
+            defer { try? connection.execute("SELECT pg_advisory_unlock(\(PostgresStore.globalLockKey - 1))") }
             try connection.execute(
                 """
-                SELECT pg_advisory_lock(\(PostgresStore.globalLockKey - 1));
                 CREATE TABLE IF NOT EXISTS registry_meta(key TEXT PRIMARY KEY, value BIGINT NOT NULL);
                 CREATE TABLE IF NOT EXISTS registry_schemas(
                   id INTEGER PRIMARY KEY, hash TEXT NOT NULL, schema TEXT NOT NULL, refs TEXT NOT NULL,
@@ -73,7 +76,6 @@ final class PostgresStore: RegistryStore {
                 CREATE SEQUENCE IF NOT EXISTS registry_schema_ids AS INTEGER MAXVALUE 2147483647;
                 INSERT INTO registry_meta(key, value) VALUES('tables_version', \(PostgresStore.tablesVersion)) ON CONFLICT DO NOTHING;
                 INSERT INTO registry_meta(key, value) VALUES('cluster_id', \(Int64.random(in: 1...Int64.max))) ON CONFLICT DO NOTHING;
-                SELECT pg_advisory_unlock(\(PostgresStore.globalLockKey - 1));
                 """)
             let meta = try connection.query("SELECT key, value FROM registry_meta")
             var values: [String: Int64] = [:]
@@ -92,12 +94,12 @@ final class PostgresStore: RegistryStore {
 
     /// A new connection with the registry's settings: bounded waits everywhere, so a write fails within
     /// seconds rather than hanging when the database is gone.
-    private static func connect(_ uri: String) throws -> PostgresConnection {
+    private static func connect(_ uri: String, name: String = "schema-registry") throws -> PostgresConnection {
         try PostgresConnection(
             conninfo: uri, replication: false,
             options: "-c statement_timeout=8000 -c lock_timeout=8000 -c idle_in_transaction_session_timeout=60000",
             settings: [
-                ("connect_timeout", "5"), ("client_encoding", "UTF8"), ("application_name", "schema-registry"),
+                ("connect_timeout", "5"), ("client_encoding", "UTF8"), ("application_name", name),
                 ("keepalives_idle", "5"), ("keepalives_interval", "2"), ("keepalives_count", "2"), ("tcp_user_timeout", "8000"),
             ])
     }
@@ -301,6 +303,8 @@ final class PostgresStore: RegistryStore {
                 // A lost connection is tried once more only, so that an outage fails fast.
                 let raced = ["23505", "40P01", "40001"].contains(error.sqlState ?? "")
                 let lost = error.sqlState == nil || error.sqlState == "57P01"
+                // Idle connections opened before a loss are likely dead too: drop them all.
+                if lost { idle.withLock { $0.removeAll() } }
                 if (raced && attempt < 5) || (lost && attempt < 2) { continue }
                 if error.sqlState == "2200H" { throw .invalidIdentifier("Every schema id up to 2^31-1 is used; no new schema can be registered") }
                 throw .storage(PostgresStore.describe(error))
@@ -470,7 +474,6 @@ final class PostgresStore: RegistryStore {
     // MARK: Misses and the feed
 
     func fetchMissing(id: Int, into registry: SchemaRegistry) throws(RegistryError) -> Bool {
-        guard isReachable else { throw .storage("the database is unreachable, and schema \(id) is not in this node's memory") }
         do {
             return try misses.withLock { _ in
                 let connection = try checkout()
@@ -497,7 +500,7 @@ final class PostgresStore: RegistryStore {
     private func follow(_ registry: () -> SchemaRegistry?) {
         while !stopped.load(ordering: .relaxed) {
             do {
-                let connection = try PostgresStore.connect(uri)
+                let connection = try PostgresStore.connect(uri, name: "schema-registry-feed")
                 try connection.execute("LISTEN \(PostgresStore.channel)")
                 // Listening first, then reading everything: a change committed in between is both read and
                 // announced, never missed.
