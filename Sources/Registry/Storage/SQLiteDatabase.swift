@@ -22,7 +22,8 @@ final class SQLiteDatabase: @unchecked Sendable {
 
     /// Opens (creating if needed) the database at `path`, in WAL mode with `synchronous=FULL`: a
     /// committed transaction survives a process crash and a power loss.
-    init(path: String) throws(StorageError) {
+    /// `busyTimeoutMilliseconds`: how long a statement waits for another connection's lock.
+    init(path: String, busyTimeoutMilliseconds: Int32 = 5_000) throws(StorageError) {
         var connection: OpaquePointer?
         let flags = SQLITE_OPEN_READWRITE | SQLITE_OPEN_CREATE | SQLITE_OPEN_FULLMUTEX
         let result = sqlite3_open_v2(path, &connection, flags, nil)
@@ -32,7 +33,7 @@ final class SQLiteDatabase: @unchecked Sendable {
             throw StorageError(code: result, message: message, statement: "open \(path)")
         }
         handle = connection
-        sqlite3_busy_timeout(handle, 5_000)
+        sqlite3_busy_timeout(handle, busyTimeoutMilliseconds)
         try execute("PRAGMA journal_mode=WAL")
         try execute("PRAGMA synchronous=FULL")
         try execute("PRAGMA foreign_keys=ON")

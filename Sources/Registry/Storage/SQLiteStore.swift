@@ -14,8 +14,8 @@ final class SQLiteStore: RegistryStore {
 
     /// Opens (creating if needed) the database at `path`. Databases written by earlier releases are
     /// upgraded in place (new columns only; nothing is renumbered or rewritten).
-    init(path: String) throws(StorageError) {
-        let database = try SQLiteDatabase(path: path)
+    init(path: String, busyTimeoutMilliseconds: Int32 = 5_000) throws(StorageError) {
+        let database = try SQLiteDatabase(path: path, busyTimeoutMilliseconds: busyTimeoutMilliseconds)
         try database.execute(
             """
             CREATE TABLE IF NOT EXISTS schemas(
