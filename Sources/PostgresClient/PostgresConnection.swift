@@ -257,6 +257,39 @@ public final class PostgresConnection: @unchecked Sendable {
         return rows
     }
 
+    /// Sends `sql` — several statements separated by `;` — in one round trip (the simple query protocol)
+    /// and returns each statement's rows, in order (an empty array for commands). Values must already be
+    /// literals (`quoteLiteral`). When a statement fails, PostgreSQL skips the rest; the first error is
+    /// thrown after every result has been read, so the connection stays usable.
+    public func batch(_ sql: String) throws(PostgresError) -> [[[String?]]] {
+        guard !sql.utf8.contains(0) else { throw PostgresError(message: "statement contains a NUL byte", statement: sql) }
+        guard PQsendQuery(connection, sql) == 1 else { throw connectionError(statement: sql) }
+        var results: [[[String?]]] = []
+        var failure: PostgresError?
+        while let result = PQgetResult(connection) {
+            defer { PQclear(result) }
+            let status = PQresultStatus(result)
+            if status == PGRES_TUPLES_OK {
+                var rows: [[String?]] = []
+                for row in 0..<PQntuples(result) {
+                    var values: [String?] = []
+                    for column in 0..<PQnfields(result) {
+                        values.append(PQgetisnull(result, row, column) != 0 ? nil : String(cString: PQgetvalue(result, row, column)))
+                    }
+                    rows.append(values)
+                }
+                results.append(rows)
+            } else if status == PGRES_COMMAND_OK || status == PGRES_EMPTY_QUERY {
+                results.append([])
+            } else if failure == nil {
+                failure = resultError(result, statement: sql)
+            }
+        }
+        if let failure { throw failure }
+        if isBroken { throw connectionError(statement: sql) }
+        return results
+    }
+
     // MARK: Notifications
 
     /// One `NOTIFY` received on a channel this connection listens on.

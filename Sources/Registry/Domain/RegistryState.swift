@@ -137,6 +137,13 @@ extension SchemaRegistry.State {
             level: failure.level, version: failure.version, oldSchema: failure.oldSchema, problems: failure.problems, alsoFailing: alsoFailing)
     }
 
+    /// Subjects with a version whose schema references `subject` (a scan: for deletes only).
+    func subjectsReferencing(_ subject: String) -> [String] {
+        subjects.compactMap { name, entries in
+            entries.contains { entry in schemas[entry.id]?.references.contains { $0.subject == subject } ?? false } ? name : nil
+        }
+    }
+
     /// Confluent's 42206: a version that another subject's schema (or a later version of the same
     /// subject not being deleted) references cannot go.
     func refuseIfReferenced(subject: String, versions: [Int], countingDeleted: Bool) throws(RegistryError) {

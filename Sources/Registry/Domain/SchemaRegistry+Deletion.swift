@@ -4,14 +4,14 @@ extension SchemaRegistry {
     public func deleteSubject(_ subject: String, permanent: Bool) throws(RegistryError) -> [Int] {
         try SchemaRegistry.validateSubject(subject)
         return try store.perform(
-            Decision(subject: subject) { (state, _) throws(RegistryError) in try state.deleteSubject(subject, permanent: permanent) }, on: self)
+            Decision(subject: subject, readsReferrers: true) { (state, _) throws(RegistryError) in try state.deleteSubject(subject, permanent: permanent) }, on: self)
     }
 
     /// Soft-deletes one version, or with `permanent` removes a soft-deleted one. Returns its number.
     public func deleteVersion(subject: String, _ selector: VersionSelector, permanent: Bool) throws(RegistryError) -> Int {
         try SchemaRegistry.validateSubject(subject)
         return try store.perform(
-            Decision(subject: subject) { (state, _) throws(RegistryError) in try state.deleteVersion(subject: subject, selector, permanent: permanent) },
+            Decision(subject: subject, readsReferrers: true) { (state, _) throws(RegistryError) in try state.deleteVersion(subject: subject, selector, permanent: permanent) },
             on: self)
     }
 }

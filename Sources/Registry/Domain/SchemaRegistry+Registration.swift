@@ -25,6 +25,9 @@ extension SchemaRegistry {
         }
         // `version: -1` (latest) is resolved now and stored as the concrete version, as Confluent does:
         // what a schema refers to must not change when the referenced subject gets a new version.
+        // Another node may have registered what is referenced (or a newer latest): read those subjects as
+        // committed first (nothing to do for SQLite).
+        if !request.references.isEmpty { try store.refresh(subjects: request.references.map(\.subject).uniqued(), into: self) }
         let (referenced, references) = try resolve(request.references)
         let schema: AvroSchema
         do {

@@ -34,11 +34,14 @@ final class PostgresStore: RegistryStore {
 
     let clusterID: String
     private let uri: String
-    private let idle = Mutex<[PostgresConnection]>([])
+    private let idle = Mutex<[PooledConnection]>([])
     private let reachable = Atomic<Bool>(true)
     private let stopped = Atomic<Bool>(false)
     /// By-id misses go to the database one at a time, so a flood of unknown ids is one query at a time.
     private let misses = Mutex<Int>(0)
+    /// The server processes of this node's open decision connections: their notifications are this
+    /// node's own changes, already in memory.
+    private let ownBackends = BackendSet()
 
     var kind: String { "postgresql" }
     var isReachable: Bool { reachable.load(ordering: .relaxed) }
@@ -48,7 +51,7 @@ final class PostgresStore: RegistryStore {
     init(uri: String) throws(RegistryError) {
         self.uri = uri
         do {
-            let connection = try PostgresStore.connect(uri)
+            let connection = try PostgresStore.connect(uri, prepares: false)
             let encoding = try connection.query("SHOW server_encoding").first?.first ?? nil
             guard encoding == "UTF8" else {
                 throw RegistryError.storage("the database's encoding is \(encoding ?? "unknown"); the registry needs a UTF8 database")
@@ -83,8 +86,9 @@ final class PostgresStore: RegistryStore {
             if let version = values["tables_version"], version > Int64(PostgresStore.tablesVersion) {
                 throw RegistryError.storage("the database's tables are version \(version), written by a newer release; this one knows version \(PostgresStore.tablesVersion)")
             }
-            clusterID = String(UInt64(values["cluster_id"] ?? 0), radix: 16)
-            idle.withLock { $0.append(connection) }
+            clusterID = String(UInt64(bitPattern: values["cluster_id"] ?? 0), radix: 16)
+            _ = try connection.batch(PostgresStore.preparedStatements)
+            idle.withLock { $0.append(PooledConnection(connection, in: ownBackends)) }
         } catch let error as RegistryError {
             throw error
         } catch {
@@ -93,16 +97,44 @@ final class PostgresStore: RegistryStore {
     }
 
     /// A new connection with the registry's settings: bounded waits everywhere, so a write fails within
-    /// seconds rather than hanging when the database is gone.
-    private static func connect(_ uri: String, name: String = "schema-registry") throws -> PostgresConnection {
-        try PostgresConnection(
+    /// seconds rather than hanging when the database is gone. The session settings are set after
+    /// connecting rather than through `options`, which would replace a URI's own `options`.
+    private static func connect(_ uri: String, name: String = "schema-registry", prepares: Bool = true) throws -> PostgresConnection {
+        let connection = try PostgresConnection(
             conninfo: uri, replication: false,
-            options: "-c statement_timeout=8000 -c lock_timeout=8000 -c idle_in_transaction_session_timeout=60000",
             settings: [
-                ("connect_timeout", "5"), ("client_encoding", "UTF8"), ("application_name", name),
-                ("keepalives_idle", "5"), ("keepalives_interval", "2"), ("keepalives_count", "2"), ("tcp_user_timeout", "8000"),
+                ("connect_timeout", "3"), ("client_encoding", "UTF8"), ("application_name", name),
+                ("keepalives_idle", "3"), ("keepalives_interval", "1"), ("keepalives_count", "2"), ("tcp_user_timeout", "4000"),
             ])
+        _ = try connection.batch(
+            "SET statement_timeout = 5000; SET lock_timeout = 5000; SET idle_in_transaction_session_timeout = 60000; SET standard_conforming_strings = on")
+        if prepares { _ = try connection.batch(PostgresStore.preparedStatements) }
+        return connection
     }
+
+    /// The statements every decision uses, prepared once per connection (planned once, not per request).
+    /// The scope readers take the scopes' names and the highest schema id memory holds: schemas above it
+    /// come with the versions, so a new one costs no second round trip.
+    static let preparedStatements = [
+        "PREPARE sr_scopes(text[], int) AS " + scopeStatesSQL("SELECT unnest($1)"),
+        "PREPARE sr_scopes_and_referrers(text[], int, text) AS "
+            + scopeStatesSQL(
+                "SELECT unnest($1) UNION SELECT v.subject FROM registry_schema_refs r, "
+                    + "LATERAL (SELECT subject FROM registry_versions WHERE schema_id = r.schema_id OFFSET 0) v WHERE r.subject = $3"),
+        "PREPARE sr_holders(text, int) AS "
+            + scopeStatesSQL(
+                "SELECT DISTINCT v.subject FROM registry_schemas s, LATERAL (SELECT subject FROM registry_versions WHERE schema_id = s.id OFFSET 0) v "
+                    + "WHERE s.hash = $1"),
+        "PREPARE sr_lowest_id(text) AS SELECT min(s.id) FROM registry_schemas s WHERE s.hash = $1 AND EXISTS (SELECT 1 FROM registry_versions v WHERE v.schema_id = s.id)",
+        "PREPARE sr_lock(text) AS SELECT pg_advisory_xact_lock(hashtextextended('schema-registry:' || $1, 0))",
+        "PREPARE sr_lock_shared(text) AS SELECT pg_advisory_xact_lock_shared(hashtextextended('schema-registry:' || $1, 0))",
+        "PREPARE sr_add_schema(int, text, text, text, int, text) AS INSERT INTO registry_schemas(id, hash, schema, refs, format, contract) VALUES($1, $2, $3, $4, $5, $6)",
+        "PREPARE sr_add_reference(int, text, int) AS INSERT INTO registry_schema_refs(schema_id, subject, version) VALUES($1, $2, $3)",
+        "PREPARE sr_add_version(text, int, int, bigint) AS INSERT INTO registry_versions(subject, version, schema_id, deleted, ts) VALUES($1, $2, $3, false, $4)",
+        "PREPARE sr_bump(text) AS INSERT INTO registry_scopes(scope, generation) VALUES($1, 1) ON CONFLICT(scope) DO UPDATE SET generation = registry_scopes.generation + 1 RETURNING generation",
+        "PREPARE sr_notify(text) AS SELECT pg_notify('\(channel)', $1)",
+        "PREPARE sr_next_id AS SELECT n.id FROM (SELECT nextval('registry_schema_ids') AS id) n WHERE NOT EXISTS (SELECT 1 FROM registry_schemas s WHERE s.id = n.id)",
+    ].joined(separator: "; ")
 
     /// A PostgreSQL error for a client: the message, not the statement (which may hold request text).
     static func describe(_ error: any Error) -> String {
@@ -115,37 +147,39 @@ final class PostgresStore: RegistryStore {
 
     func close() {
         stopped.store(true, ordering: .relaxed)
+        idle.withLock { $0.removeAll() }
     }
 
     // MARK: Connections
 
-    private func checkout() throws -> PostgresConnection {
-        if let connection = idle.withLock({ $0.popLast() }) {
-            if !connection.isBroken { return connection }
+    private func checkout() throws -> PooledConnection {
+        if let pooled = idle.withLock({ $0.popLast() }) {
+            if !pooled.connection.isBroken { return pooled }
         }
         do {
-            return try PostgresStore.connect(uri)
+            return PooledConnection(try PostgresStore.connect(uri), in: ownBackends)
         } catch {
             reachable.store(false, ordering: .relaxed)
             throw error
         }
     }
 
-    private func checkin(_ connection: PostgresConnection) {
-        guard !connection.isBroken else { return }
-        idle.withLock { if $0.count < PostgresStore.idleConnections { $0.append(connection) } }
+    private func checkin(_ pooled: PooledConnection) {
+        guard !pooled.connection.isBroken, !stopped.load(ordering: .relaxed) else { return }
+        idle.withLock { if $0.count < PostgresStore.idleConnections { $0.append(pooled) } }
     }
 
-    /// Runs `body` on a pooled connection in a transaction it commits itself; rolls back on failure.
+    /// Runs `body` on a pooled connection; `body` begins and commits its transaction itself, and it is
+    /// rolled back on failure.
     private func inTransaction<T>(_ body: (PostgresConnection) throws -> T) throws -> T {
-        let connection = try checkout()
+        let pooled = try checkout()
+        let connection = pooled.connection
         do {
-            try connection.execute("BEGIN")
-            let value = try body(connection)
-            checkin(connection)
+            let value = try body(connection)  // which begins the transaction in its first round trip
+            checkin(pooled)
             return value
         } catch {
-            if !connection.isBroken, (try? connection.execute("ROLLBACK")) != nil { checkin(connection) }
+            if !connection.isBroken, (try? connection.execute("ROLLBACK")) != nil { checkin(pooled) }
             throw error
         }
     }
@@ -154,9 +188,9 @@ final class PostgresStore: RegistryStore {
 
     func loadSnapshot() throws(RegistryError) -> RegistrySnapshot {
         do {
-            let connection = try checkout()
-            defer { checkin(connection) }
-            let (scopes, schemas) = try readEverything(connection, known: [])
+            let pooled = try checkout()
+            defer { checkin(pooled) }
+            let (scopes, schemas) = try readEverything(pooled.connection, known: [])
             var snapshot = RegistrySnapshot()
             snapshot.schemas = schemas
             for scope in scopes {
@@ -217,7 +251,12 @@ final class PostgresStore: RegistryStore {
     private func readSchemas(_ ids: [Int], _ connection: PostgresConnection) throws -> [StoredSchema] {
         guard !ids.isEmpty else { return [] }
         let list = "{" + ids.map(String.init).joined(separator: ",") + "}"
-        return try connection.query("SELECT id, hash, schema, refs, format, contract FROM registry_schemas WHERE id = ANY($1::int[])", [list]).compactMap { row in
+        return PostgresStore.schemas(try connection.query("SELECT id, hash, schema, refs, format, contract FROM registry_schemas WHERE id = ANY($1::int[])", [list]))
+    }
+
+    /// Schemas from rows of (id, hash, schema, refs, format, contract).
+    private static func schemas(_ rows: [[String?]]) -> [StoredSchema] {
+        rows.compactMap { row in
             guard let id = row[0].flatMap({ Int($0) }) else { return nil }
             return StoredSchema(
                 id: id, schema: row[2] ?? "", references: SchemaRegistry.decodeReferences(row[3] ?? ""),
@@ -226,47 +265,77 @@ final class PostgresStore: RegistryStore {
         }
     }
 
-    /// PostgreSQL's array literal for text values: every element quoted, `"` and `\` escaped.
-    static func textArray(_ values: [String]) -> String {
-        "{" + values.map { value in
-            var quoted = "\""
-            for character in value {
-                if character == "\"" || character == "\\" { quoted.append("\\") }
-                quoted.append(character)
-            }
-            return quoted + "\""
-        }.joined(separator: ",") + "}"
+    /// The statement that reads the committed state of the scopes `scopes` (a subquery with one column)
+    /// in one snapshot: each scope's generation, config and mode, its versions, and the schemas of those
+    /// above id `$2`.
+    private static func scopeStatesSQL(_ scopes: String) -> String {
+        // Correlated subqueries (LATERAL … OFFSET 0, which the planner keeps as they are) make index
+        // lookups per scope whatever the statistics say: a generic plan planned on a young table once
+        // chose hash joins over whole tables, which cost more with every registration.
+        """
+        SELECT q.scope, s.generation, s.config_level, s.config_settings, s.mode, v.version, v.schema_id, v.deleted, v.ts,
+               n.id, n.hash, n.schema, n.refs, n.format, n.contract
+        FROM (\(scopes)) AS q(scope)
+        LEFT JOIN LATERAL (SELECT * FROM registry_scopes WHERE scope = q.scope OFFSET 0) s ON true
+        LEFT JOIN LATERAL (SELECT * FROM registry_versions WHERE subject = q.scope OFFSET 0) v ON true
+        LEFT JOIN LATERAL (SELECT * FROM registry_schemas WHERE id = v.schema_id AND v.schema_id > $2 OFFSET 0) n ON true
+        ORDER BY q.scope, v.version
+        """
     }
 
-    /// Reads the committed state of `scopes` (one statement, so one snapshot) and takes it into memory
-    /// where it is newer, with any schema it uses that memory lacks (and, for those, the subjects their
-    /// references point at).
-    private func refresh(_ scopes: [String], _ connection: PostgresConnection, _ registry: SchemaRegistry, depth: Int = 0) throws {
-        let names = scopes.uniqued()
-        guard !names.isEmpty else { return }
+    /// The scope states in rows of `scopeStatesSQL` (scopes never written are left out), and the
+    /// schemas that came with them.
+    private static func scopeStates(_ rows: [[String?]]) -> (states: [ScopeState], schemas: [StoredSchema]) {
         var states: [String: ScopeState] = [:]
-        let rows = try connection.query(
-            """
-            SELECT q.scope, s.generation, s.config_level, s.config_settings, s.mode, v.version, v.schema_id, v.deleted, v.ts
-            FROM unnest($1::text[]) AS q(scope)
-            LEFT JOIN registry_scopes s ON s.scope = q.scope
-            LEFT JOIN registry_versions v ON v.subject = q.scope
-            ORDER BY q.scope, v.version
-            """, [PostgresStore.textArray(names)])
+        var order: [String] = []
         for row in rows {
             guard let scope = row[0], let generation = row[1].flatMap({ Int64($0) }) else { continue }
             if states[scope] == nil {
+                order.append(scope)
                 states[scope] = ScopeState(
                     scope: scope, generation: generation, versions: [], config: PostgresStore.config(level: row[2], settings: row[3]),
                     mode: row[4].flatMap(RegistryMode.init(rawValue:)))
             }
             if let entry = PostgresStore.version(row, from: 5) { states[scope]?.versions.append(entry) }
         }
-        try takeIn(Array(states.values), [], connection, registry, depth: depth)
+        return (order.compactMap { states[$0] }, schemas(rows.filter { $0.count > 14 && $0[9] != nil }.map { Array($0[9...14]) }))
     }
 
-    /// Takes scope states into memory, with the schemas they use that memory lacks and (for those)
-    /// the subjects their references point at.
+    /// `'{"a","b"}'`: names as a text[] literal for a batch.
+    private static func nameArray(_ names: [String]) throws -> String {
+        let elements = names.map { name in
+            var quoted = "\""
+            for character in name {
+                if character == "\"" || character == "\\" { quoted.append("\\") }
+                quoted.append(character)
+            }
+            return quoted + "\""
+        }
+        return try literal("{" + elements.joined(separator: ",") + "}")
+    }
+
+    /// A text literal for a batch: single quotes doubled (`standard_conforming_strings` is on, so a
+    /// backslash is an ordinary character). Text PostgreSQL cannot hold (a NUL) is refused.
+    static func literal(_ text: String) throws -> String {
+        guard !text.utf8.contains(0) else { throw RegistryError.invalidSchema("a value contains a NUL character, which the store cannot hold") }
+        return PostgresConnection.quoteLiteral(text)
+    }
+
+    /// Reads the committed state of `scopes` and takes it into memory where it is newer.
+    private func refresh(_ scopes: [String], _ connection: PostgresConnection, _ registry: SchemaRegistry, depth: Int = 0) throws {
+        let names = scopes.uniqued()
+        guard !names.isEmpty else { return }
+        let known = registry.state.withLock { $0.maximumID }
+        let rows = try connection.batch("EXECUTE sr_scopes(\(try PostgresStore.nameArray(names)), \(known))").last ?? []
+        try takeIn(PostgresStore.scopeStates(rows), connection, registry, depth: depth)
+    }
+
+    private func takeIn(_ read: (states: [ScopeState], schemas: [StoredSchema]), _ connection: PostgresConnection, _ registry: SchemaRegistry, depth: Int) throws {
+        try takeIn(read.states, read.schemas, connection, registry, depth: depth)
+    }
+
+    /// Takes scope states into memory, with the schemas they use that memory lacks (those not given are
+    /// read) and, for those, the subjects their references point at.
     private func takeIn(_ states: [ScopeState], _ schemas: [StoredSchema], _ connection: PostgresConnection, _ registry: SchemaRegistry, depth: Int) throws {
         let used = Set(states.flatMap { $0.versions.map(\.id) })
         let given = Set(schemas.map(\.id))
@@ -288,24 +357,28 @@ final class PostgresStore: RegistryStore {
     // MARK: Deciding
 
     func perform<Value>(_ decision: Decision<Value>, on registry: SchemaRegistry) throws(RegistryError) -> Value {
+        let started = ContinuousClock.now
         var attempt = 0
         while true {
             attempt += 1
             do {
-                return try inTransaction { connection in try decide(decision, registry, connection) }
+                let value = try inTransaction { connection in try decide(decision, registry, connection) }
+                reachable.store(true, ordering: .relaxed)
+                return value
             } catch let error as RegistryError {
                 throw error
             } catch let error as CommitUnknown {
                 throw .storage("the commit's outcome is unknown (\(PostgresStore.describe(error.cause))); retry the request")
             } catch let error as PostgresError {
                 // A race another node won (the same id or version), a deadlock between lock orders, or a
-                // connection lost before the commit: nothing was written, so run the decision again.
-                // A lost connection is tried once more only, so that an outage fails fast.
+                // connection lost before the commit: nothing was written, so run the decision again — a lost
+                // connection once only, and only while the answer can still come within a few seconds.
                 let raced = ["23505", "40P01", "40001"].contains(error.sqlState ?? "")
                 let lost = error.sqlState == nil || error.sqlState == "57P01"
                 // Idle connections opened before a loss are likely dead too: drop them all.
                 if lost { idle.withLock { $0.removeAll() } }
-                if (raced && attempt < 5) || (lost && attempt < 2) { continue }
+                let early = ContinuousClock.now - started < .seconds(2)
+                if (raced && attempt < 5) || (lost && attempt < 2 && early) { continue }
                 if error.sqlState == "2200H" { throw .invalidIdentifier("Every schema id up to 2^31-1 is used; no new schema can be registered") }
                 throw .storage(PostgresStore.describe(error))
             } catch {
@@ -318,53 +391,84 @@ final class PostgresStore: RegistryStore {
         let cause: any Error
     }
 
-    private func lock(_ name: String, shared: Bool, _ connection: PostgresConnection) throws {
-        let function = shared ? "pg_advisory_xact_lock_shared" : "pg_advisory_xact_lock"
-        _ = try connection.query("SELECT \(function)(hashtextextended($1, 0))", ["schema-registry:" + name])
+    /// `EXECUTE sr_lock…` of a named lock, as a batch statement.
+    private static func lockSQL(_ name: String, shared: Bool) throws -> String {
+        "EXECUTE \(shared ? "sr_lock_shared" : "sr_lock")(\(try literal(name)))"
     }
 
     private func decide<Value>(_ decision: Decision<Value>, _ registry: SchemaRegistry, _ connection: PostgresConnection) throws -> Value {
         let global = SchemaRegistry.globalScope
         let scope = decision.subject ?? global
-        // Lock order: global, the subject, referenced subjects by name, the content: the same in every
-        // decision, so two decisions never wait for each other in a cycle (PostgreSQL would detect one
-        // and the retry above would run the loser again).
-        _ = try connection.query(
-            "SELECT \(decision.subject == nil ? "pg_advisory_xact_lock" : "pg_advisory_xact_lock_shared")(\(PostgresStore.globalLockKey))", [])
+        // Round trip 1: begin, the locks, then the scopes as committed. Lock order: global; subjects by name
+        // (the decision's own exclusive, those it only reads shared); then content and id. The same order
+        // in every decision, so two never wait for each other in a cycle.
+        var statements = [
+            "BEGIN", "SELECT \(decision.subject == nil ? "pg_advisory_xact_lock" : "pg_advisory_xact_lock_shared")(\(PostgresStore.globalLockKey))",
+        ]
         var scopes = [global]
+        var referrersOf: String?
         if let subject = decision.subject {
-            try lock("subject:" + subject, shared: false, connection)
-            scopes.append(subject)
-            for other in decision.readSubjects.uniqued().sorted() where other != subject {
-                try lock("subject:" + other, shared: true, connection)
-                scopes.append(other)
+            let subjects = ([subject] + decision.readSubjects).uniqued().sorted { $0.utf8.lexicographicallyPrecedes($1.utf8) }
+            for name in subjects { statements.append(try PostgresStore.lockSQL("subject:" + name, shared: name != subject)) }
+            scopes += subjects
+            if decision.readsReferrers {
+                // Whoever references this subject, as the database and as memory know it (a delete must refuse
+                // while one does; memory may still hold a referrer the database no longer has).
+                scopes += registry.state.withLock { $0.subjectsReferencing(subject) }
+                referrersOf = subject
             }
-            // Whoever references this subject (a delete must refuse; a registration supersedes with care).
-            let referrers = try connection.query(
-                "SELECT DISTINCT v.subject FROM registry_schema_refs r JOIN registry_versions v ON v.schema_id = r.schema_id WHERE r.subject = $1",
-                [subject])
-            scopes += referrers.compactMap { $0[0] }
         }
+        let known = registry.state.withLock { $0.maximumID }
         if decision.readsAllSubjects {
-            let known = registry.state.withLock { Set($0.schemas.keys) }
-            let (states, schemas) = try readEverythingInTransaction(connection, known: known)
+            _ = try connection.batch(statements.joined(separator: "; "))
+            let knownIDs = registry.state.withLock { Set($0.schemas.keys) }
+            let (states, schemas) = try readEverythingInTransaction(connection, known: knownIDs)
             try takeIn(states, schemas, connection, registry, depth: 0)
         } else {
-            try refresh(scopes, connection, registry)
+            let names = try PostgresStore.nameArray(scopes.uniqued())
+            statements.append(
+                try referrersOf.map { "EXECUTE sr_scopes_and_referrers(\(names), \(known), \(try PostgresStore.literal($0)))" }
+                    ?? "EXECUTE sr_scopes(\(names), \(known))")
+            let rows = try connection.batch(statements.joined(separator: "; ")).last ?? []
+            try takeIn(PostgresStore.scopeStates(rows), connection, registry, depth: 0)
         }
+        // A registration in a subject with soft-deleted versions may supersede one, which asks who
+        // references it: read those too (one more round trip, rarely).
+        if let subject = decision.subject, !decision.readsReferrers, decision.identity != nil,
+            registry.state.withLock({ $0.subjects[subject]?.contains { $0.isDeleted } ?? false })
+        {
+            let believed = try PostgresStore.nameArray(registry.state.withLock { $0.subjectsReferencing(subject) })
+            let rows = try connection.batch("EXECUTE sr_scopes_and_referrers(\(believed), \(known), \(try PostgresStore.literal(subject)))").last ?? []
+            try takeIn(PostgresStore.scopeStates(rows), connection, registry, depth: 0)
+        }
+        // Round trip 2 (registrations): the content's lock, then everyone holding it as committed, and the
+        // lowest id in use for it. Memory may still believe in a holder the database no longer has: then
+        // those subjects are read again too, until memory agrees with the database.
         if let identity = decision.identity {
             let hash = registry.state.withLock { identity(&$0) }
-            try lock("content:" + hash, shared: false, connection)
-            let holders = try connection.query(
-                "SELECT DISTINCT v.subject FROM registry_schemas s JOIN registry_versions v ON v.schema_id = s.id WHERE s.hash = $1", [hash])
-            try refresh(holders.compactMap { $0[0] }, connection, registry)
+            let quoted = try PostgresStore.literal(hash)
+            let results = try connection.batch(
+                "\(try PostgresStore.lockSQL("content:" + hash, shared: false)); EXECUTE sr_holders(\(quoted), \(known)); EXECUTE sr_lowest_id(\(quoted))")
+            try takeIn(PostgresStore.scopeStates(results.count > 1 ? results[1] : []), connection, registry, depth: 0)
+            let committedID = results.last?.first?[0].flatMap { Int($0) }
+            for _ in 0..<3 {
+                let stale: [String] = registry.state.withLock { state in
+                    guard let believed = state.idByHash[hash], believed != committedID else { return [] }
+                    return state.subjects.filter { $0.value.contains { $0.id == believed } }.map(\.key)
+                }
+                if stale.isEmpty { break }
+                try refresh(stale, connection, registry)
+            }
         }
         if let id = decision.explicitID {
-            try lock("id:\(id)", shared: false, connection)
-            let schema = try readSchemas([id], connection)
-            let holders = try connection.query("SELECT DISTINCT subject FROM registry_versions WHERE schema_id = $1", [String(id)])
-            try takeIn([], schema, connection, registry, depth: 0)
-            try refresh(holders.compactMap { $0[0] }, connection, registry)
+            let results = try connection.batch(
+                [
+                    try PostgresStore.lockSQL("id:\(id)", shared: false),
+                    "SELECT DISTINCT subject FROM registry_versions WHERE schema_id = \(id)",
+                    "SELECT id, hash, schema, refs, format, contract FROM registry_schemas WHERE id = \(id)",
+                ].joined(separator: "; "))
+            try takeIn([], PostgresStore.schemas(results.last ?? []), connection, registry, depth: 0)
+            try refresh((results.count > 1 ? results[1] : []).compactMap { $0[0] }, connection, registry)
         }
         let before = registry.state.withLock { $0.generations[scope] ?? 0 }
         var ids = IDSource.onRequest
@@ -390,19 +494,24 @@ final class PostgresStore: RegistryStore {
             try connection.execute("COMMIT")
             return value
         }
-        for change in changes { try write(change, connection) }
-        let bumped = try connection.query(
-            """
-            INSERT INTO registry_scopes(scope, generation) VALUES($1, 1)
-            ON CONFLICT(scope) DO UPDATE SET generation = registry_scopes.generation + 1 RETURNING generation
-            """, [scope])
-        guard let generation = bumped.first?[0].flatMap({ Int64($0) }) else { throw RegistryError.storage("no generation returned") }
-        // A payload is at most 8000 bytes: a longer subject name is announced as "everything".
-        _ = try connection.query("SELECT pg_notify($1, $2)", [PostgresStore.channel, scope.utf8.count < 7900 ? scope : ""])
+        // Round trip 3: every change, the scope's new generation, the notification and the commit.
+        var writes: [String] = []
+        for change in changes { writes += try PostgresStore.statements(for: change, explicitID: decision.explicitID != nil) }
+        let payload = scope.utf8.count < 7900 ? scope : ""
+        writes.append("EXECUTE sr_notify(\(try PostgresStore.literal(payload)))")
+        writes.append("EXECUTE sr_bump(\(try PostgresStore.literal(scope)))")
+        writes.append("COMMIT")
+        let results: [[[String?]]]
         do {
-            try connection.execute("COMMIT")
+            results = try connection.batch(writes.joined(separator: ";\n"))
         } catch {
+            // Refused by the server: the rest, the commit included, was skipped, so nothing was written.
+            // Lost on the way: it may or may not have committed.
+            if error.sqlState != nil { throw error }
             throw CommitUnknown(cause: error)
+        }
+        guard results.count >= 2, let generation = results[results.count - 2].first?[0].flatMap({ Int64($0) }) else {
+            throw CommitUnknown(cause: RegistryError.storage("no generation returned"))
         }
         let applied = registry.state.withLock { state in
             guard (state.generations[scope] ?? 0) == before else { return false }
@@ -419,70 +528,84 @@ final class PostgresStore: RegistryStore {
     /// A new id from the sequence, skipping any an IMPORT has taken explicitly.
     private func reserveID(_ connection: PostgresConnection) throws -> Int {
         for _ in 0..<10_000 {
-            let rows = try connection.query(
-                "SELECT n.id FROM (SELECT nextval('registry_schema_ids') AS id) n WHERE NOT EXISTS (SELECT 1 FROM registry_schemas s WHERE s.id = n.id)", [])
-            if let id = rows.first?[0].flatMap({ Int($0) }) { return id }
+            if let id = try connection.batch("EXECUTE sr_next_id").last?.first?[0].flatMap({ Int($0) }) { return id }
         }
         throw RegistryError.storage("no free schema id found")
     }
 
-    private func write(_ change: RegistryChange, _ connection: PostgresConnection) throws {
+    /// The statements that store one change, with literals.
+    private static func statements(for change: RegistryChange, explicitID: Bool) throws -> [String] {
         switch change {
         case .addSchema(let stored):
-            _ = try connection.query(
-                "INSERT INTO registry_schemas(id, hash, schema, refs, format, contract) VALUES($1, $2, $3, $4, $5, $6)",
-                [
-                    String(stored.id), stored.hash, stored.schema, SchemaRegistry.encodeReferences(stored.references), String(stored.format.rawValue),
-                    stored.contract.storedText,
-                ])
+            var statements = [
+                "EXECUTE sr_add_schema(\(stored.id), \(try literal(stored.hash)), \(try literal(stored.schema)), "
+                    + "\(try literal(SchemaRegistry.encodeReferences(stored.references))), \(stored.format.rawValue), \(try literal(stored.contract.storedText)))"
+            ]
             for reference in stored.references {
-                _ = try connection.query(
-                    "INSERT INTO registry_schema_refs(schema_id, subject, version) VALUES($1, $2, $3)",
-                    [String(stored.id), reference.subject, String(reference.version)])
+                statements.append("EXECUTE sr_add_reference(\(stored.id), \(try literal(reference.subject)), \(reference.version))")
             }
-            // An explicit id (IMPORT) above the sequence moves it on, so no later id collides.
-            _ = try connection.query(
-                "SELECT setval('registry_schema_ids', $1::int) WHERE $1::int > (SELECT last_value FROM registry_schema_ids)", [String(stored.id)])
+            if explicitID {
+                // An explicit id (IMPORT) above the sequence moves it on, so no later id collides; under a
+                // lock, so two imports cannot move it back.
+                statements.append(try lockSQL("sequence", shared: false))
+                statements.append(
+                    "SELECT setval('registry_schema_ids', \(stored.id)) WHERE \(stored.id) > (SELECT last_value FROM registry_schema_ids)")
+            }
+            return statements
         case .addVersion(let subject, let entry):
-            _ = try connection.query(
-                "INSERT INTO registry_versions(subject, version, schema_id, deleted, ts) VALUES($1, $2, $3, false, $4)",
-                [subject, String(entry.version), String(entry.id), String(entry.timestamp)])
+            return [
+                "EXECUTE sr_add_version(\(try literal(subject)), \(entry.version), \(entry.id), \(entry.timestamp))"
+            ]
         case .removeVersions(let subject, let versions, let dropsSubject):
-            for version in versions {
-                _ = try connection.query("DELETE FROM registry_versions WHERE subject = $1 AND version = $2", [subject, String(version)])
-            }
+            var statements = try versions.map { "DELETE FROM registry_versions WHERE subject = \(try literal(subject)) AND version = \($0)" }
             if dropsSubject {
-                _ = try connection.query("UPDATE registry_scopes SET config_level = NULL, config_settings = NULL, mode = NULL WHERE scope = $1", [subject])
+                statements.append("UPDATE registry_scopes SET config_level = NULL, config_settings = NULL, mode = NULL WHERE scope = \(try literal(subject))")
             }
+            return statements
         case .softDelete(let subject, let versions):
-            for version in versions {
-                _ = try connection.query("UPDATE registry_versions SET deleted = true WHERE subject = $1 AND version = $2", [subject, String(version)])
-            }
+            return try versions.map { "UPDATE registry_versions SET deleted = true WHERE subject = \(try literal(subject)) AND version = \($0)" }
         case .setConfig(let scope, let config):
-            _ = try connection.query(
-                """
-                INSERT INTO registry_scopes(scope, generation, config_level, config_settings) VALUES($1, 0, $2, $3)
-                ON CONFLICT(scope) DO UPDATE SET config_level = excluded.config_level, config_settings = excluded.config_settings
-                """, [scope, config.map { $0.level?.rawValue ?? "" }, config?.storedSettings])
+            let level = try config.map { try literal($0.level?.rawValue ?? "") } ?? "NULL"
+            let settings = try config.map { try literal($0.storedSettings) } ?? "NULL"
+            return [
+                "INSERT INTO registry_scopes(scope, generation, config_level, config_settings) VALUES(\(try literal(scope)), 0, \(level), \(settings)) "
+                    + "ON CONFLICT(scope) DO UPDATE SET config_level = excluded.config_level, config_settings = excluded.config_settings"
+            ]
         case .setMode(let scope, let mode):
-            _ = try connection.query(
-                "INSERT INTO registry_scopes(scope, generation, mode) VALUES($1, 0, $2) ON CONFLICT(scope) DO UPDATE SET mode = excluded.mode",
-                [scope, mode?.rawValue])
+            let value = try mode.map { try literal($0.rawValue) } ?? "NULL"
+            return [
+                "INSERT INTO registry_scopes(scope, generation, mode) VALUES(\(try literal(scope)), 0, \(value)) ON CONFLICT(scope) DO UPDATE SET mode = excluded.mode"
+            ]
         }
     }
 
     // MARK: Misses and the feed
 
     func fetchMissing(id: Int, into registry: SchemaRegistry) throws(RegistryError) -> Bool {
+        // While the database is known to be gone, say so at once rather than queue every miss behind a
+        // connect timeout (a 5xx, which clients retry, not a 404, which they take as final).
+        guard isReachable else { throw .storage("the database is unreachable, and schema \(id) is not in this node's memory") }
         do {
             return try misses.withLock { _ in
-                let connection = try checkout()
-                defer { checkin(connection) }
-                let holders = try connection.query("SELECT DISTINCT subject FROM registry_versions WHERE schema_id = $1", [String(id)])
-                guard !holders.isEmpty else { return false }
-                try refresh(holders.compactMap { $0[0] }, connection, registry)
+                let pooled = try checkout()
+                defer { checkin(pooled) }
+                let connection = pooled.connection
+                let subjects = try connection.batch("SELECT DISTINCT subject FROM registry_versions WHERE schema_id = \(id)").last ?? []
+                guard !subjects.isEmpty else { return false }
+                try refresh(subjects.compactMap { $0[0] }, connection, registry)
                 return true
             }
+        } catch {
+            throw .storage(PostgresStore.describe(error))
+        }
+    }
+
+    func refresh(subjects: [String], into registry: SchemaRegistry) throws(RegistryError) {
+        guard !subjects.isEmpty else { return }
+        do {
+            let pooled = try checkout()
+            defer { checkin(pooled) }
+            try refresh(subjects, pooled.connection, registry)
         } catch {
             throw .storage(PostgresStore.describe(error))
         }
@@ -496,36 +619,58 @@ final class PostgresStore: RegistryStore {
     }
 
     /// The feed: listens, reads again what others changed, and after any loss of the connection reads
-    /// everything again. Runs until `close()` or until the registry is gone.
+    /// everything again. Runs until `close()` or until the registry is gone (it holds the registry only
+    /// while taking something in).
     private func follow(_ registry: () -> SchemaRegistry?) {
         while !stopped.load(ordering: .relaxed) {
+            // A lost feed connection alone says nothing about the database; failing to connect again does.
+            let connection: PostgresConnection
             do {
-                let connection = try PostgresStore.connect(uri, name: "schema-registry-feed")
+                connection = try PostgresStore.connect(uri, name: "schema-registry-feed")
+            } catch {
+                reachable.store(false, ordering: .relaxed)
+                usleep(250_000)
+                continue
+            }
+            do {
                 try connection.execute("LISTEN \(PostgresStore.channel)")
                 // Listening first, then reading everything: a change committed in between is both read and
                 // announced, never missed.
-                guard let first = registry() else { return }
-                try readAll(connection, first)
+                guard try withRegistry(registry, { try readAll(connection, $0) }) else { return }
                 reachable.store(true, ordering: .relaxed)
                 var quiet = 0
                 while !stopped.load(ordering: .relaxed) {
                     let notes = try connection.notifications(timeout: .milliseconds(250))
-                    guard let current = registry() else { return }
                     if notes.isEmpty {
                         quiet += 1
-                        // A probe every 2 s without news: a connection that died quietly is noticed.
-                        if quiet % 8 == 0 { _ = try connection.query("SELECT 1") }
+                        // A probe every second without news: a connection that died quietly is noticed, and a
+                        // database that answers is said to.
+                        if quiet % 4 == 0 {
+                            _ = try connection.query("SELECT 1")
+                            reachable.store(true, ordering: .relaxed)
+                        }
                         continue
                     }
                     quiet = 0
-                    let scopes = notes.map(\.payload)
-                    if scopes.contains("") { try readAll(connection, current) } else { try refresh(scopes, connection, current) }
+                    let own = ownBackends.current
+                    let scopes = notes.filter { !own.contains($0.senderPID) }.map(\.payload)
+                    if scopes.isEmpty { continue }
+                    let taken = try withRegistry(registry) { current in
+                        if scopes.contains("") { try readAll(connection, current) } else { try refresh(scopes, connection, current) }
+                    }
+                    guard taken else { return }
                 }
             } catch {
-                reachable.store(false, ordering: .relaxed)
-                usleep(250_000)
+                usleep(50_000)
             }
         }
+    }
+
+    /// Runs `body` with the registry if it still exists; false when it is gone.
+    private func withRegistry(_ registry: () -> SchemaRegistry?, _ body: (SchemaRegistry) throws -> Void) throws -> Bool {
+        guard let current = registry() else { return false }
+        try body(current)
+        return true
     }
 
     private func readAll(_ connection: PostgresConnection, _ registry: SchemaRegistry) throws {
@@ -549,4 +694,34 @@ private func spawnThread(_ body: @escaping @Sendable () -> Void) {
         return nil
     }, box)
     if result == 0 { pthread_detach(thread) } else { Unmanaged<Box>.fromOpaque(box).release() }
+}
+
+/// The server process ids of a store's open connections.
+final class BackendSet: Sendable {
+    private let pids = Mutex<Set<Int32>>([])
+    var current: Set<Int32> { pids.withLock { $0 } }
+    func insert(_ pid: Int32) { pids.withLock { _ = $0.insert(pid) } }
+    func remove(_ pid: Int32) { pids.withLock { _ = $0.remove(pid) } }
+}
+
+/// A decision connection, counted in its store's `BackendSet` while it is open (a process id may be
+/// reused by another node's connection once this one is gone).
+///
+/// `@unchecked Sendable`: like `PostgresConnection`, used by one thread at a time (taken from the pool,
+/// used, put back).
+final class PooledConnection: @unchecked Sendable {
+    let connection: PostgresConnection
+    private let pid: Int32
+    private let backends: BackendSet
+
+    init(_ connection: PostgresConnection, in backends: BackendSet) {
+        self.connection = connection
+        pid = connection.backendPID
+        self.backends = backends
+        backends.insert(pid)
+    }
+
+    deinit {
+        backends.remove(pid)
+    }
 }

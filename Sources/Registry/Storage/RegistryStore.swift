@@ -30,6 +30,9 @@ struct Decision<Value> {
     var groupCommit = false
     /// Whether the rule needs to know if any subject anywhere has a live version (global IMPORT mode).
     var readsAllSubjects = false
+    /// Whether the rule looks at who references the subject (deletes; a registration superseding a
+    /// soft-deleted version).
+    var readsReferrers = false
     /// The rule.
     var rule: (inout SchemaRegistry.State, IDSource) throws(RegistryError) -> (Value, [RegistryChange])
     /// Runs once the changes are in memory (to keep a parsed schema, say).
@@ -37,7 +40,7 @@ struct Decision<Value> {
 
     init(
         subject: String?, readSubjects: [String] = [], identity: ((inout SchemaRegistry.State) -> String)? = nil, explicitID: Int? = nil,
-        groupCommit: Bool = false, readsAllSubjects: Bool = false,
+        groupCommit: Bool = false, readsAllSubjects: Bool = false, readsReferrers: Bool = false,
         rule: @escaping (inout SchemaRegistry.State, IDSource) throws(RegistryError) -> (Value, [RegistryChange]),
         afterApply: ((inout SchemaRegistry.State, Value) -> Void)? = nil
     ) {
@@ -47,6 +50,7 @@ struct Decision<Value> {
         self.explicitID = explicitID
         self.groupCommit = groupCommit
         self.readsAllSubjects = readsAllSubjects
+        self.readsReferrers = readsReferrers
         self.rule = rule
         self.afterApply = afterApply
     }
@@ -67,6 +71,9 @@ protocol RegistryStore: AnyObject, Sendable {
     /// Schema `id` is not in memory: brings it in if another writer has stored it (PostgreSQL), so an
     /// id any node has answered is never a 404. Returns whether memory changed.
     func fetchMissing(id: Int, into registry: SchemaRegistry) throws(RegistryError) -> Bool
+    /// Brings the committed state of `subjects` into memory (PostgreSQL: another node may have changed
+    /// them; nothing for SQLite, whose memory is the committed state).
+    func refresh(subjects: [String], into registry: SchemaRegistry) throws(RegistryError)
     /// Starts following changes made by other writers (nothing for SQLite).
     func startFollowing(_ registry: SchemaRegistry)
     /// Whether the database answers now (`/health/ready`).

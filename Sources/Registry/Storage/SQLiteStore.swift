@@ -49,6 +49,7 @@ final class SQLiteStore: RegistryStore {
     func startFollowing(_ registry: SchemaRegistry) {}
     func close() {}
     func fetchMissing(id: Int, into registry: SchemaRegistry) throws(RegistryError) -> Bool { false }
+    func refresh(subjects: [String], into registry: SchemaRegistry) throws(RegistryError) {}
 
     func loadSnapshot() throws(RegistryError) -> RegistrySnapshot {
         do {
@@ -93,7 +94,7 @@ final class SQLiteStore: RegistryStore {
                     // everything queued (which the answer may rest on) is durable.
                     let ticket = operations.isEmpty ? journal.lastTicket : journal.enqueue(operations)
                     state.apply(changes)
-                    decision.afterApply?(&state, value)
+                    if !changes.isEmpty { decision.afterApply?(&state, value) }
                     return .success((value, ticket))
                 }
                 if !operations.isEmpty {
@@ -104,7 +105,7 @@ final class SQLiteStore: RegistryStore {
                     }
                 }
                 state.apply(changes)
-                decision.afterApply?(&state, value)
+                if !changes.isEmpty { decision.afterApply?(&state, value) }
                 return .success((value, nil))
             } catch {
                 return .failure(error)
