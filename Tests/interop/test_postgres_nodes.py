@@ -282,6 +282,10 @@ def test_postgres_restart_under_load_fails_writes_fast_keeps_reads_and_recovers_
             cluster._run("pg_ctl", "-D", cluster.data_dir, "-m", "fast", "-w", "-t", "60", "stop")
             wait_until(lambda: a.get("/health/ready").status_code == 503 and b.get("/health/ready").status_code == 503, 10,
                        message="/health/ready 503 while the database is down")
+            # A schema both nodes hold is answered from memory (a producer starting up re-registers its own).
+            for node in (a, b):
+                again = node.register("pre-0", record("P", [("a", "int"), ("f0", "string")]), timeout=10)
+                assert again.status_code == 200 and again.json()["id"] == ids[0], again.text
             time.sleep(2.0)
             cluster._run("pg_ctl", "-D", cluster.data_dir, "-l", cluster.log_path, "-w", "-t", "60", "-o", cluster.options, "start")
             outage_ended = time.monotonic()
@@ -311,3 +315,62 @@ def test_postgres_restart_under_load_fails_writes_fast_keeps_reads_and_recovers_
                 node.stop()
     finally:
         cluster.stop()
+
+
+def test_references_and_their_deletes_across_nodes(nodes, postgres):
+    a, b = nodes(2)
+    address = record("Address", [("street", "string")])
+    deafen_nodes(postgres)
+    assert a.register("address-value", address).status_code == 200
+    # Node b has not heard of address-value version 1, and references it at once.
+    customer = json.dumps({"type": "record", "name": "Customer", "fields": [{"name": "home", "type": "Address"}]})
+    body = {"schema": customer, "references": [{"name": "Address", "subject": "address-value", "version": 1}]}
+    response = b.http.post(f"{b.url}/subjects/customer-value/versions", data=json.dumps(body), headers=CT)
+    assert response.status_code == 200, response.text
+    # Node a has not heard of the referrer: deleting what it references is still refused (42206).
+    deafen_nodes(postgres)
+    response = a.http.delete(f"{a.url}/subjects/address-value/versions/1")
+    assert response.status_code == 422 and response.json()["error_code"] == 42206, response.text
+    # "version": -1 is the latest as committed, not as a stale node believes.
+    widened = json.loads(address)
+    widened["fields"].append({"name": "city", "type": "string", "default": ""})
+    deafen_nodes(postgres)
+    assert a.register("address-value", json.dumps(widened)).status_code == 200
+    body = {"schema": customer, "references": [{"name": "Address", "subject": "address-value", "version": -1}]}
+    response = b.http.post(f"{b.url}/subjects/customer2-value/versions", data=json.dumps(body), headers=CT)
+    assert response.status_code == 200, response.text
+    assert b.get("/subjects/customer2-value/versions/1").json()["references"] == [{"name": "Address", "subject": "address-value", "version": 2}]
+    # Once the referrers are gone for good, the referenced version can go, from either node.
+    for subject in ("customer-value", "customer2-value"):
+        assert b.http.delete(f"{b.url}/subjects/{subject}").status_code == 200
+        assert b.http.delete(f"{b.url}/subjects/{subject}?permanent=true").status_code == 200
+    deafen_nodes(postgres)
+    assert a.http.delete(f"{a.url}/subjects/address-value/versions/1").status_code == 200
+
+
+def test_import_with_explicit_ids_across_nodes(nodes, postgres):
+    a, b = nodes(2)
+    deafen_nodes(postgres)
+    assert a.http.put(f"{a.url}/mode", data=json.dumps({"mode": "IMPORT"}), headers=CT).status_code == 200
+    # Node b has not heard of the mode: it still registers under IMPORT's rules, with the id given.
+    one = record("Imported", [("a", "int")])
+    body = {"schema": one, "id": 100, "version": 1}
+    response = b.http.post(f"{b.url}/subjects/imported-value/versions", data=json.dumps(body), headers=CT)
+    assert response.status_code == 200 and response.json()["id"] == 100, response.text
+    deafen_nodes(postgres)
+    other = record("Other", [("b", "int")])
+    response = a.http.post(f"{a.url}/subjects/other-value/versions", data=json.dumps({"schema": other, "id": 100, "version": 1}), headers=CT)
+    assert response.status_code == 422 and response.json()["error_code"] == 42205, response.text
+    response = a.http.post(f"{a.url}/subjects/again-value/versions", data=json.dumps({"schema": one, "id": 100, "version": 1}), headers=CT)
+    assert response.status_code == 200 and response.json()["id"] == 100, response.text
+    assert a.http.put(f"{a.url}/mode", data=json.dumps({"mode": "READWRITE"}), headers=CT).status_code == 200
+    # New ids come after the imported one, on every node.
+    assert b.register("fresh-value", record("Fresh", [("c", "int")])).json()["id"] > 100
+    assert a.register("fresh2-value", record("Fresh2", [("d", "int")])).json()["id"] > 100
+
+
+def test_a_subject_name_longer_than_the_store_can_index_is_refused_cleanly(nodes):
+    (a,) = nodes(1)
+    response = a.register("s" * 2049, record("Long", [("a", "int")]))
+    assert response.status_code == 422 and response.json()["error_code"] == 42208
+    assert a.register("s" * 2048, record("Long", [("a", "int")])).status_code == 200

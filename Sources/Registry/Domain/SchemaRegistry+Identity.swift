@@ -10,11 +10,16 @@ import Synchronization
 extension SchemaRegistry {
     // MARK: Validation, stored references, identity
 
+    /// The longest subject name, in UTF-8 bytes: PostgreSQL's index entries hold at most about 2.7 KB,
+    /// and both stores accept the same names.
+    static let maximumSubjectBytes = 2048
+
     /// Refuses what Confluent refuses as a subject (control characters, the reserved scope names),
-    /// the empty name (no route could reach it again) and context syntax (not supported here).
+    /// the empty name (no route could reach it again), names longer than `maximumSubjectBytes` and
+    /// context syntax (not supported here).
     static func validateSubject(_ subject: String) throws(RegistryError) {
         if subject.hasPrefix(":.") || subject.hasPrefix(":*:") { throw .contextNotSupported(subject) }
-        if subject.isEmpty || subject == globalScope || subject == "__EMPTY"
+        if subject.isEmpty || subject == globalScope || subject == "__EMPTY" || subject.utf8.count > maximumSubjectBytes
             || subject.unicodeScalars.contains(where: { $0.properties.generalCategory == .control })
         {
             throw .invalidSubject(subject)

@@ -357,6 +357,16 @@ final class PostgresStore: RegistryStore {
     // MARK: Deciding
 
     func perform<Value>(_ decision: Decision<Value>, on registry: SchemaRegistry) throws(RegistryError) -> Value {
+        // While the database is gone, a registration memory already holds is answered from memory (a
+        // producer starting up re-registers its schema; a SQLite node or a Confluent follower answers that
+        // from memory too). Anything that would change something waits for the database.
+        if !isReachable, decision.groupCommit {
+            let known: Value? = registry.state.withLock { state in
+                guard let (value, changes) = try? decision.rule(&state, .onRequest), changes.isEmpty else { return nil }
+                return value
+            }
+            if let known { return known }
+        }
         let started = ContinuousClock.now
         var attempt = 0
         while true {
