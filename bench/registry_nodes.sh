@@ -9,12 +9,12 @@
 # Prints figures; it is not a test. Loopback only; PostgreSQL is a throwaway cluster (fsync off, as in the tests).
 #
 # Usage: bench/registry_nodes.sh
-# Environment: THREADS (registry --threads, default 2), DURATION (wrk -d, default 10s), RUNS (fetch runs, default 3),
+# Environment: THREADS (registry --threads, default 4, the server's own default), DURATION (wrk -d, default 10s), RUNS (fetch runs, default 3),
 #              SAMPLES (propagation samples, default 300), BIN (default .build/release/schema-registry)
 set -euo pipefail
 cd "$(dirname "${BASH_SOURCE[0]}")/.."
 
-THREADS=${THREADS:-2}
+THREADS=${THREADS:-4}
 DURATION=${DURATION:-10s}
 RUNS=${RUNS:-3}
 SAMPLES=${SAMPLES:-300}
