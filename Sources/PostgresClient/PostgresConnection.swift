@@ -526,12 +526,14 @@ public final class PostgresConnection: @unchecked Sendable {
 }
 
 extension String {
-    /// Every occurrence of `target` replaced (Foundation-free).
-    fileprivate func replacingAll(_ target: Character, with replacement: String) -> String {
-        var result = ""
-        for character in self {
-            if character == target { result += replacement } else { result.append(character) }
+    /// Every occurrence of `target` replaced (Foundation-free). Compared per Unicode scalar, never per
+    /// `Character`: a grapheme cluster can swallow a quote (U+0600 followed by `'` is one `Character`),
+    /// which would let it through unescaped.
+    fileprivate func replacingAll(_ target: Unicode.Scalar, with replacement: String) -> String {
+        var result = String.UnicodeScalarView()
+        for scalar in unicodeScalars {
+            if scalar == target { result.append(contentsOf: replacement.unicodeScalars) } else { result.append(scalar) }
         }
-        return result
+        return String(result)
     }
 }

@@ -374,3 +374,34 @@ def test_a_subject_name_longer_than_the_store_can_index_is_refused_cleanly(nodes
     response = a.register("s" * 2049, record("Long", [("a", "int")]))
     assert response.status_code == 422 and response.json()["error_code"] == 42208
     assert a.register("s" * 2048, record("Long", [("a", "int")])).status_code == 200
+
+
+HOSTILE_SUBJECTS = [
+    "x\u0600'); COMMIT; DROP TABLE registry_versions CASCADE; --",  # U+0600 joins the quote into one grapheme
+    "\u0600\"}, {\"NULL", "NULL", "a\\'b", "{braces}", "quote'\u0301", "comma,sep", " spaced ",
+]
+
+
+def test_hostile_subject_names_are_stored_as_themselves_and_run_nothing(nodes, postgres):
+    from urllib.parse import quote
+
+    a, b = nodes(2)
+    for subject in HOSTILE_SUBJECTS:
+        path = quote(subject, safe="")
+        assert a.http.put(f"{a.url}/config/{path}", data=json.dumps({"compatibility": "NONE"}), headers=CT).status_code == 200, subject
+        assert a.http.put(f"{a.url}/mode/{path}", data=json.dumps({"mode": "READWRITE"}), headers=CT).status_code == 200, subject
+        response = a.register(path, record("H", [("a", "int")]))
+        assert response.status_code == 200, (subject, response.text)
+        # A reference to it, resolved on the other node (the subject goes through the store's reads).
+        body = {"schema": json.dumps({"type": "record", "name": "Holder", "fields": [{"name": "h", "type": "H"}]}),
+                "references": [{"name": "H", "subject": subject, "version": -1}]}
+        response = b.http.post(f"{b.url}/subjects/holder-{path}/versions", data=json.dumps(body), headers=CT)
+        assert response.status_code == 200, (subject, response.text)
+    wait_until(lambda: sorted(b.get("/subjects").json()) == sorted(HOSTILE_SUBJECTS + [f"holder-{s}" for s in HOSTILE_SUBJECTS]), 2,
+               message="every name on node b")
+    from conftest import _admin_execute
+    database = a.database.rsplit("/", 1)[1]
+    import psycopg
+    with psycopg.connect(postgres.conninfo_for(database), autocommit=True) as connection:
+        names = {row[0] for row in connection.execute("SELECT DISTINCT subject FROM registry_versions").fetchall()}
+    assert names == set(HOSTILE_SUBJECTS) | {f"holder-{s}" for s in HOSTILE_SUBJECTS}

@@ -263,7 +263,9 @@ extension SchemaRegistry.State {
         if request.explicitID != nil, mode != .import { throw .operationNotPermitted("Subject \(subject) is not in import mode") }
         if request.explicitID == nil, mode != .readWrite { throw .operationNotPermitted("Subject \(subject) is not in read-write mode") }
 
-        if mode != .import {
+        let checkedBefore: Bool
+        if case .reserved = ids { checkedBefore = true } else { checkedBefore = false }
+        if mode != .import, !checkedBefore {
             let compared = comparedVersions(versions, candidate: candidate, config: config)
             if let failure = try checkFailure(candidate.schema, against: compared, level: config.level ?? SchemaRegistry.defaultLevel) {
                 throw .incompatibleSchema(subject: subject, failure: failure)

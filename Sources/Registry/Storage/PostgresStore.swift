@@ -34,20 +34,18 @@ final class PostgresStore: RegistryStore {
 
     let clusterID: String
     private let uri: String
-    private let idle = Mutex<[PooledConnection]>([])
+    private let idle = Mutex<[PostgresConnection]>([])
     private let reachable = Atomic<Bool>(true)
     private let stopped = Atomic<Bool>(false)
     /// By-id misses go to the database one at a time, so a flood of unknown ids is one query at a time.
     private let misses = Mutex<Int>(0)
-    /// The server processes of this node's open decision connections: their notifications are this
-    /// node's own changes, already in memory.
-    private let ownBackends = BackendSet()
 
     var kind: String { "postgresql" }
     var isReachable: Bool { reachable.load(ordering: .relaxed) }
 
-    /// Connects, creates the tables when this is the first process to start on the database, and
-    /// checks that no newer release has changed them.
+    /// Connects, creates the tables when this is the first process to start on the database, checks that
+    /// no newer release has changed them, and moves the id sequence past the highest id (a database
+    /// copied or restored without its sequence would otherwise hand out ids that exist).
     init(uri: String) throws(RegistryError) {
         self.uri = uri
         do {
@@ -79,6 +77,8 @@ final class PostgresStore: RegistryStore {
                 CREATE SEQUENCE IF NOT EXISTS registry_schema_ids AS INTEGER MAXVALUE 2147483647;
                 INSERT INTO registry_meta(key, value) VALUES('tables_version', \(PostgresStore.tablesVersion)) ON CONFLICT DO NOTHING;
                 INSERT INTO registry_meta(key, value) VALUES('cluster_id', \(Int64.random(in: 1...Int64.max))) ON CONFLICT DO NOTHING;
+                SELECT setval('registry_schema_ids', m) FROM (SELECT max(id) AS m FROM registry_schemas) x
+                  WHERE m > (SELECT CASE WHEN is_called THEN last_value ELSE last_value - 1 END FROM registry_schema_ids);
                 """)
             let meta = try connection.query("SELECT key, value FROM registry_meta")
             var values: [String: Int64] = [:]
@@ -88,7 +88,7 @@ final class PostgresStore: RegistryStore {
             }
             clusterID = String(UInt64(bitPattern: values["cluster_id"] ?? 0), radix: 16)
             _ = try connection.batch(PostgresStore.preparedStatements)
-            idle.withLock { $0.append(PooledConnection(connection, in: ownBackends)) }
+            idle.withLock { $0.append(connection) }
         } catch let error as RegistryError {
             throw error
         } catch {
@@ -100,12 +100,17 @@ final class PostgresStore: RegistryStore {
     /// seconds rather than hanging when the database is gone. The session settings are set after
     /// connecting rather than through `options`, which would replace a URI's own `options`.
     private static func connect(_ uri: String, name: String = "schema-registry", prepares: Bool = true) throws -> PostgresConnection {
-        let connection = try PostgresConnection(
-            conninfo: uri, replication: false,
-            settings: [
-                ("connect_timeout", "3"), ("client_encoding", "UTF8"), ("application_name", name),
-                ("keepalives_idle", "3"), ("keepalives_interval", "1"), ("keepalives_count", "2"), ("tcp_user_timeout", "4000"),
-            ])
+        let connection: PostgresConnection
+        do {
+            connection = try PostgresConnection(
+                conninfo: uri, replication: false,
+                settings: [
+                    ("connect_timeout", "3"), ("client_encoding", "UTF8"), ("application_name", name),
+                    ("keepalives_idle", "3"), ("keepalives_interval", "1"), ("keepalives_count", "2"), ("tcp_user_timeout", "4000"),
+                ])
+        } catch {
+            throw Unreachable(cause: error)
+        }
         _ = try connection.batch(
             "SET statement_timeout = 5000; SET lock_timeout = 5000; SET idle_in_transaction_session_timeout = 60000; SET standard_conforming_strings = on")
         if prepares { _ = try connection.batch(PostgresStore.preparedStatements) }
@@ -131,10 +136,19 @@ final class PostgresStore: RegistryStore {
         "PREPARE sr_add_schema(int, text, text, text, int, text) AS INSERT INTO registry_schemas(id, hash, schema, refs, format, contract) VALUES($1, $2, $3, $4, $5, $6)",
         "PREPARE sr_add_reference(int, text, int) AS INSERT INTO registry_schema_refs(schema_id, subject, version) VALUES($1, $2, $3)",
         "PREPARE sr_add_version(text, int, int, bigint) AS INSERT INTO registry_versions(subject, version, schema_id, deleted, ts) VALUES($1, $2, $3, false, $4)",
-        "PREPARE sr_bump(text) AS INSERT INTO registry_scopes(scope, generation) VALUES($1, 1) ON CONFLICT(scope) DO UPDATE SET generation = registry_scopes.generation + 1 RETURNING generation",
-        "PREPARE sr_notify(text) AS SELECT pg_notify('\(channel)', $1)",
+        // The scope's next generation, announced with it ("7 orders-value"): a node that already holds it
+        // (its own change) reads nothing again.
+        "PREPARE sr_bump_and_notify(text, text) AS WITH b AS (INSERT INTO registry_scopes(scope, generation) VALUES($1, 1) "
+            + "ON CONFLICT(scope) DO UPDATE SET generation = registry_scopes.generation + 1 RETURNING generation) "
+            + "SELECT generation, pg_notify('\(channel)', generation || ' ' || $2) FROM b",
         "PREPARE sr_next_id AS SELECT n.id FROM (SELECT nextval('registry_schema_ids') AS id) n WHERE NOT EXISTS (SELECT 1 FROM registry_schemas s WHERE s.id = n.id)",
     ].joined(separator: "; ")
+
+    /// No connection could be made: the database is unreachable (a session ended after connecting, say by
+    /// `pg_terminate_backend`, is not).
+    struct Unreachable: Error {
+        let cause: PostgresError
+    }
 
     /// A PostgreSQL error for a client: the message, not the statement (which may hold request text).
     static func describe(_ error: any Error) -> String {
@@ -142,6 +156,7 @@ final class PostgresStore: RegistryStore {
             return error.sqlState.map { "PostgreSQL error \($0): \(error.message)" } ?? "PostgreSQL: \(error.message)"
         }
         if let error = error as? RegistryError { return error.message }
+        if let error = error as? Unreachable { return describe(error.cause) }
         return String(describing: error)
     }
 
@@ -152,34 +167,33 @@ final class PostgresStore: RegistryStore {
 
     // MARK: Connections
 
-    private func checkout() throws -> PooledConnection {
-        if let pooled = idle.withLock({ $0.popLast() }) {
-            if !pooled.connection.isBroken { return pooled }
+    private func checkout() throws -> PostgresConnection {
+        if let connection = idle.withLock({ $0.popLast() }) {
+            if !connection.isBroken { return connection }
         }
         do {
-            return PooledConnection(try PostgresStore.connect(uri), in: ownBackends)
-        } catch {
+            return try PostgresStore.connect(uri)
+        } catch let error as Unreachable {
             reachable.store(false, ordering: .relaxed)
-            throw error
+            throw error.cause
         }
     }
 
-    private func checkin(_ pooled: PooledConnection) {
-        guard !pooled.connection.isBroken, !stopped.load(ordering: .relaxed) else { return }
-        idle.withLock { if $0.count < PostgresStore.idleConnections { $0.append(pooled) } }
+    private func checkin(_ connection: PostgresConnection) {
+        guard !connection.isBroken, !stopped.load(ordering: .relaxed) else { return }
+        idle.withLock { if $0.count < PostgresStore.idleConnections { $0.append(connection) } }
     }
 
     /// Runs `body` on a pooled connection; `body` begins and commits its transaction itself, and it is
     /// rolled back on failure.
     private func inTransaction<T>(_ body: (PostgresConnection) throws -> T) throws -> T {
-        let pooled = try checkout()
-        let connection = pooled.connection
+        let connection = try checkout()
         do {
             let value = try body(connection)  // which begins the transaction in its first round trip
-            checkin(pooled)
+            checkin(connection)
             return value
         } catch {
-            if !connection.isBroken, (try? connection.execute("ROLLBACK")) != nil { checkin(pooled) }
+            if !connection.isBroken, (try? connection.execute("ROLLBACK")) != nil { checkin(connection) }
             throw error
         }
     }
@@ -188,9 +202,9 @@ final class PostgresStore: RegistryStore {
 
     func loadSnapshot() throws(RegistryError) -> RegistrySnapshot {
         do {
-            let pooled = try checkout()
-            defer { checkin(pooled) }
-            let (scopes, schemas) = try readEverything(pooled.connection, known: [])
+            let connection = try checkout()
+            defer { checkin(connection) }
+            let (scopes, schemas) = try readEverything(connection, known: [])
             var snapshot = RegistrySnapshot()
             snapshot.schemas = schemas
             for scope in scopes {
@@ -207,7 +221,8 @@ final class PostgresStore: RegistryStore {
 
     /// Every scope and the schemas not in `known`, read in one consistent snapshot.
     private func readEverything(_ connection: PostgresConnection, known: Set<Int>) throws -> ([ScopeState], [StoredSchema]) {
-        try connection.execute("BEGIN ISOLATION LEVEL REPEATABLE READ READ ONLY")
+        // A whole registry may take longer than the per-statement limit to read.
+        try connection.execute("BEGIN ISOLATION LEVEL REPEATABLE READ READ ONLY; SET LOCAL statement_timeout = 0")
         do {
             let result = try readEverythingInTransaction(connection, known: known)
             try connection.execute("COMMIT")
@@ -303,13 +318,16 @@ final class PostgresStore: RegistryStore {
 
     /// `'{"a","b"}'`: names as a text[] literal for a batch.
     private static func nameArray(_ names: [String]) throws -> String {
+        // Per Unicode scalar, never per `Character`: a grapheme cluster can swallow a quote or backslash.
         let elements = names.map { name in
-            var quoted = "\""
-            for character in name {
-                if character == "\"" || character == "\\" { quoted.append("\\") }
-                quoted.append(character)
+            var quoted = String.UnicodeScalarView()
+            quoted.append("\"")
+            for scalar in name.unicodeScalars {
+                if scalar == "\"" || scalar == "\\" { quoted.append("\\") }
+                quoted.append(scalar)
             }
-            return quoted + "\""
+            quoted.append("\"")
+            return String(quoted)
         }
         return try literal("{" + elements.joined(separator: ",") + "}")
     }
@@ -413,7 +431,7 @@ final class PostgresStore: RegistryStore {
         // (the decision's own exclusive, those it only reads shared); then content and id. The same order
         // in every decision, so two never wait for each other in a cycle.
         var statements = [
-            "BEGIN", "SELECT \(decision.subject == nil ? "pg_advisory_xact_lock" : "pg_advisory_xact_lock_shared")(\(PostgresStore.globalLockKey))",
+            "BEGIN ISOLATION LEVEL READ COMMITTED", "SELECT \(decision.subject == nil ? "pg_advisory_xact_lock" : "pg_advisory_xact_lock_shared")(\(PostgresStore.globalLockKey))",
         ]
         var scopes = [global]
         var referrersOf: String?
@@ -461,14 +479,11 @@ final class PostgresStore: RegistryStore {
                 "\(try PostgresStore.lockSQL("content:" + hash, shared: false)); EXECUTE sr_holders(\(quoted), \(known)); EXECUTE sr_lowest_id(\(quoted))")
             try takeIn(PostgresStore.scopeStates(results.count > 1 ? results[1] : []), connection, registry, depth: 0)
             let committedID = results.last?.first?[0].flatMap { Int($0) }
-            for _ in 0..<3 {
-                let stale: [String] = registry.state.withLock { state in
-                    guard let believed = state.idByHash[hash], believed != committedID else { return [] }
-                    return state.subjects.filter { $0.value.contains { $0.id == believed } }.map(\.key)
-                }
-                if stale.isEmpty { break }
-                try refresh(stale, connection, registry)
+            let stale: [String] = registry.state.withLock { state in
+                guard let believed = state.idByHash[hash], believed != committedID else { return [] }
+                return state.subjects.filter { $0.value.contains { state.schemas[$0.id]?.hash == hash } }.map(\.key)
             }
+            if !stale.isEmpty { try refresh(stale, connection, registry) }
         }
         if let id = decision.explicitID {
             let results = try connection.batch(
@@ -507,9 +522,10 @@ final class PostgresStore: RegistryStore {
         // Round trip 3: every change, the scope's new generation, the notification and the commit.
         var writes: [String] = []
         for change in changes { writes += try PostgresStore.statements(for: change, explicitID: decision.explicitID != nil) }
+        // A payload holds at most 8000 bytes: a longer scope name (none today: subjects are capped) would
+        // be announced as "everything".
         let payload = scope.utf8.count < 7900 ? scope : ""
-        writes.append("EXECUTE sr_notify(\(try PostgresStore.literal(payload)))")
-        writes.append("EXECUTE sr_bump(\(try PostgresStore.literal(scope)))")
+        writes.append("EXECUTE sr_bump_and_notify(\(try PostgresStore.literal(scope)), \(try PostgresStore.literal(payload)))")
         writes.append("COMMIT")
         let results: [[[String?]]]
         do {
@@ -523,6 +539,8 @@ final class PostgresStore: RegistryStore {
         guard results.count >= 2, let generation = results[results.count - 2].first?[0].flatMap({ Int64($0) }) else {
             throw CommitUnknown(cause: RegistryError.storage("no generation returned"))
         }
+        // On a lost COMMIT the outcome is unknown: the feed reads the scope again if it was committed
+        // (its notification carries a generation this node does not hold).
         let applied = registry.state.withLock { state in
             guard (state.generations[scope] ?? 0) == before else { return false }
             state.apply(changes)
@@ -597,9 +615,8 @@ final class PostgresStore: RegistryStore {
         guard isReachable else { throw .storage("the database is unreachable, and schema \(id) is not in this node's memory") }
         do {
             return try misses.withLock { _ in
-                let pooled = try checkout()
-                defer { checkin(pooled) }
-                let connection = pooled.connection
+                let connection = try checkout()
+                defer { checkin(connection) }
                 let subjects = try connection.batch("SELECT DISTINCT subject FROM registry_versions WHERE schema_id = \(id)").last ?? []
                 guard !subjects.isEmpty else { return false }
                 try refresh(subjects.compactMap { $0[0] }, connection, registry)
@@ -611,14 +628,10 @@ final class PostgresStore: RegistryStore {
     }
 
     func refresh(subjects: [String], into registry: SchemaRegistry) throws(RegistryError) {
-        guard !subjects.isEmpty else { return }
-        do {
-            let pooled = try checkout()
-            defer { checkin(pooled) }
-            try refresh(subjects, pooled.connection, registry)
-        } catch {
-            throw .storage(PostgresStore.describe(error))
-        }
+        // Best effort: while the database is gone (or a name cannot be stored), memory's copy is what there is.
+        guard !subjects.isEmpty, isReachable, let connection = try? checkout() else { return }
+        defer { checkin(connection) }
+        try? refresh(subjects, connection, registry)
     }
 
     func startFollowing(_ registry: SchemaRegistry) {
@@ -638,8 +651,8 @@ final class PostgresStore: RegistryStore {
             do {
                 connection = try PostgresStore.connect(uri, name: "schema-registry-feed")
             } catch {
-                reachable.store(false, ordering: .relaxed)
-                usleep(250_000)
+                if error is Unreachable { reachable.store(false, ordering: .relaxed) }
+                usleep(error is Unreachable ? 250_000 : 50_000)
                 continue
             }
             do {
@@ -662,8 +675,14 @@ final class PostgresStore: RegistryStore {
                         continue
                     }
                     quiet = 0
-                    let own = ownBackends.current
-                    let scopes = notes.filter { !own.contains($0.senderPID) }.map(\.payload)
+                    // "generation scope": what memory already holds (this node's own changes) is skipped.
+                    let announced = notes.map { note -> (generation: Int64, scope: String) in
+                        guard let space = note.payload.firstIndex(of: " "), let generation = Int64(note.payload[..<space]) else { return (0, "") }
+                        return (generation, String(note.payload[note.payload.index(after: space)...]))
+                    }
+                    let scopes: [String] = withRegistryState(registry) { state in
+                        announced.filter { $0.scope.isEmpty || $0.generation > state.generations[$0.scope] ?? 0 }.map(\.scope)
+                    }
                     if scopes.isEmpty { continue }
                     let taken = try withRegistry(registry) { current in
                         if scopes.contains("") { try readAll(connection, current) } else { try refresh(scopes, connection, current) }
@@ -674,6 +693,12 @@ final class PostgresStore: RegistryStore {
                 usleep(50_000)
             }
         }
+    }
+
+    /// `body` over the registry's memory, if the registry still exists (nothing otherwise).
+    private func withRegistryState<T>(_ registry: () -> SchemaRegistry?, _ body: (inout SchemaRegistry.State) -> [T]) -> [T] {
+        guard let current = registry() else { return [] }
+        return current.state.withLock { body(&$0) }
     }
 
     /// Runs `body` with the registry if it still exists; false when it is gone.
@@ -706,32 +731,3 @@ private func spawnThread(_ body: @escaping @Sendable () -> Void) {
     if result == 0 { pthread_detach(thread) } else { Unmanaged<Box>.fromOpaque(box).release() }
 }
 
-/// The server process ids of a store's open connections.
-final class BackendSet: Sendable {
-    private let pids = Mutex<Set<Int32>>([])
-    var current: Set<Int32> { pids.withLock { $0 } }
-    func insert(_ pid: Int32) { pids.withLock { _ = $0.insert(pid) } }
-    func remove(_ pid: Int32) { pids.withLock { _ = $0.remove(pid) } }
-}
-
-/// A decision connection, counted in its store's `BackendSet` while it is open (a process id may be
-/// reused by another node's connection once this one is gone).
-///
-/// `@unchecked Sendable`: like `PostgresConnection`, used by one thread at a time (taken from the pool,
-/// used, put back).
-final class PooledConnection: @unchecked Sendable {
-    let connection: PostgresConnection
-    private let pid: Int32
-    private let backends: BackendSet
-
-    init(_ connection: PostgresConnection, in backends: BackendSet) {
-        self.connection = connection
-        pid = connection.backendPID
-        self.backends = backends
-        backends.insert(pid)
-    }
-
-    deinit {
-        backends.remove(pid)
-    }
-}

@@ -2,7 +2,9 @@
 enum IDSource {
     /// Memory's highest id + 1: memory is the only writer (SQLite).
     case afterMaximum
-    /// An id the store has already reserved for this decision.
+    /// An id the store has reserved for this decision after a first run with `.onRequest` asked for one:
+    /// that run passed every check before the id (compatibility included) on the same, locked state, so
+    /// the rule need not repeat them.
     case reserved(Int)
     /// None reserved yet: a rule that needs one throws `RegistryError.newIdentifierNeeded`, and the
     /// store reserves one and runs the rule again.
