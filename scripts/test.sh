@@ -15,4 +15,4 @@ python3 -m pytest -q -p no:cacheprovider Tests/interop
 # The API suite and the Confluent-client tests once more, each test against a registry on a new
 # PostgreSQL database (the PostgreSQL store must behave exactly as the SQLite one).
 REGISTRY_STORE=postgresql python3 -m pytest -q -p no:cacheprovider \
-    Tests/interop/test_api.py Tests/interop/test_confluent_client.py Tests/interop/test_confluent_serde.py
+    Tests/interop/test_api.py Tests/interop/test_confluent_client.py Tests/interop/test_confluent_serde.py Tests/interop/test_fidelity.py

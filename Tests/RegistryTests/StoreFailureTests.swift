@@ -64,3 +64,24 @@ struct StoreFailureTests {
         #expect(try SchemaRegistry(databasePath: path).level(subject: "orders-value", defaultToGlobal: false) == CompatibilityLevel.none)
     }
 }
+
+/// IMPORT can give one content several ids; a registration finds the version holding it by content.
+struct ImportedDuplicateTests {
+    @Test func retryingAnImportOfContentWithALowerIdFindsTheVersionItMade() throws {
+        let (directory, path) = try SchemaRegistryTests.temporaryDatabase()
+        defer { try? FileManager.default.removeItem(at: directory) }
+        let registry = try SchemaRegistry(databasePath: path)
+        let content = StoreFailureTests.record("Shared", ["a"])
+        try registry.setMode(.import, subject: nil, force: false)
+        #expect(try registry.register(subject: "a-value", schema: content, explicitID: 5, explicitVersion: 1).id == 5)
+        let imported = try registry.register(subject: "b-value", schema: content, explicitID: 10, explicitVersion: 1)
+        #expect(imported.id == 10)
+        // The importer retries: the version it made is found, not a second one made.
+        #expect(try registry.register(subject: "b-value", schema: content, explicitID: 10, explicitVersion: 1) == imported)
+        #expect(try registry.register(subject: "b-value", schema: content, explicitID: 10) == imported)
+        try registry.setMode(.readWrite, subject: nil, force: false)
+        // And in READWRITE, registering it again under b-value is its version 1, with its id.
+        #expect(try registry.register(subject: "b-value", schema: content) == imported)
+        #expect(try registry.versions(subject: "b-value") == [1])
+    }
+}

@@ -405,3 +405,17 @@ def test_hostile_subject_names_are_stored_as_themselves_and_run_nothing(nodes, p
     with psycopg.connect(postgres.conninfo_for(database), autocommit=True) as connection:
         names = {row[0] for row in connection.execute("SELECT DISTINCT subject FROM registry_versions").fetchall()}
     assert names == set(HOSTILE_SUBJECTS) | {f"holder-{s}" for s in HOSTILE_SUBJECTS}
+
+
+def test_global_import_is_refused_while_another_node_just_made_a_live_subject(nodes, postgres):
+    a, b = nodes(2)
+    deafen_nodes(postgres)
+    assert a.register("live-value", record("Live", [("a", "int")])).status_code == 200
+    # Node b has not heard of live-value: IMPORT (without force) still sees it as committed.
+    response = b.http.put(f"{b.url}/mode", data=json.dumps({"mode": "IMPORT"}), headers=CT)
+    assert response.status_code == 422 and response.json()["error_code"] == 42205, response.text
+    # Once it is gone (soft-deleted on a, which b has not heard of either), IMPORT is allowed.
+    deafen_nodes(postgres)
+    assert a.http.delete(f"{a.url}/subjects/live-value").status_code == 200
+    response = b.http.put(f"{b.url}/mode", data=json.dumps({"mode": "IMPORT"}), headers=CT)
+    assert response.status_code == 200, response.text

@@ -92,7 +92,8 @@ extension SchemaRegistry.State {
                 versions.sort { $0.version < $1.version }
                 subjects[subject] = versions
                 countUse(entry.id)
-            case .removeVersions(let subject, let numbers, let dropsSubject):
+            case .removeVersions(let subject, let list, let dropsSubject):
+                let numbers = Set(list)
                 let removed = (subjects[subject] ?? []).filter { numbers.contains($0.version) }
                 if dropsSubject {
                     subjects[subject] = nil
@@ -102,7 +103,8 @@ extension SchemaRegistry.State {
                     subjects[subject]?.removeAll { numbers.contains($0.version) }
                 }
                 forgetUnusedHashes(removed.map(\.id))
-            case .softDelete(let subject, let numbers):
+            case .softDelete(let subject, let list):
+                let numbers = Set(list)
                 guard var versions = subjects[subject] else { continue }
                 for index in versions.indices where numbers.contains(versions[index].version) { versions[index].isDeleted = true }
                 subjects[subject] = versions
@@ -125,7 +127,8 @@ extension SchemaRegistry.State {
         modes[committed.scope] = committed.mode
         guard committed.scope != SchemaRegistry.globalScope else { return true }
         let old = subjects[committed.scope] ?? []
-        guard old.map({ [$0.version, $0.id, $0.isDeleted ? 1 : 0] }) != committed.versions.map({ [$0.version, $0.id, $0.isDeleted ? 1 : 0] }) else {
+        let fields = { (entry: SchemaRegistry.SubjectVersion) in [Int64(entry.version), Int64(entry.id), entry.isDeleted ? 1 : 0, entry.timestamp] }
+        guard old.map(fields) != committed.versions.map(fields) else {
             return true
         }
         subjects[committed.scope] = committed.versions.isEmpty ? nil : committed.versions

@@ -15,15 +15,21 @@ extension SchemaRegistry {
     static let maximumSubjectBytes = 2048
 
     /// Refuses what Confluent refuses as a subject (control characters, the reserved scope names),
-    /// the empty name (no route could reach it again), names longer than `maximumSubjectBytes` and
-    /// context syntax (not supported here).
+    /// the empty name (no route could reach it again) and context syntax (not supported here).
     static func validateSubject(_ subject: String) throws(RegistryError) {
         if subject.hasPrefix(":.") || subject.hasPrefix(":*:") { throw .contextNotSupported(subject) }
-        if subject.isEmpty || subject == globalScope || subject == "__EMPTY" || subject.utf8.count > maximumSubjectBytes
+        if subject.isEmpty || subject == globalScope || subject == "__EMPTY"
             || subject.unicodeScalars.contains(where: { $0.properties.generalCategory == .control })
         {
             throw .invalidSubject(subject)
         }
+    }
+
+    /// `validateSubject`, and for what creates a subject (a registration, a config or mode set) also at
+    /// most `maximumSubjectBytes` (a longer name an older database holds stays readable and deletable).
+    static func validateNewSubject(_ subject: String) throws(RegistryError) {
+        try validateSubject(subject)
+        if subject.utf8.count > maximumSubjectBytes { throw .invalidSubject(subject) }
     }
 
     /// Ids and versions are 1…2^31−1 wherever they enter.

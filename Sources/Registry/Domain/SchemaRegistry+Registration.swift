@@ -4,6 +4,9 @@ import AvroCodec
 struct Candidate {
     let schema: AvroSchema
     let references: [SchemaReference]
+    /// The schema id each reference resolved to when the request was parsed: a rule refuses the request
+    /// if one of them points elsewhere by the time it decides (deleted for good and registered again).
+    let referencedIDs: [Int]
     /// Confluent's canonical string (what is stored without `normalize`).
     let canonicalText: String
     /// The normalized form (what is stored with `normalize`).
@@ -28,7 +31,7 @@ extension SchemaRegistry {
         // Another node may have registered what is referenced (or a newer latest): read those subjects as
         // committed first (nothing to do for SQLite).
         if !request.references.isEmpty { try store.refresh(subjects: request.references.map(\.subject).uniqued(), into: self) }
-        let (referenced, references) = try resolve(request.references)
+        let (referenced, references, referencedIDs) = try resolve(request.references)
         let schema: AvroSchema
         do {
             schema = try AvroSchema(parsing: request.schema, references: referenced)
@@ -38,16 +41,21 @@ extension SchemaRegistry {
         let hasLegacyRows = state.withLock { $0.hasLegacyRows }
         let legacyHash = hasLegacyRows ? SchemaRegistry.identity(schema.normalizedForm, references, .none) : nil
         return Candidate(
-            schema: schema, references: references, canonicalText: schema.canonicalText, normalizedText: schema.normalizedText,
+            schema: schema, references: references, referencedIDs: referencedIDs, canonicalText: schema.canonicalText, normalizedText: schema.normalizedText,
             legacyHash: legacyHash, metadata: request.metadata, ruleSet: request.ruleSet)
     }
 
     /// The parsed schemas a request's references point at (each with its own references, to any
     /// depth; a type reached along two paths is taken once).
-    private func resolve(_ references: [SchemaReference]) throws(RegistryError) -> ([AvroSchema], [SchemaReference]) {
-        try state.withLock { (state) throws(RegistryError) -> ([AvroSchema], [SchemaReference]) in
+    private func resolve(_ references: [SchemaReference]) throws(RegistryError) -> ([AvroSchema], [SchemaReference], [Int]) {
+        // Each distinct referenced subject is locked while a registration decides (PostgreSQL): bounded.
+        guard references.map(\.subject).uniqued().count <= SchemaRegistry.maximumReferencedSubjects else {
+            throw .invalidSchema("a schema may reference at most \(SchemaRegistry.maximumReferencedSubjects) subjects")
+        }
+        return try state.withLock { (state) throws(RegistryError) -> ([AvroSchema], [SchemaReference], [Int]) in
             var resolved: [AvroSchema] = []
             var concrete: [SchemaReference] = []
+            var ids: [Int] = []
             for reference in references {
                 guard let entry = state.referencedEntry(reference), state.schemas[entry.id] != nil else {
                     throw .invalidSchema("reference \(reference.name) to subject '\(reference.subject)' version \(reference.version) does not exist")
@@ -61,8 +69,9 @@ extension SchemaRegistry {
                 }
                 resolved.append(schema)
                 concrete.append(SchemaReference(name: reference.name, subject: reference.subject, version: entry.version))
+                ids.append(entry.id)
             }
-            return (resolved, concrete)
+            return (resolved, concrete, ids)
         }
     }
 
@@ -72,7 +81,7 @@ extension SchemaRegistry {
     /// its id; otherwise the mode must allow writes, the schema must be compatible at the subject's
     /// level, and it gets the next version, reusing the global id of identical content.
     public func register(subject: String, _ request: SchemaRequest) throws(RegistryError) -> RegisteredSchema {
-        try SchemaRegistry.validateSubject(subject)
+        try SchemaRegistry.validateNewSubject(subject)
         if let id = request.explicitID { try SchemaRegistry.validateIdentifier(id, what: "schema id") }
         if let version = request.explicitVersion { try SchemaRegistry.validateIdentifier(version, what: "version") }
         let candidate = try prepare(request)
@@ -205,7 +214,9 @@ extension SchemaRegistry.State {
         _ versions: [SchemaRegistry.SubjectVersion], _ candidate: Candidate, hash: String, contract: DataContract, normalize: Bool, includeDeleted: Bool
     ) -> SchemaRegistry.SubjectVersion? {
         let visible = versions.reversed().filter { includeDeleted || !$0.isDeleted }
+        // By content, not only by `idByHash`'s id: IMPORT can give one content several ids.
         if let id = idByHash[hash], let entry = visible.first(where: { $0.id == id }) { return entry }
+        if let entry = visible.first(where: { schemas[$0.id]?.hash == hash }) { return entry }
         if let legacyHash = candidate.legacyHash, contract.isEmpty, let id = idByHash[legacyHash],
             schemas[id]?.format == .legacyNormalized, let entry = visible.first(where: { $0.id == id })
         {
@@ -244,8 +255,13 @@ extension SchemaRegistry.State {
         let versions = subjects[subject] ?? []
         // The references were resolved under an earlier hold of the lock: a permanent delete since then
         // must not leave this schema pointing at nothing.
-        for reference in candidate.references where referencedEntry(reference) == nil {
-            throw .invalidSchema("reference \(reference.name) to subject '\(reference.subject)' version \(reference.version) does not exist")
+        for (reference, id) in zip(candidate.references, candidate.referencedIDs) {
+            guard let entry = referencedEntry(reference) else {
+                throw .invalidSchema("reference \(reference.name) to subject '\(reference.subject)' version \(reference.version) does not exist")
+            }
+            guard entry.id == id else {
+                throw .invalidSchema("reference \(reference.name) to subject '\(reference.subject)' version \(reference.version) changed while the request was checked; send it again")
+            }
         }
         let config = effectiveConfig(subject)
         let normalize = request.normalize || config.normalize == true

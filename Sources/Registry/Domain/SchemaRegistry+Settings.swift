@@ -27,7 +27,7 @@ extension SchemaRegistry {
     /// values, as Confluent's PUT does); returns the stored result.
     @discardableResult
     public func updateConfig(_ update: SubjectConfig, subject: String?) throws(RegistryError) -> SubjectConfig {
-        if let subject { try SchemaRegistry.validateSubject(subject) }
+        if let subject { try SchemaRegistry.validateNewSubject(subject) }
         let scope = subject ?? SchemaRegistry.globalScope
         return try store.perform(
             Decision(subject: subject) { (state, _) throws(RegistryError) in
@@ -81,7 +81,7 @@ extension SchemaRegistry {
 
     /// Sets the global (nil) or a subject's mode. IMPORT needs an empty scope unless `force`.
     public func setMode(_ mode: RegistryMode, subject: String?, force: Bool) throws(RegistryError) {
-        if let subject { try SchemaRegistry.validateSubject(subject) }
+        if let subject { try SchemaRegistry.validateNewSubject(subject) }
         let scope = subject ?? SchemaRegistry.globalScope
         try store.perform(
             Decision(subject: subject, readsAllSubjects: mode == .import && !force && subject == nil) { (state, _) throws(RegistryError) in

@@ -18,6 +18,8 @@ public final class SchemaRegistry: Sendable {
     public static let defaultLevel = CompatibilityLevel.backward
     /// How deep references may nest below a registered schema.
     static let maximumReferenceDepth = 32
+    /// How many distinct subjects one schema may reference.
+    static let maximumReferencedSubjects = 1000
     /// The key of the global scope in the config and mode tables (a subject name Confluent reserves).
     static let globalScope = "__GLOBAL"
     /// Parsed schemas kept in memory by default, by estimated size: a parsed schema takes about six

@@ -448,10 +448,13 @@ final class PostgresStore: RegistryStore {
         }
         let known = registry.state.withLock { $0.maximumID }
         if decision.readsAllSubjects {
-            _ = try connection.batch(statements.joined(separator: "; "))
-            let knownIDs = registry.state.withLock { Set($0.schemas.keys) }
-            let (states, schemas) = try readEverythingInTransaction(connection, known: knownIDs)
-            try takeIn(states, schemas, connection, registry, depth: 0)
+            // Global IMPORT asks whether any subject has a live version: one the database names (if any),
+            // and those memory believes live, are read as committed — not the whole registry.
+            statements.append("SELECT subject FROM registry_versions WHERE NOT deleted LIMIT 1")
+            let live = (try connection.batch(statements.joined(separator: "; ")).last ?? []).compactMap { $0[0] }
+            // None live in the database: whatever memory believes live is stale and read again.
+            let believed = live.isEmpty ? registry.state.withLock { state in state.subjects.filter { $0.value.contains { !$0.isDeleted } }.map(\.key) } : []
+            try refresh([global] + live + believed, connection, registry)
         } else {
             let names = try PostgresStore.nameArray(scopes.uniqued())
             statements.append(
@@ -584,12 +587,14 @@ final class PostgresStore: RegistryStore {
             return [
                 "EXECUTE sr_add_version(\(try literal(subject)), \(entry.version), \(entry.id), \(entry.timestamp))"
             ]
-        case .removeVersions(let subject, let versions, let dropsSubject):
-            var statements = try versions.map { "DELETE FROM registry_versions WHERE subject = \(try literal(subject)) AND version = \($0)" }
-            if dropsSubject {
-                statements.append("UPDATE registry_scopes SET config_level = NULL, config_settings = NULL, mode = NULL WHERE scope = \(try literal(subject))")
-            }
-            return statements
+        case .removeVersions(let subject, _, true):
+            // Every version goes (a subject dropped for good), with the subject's config and mode.
+            return [
+                "DELETE FROM registry_versions WHERE subject = \(try literal(subject))",
+                "UPDATE registry_scopes SET config_level = NULL, config_settings = NULL, mode = NULL WHERE scope = \(try literal(subject))",
+            ]
+        case .removeVersions(let subject, let versions, false):
+            return try versions.map { "DELETE FROM registry_versions WHERE subject = \(try literal(subject)) AND version = \($0)" }
         case .softDelete(let subject, let versions):
             return try versions.map { "UPDATE registry_versions SET deleted = true WHERE subject = \(try literal(subject)) AND version = \($0)" }
         case .setConfig(let scope, let config):

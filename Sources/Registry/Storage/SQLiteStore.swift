@@ -143,15 +143,17 @@ final class SQLiteStore: RegistryStore {
                     sql: "INSERT INTO versions(subject, version, schema_id, deleted, ts) VALUES(?, ?, ?, 0, ?)",
                     values: [.text(subject), .integer(Int64(entry.version)), .integer(Int64(entry.id)), .integer(entry.timestamp)])
             ]
-        case .removeVersions(let subject, let versions, let dropsSubject):
-            var operations = versions.map { version in
+        case .removeVersions(let subject, _, true):
+            // Every version goes (a subject dropped for good), with the subject's config and mode.
+            return [
+                Journal.Operation(sql: "DELETE FROM versions WHERE subject = ?", values: [.text(subject)]),
+                Journal.Operation(sql: "DELETE FROM config WHERE scope = ?", values: [.text(subject)]),
+                Journal.Operation(sql: "DELETE FROM mode WHERE scope = ?", values: [.text(subject)]),
+            ]
+        case .removeVersions(let subject, let versions, false):
+            return versions.map { version in
                 Journal.Operation(sql: "DELETE FROM versions WHERE subject = ? AND version = ?", values: [.text(subject), .integer(Int64(version))])
             }
-            if dropsSubject {
-                operations.append(Journal.Operation(sql: "DELETE FROM config WHERE scope = ?", values: [.text(subject)]))
-                operations.append(Journal.Operation(sql: "DELETE FROM mode WHERE scope = ?", values: [.text(subject)]))
-            }
-            return operations
         case .softDelete(let subject, let versions):
             return versions.map { version in
                 Journal.Operation(sql: "UPDATE versions SET deleted = 1 WHERE subject = ? AND version = ?", values: [.text(subject), .integer(Int64(version))])
