@@ -1043,7 +1043,7 @@ class Writer:
                     else:
                         with connection.transaction():
                             # Kept below 2^31 however long the writer runs (a doubled int overflowed on a slow run).
-                            connection.execute(f"UPDATE {self.table} SET v = (v % 1000000) * 2 WHERE id BETWEEN %s AND %s", (key, key + 20))
+                            connection.execute(f"UPDATE {self.table} SET v = mod(v, 1000000) * 2 WHERE id BETWEEN %s AND %s", (key, key + 20))
                             connection.execute(f"DELETE FROM {self.table} WHERE id = %s", (key + 21,))
                     self.changes += 1
         except Exception as error:  # reported by stop()
