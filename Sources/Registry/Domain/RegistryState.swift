@@ -106,35 +106,27 @@ extension SchemaRegistry.State {
         return versions.first { $0.version == reference.version }
     }
 
-    /// Checks `schema` against `entries` (ascending) at `level`, as Confluent does: non-transitive
-    /// levels compare with the newest only, transitive ones with each, newest first. Every problem is
-    /// reported against the first failing version; the others that fail are only counted.
-    mutating func checkFailure(
-        _ schema: AvroSchema, against entries: [SchemaRegistry.SubjectVersion], level: CompatibilityLevel
-    ) throws(RegistryError) -> CompatibilityFailure? {
-        guard level != .none, let newest = entries.last else { return nil }
-        let ordered = level.isTransitive ? Array(entries.reversed()) : [newest]
-        var failure: CompatibilityFailure?
-        var alsoFailing: [Int] = []
-        for entry in ordered {
-            // A compared version that cannot be parsed is never taken as compatible.
+    /// What a check of `entries` (ascending) at `level` compares with, gathered under the state lock so
+    /// that the check itself can run outside it: non-transitive levels compare with the newest only,
+    /// transitive ones with each, newest first. A version that cannot be parsed is never taken as
+    /// compatible: it is an error.
+    mutating func comparedSchemas(_ entries: [SchemaRegistry.SubjectVersion], level: CompatibilityLevel) throws(RegistryError) -> ComparedSchemas {
+        guard level != .none, let newest = entries.last else { return ComparedSchemas(level: level, entries: []) }
+        var compared = ComparedSchemas(level: level, entries: [])
+        for entry in level.isTransitive ? Array(entries.reversed()) : [newest] {
             guard let existing = parsedSchema(entry.id) else {
                 throw .storage("version \(entry.version) (schema id \(entry.id)) no longer parses with its references; it cannot be compared")
             }
-            if failure == nil {
-                let report = CompatibilityChecker.check(schema, against: [ExistingSchemaVersion(version: entry.version, schema: existing)], level: level.nonTransitive)
-                guard !report.isCompatible else { continue }
-                failure = CompatibilityFailure(
-                    level: level, version: entry.version, oldSchema: schemas[entry.id]?.schema ?? "", problems: report.incompatibilities, alsoFailing: [])
-            } else {
-                let readsOld = !level.checksBackward || SchemaResolution.canRead(reader: schema, writer: existing)
-                let oldReads = !level.checksForward || SchemaResolution.canRead(reader: existing, writer: schema)
-                if !(readsOld && oldReads) { alsoFailing.append(entry.version) }
-            }
+            compared.entries.append((entry.version, entry.id, existing, schemas[entry.id]?.schema ?? ""))
         }
-        guard let failure else { return nil }
-        return CompatibilityFailure(
-            level: failure.level, version: failure.version, oldSchema: failure.oldSchema, problems: failure.problems, alsoFailing: alsoFailing)
+        return compared
+    }
+
+    /// Checks `schema` against `entries` at `level` here, under the lock (see `ComparedSchemas.failure`).
+    mutating func checkFailure(
+        _ schema: AvroSchema, against entries: [SchemaRegistry.SubjectVersion], level: CompatibilityLevel
+    ) throws(RegistryError) -> CompatibilityFailure? {
+        try comparedSchemas(entries, level: level).failure(of: schema)
     }
 
     /// Subjects with a version whose schema references `subject` (a scan: for deletes only).
@@ -175,5 +167,48 @@ extension SchemaRegistry.State {
                 parsedBytes -= cost
             }
         }
+    }
+}
+
+/// The versions a compatibility check compares with, parsed, with the level: gathered under the state
+/// lock, checked outside it (a check of a large subject must not hold up reads of others).
+struct ComparedSchemas {
+    var level: CompatibilityLevel
+    var entries: [(version: Int, id: Int, schema: AvroSchema, text: String)]
+
+    /// What decides the outcome besides the new schema: the level and the versions compared (ids never
+    /// change meaning). Checks of one schema on equal stamps have the same outcome.
+    var stamp: [Int] { ComparedSchemas.stamp(level: level, versions: entries.map { ($0.version, $0.id) }) }
+
+    /// The stamp of a check of `entries` (ascending) at `level`, without parsing anything.
+    static func stamp(_ entries: [SchemaRegistry.SubjectVersion], level: CompatibilityLevel) -> [Int] {
+        guard level != .none, let newest = entries.last else { return stamp(level: level, versions: []) }
+        let compared = level.isTransitive ? Array(entries.reversed()) : [newest]
+        return stamp(level: level, versions: compared.map { ($0.version, $0.id) })
+    }
+
+    private static func stamp(level: CompatibilityLevel, versions: [(Int, Int)]) -> [Int] {
+        [CompatibilityLevel.allCases.firstIndex(of: level) ?? -1] + versions.flatMap { [$0.0, $0.1] }
+    }
+
+    /// Confluent's check: every problem is reported against the first failing version (newest first);
+    /// the others that fail are only counted.
+    func failure(of schema: AvroSchema) -> CompatibilityFailure? {
+        var failure: CompatibilityFailure?
+        var alsoFailing: [Int] = []
+        for entry in entries {
+            if failure == nil {
+                let report = CompatibilityChecker.check(schema, against: [ExistingSchemaVersion(version: entry.version, schema: entry.schema)], level: level.nonTransitive)
+                guard !report.isCompatible else { continue }
+                failure = CompatibilityFailure(level: level, version: entry.version, oldSchema: entry.text, problems: report.incompatibilities, alsoFailing: [])
+            } else {
+                let readsOld = !level.checksBackward || SchemaResolution.canRead(reader: schema, writer: entry.schema)
+                let oldReads = !level.checksForward || SchemaResolution.canRead(reader: entry.schema, writer: schema)
+                if !(readsOld && oldReads) { alsoFailing.append(entry.version) }
+            }
+        }
+        guard let failure else { return nil }
+        return CompatibilityFailure(
+            level: failure.level, version: failure.version, oldSchema: failure.oldSchema, problems: failure.problems, alsoFailing: alsoFailing)
     }
 }

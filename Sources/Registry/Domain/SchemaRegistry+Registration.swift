@@ -85,15 +85,37 @@ extension SchemaRegistry {
         if let id = request.explicitID { try SchemaRegistry.validateIdentifier(id, what: "schema id") }
         if let version = request.explicitVersion { try SchemaRegistry.validateIdentifier(version, what: "version") }
         let candidate = try prepare(request)
+        let precheck = precheckCompatibility(subject: subject, candidate, request: request)
         let decision = Decision<RegisteredSchema>(
             subject: subject, readSubjects: candidate.references.map(\.subject).uniqued().filter { $0 != subject },
             identity: { state in state.registrationIdentity(subject: subject, candidate, request: request) },
             explicitID: request.explicitID, groupCommit: true,
-            rule: { (state, ids) throws(RegistryError) in try state.register(subject: subject, candidate, request: request, ids: ids) },
+            rule: { (state, ids) throws(RegistryError) in
+                try state.register(subject: subject, candidate, request: request, ids: ids, precheck: precheck)
+            },
             afterApply: { state, registered in
                 if state.parsed[registered.id] == nil { state.cacheParsed(candidate.schema, id: registered.id) }
             })
         return try store.perform(decision, on: self)
+    }
+
+    /// A registration's compatibility check, made before the decision and outside the state lock on
+    /// what memory holds now: the rule uses its outcome when it compares with the same versions at the
+    /// same level (the stamp), and checks again under the lock otherwise. Nil when a version already
+    /// holds the schema (the rule answers that without a check) or nothing is to be compared.
+    func precheckCompatibility(subject: String, _ candidate: Candidate, request: SchemaRequest) -> (stamp: [Int], failure: CompatibilityFailure?)? {
+        let compared: ComparedSchemas? = state.withLock { state in
+            let versions = state.subjects[subject] ?? []
+            let config = state.effectiveConfig(subject)
+            let normalize = request.normalize || config.normalize == true
+            let contract = state.mergedContract(candidate, versions: versions, config: config)
+            let hash = state.registrationIdentity(subject: subject, candidate, request: request)
+            if state.matchingVersion(versions, candidate, hash: hash, contract: contract, normalize: normalize, includeDeleted: false) != nil { return nil }
+            let entries = state.comparedVersions(versions, candidate: candidate, config: config)
+            return try? state.comparedSchemas(entries, level: config.level ?? SchemaRegistry.defaultLevel)
+        }
+        guard let compared, !compared.entries.isEmpty else { return nil }
+        return (compared.stamp, compared.failure(of: candidate.schema))
     }
 
     /// Registers a schema text without a data contract (a convenience for tests and tools).
@@ -149,7 +171,7 @@ extension SchemaRegistry {
     public func checkCompatibility(subject: String, _ request: SchemaRequest, version selector: VersionSelector? = nil) throws(RegistryError) -> CompatibilityResult {
         try SchemaRegistry.validateSubject(subject)
         let candidate = try prepare(request)
-        let result: Result<CompatibilityResult, RegistryError> = state.withLock { state in
+        let result: Result<ComparedSchemas, RegistryError> = state.withLock { state in
             let config = state.effectiveConfig(subject)
             let level = config.level ?? SchemaRegistry.defaultLevel
             let versions = state.subjects[subject] ?? []
@@ -168,12 +190,13 @@ extension SchemaRegistry {
             // Checking against one named version compares with it alone, whatever the level.
             let effective: CompatibilityLevel = selector == nil ? level : level.nonTransitive
             do throws(RegistryError) {
-                return .success(CompatibilityResult(failure: try state.checkFailure(candidate.schema, against: compared, level: effective)))
+                return .success(try state.comparedSchemas(compared, level: effective))
             } catch {
                 return .failure(error)
             }
         }
-        return try result.get()
+        // The check runs outside the state lock: reads and writes of other subjects go on meanwhile.
+        return CompatibilityResult(failure: try result.get().failure(of: candidate.schema))
     }
 
     /// Checks a schema text without a data contract (a convenience for tests and tools).
@@ -251,7 +274,9 @@ extension SchemaRegistry.State {
     }
 
     /// Confluent's registration rule: the existing version, or a new one (with its changes).
-    mutating func register(subject: String, _ candidate: Candidate, request: SchemaRequest, ids: IDSource) throws(RegistryError) -> (RegisteredSchema, [RegistryChange]) {
+    mutating func register(
+        subject: String, _ candidate: Candidate, request: SchemaRequest, ids: IDSource, precheck: (stamp: [Int], failure: CompatibilityFailure?)? = nil
+    ) throws(RegistryError) -> (RegisteredSchema, [RegistryChange]) {
         let versions = subjects[subject] ?? []
         // The references were resolved under an earlier hold of the lock: a permanent delete since then
         // must not leave this schema pointing at nothing.
@@ -282,10 +307,17 @@ extension SchemaRegistry.State {
         let checkedBefore: Bool
         if case .reserved = ids { checkedBefore = true } else { checkedBefore = false }
         if mode != .import, !checkedBefore {
-            let compared = comparedVersions(versions, candidate: candidate, config: config)
-            if let failure = try checkFailure(candidate.schema, against: compared, level: config.level ?? SchemaRegistry.defaultLevel) {
-                throw .incompatibleSchema(subject: subject, failure: failure)
+            let entries = comparedVersions(versions, candidate: candidate, config: config)
+            let level = config.level ?? SchemaRegistry.defaultLevel
+            // The check made outside the lock stands when it compared with the same versions at the same
+            // level; otherwise (something changed meanwhile) it is made again here.
+            let failure: CompatibilityFailure?
+            if let precheck, precheck.stamp == ComparedSchemas.stamp(entries, level: level) {
+                failure = precheck.failure
+            } else {
+                failure = try comparedSchemas(entries, level: level).failure(of: candidate.schema)
             }
+            if let failure { throw .incompatibleSchema(subject: subject, failure: failure) }
         }
         let lastVersion = versions.last?.version ?? 0
         let version: Int
