@@ -60,6 +60,12 @@ func handleAccess(
         let state = RequestState()
         requestContext.pointee = Unmanaged.passRetained(state).toOpaque()
         server.requestStarted()
+        if hasAmbiguousFraming(connection) {
+            // Answered at once, and the connection closed after it: whatever follows on it (a body, or a
+            // request pipelined behind) cannot be told apart.
+            state.hasResponded = true
+            return queue(RefusedRequest.ambiguousFraming.response, status: 400, on: connection, closing: true)
+        }
         if let declaredLength = declaredContentLength(connection) {
             if declaredLength > UInt64(server.maximumBodyBytes) {
                 // Refuse before reading a byte: MHD answers instead of sending `100 Continue`, skips the body
@@ -174,6 +180,27 @@ private func queryArguments(_ connection: OpaquePointer) -> [(name: String, valu
         MHD_get_connection_values_n(connection, .GET_ARGUMENT_KIND, collectQueryArgument, $0)
     }
     return arguments
+}
+
+/// Whether the request has two `Content-Length` headers (even equal ones), or one and `Transfer-Encoding`.
+private func hasAmbiguousFraming(_ connection: OpaquePointer) -> Bool {
+    var counts = (contentLength: 0, transferEncoding: 0)
+    _ = withUnsafeMutablePointer(to: &counts) {
+        MHD_get_connection_values_n(connection, .HEADER_KIND, countFramingHeader, $0)
+    }
+    return counts.contentLength > 1 || (counts.contentLength > 0 && counts.transferEncoding > 0)
+}
+
+private func countFramingHeader(
+    _ cls: UnsafeMutableRawPointer?, _ kind: MHD_ValueKind,
+    _ key: UnsafePointer<CChar>?, _ keySize: Int, _ value: UnsafePointer<CChar>?, _ valueSize: Int
+) -> MHD_Result {
+    guard let cls, let key else { return .YES }
+    let name = TextDecoding.lowercasedHeaderName(UnsafeRawBufferPointer(start: key, count: keySize))
+    let counts = cls.assumingMemoryBound(to: (contentLength: Int, transferEncoding: Int).self)
+    if name == "content-length" { counts.pointee.contentLength += 1 }
+    if name == "transfer-encoding" { counts.pointee.transferEncoding += 1 }
+    return .YES
 }
 
 private func requestHeaders(_ connection: OpaquePointer) -> [String: String] {

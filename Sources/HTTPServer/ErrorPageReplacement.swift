@@ -22,12 +22,21 @@ public func queueResponseReplacingErrorPages(_ connection: OpaquePointer?, _ sta
     guard status >= 400, let response, !ErrorPageReplacement.isQueueingOwnResponse else {
         return library(connection, status, response)
     }
+    let body = Array(#"{"error_code":\#(status),"message":"\#(ErrorPageReplacement.message(for: Int(status)))"}"#.utf8)
     // libmicrohttpd 0.9.75 writes the head of its answer to a Content-Length it cannot read twice (the
-    // client would take the second copy for the body): such a connection is closed without an answer.
+    // client would take the second copy for the body). So the answer is written here, once, straight to
+    // the socket (nothing else has been written on it: this is the request's first answer), and the
+    // library is told to close the connection.
     if let connection, MHD_lookup_connection_value(connection, .HEADER_KIND, "Content-Length") != nil, status == 400 || status == 413 {
+        let socket = shim_connection_socket(connection)
+        if socket >= 0 {
+            let reason = status == 413 ? "Payload Too Large" : "Bad Request"
+            let head = "HTTP/1.1 \(status) \(reason)\r\nContent-Type: \(RefusedRequest.errorContentType)\r\nContent-Length: \(body.count)\r\nConnection: close\r\n\r\n"
+            let answer = Array(head.utf8) + body
+            _ = answer.withUnsafeBytes { send(socket, $0.baseAddress, $0.count, Int32(MSG_NOSIGNAL)) }
+        }
         return .NO
     }
-    let body = Array(#"{"error_code":\#(status),"message":"\#(ErrorPageReplacement.message(for: Int(status)))"}"#.utf8)
     let replacement = body.withUnsafeBytes { bytes in
         MHD_create_response_from_buffer(bytes.count, UnsafeMutableRawPointer(mutating: bytes.baseAddress), .RESPMEM_MUST_COPY)
     }

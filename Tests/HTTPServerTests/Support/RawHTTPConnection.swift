@@ -135,6 +135,13 @@ final class RawHTTPConnection {
         return try readResponse()
     }
 
+    /// Every byte the server sends until it closes the connection (or the receive timeout passes).
+    func readUntilClosed() throws -> [UInt8] {
+        while (try? readMore()) == true {}
+        defer { buffered = [] }
+        return buffered
+    }
+
     /// Bytes received after the last response read, waiting up to `milliseconds` for more (none expected).
     func strayBytes(waitingMilliseconds milliseconds: Int32 = 200) -> [UInt8] {
         var descriptorSet = pollfd(fd: descriptor, events: Int16(POLLIN), revents: 0)
