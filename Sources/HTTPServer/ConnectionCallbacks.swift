@@ -33,8 +33,11 @@ func completeRequest(
 ) {
     guard let cls, let requestContext, let statePointer = requestContext.pointee else { return }
     requestContext.pointee = nil
-    Unmanaged<RequestState>.fromOpaque(statePointer).release()
-    Unmanaged<ServerContext>.fromOpaque(cls).takeUnretainedValue().requestFinished()
+    let state = Unmanaged<RequestState>.fromOpaque(statePointer).takeRetainedValue()
+    let server = Unmanaged<ServerContext>.fromOpaque(cls).takeUnretainedValue()
+    server.releaseBodyBytes(budgeted(state.reservedBodyBytes))
+    state.reservedBodyBytes = 0
+    server.requestFinished()
 }
 
 /// The access handler: MHD calls it once when the headers are in, once per chunk of body, and once more with
@@ -74,7 +77,15 @@ func handleAccess(
                 state.hasResponded = true
                 return queueOversizedResponse(server, on: connection, closing: true)
             }
-            state.body.reserveCapacity(Int(min(declaredLength, UInt64(initialBodyReservation))))
+            let reservation = Int(min(declaredLength, UInt64(initialBodyReservation)))
+            if !server.reserveBodyBytes(budgeted(reservation)) {
+                // Every byte of the budget is held by other uploads: refuse at once (the connection closes).
+                state.isOverBudget = true
+                state.hasResponded = true
+                return queue(overBudgetResponse, status: 503, on: connection, closing: true)
+            }
+            state.reservedBodyBytes = reservation
+            state.body.reserveCapacity(reservation)
         }
         // Read the request line now, so that a refused request does not buffer its body. The answer still waits
         // for the end of the upload: queued now, it would be an early response and cost the connection.
@@ -99,11 +110,17 @@ func handleAccess(
 
     let chunkSize = uploadDataSize.pointee
     if chunkSize > 0 {
-        if !state.isOversized, state.refusal == nil, let uploadData {
+        if !state.isOversized, !state.isOverBudget, state.refusal == nil, let uploadData {
             if chunkSize > server.maximumBodyBytes - state.body.count {
                 // A chunked (or lying) upload outgrew the limit: drop what we have and discard the rest.
                 state.isOversized = true
                 state.body = []
+            } else if !holdBudget(for: state.body.count + chunkSize, state, server) {
+                // The bodies in flight together would pass the server's budget: drop this one, answer 503.
+                state.isOverBudget = true
+                state.body = []
+                server.releaseBodyBytes(budgeted(state.reservedBodyBytes))
+                state.reservedBodyBytes = 0
             } else {
                 uploadData.withMemoryRebound(to: UInt8.self, capacity: chunkSize) {
                     state.body.append(contentsOf: UnsafeBufferPointer(start: $0, count: chunkSize))
@@ -119,6 +136,9 @@ func handleAccess(
     if state.isOversized {
         return queueOversizedResponse(server, on: connection, closing: server.isStopping)
     }
+    if state.isOverBudget {
+        return queue(overBudgetResponse, status: 503, on: connection, closing: true)
+    }
     if let refusal = state.refusal {
         return queue(refusal.response, status: refusal.response.status, on: connection, closing: server.isStopping)
     }
@@ -128,6 +148,32 @@ func handleAccess(
     let response = server.handler(request)
     return queue(response, status: response.status, on: connection, closing: server.isStopping)
 }
+
+/// Makes the request hold budget for a body of `count` bytes: its capacity, grown as an array grows (to
+/// the next power of two), taken from the server's budget before the memory is. False when it does not fit.
+private func holdBudget(for count: Int, _ state: RequestState, _ server: ServerContext) -> Bool {
+    guard count > state.reservedBodyBytes else { return true }
+    var capacity = max(state.reservedBodyBytes, 4096)
+    while capacity < count { capacity *= 2 }
+    capacity = min(capacity, max(count, server.maximumBodyBytes))
+    guard server.reserveBodyBytes(budgeted(capacity) - budgeted(state.reservedBodyBytes)) else { return false }
+    state.body.reserveCapacity(capacity)
+    state.reservedBodyBytes = capacity
+    return true
+}
+
+/// The first bytes of every body are not counted against the budget, so small requests (nearly all of
+/// them) are served whatever large uploads hold; what that leaves unbounded is bounded by the number of
+/// connections.
+private let unbudgetedBodyBytes = 64 << 10
+
+/// The part of a body's capacity counted against the server's budget.
+private func budgeted(_ capacity: Int) -> Int { max(0, capacity - unbudgetedBodyBytes) }
+
+private let overBudgetResponse = HTTPResponse(
+    status: 503, contentType: RefusedRequest.errorContentType,
+    body: Array(#"{"error_code":50301,"message":"The server holds as many request bodies as it may; retry shortly"}"#.utf8),
+    extraHeaders: [("Retry-After", "1")])
 
 private func queueOversizedResponse(_ server: ServerContext, on connection: OpaquePointer, closing: Bool) -> MHD_Result {
     queue(server.oversizedBody(server.maximumBodyBytes), status: 413, on: connection, closing: closing)

@@ -45,7 +45,10 @@ public final class HTTPServer: @unchecked Sendable {
         guard (1...1024).contains(configuration.threads) else { throw HTTPServerError("threads must be between 1 and 1024") }
 
         let listening = try ListenSocket.open(host: configuration.host, port: configuration.port)
-        let context = ServerContext(maximumBodyBytes: configuration.maximumBodyBytes, oversizedBody: oversizedBody, handler: handler)
+        let context = ServerContext(
+            maximumBodyBytes: configuration.maximumBodyBytes,
+            maximumInflightBodyBytes: configuration.maximumInflightBodyBytes ?? 4 * configuration.maximumBodyBytes,
+            oversizedBody: oversizedBody, handler: handler)
         let contextPointer = Unmanaged.passUnretained(context).toOpaque()
 
         // poll(), not epoll: libmicrohttpd 0.9.75's edge-triggered epoll loop misses the end-of-stream of a client

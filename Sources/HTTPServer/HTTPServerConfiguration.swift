@@ -14,6 +14,10 @@ public struct HTTPServerConfiguration: Sendable {
     public var threads: Int = 4
     /// Largest request body accepted; larger bodies get a 413 and are never buffered past this size.
     public var maximumBodyBytes: Int = 16 * 1024 * 1024
+    /// Request body bytes held in memory by all requests together (past the first 64 KiB of each, which
+    /// small requests use); a body that would take more is refused with 503 and dropped, so stalled uploads
+    /// cannot exhaust memory. Nil: four times `maximumBodyBytes`.
+    public var maximumInflightBodyBytes: Int?
     /// Seconds a connection may stay idle (or stall mid-request) before it is closed; 0 means never.
     /// Also bounds how long `HTTPServer.stop()` waits for in-flight requests.
     public var connectionTimeoutSeconds: Int = 30

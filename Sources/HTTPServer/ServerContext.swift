@@ -6,13 +6,19 @@ final class ServerContext: @unchecked Sendable {
     let handler: @Sendable (HTTPRequest) -> HTTPResponse
     let oversizedBody: @Sendable (Int) -> HTTPResponse
     let maximumBodyBytes: Int
+    let maximumInflightBodyBytes: Int
 
     private let lock = Lock()
     private var inFlightRequests = 0  // guarded by lock
     private var stopping = false      // guarded by lock
+    private var inflightBodyBytes = 0 // guarded by lock
 
-    init(maximumBodyBytes: Int, oversizedBody: @escaping @Sendable (Int) -> HTTPResponse, handler: @escaping @Sendable (HTTPRequest) -> HTTPResponse) {
+    init(
+        maximumBodyBytes: Int, maximumInflightBodyBytes: Int, oversizedBody: @escaping @Sendable (Int) -> HTTPResponse,
+        handler: @escaping @Sendable (HTTPRequest) -> HTTPResponse
+    ) {
         self.maximumBodyBytes = maximumBodyBytes
+        self.maximumInflightBodyBytes = maximumInflightBodyBytes
         self.oversizedBody = oversizedBody
         self.handler = handler
     }
@@ -22,6 +28,24 @@ final class ServerContext: @unchecked Sendable {
 
     /// Set once `stop()` begins: responses from then on carry `Connection: close`.
     var isStopping: Bool { lock.withLock { stopping } }
+
+    /// Body bytes all requests hold now.
+    var inflightBodyByteCount: Int { lock.withLock { inflightBodyBytes } }
+
+    /// Takes `bytes` more of the body budget for a request; false (nothing taken) when that would pass it.
+    func reserveBodyBytes(_ bytes: Int) -> Bool {
+        lock.withLock {
+            guard bytes <= maximumInflightBodyBytes - inflightBodyBytes else { return false }
+            inflightBodyBytes += bytes
+            return true
+        }
+    }
+
+    /// Gives back what a request held.
+    func releaseBodyBytes(_ bytes: Int) {
+        guard bytes > 0 else { return }
+        lock.withLock { inflightBodyBytes -= bytes }
+    }
 
     func requestStarted() { lock.withLock { inFlightRequests += 1 } }
     func requestFinished() { lock.withLock { inFlightRequests -= 1 } }
@@ -33,8 +57,12 @@ final class ServerContext: @unchecked Sendable {
 /// Only the MHD worker thread that owns the connection touches it, one callback at a time.
 final class RequestState {
     var body: [UInt8] = []
+    /// The body's capacity, of which all but the first bytes count against the server's budget.
+    var reservedBodyBytes = 0
     /// The body outgrew the limit: the rest of the upload is read and dropped, never stored.
     var isOversized = false
+    /// The server's budget for bodies in flight was spent: the upload is dropped and the answer is 503.
+    var isOverBudget = false
     /// A response is queued; later calls for this request only drain the upload.
     var hasResponded = false
     /// Read on the first call, from the request line.

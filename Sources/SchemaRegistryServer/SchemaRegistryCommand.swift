@@ -17,7 +17,8 @@ struct SchemaRegistryCommand: ParsableCommand {
         abstract: "A Confluent-compatible Avro schema registry, stored in SQLite or shared PostgreSQL.",
         discussion: """
             Every flag has an environment-variable equivalent (the flag wins): SCHEMA_REGISTRY_LISTEN, \
-            SCHEMA_REGISTRY_DB, SCHEMA_REGISTRY_THREADS, SCHEMA_REGISTRY_LOG_LEVEL, SCHEMA_REGISTRY_MAX_BODY_BYTES.
+            SCHEMA_REGISTRY_DB, SCHEMA_REGISTRY_THREADS, SCHEMA_REGISTRY_LOG_LEVEL, SCHEMA_REGISTRY_MAX_BODY_BYTES, \
+            SCHEMA_REGISTRY_MAX_INFLIGHT_BODY_BYTES.
 
             Examples:
               schema-registry --listen 127.0.0.1:8081 --db ./data/registry.db
@@ -42,10 +43,16 @@ struct SchemaRegistryCommand: ParsableCommand {
     @Option(help: "Largest accepted request body, in bytes.")
     var maxBodyBytes: Int = Int(environment("SCHEMA_REGISTRY_MAX_BODY_BYTES") ?? "") ?? 16 * 1024 * 1024
 
+    @Option(help: "Request body bytes held in memory by all requests together; beyond, a body is refused with 503 (0: 4 × --max-body-bytes).")
+    var maxInflightBodyBytes: Int = Int(environment("SCHEMA_REGISTRY_MAX_INFLIGHT_BODY_BYTES") ?? "") ?? 0
+
     func validate() throws {
         guard parseListen(listen) != nil else { throw ValidationError("--listen must be HOST:PORT, e.g. 127.0.0.1:8081") }
         guard threads >= 1 && threads <= 256 else { throw ValidationError("--threads must be between 1 and 256") }
         guard maxBodyBytes >= 1024 else { throw ValidationError("--max-body-bytes must be at least 1024") }
+        if maxInflightBodyBytes != 0, maxInflightBodyBytes < maxBodyBytes {
+            throw ValidationError("--max-inflight-body-bytes must be at least --max-body-bytes")
+        }
     }
 
     func run() throws {
@@ -77,6 +84,7 @@ struct SchemaRegistryCommand: ParsableCommand {
         configuration.port = port
         configuration.threads = threads
         configuration.maximumBodyBytes = maxBodyBytes
+        configuration.maximumInflightBodyBytes = maxInflightBodyBytes == 0 ? nil : maxInflightBodyBytes
         let server: HTTPServer
         do {
             server = try HTTPServer(

@@ -1,0 +1,74 @@
+"""The HTTP edge under stalled uploads (issue 12): many connections announce large bodies, send part of them
+and stop. The bodies held in memory together stay within --max-inflight-body-bytes (default 4 × the body
+limit): the server's resident memory stays bounded, uploads past the budget get a 503, and normal requests
+are served meanwhile."""
+import json
+import socket
+import time
+
+import requests
+
+from conftest import RunningServer
+
+
+def resident_bytes(pid):
+    with open(f"/proc/{pid}/status") as status:
+        for line in status:
+            if line.startswith("VmRSS:"):
+                return int(line.split()[1]) * 1024
+    raise AssertionError("no VmRSS")
+
+
+def test_stalled_uploads_do_not_exhaust_memory(tmp_path):
+    server = RunningServer(str(tmp_path / "registry.db")).start()
+    cleanup = []
+    try:
+        port = int(server.url.rsplit(":", 1)[1])
+        ct = {"Content-Type": "application/vnd.schemaregistry.v1+json"}
+        assert requests.post(server.url + "/subjects/warm/versions", data=json.dumps({"schema": '"string"'}), headers=ct).status_code == 200
+        before = resident_bytes(server.process.pid)
+        announced = 16 * 1024 * 1024  # the default body limit
+        sent_each = 2 * 1024 * 1024
+        stalled = []
+        refused_at_once = 0
+        cleanup.extend([stalled])
+        for _ in range(120):
+            connection = socket.create_connection(("127.0.0.1", port))
+            connection.sendall(b"POST /subjects/big/versions HTTP/1.1\r\nHost: x\r\nContent-Type: application/json\r\n"
+                               b"Content-Length: %d\r\n\r\n" % announced)
+            try:
+                connection.sendall(b"x" * sent_each)
+            except OSError:
+                refused_at_once += 1  # answered 503 and closed before the upload went through
+            stalled.append(connection)
+        time.sleep(1.0)
+        grown = resident_bytes(server.process.pid) - before
+        # 120 × 2 MiB = 240 MiB would be held without a budget; the default budget is 64 MiB.
+        assert grown < 120 * 1024 * 1024, f"resident memory grew by {grown / 2**20:.0f} MiB"
+        # Normal requests are served meanwhile.
+        assert requests.get(server.url + "/subjects", timeout=5).status_code == 200
+        assert requests.post(server.url + "/subjects/small/versions", data=json.dumps({"schema": '"int"'}), headers=ct, timeout=5).status_code == 200
+        # The uploads past the budget were answered 503 with the Confluent body, once.
+        answers = []
+        for connection in stalled:
+            connection.settimeout(0.2)
+            try:
+                answers.append(connection.recv(4096))
+            except (socket.timeout, OSError):
+                answers.append(b"")
+            connection.close()
+        refused = [a for a in answers if a.startswith(b"HTTP/1.1 503")]
+        assert len(refused) + refused_at_once >= 60, f"{len(refused)} answered 503, {refused_at_once} refused while sending"
+        for answer in refused:
+            body = answer.split(b"\r\n\r\n", 1)[1]
+            assert json.loads(body)["error_code"] == 50301
+        # Once they are gone, the budget is free again: a large body is accepted.
+        time.sleep(0.5)
+        big = json.dumps({"schema": json.dumps({"type": "record", "name": "Big", "doc": "d" * (4 * 2**20), "fields": []})})
+        assert requests.post(server.url + "/subjects/big/versions", data=big, headers=ct, timeout=30).status_code == 200
+        assert server.process.poll() is None
+    finally:
+        for connections in cleanup:
+            for connection in connections:
+                connection.close()
+        server.stop()
