@@ -11,3 +11,9 @@ static inline int shim_connection_socket(struct MHD_Connection *connection) {
     const union MHD_ConnectionInfo *info = MHD_get_connection_info(connection, MHD_CONNECTION_INFO_CONNECTION_FD);
     return info ? info->connect_fd : -1;
 }
+
+// Whether the connection speaks TLS (its answers cannot be written to the socket in plain text).
+static inline int shim_connection_is_tls(struct MHD_Connection *connection) {
+    const union MHD_ConnectionInfo *info = MHD_get_connection_info(connection, MHD_CONNECTION_INFO_GNUTLS_SESSION);
+    return info != NULL && info->tls_session != NULL;
+}

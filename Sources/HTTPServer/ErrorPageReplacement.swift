@@ -28,7 +28,8 @@ public func queueResponseReplacingErrorPages(_ connection: OpaquePointer?, _ sta
     // the socket (nothing else has been written on it: this is the request's first answer), and the
     // library is told to close the connection.
     if let connection, MHD_lookup_connection_value(connection, .HEADER_KIND, "Content-Length") != nil, status == 400 || status == 413 {
-        let socket = shim_connection_socket(connection)
+        // Over TLS the bytes would have to go through the session: such a connection is only closed.
+        let socket = shim_connection_is_tls(connection) != 0 ? -1 : shim_connection_socket(connection)
         if socket >= 0 {
             let reason = status == 413 ? "Payload Too Large" : "Bad Request"
             let head = "HTTP/1.1 \(status) \(reason)\r\nContent-Type: \(RefusedRequest.errorContentType)\r\nContent-Length: \(body.count)\r\nConnection: close\r\n\r\n"

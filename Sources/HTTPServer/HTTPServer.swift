@@ -27,6 +27,12 @@ public final class HTTPServer: @unchecked Sendable {
     private let context: ServerContext
     private let listenDescriptor: Int32
     private let drainTimeoutSeconds: Int
+    /// GnuTLS priorities for HTTPS: its defaults, TLS 1.2 and 1.3 only.
+    static let tlsPriorities = "NORMAL:-VERS-ALL:+VERS-TLS1.3:+VERS-TLS1.2"
+    /// The C copies of the TLS certificate, key and priorities, freed once the daemon is stopped.
+    private let tlsTexts: [UnsafeMutablePointer<CChar>]
+    /// Whether the server speaks HTTPS.
+    public let isTLS: Bool
     private let lifecycleLock = Lock()
     private var daemon: OpaquePointer?  // guarded by lifecycleLock; nil once stopped
 
@@ -73,6 +79,23 @@ public final class HTTPServer: @unchecked Sendable {
         if configuration.threads > 1 {
             options.append(MHD_OptionItem(option: .THREAD_POOL_SIZE, value: configuration.threads, ptr_value: nil))
         }
+        // HTTPS: the texts are kept (C copies) until the server is gone; TLS 1.2 and 1.3 only.
+        var tlsTexts: [UnsafeMutablePointer<CChar>] = []
+        switch (configuration.tlsCertificatePEM, configuration.tlsPrivateKeyPEM) {
+        case (let certificate?, let key?):
+            guard let certificateText = strdup(certificate), let keyText = strdup(key), let priorities = strdup(HTTPServer.tlsPriorities) else {
+                throw HTTPServerError("out of memory")
+            }
+            tlsTexts = [certificateText, keyText, priorities]
+            flags |= MHD_USE_TLS.rawValue
+            options.append(MHD_OptionItem(option: .HTTPS_MEM_CERT, value: 0, ptr_value: UnsafeMutableRawPointer(certificateText)))
+            options.append(MHD_OptionItem(option: .HTTPS_MEM_KEY, value: 0, ptr_value: UnsafeMutableRawPointer(keyText)))
+            options.append(MHD_OptionItem(option: .HTTPS_PRIORITIES, value: 0, ptr_value: UnsafeMutableRawPointer(priorities)))
+        case (nil, nil):
+            break
+        default:
+            throw HTTPServerError("TLS needs both a certificate and a private key")
+        }
         options.append(MHD_OptionItem(option: .END, value: 0, ptr_value: nil))
 
         let started: OpaquePointer? = options.withUnsafeMutableBufferPointer { items in
@@ -86,8 +109,12 @@ public final class HTTPServer: @unchecked Sendable {
         guard let started else {
             // MHD may or may not have closed the socket on its failure path; close it only if still open.
             if fcntl(listening.descriptor, F_GETFD) != -1 { _ = close(listening.descriptor) }
-            throw HTTPServerError("libmicrohttpd failed to start on \(configuration.host):\(listening.port)")
+            tlsTexts.forEach { free($0) }
+            let reason = tlsTexts.isEmpty ? "" : " (with TLS: is the certificate or key unreadable, or do they not match?)"
+            throw HTTPServerError("libmicrohttpd failed to start on \(configuration.host):\(listening.port)\(reason)")
         }
+        self.tlsTexts = tlsTexts
+        self.isTLS = !tlsTexts.isEmpty
         self.port = listening.port
         self.context = context
         self.listenDescriptor = listening.descriptor
@@ -119,6 +146,7 @@ public final class HTTPServer: @unchecked Sendable {
 
     deinit {
         stop()
+        tlsTexts.forEach { free($0) }
     }
 
     private func waitForInFlightRequests() {

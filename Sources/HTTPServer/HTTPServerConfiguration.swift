@@ -18,6 +18,10 @@ public struct HTTPServerConfiguration: Sendable {
     /// small requests use); a body that would take more is refused with 503 and dropped, so stalled uploads
     /// cannot exhaust memory. Nil: four times `maximumBodyBytes`.
     public var maximumInflightBodyBytes: Int?
+    /// PEM text of the server's certificate (chain) and private key: with both, the server speaks HTTPS
+    /// only, TLS 1.2 and 1.3.
+    public var tlsCertificatePEM: String?
+    public var tlsPrivateKeyPEM: String?
     /// Seconds a connection may stay idle (or stall mid-request) before it is closed; 0 means never.
     /// Also bounds how long `HTTPServer.stop()` waits for in-flight requests.
     public var connectionTimeoutSeconds: Int = 30

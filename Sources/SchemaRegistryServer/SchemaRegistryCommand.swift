@@ -46,7 +46,14 @@ struct SchemaRegistryCommand: ParsableCommand {
     @Option(help: "Request body bytes held in memory by all requests together; beyond, a body is refused with 503 (0: 4 × --max-body-bytes).")
     var maxInflightBodyBytes: Int = Int(environment("SCHEMA_REGISTRY_MAX_INFLIGHT_BODY_BYTES") ?? "") ?? 0
 
+    @Option(help: "PEM file of the server certificate (chain): with --tls-key, serve HTTPS only (TLS 1.2 and 1.3).")
+    var tlsCert: String = environment("SCHEMA_REGISTRY_TLS_CERT") ?? ""
+
+    @Option(help: "PEM file of the server's private key, for --tls-cert.")
+    var tlsKey: String = environment("SCHEMA_REGISTRY_TLS_KEY") ?? ""
+
     func validate() throws {
+        guard tlsCert.isEmpty == tlsKey.isEmpty else { throw ValidationError("--tls-cert and --tls-key go together") }
         guard parseListen(listen) != nil else { throw ValidationError("--listen must be HOST:PORT, e.g. 127.0.0.1:8081") }
         guard threads >= 1 && threads <= 256 else { throw ValidationError("--threads must be between 1 and 256") }
         guard maxBodyBytes >= 1024 else { throw ValidationError("--max-body-bytes must be at least 1024") }
@@ -84,6 +91,14 @@ struct SchemaRegistryCommand: ParsableCommand {
         configuration.port = port
         configuration.threads = threads
         configuration.maximumBodyBytes = maxBodyBytes
+        if !tlsCert.isEmpty {
+            guard let certificate = readTextFile(tlsCert), let key = readTextFile(tlsKey) else {
+                log("error", "cannot read the TLS certificate \(tlsCert) or key \(tlsKey)")
+                throw ExitCode(2)
+            }
+            configuration.tlsCertificatePEM = certificate
+            configuration.tlsPrivateKeyPEM = key
+        }
         configuration.maximumInflightBodyBytes = maxInflightBodyBytes == 0 ? nil : maxInflightBodyBytes
         let server: HTTPServer
         do {
@@ -93,7 +108,7 @@ struct SchemaRegistryCommand: ParsableCommand {
             log("error", "cannot listen on \(listen): \(error)")
             throw ExitCode.failure
         }
-        log("info", "schema-registry listening on http://\(host):\(server.port) (database \(shownDatabase), \(threads) threads)")
+        log("info", "schema-registry listening on \(server.isTLS ? "https" : "http")://\(host):\(server.port) (database \(shownDatabase), \(threads) threads)")
         var received: Int32 = 0
         sigwait(&signals, &received)
         log("info", "received signal \(received), stopping: finishing in-flight requests")
@@ -142,4 +157,19 @@ private func redactedQuery(_ tail: String) -> String {
         item.lowercased().hasPrefix("password=") ? "password=***" : String(item)
     }
     return String(tail[...question]) + items.joined(separator: "&")
+}
+
+/// A whole (small) text file, or nil when it cannot be read.
+func readTextFile(_ path: String) -> String? {
+    guard let file = fopen(path, "rb") else { return nil }
+    defer { fclose(file) }
+    var bytes: [UInt8] = []
+    var buffer = [UInt8](repeating: 0, count: 65536)
+    while true {
+        let count = fread(&buffer, 1, buffer.count, file)
+        if count > 0 { bytes += buffer[..<count] }
+        if count < buffer.count { break }
+        if bytes.count > 16 << 20 { return nil }
+    }
+    return String(validating: bytes, as: UTF8.self)
 }

@@ -1,0 +1,93 @@
+"""The registry over HTTPS (issue 12, TLS part): certificates made here with openssl (never committed), real
+clients (requests, confluent-kafka's SchemaRegistryClient with ssl.ca.location), and hostile bytes on the TLS
+port: plain HTTP, garbage and a cut handshake close that connection and nothing else."""
+import os
+import re
+import socket
+import ssl
+import subprocess
+import time
+
+import pytest
+import requests
+
+from conftest import server_binary
+
+
+def make_certificates(directory):
+    """A CA and a server certificate for 127.0.0.1 signed by it; returns (ca, cert, key) paths."""
+    def run(*arguments):
+        subprocess.run(["openssl", *arguments], cwd=directory, check=True, capture_output=True)
+
+    run("req", "-x509", "-newkey", "rsa:2048", "-nodes", "-keyout", "ca.key", "-out", "ca.pem", "-days", "2", "-subj", "/CN=test CA")
+    run("req", "-newkey", "rsa:2048", "-nodes", "-keyout", "server.key", "-out", "server.csr", "-subj", "/CN=127.0.0.1")
+    with open(os.path.join(directory, "san.ext"), "w") as extensions:
+        extensions.write("subjectAltName=IP:127.0.0.1\n")
+    run("x509", "-req", "-in", "server.csr", "-CA", "ca.pem", "-CAkey", "ca.key", "-CAcreateserial", "-out", "server.pem", "-days", "2",
+        "-extfile", "san.ext")
+    return tuple(os.path.join(directory, name) for name in ("ca.pem", "server.pem", "server.key"))
+
+
+@pytest.fixture
+def https_registry(tmp_path):
+    ca, certificate, key = make_certificates(str(tmp_path))
+    process = subprocess.Popen(
+        [server_binary(), "--listen", "127.0.0.1:0", "--db", str(tmp_path / "registry.db"), "--tls-cert", certificate, "--tls-key", key],
+        stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
+    line = process.stdout.readline()
+    match = re.search(r"listening on (https://127\.0\.0\.1:(\d+))", line)
+    assert match, line
+    try:
+        yield match.group(1), int(match.group(2)), ca
+    finally:
+        process.terminate()
+        assert process.wait(timeout=20) == 0
+
+
+def test_clients_talk_to_the_registry_over_tls(https_registry):
+    url, port, ca = https_registry
+    assert requests.get(url + "/subjects", verify=ca).json() == []
+    from confluent_kafka.schema_registry import Schema, SchemaRegistryClient
+
+    client = SchemaRegistryClient({"url": url, "ssl.ca.location": ca})
+    schema_id = client.register_schema("tls-value", Schema('{"type":"record","name":"T","fields":[{"name":"a","type":"int"}]}', "AVRO"))
+    assert client.get_schema(schema_id).schema_str.startswith('{"type":"record"')
+    # Only TLS 1.2 or 1.3 is spoken.
+    context = ssl.create_default_context(cafile=ca)
+    with socket.create_connection(("127.0.0.1", port)) as raw, context.wrap_socket(raw, server_hostname="127.0.0.1") as tls:
+        assert tls.version() in ("TLSv1.2", "TLSv1.3")
+    # An unverified client would be told: the certificate is the one made here, not a default.
+    with pytest.raises(requests.exceptions.SSLError):
+        requests.get(url + "/subjects", timeout=5)
+
+
+@pytest.mark.parametrize("hostile", [
+    b"GET /subjects HTTP/1.1\r\nHost: x\r\n\r\n",      # plain HTTP to the TLS port
+    bytes(range(256)) * 8,                              # garbage
+    b"\x16\x03\x01\x02\x00\x01\x00\x01\xfc\x03\x03",   # a ClientHello cut short
+])
+def test_hostile_bytes_on_the_tls_port_close_that_connection_only(https_registry, hostile):
+    url, port, ca = https_registry
+    with socket.create_connection(("127.0.0.1", port)) as connection:
+        connection.settimeout(10)
+        connection.sendall(hostile)
+        if hostile.startswith(b"\x16"):
+            connection.shutdown(socket.SHUT_WR)
+        answer = b""
+        try:
+            while chunk := connection.recv(4096):
+                answer += chunk
+        except (ConnectionResetError, socket.timeout):
+            pass
+    assert b"HTTP/1.1 200" not in answer
+    assert requests.get(url + "/subjects", verify=ca, timeout=5).status_code == 200
+
+
+def test_a_certificate_without_its_key_is_refused_at_start(tmp_path):
+    ca, certificate, key = make_certificates(str(tmp_path))
+    for arguments in (["--tls-cert", certificate], ["--tls-cert", certificate, "--tls-key", str(tmp_path / "missing.key")],
+                      ["--tls-cert", certificate, "--tls-key", ca]):
+        result = subprocess.run([server_binary(), "--listen", "127.0.0.1:0", "--db", str(tmp_path / "r.db"), *arguments],
+                                capture_output=True, text=True, timeout=20)
+        assert result.returncode != 0, arguments
+        assert "tls" in (result.stdout + result.stderr).lower(), result.stdout + result.stderr
