@@ -13,9 +13,6 @@ import Darwin
 /// path and on each query name and value.
 typealias UnescapeCallback = @convention(c) (UnsafeMutableRawPointer?, OpaquePointer?, UnsafeMutablePointer<CChar>?) -> Int
 
-/// Body bytes reserved up front from `Content-Length`, at most: a client that announces a large body and then
-/// stalls should not cost a large allocation.
-private let initialBodyReservation = 1 << 20
 
 /// Leaves the text escaped. MHD's default would turn `%2F` into `/` in the path, and subjects may contain `/`;
 /// query names and values are decoded by `TextDecoding.queryComponent` instead.
@@ -77,13 +74,15 @@ func handleAccess(
                 state.hasResponded = true
                 return queueOversizedResponse(server, on: connection, closing: true)
             }
-            let reservation = Int(min(declaredLength, UInt64(initialBodyReservation)))
-            if !server.reserveBodyBytes(budgeted(reservation)) {
-                // Every byte of the budget is held by other uploads: refuse at once (the connection closes).
+            // A body the budget has no room for now is refused at once (the connection closes after). Nothing
+            // is taken from the budget yet: it is charged as bytes arrive, so connections that announce bodies
+            // and send nothing hold none of it.
+            if !server.hasBodyRoom(for: budgeted(Int(min(declaredLength, UInt64(1 << 20))))) {
                 state.isOverBudget = true
                 state.hasResponded = true
                 return queue(overBudgetResponse, status: 503, on: connection, closing: true)
             }
+            let reservation = Int(min(declaredLength, UInt64(unbudgetedBodyBytes)))
             state.reservedBodyBytes = reservation
             state.body.reserveCapacity(reservation)
         }
@@ -115,12 +114,16 @@ func handleAccess(
                 // A chunked (or lying) upload outgrew the limit: drop what we have and discard the rest.
                 state.isOversized = true
                 state.body = []
+                server.releaseBodyBytes(budgeted(state.reservedBodyBytes))
+                state.reservedBodyBytes = 0
             } else if !holdBudget(for: state.body.count + chunkSize, state, server) {
                 // The bodies in flight together would pass the server's budget: drop this one, answer 503.
                 state.isOverBudget = true
                 state.body = []
                 server.releaseBodyBytes(budgeted(state.reservedBodyBytes))
                 state.reservedBodyBytes = 0
+                // The rest is read and dropped; the 503 goes at the end of the upload (libmicrohttpd sends no
+                // answer queued in the middle of one).
             } else {
                 uploadData.withMemoryRebound(to: UInt8.self, capacity: chunkSize) {
                     state.body.append(contentsOf: UnsafeBufferPointer(start: $0, count: chunkSize))
@@ -144,6 +147,9 @@ func handleAccess(
     }
     let body = state.body
     state.body = []
+    // The handler owns the body now; the budget counts uploads still arriving.
+    server.releaseBodyBytes(budgeted(state.reservedBodyBytes))
+    state.reservedBodyBytes = 0
     let request = HTTPRequest(method: state.method, path: state.path, query: state.query, headers: requestHeaders(connection), body: body)
     let response = server.handler(request)
     return queue(response, status: response.status, on: connection, closing: server.isStopping)
@@ -228,13 +234,23 @@ private func queryArguments(_ connection: OpaquePointer) -> [(name: String, valu
     return arguments
 }
 
-/// Whether the request has two `Content-Length` headers (even equal ones), or one and `Transfer-Encoding`.
+/// Whether the framing can be read two ways: two `Content-Length` headers (even equal ones), one beside
+/// `Transfer-Encoding`, or a `Transfer-Encoding` other than one exact `chunked` (libmicrohttpd reads any
+/// other value, `gzip, chunked` or `chunked ` say, as "the body runs to the end of the connection", where a
+/// proxy in front would read chunks).
 private func hasAmbiguousFraming(_ connection: OpaquePointer) -> Bool {
-    var counts = (contentLength: 0, transferEncoding: 0)
+    var counts = FramingHeaders()
     _ = withUnsafeMutablePointer(to: &counts) {
         MHD_get_connection_values_n(connection, .HEADER_KIND, countFramingHeader, $0)
     }
-    return counts.contentLength > 1 || (counts.contentLength > 0 && counts.transferEncoding > 0)
+    return counts.contentLength > 1 || (counts.contentLength > 0 && counts.transferEncoding > 0) || counts.transferEncoding > 1
+        || counts.otherTransferEncoding
+}
+
+private struct FramingHeaders {
+    var contentLength = 0
+    var transferEncoding = 0
+    var otherTransferEncoding = false
 }
 
 private func countFramingHeader(
@@ -243,9 +259,13 @@ private func countFramingHeader(
 ) -> MHD_Result {
     guard let cls, let key else { return .YES }
     let name = TextDecoding.lowercasedHeaderName(UnsafeRawBufferPointer(start: key, count: keySize))
-    let counts = cls.assumingMemoryBound(to: (contentLength: Int, transferEncoding: Int).self)
+    let counts = cls.assumingMemoryBound(to: FramingHeaders.self)
     if name == "content-length" { counts.pointee.contentLength += 1 }
-    if name == "transfer-encoding" { counts.pointee.transferEncoding += 1 }
+    if name == "transfer-encoding" {
+        counts.pointee.transferEncoding += 1
+        let text = value.map { TextDecoding.lossyText(UnsafeRawBufferPointer(start: $0, count: valueSize)) } ?? ""
+        if text.lowercased() != "chunked" { counts.pointee.otherTransferEncoding = true }
+    }
     return .YES
 }
 

@@ -33,8 +33,7 @@ public func queueResponseReplacingErrorPages(_ connection: OpaquePointer?, _ sta
         if socket >= 0 {
             let reason = status == 413 ? "Payload Too Large" : "Bad Request"
             let head = "HTTP/1.1 \(status) \(reason)\r\nContent-Type: \(RefusedRequest.errorContentType)\r\nContent-Length: \(body.count)\r\nConnection: close\r\n\r\n"
-            let answer = Array(head.utf8) + body
-            _ = answer.withUnsafeBytes { send(socket, $0.baseAddress, $0.count, Int32(MSG_NOSIGNAL)) }
+            ErrorPageReplacement.sendAll(Array(head.utf8) + body, on: socket)
         }
         return .NO
     }
@@ -47,6 +46,26 @@ public func queueResponseReplacingErrorPages(_ connection: OpaquePointer?, _ sta
     let result = library(connection, status, replacement)
     MHD_destroy_response(replacement)
     return result
+}
+
+extension ErrorPageReplacement {
+    /// Writes `bytes` to a (non-blocking) socket, waiting up to 100 ms in all for room; what does not go
+    /// out by then is dropped (the connection is closed next).
+    static func sendAll(_ bytes: [UInt8], on socket: Int32) {
+        var sent = 0
+        var waits = 0
+        while sent < bytes.count {
+            let count = bytes.withUnsafeBytes { send(socket, $0.baseAddress.map { $0 + sent }, bytes.count - sent, Int32(MSG_NOSIGNAL)) }
+            if count > 0 {
+                sent += count
+                continue
+            }
+            guard count < 0, errno == EINTR || errno == EAGAIN || errno == EWOULDBLOCK, waits < 10 else { return }
+            waits += 1
+            var descriptor = pollfd(fd: socket, events: Int16(POLLOUT), revents: 0)
+            _ = poll(&descriptor, 1, 10)
+        }
+    }
 }
 
 /// libmicrohttpd's own `MHD_queue_response`, the next definition after this process's.

@@ -83,10 +83,13 @@ public final class HTTPServer: @unchecked Sendable {
         var tlsTexts: [UnsafeMutablePointer<CChar>] = []
         switch (configuration.tlsCertificatePEM, configuration.tlsPrivateKeyPEM) {
         case (let certificate?, let key?):
-            guard let certificateText = strdup(certificate), let keyText = strdup(key), let priorities = strdup(HTTPServer.tlsPriorities) else {
+            tlsTexts = [strdup(certificate), strdup(key), strdup(HTTPServer.tlsPriorities)].compactMap { $0 }
+            guard tlsTexts.count == 3 else {
+                HTTPServer.free(tlsTexts)
+                _ = close(listening.descriptor)
                 throw HTTPServerError("out of memory")
             }
-            tlsTexts = [certificateText, keyText, priorities]
+            let (certificateText, keyText, priorities) = (tlsTexts[0], tlsTexts[1], tlsTexts[2])
             flags |= MHD_USE_TLS.rawValue
             options.append(MHD_OptionItem(option: .HTTPS_MEM_CERT, value: 0, ptr_value: UnsafeMutableRawPointer(certificateText)))
             options.append(MHD_OptionItem(option: .HTTPS_MEM_KEY, value: 0, ptr_value: UnsafeMutableRawPointer(keyText)))
@@ -94,6 +97,7 @@ public final class HTTPServer: @unchecked Sendable {
         case (nil, nil):
             break
         default:
+            _ = close(listening.descriptor)
             throw HTTPServerError("TLS needs both a certificate and a private key")
         }
         options.append(MHD_OptionItem(option: .END, value: 0, ptr_value: nil))
@@ -109,7 +113,7 @@ public final class HTTPServer: @unchecked Sendable {
         guard let started else {
             // MHD may or may not have closed the socket on its failure path; close it only if still open.
             if fcntl(listening.descriptor, F_GETFD) != -1 { _ = close(listening.descriptor) }
-            tlsTexts.forEach { free($0) }
+            HTTPServer.free(tlsTexts)
             let reason = tlsTexts.isEmpty ? "" : " (with TLS: is the certificate or key unreadable, or do they not match?)"
             throw HTTPServerError("libmicrohttpd failed to start on \(configuration.host):\(listening.port)\(reason)")
         }
@@ -146,7 +150,15 @@ public final class HTTPServer: @unchecked Sendable {
 
     deinit {
         stop()
-        tlsTexts.forEach { free($0) }
+        HTTPServer.free(tlsTexts)
+    }
+
+    /// Frees the C copies, zeroing them first (the private key is among them).
+    private static func free(_ texts: [UnsafeMutablePointer<CChar>]) {
+        for text in texts {
+            memset(text, 0, strlen(text))
+            Glibc.free(text)
+        }
     }
 
     private func waitForInFlightRequests() {

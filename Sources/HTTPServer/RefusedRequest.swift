@@ -9,8 +9,8 @@ enum RefusedRequest: Equatable {
     case pathNotUTF8
     /// A query name or value is not UTF-8 once percent-decoded.
     case queryNotUTF8
-    /// Two `Content-Length` headers, or one beside `Transfer-Encoding`: the framing is ambiguous, and a
-    /// proxy in front may have read it the other way (request smuggling).
+    /// Two `Content-Length` headers, one beside `Transfer-Encoding`, or a `Transfer-Encoding` other than one
+    /// `chunked`: the framing is ambiguous, and a proxy in front may have read it the other way (smuggling).
     case ambiguousFraming
 
     var response: HTTPResponse {
@@ -18,7 +18,8 @@ enum RefusedRequest: Equatable {
         case .pathNotUTF8: RefusedRequest.errorResponse(status: 400, message: "The request path is not valid UTF-8")
         case .queryNotUTF8: RefusedRequest.errorResponse(status: 400, message: "The request query is not valid UTF-8")
         case .ambiguousFraming:
-            RefusedRequest.errorResponse(status: 400, message: "The request has more than one Content-Length, or Content-Length with Transfer-Encoding")
+            RefusedRequest.errorResponse(
+                status: 400, message: "The request's framing is ambiguous: more than one Content-Length, Content-Length with Transfer-Encoding, or a Transfer-Encoding other than chunked")
         }
     }
 

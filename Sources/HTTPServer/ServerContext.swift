@@ -41,6 +41,11 @@ final class ServerContext: @unchecked Sendable {
         }
     }
 
+    /// Whether `bytes` more would fit in the body budget now (nothing is taken).
+    func hasBodyRoom(for bytes: Int) -> Bool {
+        lock.withLock { bytes <= maximumInflightBodyBytes - inflightBodyBytes }
+    }
+
     /// Gives back what a request held.
     func releaseBodyBytes(_ bytes: Int) {
         guard bytes > 0 else { return }

@@ -56,7 +56,8 @@ struct SchemaRegistryCommand: ParsableCommand {
         guard tlsCert.isEmpty == tlsKey.isEmpty else { throw ValidationError("--tls-cert and --tls-key go together") }
         guard parseListen(listen) != nil else { throw ValidationError("--listen must be HOST:PORT, e.g. 127.0.0.1:8081") }
         guard threads >= 1 && threads <= 256 else { throw ValidationError("--threads must be between 1 and 256") }
-        guard maxBodyBytes >= 1024 else { throw ValidationError("--max-body-bytes must be at least 1024") }
+        guard maxBodyBytes >= 1024, maxBodyBytes <= 1 << 30 else { throw ValidationError("--max-body-bytes must be between 1024 and 1 GiB") }
+        guard maxInflightBodyBytes >= 0, maxInflightBodyBytes <= 1 << 40 else { throw ValidationError("--max-inflight-body-bytes must be between 0 and 1 TiB") }
         if maxInflightBodyBytes != 0, maxInflightBodyBytes < maxBodyBytes {
             throw ValidationError("--max-inflight-body-bytes must be at least --max-body-bytes")
         }

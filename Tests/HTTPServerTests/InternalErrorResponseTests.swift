@@ -69,10 +69,13 @@ import HTTPServer
         #expect(String(decoding: bytes, as: UTF8.self).components(separatedBy: "HTTP/1.1 ").count == 2, "\(String(decoding: bytes, as: UTF8.self))")
     }
 
-    /// Two `Content-Length` headers, or one beside `Transfer-Encoding`, can be read two ways (a proxy in front may
-    /// take the other): one 400, the handler never runs, and a request pipelined behind is not answered.
+    /// Two `Content-Length` headers, one beside `Transfer-Encoding`, or a `Transfer-Encoding` other than one exact
+    /// `chunked` can be read two ways (a proxy in front may take the other): one 400, the handler never runs, and a
+    /// request pipelined behind is not answered.
     @Test(arguments: [
         "Content-Length: 5\r\nContent-Length: 4\r\n", "Content-Length: 5\r\nContent-Length: 5\r\n", "Content-Length: 5\r\nTransfer-Encoding: chunked\r\n",
+        // libmicrohttpd reads any Transfer-Encoding but one exact "chunked" as "to the end of the connection".
+        "Transfer-Encoding: gzip, chunked\r\n", "Transfer-Encoding: chunked\r\nTransfer-Encoding: chunked\r\n", "Transfer-Encoding: identity\r\n",
     ])
     func ambiguousFramingIsOneBadRequestThenClose(_ framing: String) throws {
         let server = try EchoServer.start()

@@ -104,7 +104,10 @@ extension SchemaRegistry {
     /// same level (the stamp), and checks again under the lock otherwise. Nil when a version already
     /// holds the schema (the rule answers that without a check) or nothing is to be compared.
     func precheckCompatibility(subject: String, _ candidate: Candidate, request: SchemaRequest) -> (stamp: [Int], failure: CompatibilityFailure?)? {
+        // IMPORT (an explicit id) skips the check, and a refused mode answers before it: no check for those.
+        guard request.explicitID == nil else { return nil }
         let compared: ComparedSchemas? = state.withLock { state in
+            guard state.effectiveMode(subject) == .readWrite else { return nil }
             let versions = state.subjects[subject] ?? []
             let config = state.effectiveConfig(subject)
             let normalize = request.normalize || config.normalize == true
