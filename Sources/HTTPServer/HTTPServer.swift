@@ -79,6 +79,12 @@ public final class HTTPServer: @unchecked Sendable {
         if configuration.threads > 1 {
             options.append(MHD_OptionItem(option: .THREAD_POOL_SIZE, value: configuration.threads, ptr_value: nil))
         }
+        if configuration.maximumConnections > 0 {
+            options.append(MHD_OptionItem(option: .CONNECTION_LIMIT, value: configuration.maximumConnections, ptr_value: nil))
+        }
+        if configuration.maximumConnectionsPerAddress > 0 {
+            options.append(MHD_OptionItem(option: .PER_IP_CONNECTION_LIMIT, value: configuration.maximumConnectionsPerAddress, ptr_value: nil))
+        }
         // HTTPS: the texts are kept (C copies) until the server is gone; TLS 1.2 and 1.3 only.
         var tlsTexts: [UnsafeMutablePointer<CChar>] = []
         switch (configuration.tlsCertificatePEM, configuration.tlsPrivateKeyPEM) {

@@ -18,6 +18,10 @@ public struct HTTPServerConfiguration: Sendable {
     /// small requests use); a body that would take more is refused with 503 and dropped, so stalled uploads
     /// cannot exhaust memory. Nil: four times `maximumBodyBytes`.
     public var maximumInflightBodyBytes: Int?
+    /// Connections open at once, in all and from one client address; past either, a new connection is closed
+    /// at once. 0: libmicrohttpd's defaults (about 1,000 in all, no per-address limit).
+    public var maximumConnections: Int = 0
+    public var maximumConnectionsPerAddress: Int = 0
     /// PEM text of the server's certificate (chain) and private key: with both, the server speaks HTTPS
     /// only, TLS 1.2 and 1.3.
     public var tlsCertificatePEM: String?

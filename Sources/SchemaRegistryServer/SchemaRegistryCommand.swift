@@ -18,7 +18,8 @@ struct SchemaRegistryCommand: ParsableCommand {
         discussion: """
             Every flag has an environment-variable equivalent (the flag wins): SCHEMA_REGISTRY_LISTEN, \
             SCHEMA_REGISTRY_DB, SCHEMA_REGISTRY_THREADS, SCHEMA_REGISTRY_LOG_LEVEL, SCHEMA_REGISTRY_MAX_BODY_BYTES, \
-            SCHEMA_REGISTRY_MAX_INFLIGHT_BODY_BYTES.
+            SCHEMA_REGISTRY_MAX_INFLIGHT_BODY_BYTES, SCHEMA_REGISTRY_MAX_CONNECTIONS, SCHEMA_REGISTRY_MAX_CONNECTIONS_PER_ADDRESS, \
+            SCHEMA_REGISTRY_TLS_CERT, SCHEMA_REGISTRY_TLS_KEY.
 
             Examples:
               schema-registry --listen 127.0.0.1:8081 --db ./data/registry.db
@@ -46,6 +47,12 @@ struct SchemaRegistryCommand: ParsableCommand {
     @Option(help: "Request body bytes held in memory by all requests together; beyond, a body is refused with 503 (0: 4 × --max-body-bytes).")
     var maxInflightBodyBytes: Int = Int(environment("SCHEMA_REGISTRY_MAX_INFLIGHT_BODY_BYTES") ?? "") ?? 0
 
+    @Option(help: "Connections open at once; past it, new ones are closed at once (0: libmicrohttpd's default, about 1,000).")
+    var maxConnections: Int = Int(environment("SCHEMA_REGISTRY_MAX_CONNECTIONS") ?? "") ?? 0
+
+    @Option(help: "Connections open at once from one client address (0: no limit).")
+    var maxConnectionsPerAddress: Int = Int(environment("SCHEMA_REGISTRY_MAX_CONNECTIONS_PER_ADDRESS") ?? "") ?? 0
+
     @Option(help: "PEM file of the server certificate (chain): with --tls-key, serve HTTPS only (TLS 1.2 and 1.3).")
     var tlsCert: String = environment("SCHEMA_REGISTRY_TLS_CERT") ?? ""
 
@@ -53,6 +60,9 @@ struct SchemaRegistryCommand: ParsableCommand {
     var tlsKey: String = environment("SCHEMA_REGISTRY_TLS_KEY") ?? ""
 
     func validate() throws {
+        guard maxConnections >= 0, maxConnections <= 1_000_000, maxConnectionsPerAddress >= 0, maxConnectionsPerAddress <= 1_000_000 else {
+            throw ValidationError("--max-connections and --max-connections-per-address must be between 0 and 1000000")
+        }
         guard tlsCert.isEmpty == tlsKey.isEmpty else { throw ValidationError("--tls-cert and --tls-key go together") }
         guard parseListen(listen) != nil else { throw ValidationError("--listen must be HOST:PORT, e.g. 127.0.0.1:8081") }
         guard threads >= 1 && threads <= 256 else { throw ValidationError("--threads must be between 1 and 256") }
@@ -92,6 +102,8 @@ struct SchemaRegistryCommand: ParsableCommand {
         configuration.port = port
         configuration.threads = threads
         configuration.maximumBodyBytes = maxBodyBytes
+        configuration.maximumConnections = maxConnections
+        configuration.maximumConnectionsPerAddress = maxConnectionsPerAddress
         if !tlsCert.isEmpty {
             guard let certificate = readTextFile(tlsCert), let key = readTextFile(tlsKey) else {
                 log("error", "cannot read the TLS certificate \(tlsCert) or key \(tlsKey)")

@@ -74,3 +74,40 @@ def test_stalled_uploads_do_not_exhaust_memory(tmp_path):
             for connection in connections:
                 connection.close()
         server.stop()
+
+
+def test_one_address_cannot_take_every_connection(tmp_path):
+    """--max-connections-per-address: idle connections from 127.0.0.1 past the limit are closed at once, while a
+    client from another loopback address (127.0.0.2) is served."""
+    import subprocess
+    import re
+    from conftest import server_binary
+
+    process = subprocess.Popen(
+        [server_binary(), "--listen", "0.0.0.0:0", "--db", str(tmp_path / "registry.db"), "--max-connections-per-address", "20"],
+        stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
+    try:
+        port = int(re.search(r":(\d+) ", process.stdout.readline()).group(1))
+        held = [socket.create_connection(("127.0.0.1", port)) for _ in range(40)]
+        time.sleep(0.5)
+        closed = 0
+        for connection in held:
+            connection.settimeout(0.2)
+            try:
+                if connection.recv(1) == b"":
+                    closed += 1
+            except socket.timeout:
+                pass
+            except OSError:
+                closed += 1
+        assert closed >= 20, f"only {closed} of 40 idle connections from one address were closed"
+        other = socket.create_connection(("127.0.0.1", port), source_address=("127.0.0.2", 0))
+        other.sendall(b"GET /subjects HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n")
+        other.settimeout(5)
+        assert other.recv(4096).startswith(b"HTTP/1.1 200")
+        other.close()
+        for connection in held:
+            connection.close()
+    finally:
+        process.terminate()
+        process.wait(timeout=20)
