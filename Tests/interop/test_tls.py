@@ -91,3 +91,23 @@ def test_a_certificate_without_its_key_is_refused_at_start(tmp_path):
                                 capture_output=True, text=True, timeout=20)
         assert result.returncode != 0, arguments
         assert "tls" in (result.stdout + result.stderr).lower(), result.stdout + result.stderr
+
+
+def test_schemactl_talks_to_an_https_registry_with_its_ca(https_registry, tmp_path):
+    url, port, ca = https_registry
+    schemactl = os.path.join(os.path.dirname(server_binary()), "schemactl")
+    schema = tmp_path / "orders-value.avsc"
+    schema.write_text('{"type":"record","name":"Order","fields":[{"name":"id","type":"long"}]}')
+    environment = {key: value for key, value in os.environ.items() if not key.startswith("SCHEMA_REGISTRY_")}
+    registered = subprocess.run([schemactl, "register", "--registry", url, "--ca-cert", ca, str(schema)],
+                                capture_output=True, text=True, env=environment, timeout=60)
+    assert registered.returncode == 0, registered.stderr
+    # The CA from the environment works the same.
+    checked = subprocess.run([schemactl, "check", "--registry", url, str(schema)], capture_output=True, text=True,
+                             env={**environment, "SCHEMA_REGISTRY_CA_CERT": ca}, timeout=60)
+    assert checked.returncode == 0, checked.stderr + checked.stdout
+    # Without it, the registry's certificate is not trusted: a clear failure, not a silent pass.
+    untrusted = subprocess.run([schemactl, "check", "--registry", url, str(schema)], capture_output=True, text=True,
+                               env=environment, timeout=120)
+    assert untrusted.returncode != 0
+    assert "certificate" in untrusted.stderr.lower() or "tls" in untrusted.stderr.lower(), untrusted.stderr

@@ -8,13 +8,25 @@ import RegistryClient
     import Darwin
 #endif
 
-/// `--registry URL`, shared by every command that talks to a registry.
+/// `--registry URL` and, for https, whom to trust and which certificate to present: shared by every
+/// command that talks to a registry.
 struct RegistryOptions: ParsableArguments {
     @Option(help: "Registry URL (default: $SCHEMA_REGISTRY_URL, else http://127.0.0.1:8081).")
     var registry: String?
 
+    @Option(help: "PEM file of the certificate authorities an https registry is verified with (default: $SCHEMA_REGISTRY_CA_CERT, else the system's).")
+    var caCert: String?
+
+    @Option(help: "PEM file of a client certificate to present (mutual TLS); its key in --client-key or in the same file.")
+    var clientCert: String?
+
+    @Option(help: "PEM file of the client certificate's private key.")
+    var clientKey: String?
+
     var client: RegistryClient {
-        RegistryClient(baseURL: RegistryClient.url(explicit: registry))
+        let environmentCA = getenv("SCHEMA_REGISTRY_CA_CERT").map { String(cString: $0) }.flatMap { $0.isEmpty ? nil : $0 }
+        let tls = TLSOptions(caFile: caCert ?? environmentCA, clientCertificateFile: clientCert, clientKeyFile: clientKey)
+        return RegistryClient(baseURL: RegistryClient.url(explicit: registry), transport: RegistryTransportOptions(tls: tls))
     }
 }
 
