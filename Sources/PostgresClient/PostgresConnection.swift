@@ -205,9 +205,14 @@ public final class PostgresConnection: @unchecked Sendable {
         guard !sql.utf8.contains(0) else { throw PostgresError(message: "statement contains a NUL byte", statement: sql) }
         guard let result = PQexec(connection, sql) else { throw connectionError(statement: sql) }
         defer { PQclear(result) }
+        return try rows(of: result, statement: sql)
+    }
+
+    /// A result's rows as text (nil for SQL NULL; none for a command), or its error.
+    private func rows(of result: OpaquePointer, statement: String) throws(PostgresError) -> [[String?]] {
         let status = PQresultStatus(result)
         if status == PGRES_COMMAND_OK || status == PGRES_EMPTY_QUERY { return [] }
-        guard status == PGRES_TUPLES_OK else { throw resultError(result, statement: sql) }
+        guard status == PGRES_TUPLES_OK else { throw resultError(result, statement: statement) }
         let rowCount = PQntuples(result)
         let columnCount = PQnfields(result)
         var rows: [[String?]] = []
@@ -216,11 +221,7 @@ public final class PostgresConnection: @unchecked Sendable {
             var values: [String?] = []
             values.reserveCapacity(Int(columnCount))
             for column in 0..<columnCount {
-                if PQgetisnull(result, row, column) != 0 {
-                    values.append(nil)
-                } else {
-                    values.append(String(cString: PQgetvalue(result, row, column)))
-                }
+                values.append(PQgetisnull(result, row, column) != 0 ? nil : String(cString: PQgetvalue(result, row, column)))
             }
             rows.append(values)
         }
@@ -242,19 +243,7 @@ public final class PostgresConnection: @unchecked Sendable {
         }
         guard let result else { throw connectionError(statement: sql) }
         defer { PQclear(result) }
-        let status = PQresultStatus(result)
-        if status == PGRES_COMMAND_OK || status == PGRES_EMPTY_QUERY { return [] }
-        guard status == PGRES_TUPLES_OK else { throw resultError(result, statement: sql) }
-        var rows: [[String?]] = []
-        rows.reserveCapacity(Int(PQntuples(result)))
-        for row in 0..<PQntuples(result) {
-            var values: [String?] = []
-            for column in 0..<PQnfields(result) {
-                values.append(PQgetisnull(result, row, column) != 0 ? nil : String(cString: PQgetvalue(result, row, column)))
-            }
-            rows.append(values)
-        }
-        return rows
+        return try rows(of: result, statement: sql)
     }
 
     /// Sends `sql` — several statements separated by `;` — in one round trip (the simple query protocol)
@@ -268,21 +257,10 @@ public final class PostgresConnection: @unchecked Sendable {
         var failure: PostgresError?
         while let result = PQgetResult(connection) {
             defer { PQclear(result) }
-            let status = PQresultStatus(result)
-            if status == PGRES_TUPLES_OK {
-                var rows: [[String?]] = []
-                for row in 0..<PQntuples(result) {
-                    var values: [String?] = []
-                    for column in 0..<PQnfields(result) {
-                        values.append(PQgetisnull(result, row, column) != 0 ? nil : String(cString: PQgetvalue(result, row, column)))
-                    }
-                    rows.append(values)
-                }
-                results.append(rows)
-            } else if status == PGRES_COMMAND_OK || status == PGRES_EMPTY_QUERY {
-                results.append([])
-            } else if failure == nil {
-                failure = resultError(result, statement: sql)
+            do {
+                results.append(try rows(of: result, statement: sql))
+            } catch {
+                if failure == nil { failure = error }
             }
         }
         if let failure { throw failure }

@@ -112,7 +112,7 @@ extension SchemaRegistry {
             let config = state.effectiveConfig(subject)
             let normalize = request.normalize || config.normalize == true
             let contract = state.mergedContract(candidate, versions: versions, config: config)
-            let hash = state.registrationIdentity(subject: subject, candidate, request: request)
+            let hash = SchemaRegistry.identity(normalize ? candidate.normalizedText : candidate.canonicalText, candidate.references, contract)
             if state.matchingVersion(versions, candidate, hash: hash, contract: contract, normalize: normalize, includeDeleted: false) != nil { return nil }
             let entries = state.comparedVersions(versions, candidate: candidate, config: config)
             return try? state.comparedSchemas(entries, level: config.level ?? SchemaRegistry.defaultLevel)
