@@ -35,7 +35,7 @@ let package = Package(
         ),
         // The registry domain: subjects, versions, ids, levels, modes, deletes over SQLite. No HTTP.
         .target(name: "Registry", dependencies: ["AvroCodec", "CSQLite", "PostgresClient"]),
-        .target(name: "HTTPServer", dependencies: ["CMicroHTTPD"]),
+        .target(name: "HTTPServer", dependencies: ["CMicroHTTPD", "CGnuTLS"]),
         // The REST API: libmicrohttpd requests → registry domain calls → responses. Thin.
         .target(name: "RegistryHTTP", dependencies: ["AvroCodec", "Registry", "HTTPServer"]),
         .executableTarget(

@@ -17,3 +17,9 @@ static inline int shim_connection_is_tls(struct MHD_Connection *connection) {
     const union MHD_ConnectionInfo *info = MHD_get_connection_info(connection, MHD_CONNECTION_INFO_GNUTLS_SESSION);
     return info != NULL && info->tls_session != NULL;
 }
+
+// The GnuTLS session of a TLS connection (a gnutls_session_t), or NULL.
+static inline void *shim_connection_tls_session(struct MHD_Connection *connection) {
+    const union MHD_ConnectionInfo *info = MHD_get_connection_info(connection, MHD_CONNECTION_INFO_GNUTLS_SESSION);
+    return info ? info->tls_session : NULL;
+}

@@ -1,3 +1,4 @@
+import CGnuTLS
 import CMicroHTTPD
 
 #if canImport(Glibc)
@@ -19,6 +20,47 @@ typealias UnescapeCallback = @convention(c) (UnsafeMutableRawPointer?, OpaquePoi
 func keepEscapes(_ cls: UnsafeMutableRawPointer?, _ connection: OpaquePointer?, _ text: UnsafeMutablePointer<CChar>?) -> Int {
     guard let text else { return 0 }
     return strlen(text)
+}
+
+/// `MHD_OPTION_NOTIFY_CONNECTION`: a connection was accepted (its TLS session exists, the handshake has not
+/// begun) or closed. With mutual TLS, the session is told to ask for the client's certificate — required or
+/// optional — and to verify what it presents against the trusted authorities during the handshake, so a client
+/// without a valid certificate never gets as far as a request.
+func notifyConnection(
+    _ cls: UnsafeMutableRawPointer?,
+    _ connection: OpaquePointer?,
+    _ socketContext: UnsafeMutablePointer<UnsafeMutableRawPointer?>?,
+    _ event: MHD_ConnectionNotificationCode
+) {
+    guard event.rawValue == 0 /* MHD_CONNECTION_NOTIFY_STARTED */, let cls, let connection else { return }
+    let server = Unmanaged<ServerContext>.fromOpaque(cls).takeUnretainedValue()
+    guard let policy = server.clientCertificates, let session = shim_connection_tls_session(connection) else { return }
+    let tlsSession = OpaquePointer(session)
+    gnutls_certificate_server_set_request(tlsSession, policy == .required ? GNUTLS_CERT_REQUIRE : GNUTLS_CERT_REQUEST)
+    if policy == .required {
+        gnutls_session_set_verify_function(tlsSession, verifyRequiredClientCertificate)
+    } else {
+        gnutls_session_set_verify_function(tlsSession, verifyOptionalClientCertificate)
+    }
+}
+
+/// GnuTLS' verify hook during the handshake (nonzero fails it): a certificate is needed and must verify.
+func verifyRequiredClientCertificate(_ session: OpaquePointer?) -> Int32 {
+    verifyClientCertificate(session, required: true)
+}
+
+/// The same when a client may present none (GnuTLS' own automatic check would refuse those too).
+func verifyOptionalClientCertificate(_ session: OpaquePointer?) -> Int32 {
+    verifyClientCertificate(session, required: false)
+}
+
+private func verifyClientCertificate(_ session: OpaquePointer?, required: Bool) -> Int32 {
+    guard let session else { return -1 }
+    var count: UInt32 = 0
+    guard gnutls_certificate_get_peers(session, &count) != nil, count > 0 else { return required ? -1 : 0 }
+    var status: UInt32 = 0
+    guard gnutls_certificate_verify_peers2(session, &status) == 0, status == 0 else { return -1 }
+    return 0
 }
 
 /// `MHD_OPTION_NOTIFY_COMPLETED`: MHD is done with a request (sent, failed, timed out or shut down).

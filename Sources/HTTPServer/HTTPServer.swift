@@ -54,6 +54,7 @@ public final class HTTPServer: @unchecked Sendable {
         let context = ServerContext(
             maximumBodyBytes: configuration.maximumBodyBytes,
             maximumInflightBodyBytes: configuration.maximumInflightBodyBytes ?? 4 * configuration.maximumBodyBytes,
+            clientCertificates: configuration.tlsClientCAPEM == nil ? nil : configuration.tlsClientCertificates,
             oversizedBody: oversizedBody, handler: handler)
         let contextPointer = Unmanaged.passUnretained(context).toOpaque()
 
@@ -89,8 +90,9 @@ public final class HTTPServer: @unchecked Sendable {
         var tlsTexts: [UnsafeMutablePointer<CChar>] = []
         switch (configuration.tlsCertificatePEM, configuration.tlsPrivateKeyPEM) {
         case (let certificate?, let key?):
-            tlsTexts = [strdup(certificate), strdup(key), strdup(HTTPServer.tlsPriorities)].compactMap { $0 }
-            guard tlsTexts.count == 3 else {
+            let texts = [certificate, key, HTTPServer.tlsPriorities] + (configuration.tlsClientCAPEM.map { [$0] } ?? [])
+            tlsTexts = texts.compactMap { strdup($0) }
+            guard tlsTexts.count == texts.count else {
                 HTTPServer.free(tlsTexts)
                 _ = close(listening.descriptor)
                 throw HTTPServerError("out of memory")
@@ -100,8 +102,18 @@ public final class HTTPServer: @unchecked Sendable {
             options.append(MHD_OptionItem(option: .HTTPS_MEM_CERT, value: 0, ptr_value: UnsafeMutableRawPointer(certificateText)))
             options.append(MHD_OptionItem(option: .HTTPS_MEM_KEY, value: 0, ptr_value: UnsafeMutableRawPointer(keyText)))
             options.append(MHD_OptionItem(option: .HTTPS_PRIORITIES, value: 0, ptr_value: UnsafeMutableRawPointer(priorities)))
+            if tlsTexts.count == 4 {
+                // Mutual TLS: the trusted authorities, and a hook that makes each session ask for and verify
+                // the client's certificate during the handshake.
+                let notify: MHD_NotifyConnectionCallback = notifyConnection
+                options.append(MHD_OptionItem(option: .HTTPS_MEM_TRUST, value: 0, ptr_value: UnsafeMutableRawPointer(tlsTexts[3])))
+                options.append(MHD_OptionItem(option: .NOTIFY_CONNECTION, value: unsafeBitCast(notify, to: Int.self), ptr_value: contextPointer))
+            }
         case (nil, nil):
-            break
+            guard configuration.tlsClientCAPEM == nil else {
+                _ = close(listening.descriptor)
+                throw HTTPServerError("client certificate authorities (mutual TLS) need a TLS certificate and key")
+            }
         default:
             _ = close(listening.descriptor)
             throw HTTPServerError("TLS needs both a certificate and a private key")

@@ -26,12 +26,25 @@ public struct HTTPServerConfiguration: Sendable {
     /// only, TLS 1.2 and 1.3.
     public var tlsCertificatePEM: String?
     public var tlsPrivateKeyPEM: String?
+    /// PEM text of the certificate authorities client certificates must chain to (mutual TLS), with HTTPS.
+    /// The handshake verifies what a client presents; `tlsClientCertificates` says whether it must present one.
+    public var tlsClientCAPEM: String?
+    public var tlsClientCertificates: ClientCertificatePolicy = .required
     /// Seconds a connection may stay idle (or stall mid-request) before it is closed; 0 means never.
     /// Also bounds how long `HTTPServer.stop()` waits for in-flight requests.
     public var connectionTimeoutSeconds: Int = 30
 
     /// Creates the default configuration: 127.0.0.1:8081, 4 threads, 16 MiB bodies, 30 s timeout.
     public init() {}
+}
+
+/// Whether a TLS client must present a certificate (with `tlsClientCAPEM`). Either way a certificate that is
+/// presented and does not verify against those authorities fails the handshake.
+public enum ClientCertificatePolicy: String, Sendable {
+    /// A client without a valid certificate is refused during the handshake.
+    case required
+    /// A client may present none; one it presents must verify.
+    case optional
 }
 
 /// Why an `HTTPServer` could not start.

@@ -7,6 +7,8 @@ final class ServerContext: @unchecked Sendable {
     let oversizedBody: @Sendable (Int) -> HTTPResponse
     let maximumBodyBytes: Int
     let maximumInflightBodyBytes: Int
+    /// With mutual TLS: how each new TLS session asks for the client's certificate; nil without.
+    let clientCertificates: ClientCertificatePolicy?
 
     private let lock = Lock()
     private var inFlightRequests = 0  // guarded by lock
@@ -14,11 +16,12 @@ final class ServerContext: @unchecked Sendable {
     private var inflightBodyBytes = 0 // guarded by lock
 
     init(
-        maximumBodyBytes: Int, maximumInflightBodyBytes: Int, oversizedBody: @escaping @Sendable (Int) -> HTTPResponse,
+        maximumBodyBytes: Int, maximumInflightBodyBytes: Int, clientCertificates: ClientCertificatePolicy? = nil, oversizedBody: @escaping @Sendable (Int) -> HTTPResponse,
         handler: @escaping @Sendable (HTTPRequest) -> HTTPResponse
     ) {
         self.maximumBodyBytes = maximumBodyBytes
         self.maximumInflightBodyBytes = maximumInflightBodyBytes
+        self.clientCertificates = clientCertificates
         self.oversizedBody = oversizedBody
         self.handler = handler
     }

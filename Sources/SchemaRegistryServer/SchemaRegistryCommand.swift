@@ -19,7 +19,7 @@ struct SchemaRegistryCommand: ParsableCommand {
             Every flag has an environment-variable equivalent (the flag wins): SCHEMA_REGISTRY_LISTEN, \
             SCHEMA_REGISTRY_DB, SCHEMA_REGISTRY_THREADS, SCHEMA_REGISTRY_LOG_LEVEL, SCHEMA_REGISTRY_MAX_BODY_BYTES, \
             SCHEMA_REGISTRY_MAX_INFLIGHT_BODY_BYTES, SCHEMA_REGISTRY_MAX_CONNECTIONS, SCHEMA_REGISTRY_MAX_CONNECTIONS_PER_ADDRESS, \
-            SCHEMA_REGISTRY_TLS_CERT, SCHEMA_REGISTRY_TLS_KEY.
+            SCHEMA_REGISTRY_TLS_CERT, SCHEMA_REGISTRY_TLS_KEY, SCHEMA_REGISTRY_TLS_CLIENT_CA, SCHEMA_REGISTRY_TLS_CLIENT_AUTH.
 
             Examples:
               schema-registry --listen 127.0.0.1:8081 --db ./data/registry.db
@@ -59,7 +59,15 @@ struct SchemaRegistryCommand: ParsableCommand {
     @Option(help: "PEM file of the server's private key, for --tls-cert.")
     var tlsKey: String = environment("SCHEMA_REGISTRY_TLS_KEY") ?? ""
 
+    @Option(help: "PEM file of the authorities client certificates must chain to: mutual TLS (with --tls-cert).")
+    var tlsClientCa: String = environment("SCHEMA_REGISTRY_TLS_CLIENT_CA") ?? ""
+
+    @Option(help: "With --tls-client-ca: 'required' refuses a client without a valid certificate in the handshake; 'optional' lets one without a certificate in.")
+    var tlsClientAuth: String = environment("SCHEMA_REGISTRY_TLS_CLIENT_AUTH") ?? "required"
+
     func validate() throws {
+        guard ClientCertificatePolicy(rawValue: tlsClientAuth) != nil else { throw ValidationError("--tls-client-auth must be required or optional") }
+        guard tlsClientCa.isEmpty || !tlsCert.isEmpty else { throw ValidationError("--tls-client-ca needs --tls-cert and --tls-key") }
         guard maxConnections >= 0, maxConnections <= 1_000_000, maxConnectionsPerAddress >= 0, maxConnectionsPerAddress <= 1_000_000 else {
             throw ValidationError("--max-connections and --max-connections-per-address must be between 0 and 1000000")
         }
@@ -111,6 +119,14 @@ struct SchemaRegistryCommand: ParsableCommand {
             }
             configuration.tlsCertificatePEM = certificate
             configuration.tlsPrivateKeyPEM = key
+            if !tlsClientCa.isEmpty {
+                guard let authorities = readTextFile(tlsClientCa) else {
+                    log("error", "cannot read the client certificate authorities \(tlsClientCa)")
+                    throw ExitCode(2)
+                }
+                configuration.tlsClientCAPEM = authorities
+                configuration.tlsClientCertificates = ClientCertificatePolicy(rawValue: tlsClientAuth) ?? .required
+            }
         }
         configuration.maximumInflightBodyBytes = maxInflightBodyBytes == 0 ? nil : maxInflightBodyBytes
         let server: HTTPServer

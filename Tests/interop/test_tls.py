@@ -111,3 +111,94 @@ def test_schemactl_talks_to_an_https_registry_with_its_ca(https_registry, tmp_pa
                                env=environment, timeout=120)
     assert untrusted.returncode != 0
     assert "certificate" in untrusted.stderr.lower() or "tls" in untrusted.stderr.lower(), untrusted.stderr
+
+
+def make_client_certificate(directory, name, ca="ca"):
+    """A client certificate signed by the CA `ca` (its ca.pem/ca.key in `directory`); returns (cert, key)."""
+    def run(*arguments):
+        subprocess.run(["openssl", *arguments], cwd=directory, check=True, capture_output=True)
+
+    run("req", "-newkey", "rsa:2048", "-nodes", "-keyout", f"{name}.key", "-out", f"{name}.csr", "-subj", f"/CN={name}")
+    run("x509", "-req", "-in", f"{name}.csr", "-CA", f"{ca}.pem", "-CAkey", f"{ca}.key", "-CAcreateserial", "-out", f"{name}.pem",
+        "-days", "2")
+    return os.path.join(directory, f"{name}.pem"), os.path.join(directory, f"{name}.key")
+
+
+def start_mutual_tls_registry(tmp_path, policy):
+    ca, certificate, key = make_certificates(str(tmp_path))
+    process = subprocess.Popen(
+        [server_binary(), "--listen", "127.0.0.1:0", "--db", str(tmp_path / "registry.db"), "--tls-cert", certificate, "--tls-key", key,
+         "--tls-client-ca", ca, "--tls-client-auth", policy],
+        stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
+    line = process.stdout.readline()
+    match = re.search(r"listening on (https://127\.0\.0\.1:(\d+))", line)
+    assert match, line
+    return process, match.group(1), int(match.group(2)), ca
+
+
+def stop(process):
+    process.terminate()
+    assert process.wait(timeout=20) == 0
+
+
+@pytest.mark.parametrize("policy", ["required", "optional"])
+def test_mutual_tls(tmp_path, policy):
+    process, url, port, ca = start_mutual_tls_registry(tmp_path, policy)
+    try:
+        directory = str(tmp_path)
+        good = make_client_certificate(directory, "client")
+        # A certificate from another authority, with the same subject name.
+        subprocess.run(["openssl", "req", "-x509", "-newkey", "rsa:2048", "-nodes", "-keyout", "rogue.key", "-out", "rogue.pem",
+                        "-days", "2", "-subj", "/CN=rogue CA"], cwd=directory, check=True, capture_output=True)
+        rogue = make_client_certificate(directory, "client-of-rogue", ca="rogue")
+
+        assert requests.get(url + "/subjects", verify=ca, cert=good, timeout=10).json() == []
+        from confluent_kafka.schema_registry import Schema, SchemaRegistryClient
+        client = SchemaRegistryClient({"url": url, "ssl.ca.location": ca, "ssl.certificate.location": good[0],
+                                       "ssl.key.location": good[1]})
+        assert client.register_schema("mtls-value", Schema('{"type":"string"}', "AVRO")) >= 1
+
+        # A certificate that does not chain to the trusted authority is refused in the handshake, either policy.
+        with pytest.raises((requests.exceptions.SSLError, requests.exceptions.ConnectionError)):
+            requests.get(url + "/subjects", verify=ca, cert=rogue, timeout=10)
+        # Without a certificate: refused in the handshake when required, served when optional.
+        if policy == "required":
+            context = ssl.create_default_context(cafile=ca)
+            with socket.create_connection(("127.0.0.1", port)) as raw:
+                raw.settimeout(10)
+                answer = b""
+                try:
+                    with context.wrap_socket(raw, server_hostname="127.0.0.1") as tls:
+                        # TLS 1.3: the client finishes its side before the server's verdict arrives.
+                        tls.sendall(b"GET /subjects HTTP/1.1\r\nHost: x\r\n\r\n")
+                        answer = tls.recv(4096)
+                except (ssl.SSLError, ConnectionResetError, BrokenPipeError):
+                    pass
+                assert answer == b"", "a client without a certificate was answered"
+            with pytest.raises((requests.exceptions.SSLError, requests.exceptions.ConnectionError)):
+                requests.get(url + "/subjects", verify=ca, timeout=10)
+        else:
+            assert requests.get(url + "/subjects", verify=ca, timeout=10).json() == ["mtls-value"]
+        # The refused handshakes left the server serving.
+        assert requests.get(url + "/subjects", verify=ca, cert=good, timeout=10).json() == ["mtls-value"]
+    finally:
+        stop(process)
+
+
+def test_schemactl_presents_a_client_certificate(tmp_path):
+    process, url, port, ca = start_mutual_tls_registry(tmp_path, "required")
+    try:
+        certificate, key = make_client_certificate(str(tmp_path), "ci")
+        schemactl = os.path.join(os.path.dirname(server_binary()), "schemactl")
+        schema = tmp_path / "orders-value.avsc"
+        schema.write_text('{"type":"record","name":"Order","fields":[{"name":"id","type":"long"}]}')
+        environment = {key: value for key, value in os.environ.items() if not key.startswith("SCHEMA_REGISTRY_")}
+        arguments = [schemactl, "register", "--registry", url, "--ca-cert", ca, str(schema)]
+        refused = subprocess.run(arguments, capture_output=True, text=True, env=environment, timeout=60)
+        assert refused.returncode != 0
+        accepted = subprocess.run(arguments + ["--client-cert", certificate, "--client-key", key], capture_output=True, text=True,
+                                  env=environment, timeout=60)
+        assert accepted.returncode == 0, accepted.stderr
+        assert requests.get(url + "/subjects", verify=ca, cert=(certificate, key), timeout=10).json() == ["orders-value"]
+    finally:
+        stop(process)
