@@ -37,7 +37,7 @@ let package = Package(
         .target(name: "Registry", dependencies: ["AvroCodec", "CSQLite", "PostgresClient"]),
         .target(name: "HTTPServer", dependencies: ["CMicroHTTPD", "CGnuTLS"]),
         // The REST API: libmicrohttpd requests → registry domain calls → responses. Thin.
-        .target(name: "RegistryHTTP", dependencies: ["AvroCodec", "Registry", "HTTPServer"]),
+        .target(name: "RegistryHTTP", dependencies: ["AvroCodec", "Registry", "HTTPServer", "CNettle"]),
         .executableTarget(
             name: "SchemaRegistryServer",
             dependencies: ["Registry", "RegistryHTTP", "HTTPServer", .product(name: "ArgumentParser", package: "swift-argument-parser")]
@@ -46,11 +46,14 @@ let package = Package(
         // Its own HTTP/1.1 transport over POSIX sockets and GnuTLS rather than URLSession: loading
         // Foundation + FoundationNetworking cost every schemactl run ~12 ms of start-up.
         .target(name: "RegistryClient", dependencies: ["AvroCodec", "CGnuTLS"]),
+        // The registry connection flags the command-line tools share.
+        .target(name: "RegistryCommandLine", dependencies: ["RegistryClient", .product(name: "ArgumentParser", package: "swift-argument-parser")]),
         .executableTarget(
             name: "SchemaCtl",
             dependencies: [
                 "AvroCodec",
                 "RegistryClient",
+                "RegistryCommandLine",
                 .product(name: "ArgumentParser", package: "swift-argument-parser"),
             ]
         ),
@@ -59,7 +62,7 @@ let package = Package(
         .target(name: "ChangeEvents", dependencies: ["AvroCodec", "RegistryClient"]),
         .executableTarget(
             name: "WALConsume",
-            dependencies: ["ChangeEvents", "AvroCodec", "RegistryClient", .product(name: "ArgumentParser", package: "swift-argument-parser")]
+            dependencies: ["ChangeEvents", "AvroCodec", "RegistryClient", "RegistryCommandLine", .product(name: "ArgumentParser", package: "swift-argument-parser")]
         ),
         // In-process benchmark driver used by bench/ scripts (not part of the test run).
         .executableTarget(name: "CodecBench", dependencies: ["AvroCodec"]),
@@ -69,7 +72,7 @@ let package = Package(
         .target(name: "WALSource", dependencies: ["PostgresClient", "AvroCodec", "ChangeEvents", "RegistryClient"]),
         .executableTarget(
             name: "WALSourceCommand",
-            dependencies: ["WALSource", "HTTPServer", .product(name: "ArgumentParser", package: "swift-argument-parser")]
+            dependencies: ["WALSource", "HTTPServer", "RegistryClient", "RegistryCommandLine", .product(name: "ArgumentParser", package: "swift-argument-parser")]
         ),
 
         .testTarget(name: "AvroCodecTests", dependencies: ["AvroCodec"]),
@@ -77,6 +80,8 @@ let package = Package(
         .testTarget(name: "RegistryTests", dependencies: ["Registry"]),
         .testTarget(name: "RegistryClientTests", dependencies: ["RegistryClient", "AvroCodec"]),
         .testTarget(name: "HTTPServerTests", dependencies: ["HTTPServer"]),
+        // The REST layer without a socket: request → response, the permission matrix.
+        .testTarget(name: "RegistryHTTPTests", dependencies: ["RegistryHTTP", "Registry", "HTTPServer", "AvroCodec"]),
         .testTarget(name: "CLibraryLinkTests", dependencies: ["CAvro", "CMicroHTTPD", "CSQLite", "CGnuTLS"]),
         .testTarget(name: "PostgresClientTests", dependencies: ["PostgresClient"]),
         .testTarget(name: "WALSourceTests", dependencies: ["WALSource"]),

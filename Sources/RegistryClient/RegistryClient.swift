@@ -70,9 +70,14 @@ public struct RegistryClient: Sendable {
         explicit ?? getenv("SCHEMA_REGISTRY_URL").map { String(cString: $0) } ?? "http://127.0.0.1:8081"
     }
 
+    /// Credentials in `baseURL` (`https://user:password@host`) are taken out of it (`baseURL` never shows them)
+    /// and used unless `transport.credentials` names others.
     public init(baseURL: String, retry: RetryPolicy = RetryPolicy(), transport: RegistryTransportOptions = RegistryTransportOptions()) {
-        self.baseURL = baseURL.hasSuffix("/") ? String(baseURL.dropLast()) : baseURL
+        let (url, credentials) = RegistryEndpoint.splitCredentials(baseURL)
+        self.baseURL = url.hasSuffix("/") ? String(url.dropLast()) : url
         self.retry = retry
+        var transport = transport
+        if transport.credentials == nil { transport.credentials = credentials }
         self.transport = transport
         self.endpoint = RegistryEndpoint(parsing: self.baseURL)
     }

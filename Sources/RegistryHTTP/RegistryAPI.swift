@@ -15,20 +15,32 @@ public final class RegistryAPI: Sendable {
 
     let registry: SchemaRegistry
     let metrics: RegistryMetrics
+    /// Nil: authentication is off and every request may do everything.
+    let authenticator: Authenticator?
+    /// With authentication on: whether `/metrics` is served without credentials.
+    let metricsArePublic: Bool
 
-    public init(registry: SchemaRegistry, metrics: RegistryMetrics = RegistryMetrics()) {
+    public init(registry: SchemaRegistry, metrics: RegistryMetrics = RegistryMetrics(), authenticator: Authenticator? = nil, metricsArePublic: Bool = false) {
         self.registry = registry
         self.metrics = metrics
+        self.authenticator = authenticator
+        self.metricsArePublic = metricsArePublic
     }
 
     /// Answers one request; never throws, never crashes on input. HEAD is answered as GET (the
-    /// server sends the headers only).
+    /// server sends the headers only). Parse the route, authenticate and authorize, then execute.
     public func handle(_ request: HTTPRequest) -> HTTPResponse {
         let started = MonotonicClock.nanoseconds
-        var route = "unknown"
+        var label = "unknown"
         let response: HTTPResponse
         do {
-            response = try dispatch(request, method: request.method == "HEAD" ? "GET" : request.method, route: &route)
+            let segments = try pathSegments(request.path)
+            // /metrics answers Prometheus' text format whatever JSON types the scraper accepts.
+            if segments != ["metrics"] { try negotiate(request) }
+            let route = try Route(method: request.method == "HEAD" ? "GET" : request.method, segments: segments)
+            label = route.label
+            let access = try authorize(route, request)
+            response = try execute(route, request, Query(request.query), access)
         } catch let error as APIError {
             response = error.response
         } catch let error as RegistryError {
@@ -37,7 +49,7 @@ public final class RegistryAPI: Sendable {
         } catch {
             response = APIError(status: 500, code: 500, message: "Internal error: \(error)").response
         }
-        metrics.record(route: route, status: response.status, seconds: Double(MonotonicClock.nanoseconds - started) / 1e9)
+        metrics.record(route: label, status: response.status, seconds: Double(MonotonicClock.nanoseconds - started) / 1e9)
         return response
     }
 
@@ -46,141 +58,128 @@ public final class RegistryAPI: Sendable {
         APIError(status: 413, code: 413, message: "Request body is larger than the limit of \(limit) bytes").response
     }
 
-    // MARK: Routing
+    // MARK: Authorization
 
-    private func dispatch(_ request: HTTPRequest, method: String, route: inout String) throws -> HTTPResponse {
-        let segments = try pathSegments(request.path)
-        let query = Query(request.query)
-        // /metrics answers Prometheus' text format whatever JSON types the scraper accepts.
-        if segments != ["metrics"] { try negotiate(request) }
-        switch (method, segments.count, segments.first ?? "") {
-        case ("GET", 0, _), ("POST", 0, _):
-            route = "/"
+    /// Who asks, and whether they may: 401 without valid credentials; a read they may not make answers as a
+    /// subject (or id) that does not exist; a write is 403 when they may read the subject, else the same
+    /// not-found answer — so permissions never tell anyone which subjects exist.
+    private func authorize(_ route: Route, _ request: HTTPRequest) throws -> Access {
+        let requirement = route.requirement
+        guard let authenticator, requirement != .open, !(route == .metrics && metricsArePublic) else { return Access(principal: nil) }
+        guard let principal = authenticator.authenticate(authorization: request.headers["authorization"]) else { throw APIError.unauthorized }
+        let access = Access(principal: principal)
+        switch requirement {
+        case .open, .authenticated:
+            break
+        case .subject(let operation, let subject):
+            guard !access.may(operation, subject) else { break }
+            guard let subject else { throw APIError.denied(operation, on: AccessRules.configResource) }
+            if operation == .write, access.may(.read, subject) { throw APIError.denied(.write, on: "Subject: " + subject) }
+            switch route {
+            case .config: throw RegistryError.subjectCompatibilityNotConfigured(subject)
+            case .mode: throw RegistryError.subjectModeNotConfigured(subject)
+            default: throw RegistryError.subjectNotFound(subject)
+            }
+        case .schema(let id):
+            guard mayRead(schema: id, access) else { throw RegistryError.schemaNotFound(id: id) }
+        case .guid(let guid):
+            guard mayRead(schema: try registry.schema(guid: guid).id, access) else { throw RegistryError.schemaNotFound(id: nil) }
+        }
+        return access
+    }
+
+    /// Whether `access` may read at least one subject holding schema `id` (soft-deleted versions count: the id
+    /// still answers). An id memory does not hold yet is fetched from the store first.
+    private func mayRead(schema id: Int, _ access: Access) -> Bool {
+        if access.isUnrestricted || registry.anySubject(holding: id, where: { access.may(.read, $0) }) { return true }
+        guard (try? registry.schema(id: id)) != nil else { return false }
+        return registry.anySubject(holding: id, where: { access.may(.read, $0) })
+    }
+
+    // MARK: Execution
+
+    private func execute(_ route: Route, _ request: HTTPRequest, _ query: Query, _ access: Access) throws -> HTTPResponse {
+        switch route {
+        case .root:
             return json(.object([]))
-        case ("GET", 1, "health"):
-            route = "/health"
+        case .health:
             return json(.object([("status", .string("UP"))]))
-        case ("GET", 2, "health") where segments[1] == "ready":
+        case .ready:
             // Ready: the store answers (with PostgreSQL, reads keep being served from memory while it
             // does not, but writes fail, so a load balancer should prefer another node).
-            route = "/health/ready"
             let reachable = registry.isStoreReachable
             return json(
                 .object([("status", .string(reachable ? "UP" : "DOWN")), ("store", .string(registry.storeKind)), ("storeReachable", .bool(reachable))]),
                 status: reachable ? 200 : 503)
-        case ("GET", 1, "metrics"):
-            route = "/metrics"
+        case .metrics:
             return HTTPResponse(status: 200, contentType: "text/plain; version=0.0.4", body: Array(metrics.render(registry: registry).utf8))
-        case ("GET", 3, "v1") where segments[1] == "metadata" && segments[2] == "id":
-            route = "/v1/metadata/id"
+        case .clusterID:
             let clusters: JSONValue = .object([("kafka-cluster", .string(registry.clusterID)), ("schema-registry-cluster", .string("schema-registry"))])
             return json(.object([("scope", .object([("path", .array([])), ("clusters", clusters)]))]))
-        case ("GET", 3, "v1") where segments[1] == "metadata" && segments[2] == "version":
-            route = "/v1/metadata/version"
+        case .serverVersion:
             return json(.object([("version", .string(RegistryAPI.serverVersion)), ("commitId", .string("unknown"))]))
-        case (_, _, "schemas"):
-            return try schemasRoutes(method, segments, query, &route)
-        case (_, _, "subjects"):
-            return try subjectsRoutes(request, method, segments, query, &route)
-        case ("POST", 4...5, "compatibility") where segments[1] == "subjects" && segments[3] == "versions":
-            route = segments.count == 5 ? "/compatibility/subjects/{subject}/versions/{version}" : "/compatibility/subjects/{subject}/versions"
-            let selector = segments.count == 5 ? try VersionSelector(parsing: segments[4]) : nil
-            return try compatibility(subject: segments[2], body: request.body, selector: selector, query: query)
-        case (_, 1...2, "config"):
-            return try configRoutes(request, method, segments.count == 2 ? segments[1] : nil, query, &route)
-        case (_, 1...2, "mode"):
-            return try modeRoutes(request, method, segments.count == 2 ? segments[1] : nil, query, &route)
-        default:
-            throw APIError.notFound
-        }
-    }
-
-    private func schemasRoutes(_ method: String, _ segments: [String], _ query: Query, _ route: inout String) throws -> HTTPResponse {
-        guard method == "GET" else { throw APIError.methodNotAllowed }
-        if segments.count == 2, segments[1] == "types" {
-            route = "/schemas/types"
+        case .schemaTypes:
             return json(.array([.string("AVRO")]))
-        }
-        if segments.count == 1 {
-            route = "/schemas"
-            let schemas = registry.listSchemas(
-                prefix: query.value("subjectPrefix") ?? "", includeDeleted: query.flag("deleted"), latestOnly: query.flag("latestOnly"),
-                offset: query.offset, limit: query.limit(maximum: 1000))
-            return json(.array(try schemas.map { try schemaObject($0) }))
-        }
-        guard segments.count >= 3 else { throw APIError.notFound }
-        if segments[1] == "guids" {
-            let stored = try registry.schema(guid: segments[2])
-            switch segments.count {
-            case 3:
-                route = "/schemas/guids/{guid}"
-                return json(try schemaString(stored, query))
-            case 4 where segments[3] == "ids":
-                route = "/schemas/guids/{guid}/ids"
-                return json(.array([.object([("context", .string(".")), ("id", .integer(Int64(stored.id)))])]))
-            default:
-                throw APIError.notFound
+        case .listSchemas:
+            let (prefix, includeDeleted, latestOnly) = (query.value("subjectPrefix") ?? "", query.flag("deleted"), query.flag("latestOnly"))
+            let limit = query.limit(maximum: 1000)
+            let schemas: [RegisteredSchema]
+            if access.isUnrestricted {
+                schemas = registry.listSchemas(prefix: prefix, includeDeleted: includeDeleted, latestOnly: latestOnly, offset: query.offset, limit: limit)
+            } else {
+                let all = registry.listSchemas(prefix: prefix, includeDeleted: includeDeleted, latestOnly: latestOnly, offset: 0, limit: .max)
+                schemas = Array(all.filter { access.may(.read, $0.subject) }.dropFirst(query.offset).prefix(limit))
             }
-        }
-        guard segments[1] == "ids" else { throw APIError.notFound }
-        let id = try schemaID(segments[2])
-        switch segments.count {
-        case 3:
-            route = "/schemas/ids/{id}"
+            return json(.array(try schemas.map { try schemaObject($0) }))
+        case .schemaByGUID(let guid):
+            return json(try schemaString(try registry.schema(guid: guid), query))
+        case .idsByGUID(let guid):
+            return json(.array([.object([("context", .string(".")), ("id", .integer(Int64(try registry.schema(guid: guid).id)))])]))
+        case .schemaByID(let id):
             if query.items.isEmpty {
                 // The plain form is rendered once per id; the domain drops it when the id may go.
                 let body = try registry.renderedSchema(id: id) { stored in Array(((try? schemaString(stored, query)) ?? .null).compactText.utf8) }
                 return HTTPResponse(status: 200, contentType: RegistryAPI.mediaType, body: body)
             }
             return json(try schemaString(try registry.schema(id: id), query))
-        case 4 where segments[3] == "schema":
-            route = "/schemas/ids/{id}/schema"
+        case .schemaTextByID(let id):
             return raw(query.value("format") == "resolved" ? try registry.resolvedText(id: id) : try registry.schema(id: id).schema)
-        case 4 where segments[3] == "subjects":
-            route = "/schemas/ids/{id}/subjects"
-            let subjects = try registry.subjects(usingID: id, includeDeleted: query.flag("deleted"))
+        case .subjectsByID(let id):
+            guard mayRead(schema: id, access) else { throw RegistryError.schemaNotFound(id: id) }
+            let subjects = try registry.subjects(usingID: id, includeDeleted: query.flag("deleted")).filter { access.may(.read, $0) }
             return json(.array(subjects.dropFirst(query.offset).prefix(query.limit(maximum: .max)).map(JSONValue.string)))
-        case 4 where segments[3] == "versions":
-            route = "/schemas/ids/{id}/versions"
-            let pairs = try registry.versions(usingID: id, includeDeleted: query.flag("deleted"))
+        case .versionsByID(let id):
+            guard mayRead(schema: id, access) else { throw RegistryError.schemaNotFound(id: id) }
+            let pairs = try registry.versions(usingID: id, includeDeleted: query.flag("deleted")).filter { access.may(.read, $0.subject) }
             return json(.array(pairs.dropFirst(query.offset).prefix(query.limit(maximum: .max)).map {
                 .object([("subject", .string($0.subject)), ("version", .integer(Int64($0.version)))])
             }))
-        default:
-            throw APIError.notFound
-        }
-    }
-
-    private func subjectsRoutes(_ request: HTTPRequest, _ method: String, _ segments: [String], _ query: Query, _ route: inout String) throws -> HTTPResponse {
-        if segments.count == 1 {
-            guard method == "GET" else { throw APIError.methodNotAllowed }
-            route = "/subjects"
+        case .listSubjects:
             let prefix = query.value("subjectPrefix").map { $0 == ":*:" ? "" : $0 } ?? ""
-            let subjects = registry.subjects(prefix: prefix, filter: query.subjectFilter, offset: query.offset, limit: query.limit(maximum: .max))
+            let limit = query.limit(maximum: .max)
+            let subjects: [String]
+            if access.isUnrestricted {
+                subjects = registry.subjects(prefix: prefix, filter: query.subjectFilter, offset: query.offset, limit: limit)
+            } else {
+                let all = registry.subjects(prefix: prefix, filter: query.subjectFilter)
+                subjects = Array(all.filter { access.may(.read, $0) }.dropFirst(query.offset).prefix(limit))
+            }
             return json(.array(subjects.map(JSONValue.string)))
-        }
-        let subject = segments[1]
-        switch (method, segments.count) {
-        case ("POST", 2):
-            route = "/subjects/{subject}"
+        case .lookup(let subject):
             let found = try registry.lookup(subject: subject, try schemaRequest(request.body, normalize: query.flag("normalize")), includeDeleted: query.flag("deleted"))
             return json(try schemaObject(found, format: query.value("format")))
-        case ("DELETE", 2):
-            route = "/subjects/{subject}"
+        case .deleteSubject(let subject):
             let versions = try registry.deleteSubject(subject, permanent: query.flag("permanent"))
             return json(.array(versions.map { .integer(Int64($0)) }))
-        case ("GET", 3) where segments[2] == "versions":
-            route = "/subjects/{subject}/versions"
+        case .listVersions(let subject):
             let versions = try registry.versions(
                 subject: subject, filter: query.subjectFilter, deletedAsNegative: query.flag("deletedAsNegative"), offset: query.offset,
                 limit: query.limit(maximum: .max))
             return json(.array(versions.map { .integer(Int64($0)) }))
-        case ("POST", 3) where segments[2] == "versions":
-            route = "/subjects/{subject}/versions"
+        case .registerVersion(let subject):
             let registered = try registry.register(subject: subject, try schemaRequest(request.body, normalize: query.flag("normalize")))
             return json(registrationObject(registered))
-        case ("GET", 3) where segments[2] == "metadata":
-            route = "/subjects/{subject}/metadata"
+        case .subjectMetadata(let subject):
             let keys = query.values("key")
             let values = query.values("value")
             guard keys.count == values.count else {
@@ -188,67 +187,40 @@ public final class RegistryAPI: Sendable {
             }
             let found = try registry.latestVersion(subject: subject, withMetadata: zip(keys, values).map { (key: $0, value: $1) }, includeDeleted: query.flag("deleted"))
             return json(try schemaObject(found, format: query.value("format")))
-        case ("GET", 4) where segments[2] == "versions":
-            route = "/subjects/{subject}/versions/{version}"
-            let selector = try VersionSelector(parsing: segments[3])
+        case .version(let subject, let selector):
             return json(try schemaObject(try registry.version(subject: subject, selector, includeDeleted: query.flag("deleted")), format: query.value("format")))
-        case ("DELETE", 4) where segments[2] == "versions":
-            route = "/subjects/{subject}/versions/{version}"
-            let selector = try VersionSelector(parsing: segments[3])
+        case .deleteVersion(let subject, let selector):
             return json(.integer(Int64(try registry.deleteVersion(subject: subject, selector, permanent: query.flag("permanent")))))
-        case ("GET", 5) where segments[2] == "versions" && segments[4] == "schema":
-            route = "/subjects/{subject}/versions/{version}/schema"
-            let selector = try VersionSelector(parsing: segments[3])
+        case .versionSchema(let subject, let selector):
             let found = try registry.version(subject: subject, selector, includeDeleted: query.flag("deleted"))
             return raw(query.value("format") == "resolved" ? try registry.resolvedText(id: found.id) : found.schema)
-        case ("GET", 5) where segments[2] == "versions" && segments[4] == "referencedby":
-            route = "/subjects/{subject}/versions/{version}/referencedby"
-            let selector = try VersionSelector(parsing: segments[3])
+        case .referencedBy(let subject, let selector):
             let ids = try registry.referencedBy(subject: subject, selector)
             return json(.array(ids.dropFirst(query.offset).prefix(query.limit(maximum: 1000)).map { .integer(Int64($0)) }))
-        default:
-            let isKnownPath =
-                segments.count == 2 || (segments.count == 3 && segments[2] == "metadata")
-                || (segments[2] == "versions" && (segments.count <= 4 || ["schema", "referencedby"].contains(segments[4])))
-            throw isKnownPath && segments.count <= 5 ? APIError.methodNotAllowed : APIError.notFound
-        }
-    }
-
-    private func configRoutes(_ request: HTTPRequest, _ method: String, _ subject: String?, _ query: Query, _ route: inout String) throws -> HTTPResponse {
-        route = subject == nil ? "/config" : "/config/{subject}"
-        switch method {
-        case "GET":
+        case .checkCompatibility(let subject, let selector):
+            return try compatibility(subject: subject, body: request.body, selector: selector, query: query)
+        case .config(let subject):
             let config = try registry.config(subject: subject, defaultToGlobal: query.flag("defaultToGlobal"))
             return json(.object(config.jsonMembers(levelKey: "compatibilityLevel")))
-        case "PUT":
+        case .updateConfig(let subject):
             let update = try SubjectConfig(json: .object(try jsonObject(request.body)))
             try registry.updateConfig(update, subject: subject)
             return json(.object(update.jsonMembers(levelKey: "compatibility")))
-        case "DELETE":
+        case .deleteConfig(let subject):
             let previous = try registry.deleteConfig(subject: subject)
             return json(.object(previous.jsonMembers(levelKey: "compatibilityLevel")))
-        default:
-            throw APIError.methodNotAllowed
-        }
-    }
-
-    private func modeRoutes(_ request: HTTPRequest, _ method: String, _ subject: String?, _ query: Query, _ route: inout String) throws -> HTTPResponse {
-        route = subject == nil ? "/mode" : "/mode/{subject}"
-        switch method {
-        case "GET":
+        case .mode(let subject):
             let mode = try registry.mode(subject: subject, defaultToGlobal: query.flag("defaultToGlobal"))
             return json(.object([("mode", .string(mode.rawValue))]))
-        case "PUT":
+        case .updateMode(let subject):
             let body = try jsonObject(request.body)
             guard case .string(let text)? = body["mode"], let mode = RegistryMode(rawValue: text.uppercased()) else {
                 throw RegistryError.invalidMode
             }
             try registry.setMode(mode, subject: subject, force: query.flag("force"))
             return json(.object([("mode", .string(mode.rawValue))]))
-        case "DELETE":
+        case .deleteMode(let subject):
             return json(.object([("mode", .string(try registry.deleteMode(subject: subject).rawValue))]))
-        default:
-            throw APIError.methodNotAllowed
         }
     }
 
@@ -316,9 +288,28 @@ struct APIError: Error {
     static let methodNotAllowed = APIError(status: 405, code: 405, message: "HTTP 405 Method Not Allowed")
     static let unsupportedMediaType = APIError(status: 415, code: 415, message: "HTTP 415 Unsupported Media Type")
     static let notAcceptable = APIError(status: 406, code: 406, message: "HTTP 406 Not Acceptable")
+    static let unauthorized = APIError(status: 401, code: 401, message: "Unauthorized")
+
+    static func denied(_ operation: Operation, on resource: String) -> APIError {
+        APIError(status: 403, code: 40301, message: "User is denied operation \(operation.rawValue) on \(resource)")
+    }
 
     var response: HTTPResponse {
         let body = JSONValue.object([("error_code", .integer(Int64(code))), ("message", .string(message))])
-        return HTTPResponse(status: status, contentType: RegistryAPI.mediaType, body: Array(body.compactText.utf8))
+        let challenge: [(name: String, value: String)] = status == 401 ? [("WWW-Authenticate", #"Basic realm="schema-registry""#)] : []
+        return HTTPResponse(status: status, contentType: RegistryAPI.mediaType, body: Array(body.compactText.utf8), extraHeaders: challenge)
+    }
+}
+
+/// What the caller of one request may do: everything when authentication is off.
+struct Access {
+    let principal: Principal?
+
+    var isUnrestricted: Bool { principal == nil }
+
+    /// `operation` on `Subject:<subject>`, or on `Config:` for a nil subject.
+    func may(_ operation: Operation, _ subject: String?) -> Bool {
+        guard let principal else { return true }
+        return principal.may(operation, subject.map(AccessRules.subjectResource) ?? AccessRules.configResource)
     }
 }

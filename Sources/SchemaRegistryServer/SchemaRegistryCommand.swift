@@ -9,17 +9,34 @@ import RegistryHTTP
     import Darwin
 #endif
 
-/// `schema-registry`: the Confluent-compatible registry service. Wiring only.
+/// `schema-registry`: the Confluent-compatible registry service (`serve`, the default) and the auth file's
+/// `user add`. Wiring only.
 @main
 struct SchemaRegistryCommand: ParsableCommand {
     static let configuration = CommandConfiguration(
         commandName: "schema-registry",
         abstract: "A Confluent-compatible Avro schema registry, stored in SQLite or shared PostgreSQL.",
+        subcommands: [ServeCommand.self, UserCommand.self],
+        defaultSubcommand: ServeCommand.self
+    )
+}
+
+/// `schema-registry [serve]`: runs the service.
+struct ServeCommand: ParsableCommand {
+    static let configuration = CommandConfiguration(
+        commandName: "serve",
+        abstract: "Run the registry (the default command).",
         discussion: """
             Every flag has an environment-variable equivalent (the flag wins): SCHEMA_REGISTRY_LISTEN, \
             SCHEMA_REGISTRY_DB, SCHEMA_REGISTRY_THREADS, SCHEMA_REGISTRY_LOG_LEVEL, SCHEMA_REGISTRY_MAX_BODY_BYTES, \
             SCHEMA_REGISTRY_MAX_INFLIGHT_BODY_BYTES, SCHEMA_REGISTRY_MAX_CONNECTIONS, SCHEMA_REGISTRY_MAX_CONNECTIONS_PER_ADDRESS, \
-            SCHEMA_REGISTRY_TLS_CERT, SCHEMA_REGISTRY_TLS_KEY, SCHEMA_REGISTRY_TLS_CLIENT_CA, SCHEMA_REGISTRY_TLS_CLIENT_AUTH.
+            SCHEMA_REGISTRY_TLS_CERT, SCHEMA_REGISTRY_TLS_KEY, SCHEMA_REGISTRY_TLS_CLIENT_CA, SCHEMA_REGISTRY_TLS_CLIENT_AUTH, \
+            SCHEMA_REGISTRY_AUTH_FILE, SCHEMA_REGISTRY_METRICS_PUBLIC (true/false).
+
+            With --auth-file, every request but GET /, /health and /health/ready needs HTTP Basic credentials \
+            of a user in the file (Karapace's format), and each user may read or write only the subjects its \
+            permissions name. The file is reloaded when it changes and on SIGHUP; a file that does not load \
+            keeps the rules in force. Add users with `schema-registry user add`.
 
             Examples:
               schema-registry --listen 127.0.0.1:8081 --db ./data/registry.db
@@ -65,6 +82,12 @@ struct SchemaRegistryCommand: ParsableCommand {
     @Option(help: "With --tls-client-ca: 'required' refuses a client without a valid certificate in the handshake; 'optional' lets one without a certificate in.")
     var tlsClientAuth: String = environment("SCHEMA_REGISTRY_TLS_CLIENT_AUTH") ?? "required"
 
+    @Option(help: "Karapace-format auth file (users and permissions): turns HTTP Basic authentication and per-subject permissions on.")
+    var authFile: String = environment("SCHEMA_REGISTRY_AUTH_FILE") ?? ""
+
+    @Flag(help: "With --auth-file: serve /metrics without credentials.")
+    var metricsPublic: Bool = environment("SCHEMA_REGISTRY_METRICS_PUBLIC") == "true"
+
     func validate() throws {
         guard ClientCertificatePolicy(rawValue: tlsClientAuth) != nil else { throw ValidationError("--tls-client-auth must be required or optional") }
         guard tlsClientCa.isEmpty || !tlsCert.isEmpty else { throw ValidationError("--tls-client-ca needs --tls-cert and --tls-key") }
@@ -89,7 +112,18 @@ struct SchemaRegistryCommand: ParsableCommand {
         sigemptyset(&signals)
         sigaddset(&signals, SIGINT)
         sigaddset(&signals, SIGTERM)
+        sigaddset(&signals, SIGHUP)
         pthread_sigmask(SIG_BLOCK, &signals, nil)
+
+        var authFileWatch: AuthFileWatch?
+        if !authFile.isEmpty {
+            do {
+                authFileWatch = try AuthFileWatch(path: authFile)
+            } catch {
+                log("error", "cannot use the auth file \(authFile): \(error)")
+                throw ExitCode(2)
+            }
+        }
 
         let isPostgres = SchemaRegistry.isPostgresLocation(db)
         let shownDatabase = isPostgres ? redactedURI(db) : db
@@ -104,7 +138,7 @@ struct SchemaRegistryCommand: ParsableCommand {
             log("error", "cannot open database \(shownDatabase): \(error)")
             throw ExitCode.failure
         }
-        let api = RegistryAPI(registry: registry)
+        let api = RegistryAPI(registry: registry, authenticator: authFileWatch?.authenticator, metricsArePublic: metricsPublic)
         var configuration = HTTPServerConfiguration()
         configuration.host = host
         configuration.port = port
@@ -137,9 +171,22 @@ struct SchemaRegistryCommand: ParsableCommand {
             log("error", "cannot listen on \(listen): \(error)")
             throw ExitCode.failure
         }
-        log("info", "schema-registry listening on \(server.isTLS ? "https" : "http")://\(host):\(server.port) (database \(shownDatabase), \(threads) threads)")
+        let authentication = authFileWatch.map { ", authentication from \($0.path): \($0.summary)" } ?? ""
+        log("info", "schema-registry listening on \(server.isTLS ? "https" : "http")://\(host):\(server.port) (database \(shownDatabase), \(threads) threads\(authentication))")
+        // The main thread waits for signals, and once a second looks whether the auth file changed.
         var received: Int32 = 0
-        sigwait(&signals, &received)
+        var second = timespec(tv_sec: 1, tv_nsec: 0)
+        while true {
+            received = sigtimedwait(&signals, nil, &second)
+            if received == SIGINT || received == SIGTERM { break }
+            guard let watch = authFileWatch else { continue }
+            let outcome = received == SIGHUP ? watch.reload() : watch.reloadIfChanged()
+            switch outcome {
+            case .unchanged: break
+            case .reloaded(let summary): log("info", "auth file \(watch.path) reloaded: \(summary)")
+            case .refused(let reason): log("error", "auth file \(watch.path) not reloaded, the rules in force stay: \(reason)")
+            }
+        }
         log("info", "received signal \(received), stopping: finishing in-flight requests")
         server.stop()
         log("info", "stopped")

@@ -3,6 +3,7 @@ import AvroCodec
 import ChangeEvents
 import Foundation
 import RegistryClient
+import RegistryCommandLine
 
 /// wal-consume: prints the events of a WAL source's change-log file as JSON lines.
 @main
@@ -29,6 +30,8 @@ struct WALConsumeCommand: AsyncParsableCommand {
     @Option(help: "Registry URL (default: $SCHEMA_REGISTRY_URL, else http://127.0.0.1:8081).")
     var registry: String?
 
+    @OptionGroup var connection: RegistryConnectionOptions
+
     @Option(help: "Reader schema for the value envelope (.avsc).")
     var reader: String?
 
@@ -50,7 +53,7 @@ struct WALConsumeCommand: AsyncParsableCommand {
         let url = RegistryClient.url(explicit: registry)
         let consumer: ChangeEventConsumer
         do {
-            consumer = try ChangeEventConsumer(path: file, registry: CachingRegistryClient(RegistryClient(baseURL: url)), reader: readerSchema)
+            consumer = try ChangeEventConsumer(path: file, registry: CachingRegistryClient(RegistryClient(baseURL: url, transport: connection.transport)), reader: readerSchema)
         } catch {
             throw fail(error.description, status: 2)
         }

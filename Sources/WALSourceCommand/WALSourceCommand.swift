@@ -2,6 +2,8 @@ import ArgumentParser
 import HTTPServer
 import Foundation
 import WALSource
+import RegistryClient
+import RegistryCommandLine
 
 #if canImport(Glibc)
     import Glibc
@@ -61,6 +63,8 @@ struct StreamCommand: AsyncParsableCommand {
 
     @Option(help: "Schema registry URL.")
     var registry: String
+
+    @OptionGroup var connection: RegistryConnectionOptions
 
     @Option(help: "Logical replication slot name (created if missing).")
     var slot: String
@@ -123,6 +127,7 @@ struct StreamCommand: AsyncParsableCommand {
             conninfo: pg, tables: try tableList(), registryURL: registry, slot: slot,
             publication: publication, topicPrefix: topicPrefix, outputDirectory: out, snapshot: snapshot)
         configuration.snapshotChunkRows = snapshotChunkRows
+        configuration.registryTransport = connection.transport
         configuration.allowNewSlot = allowNewSlot
         configuration.allowTablesWithoutKey = allowTablesWithoutKey
         if heartbeatInterval > 0 { configuration.heartbeatInterval = .milliseconds(Int64(heartbeatInterval * 1000)) }

@@ -62,8 +62,8 @@ extension SchemaRegistry.State {
         }
         maximumID = max(maximumID, snapshot.maximumID)
         subjects = snapshot.subjects
-        for versions in snapshot.subjects.values {
-            for entry in versions { countUse(entry.id) }
+        for (subject, versions) in snapshot.subjects {
+            for entry in versions { countUse(entry.id, subject: subject) }
         }
         configs = snapshot.configs
         modes = snapshot.modes
@@ -72,8 +72,8 @@ extension SchemaRegistry.State {
 
     /// One more version uses `id`; the lowest id in use wins the content's hash (IMPORT can give the
     /// same content several ids), so every node picks the same one.
-    mutating func countUse(_ id: Int) {
-        useCount[id, default: 0] += 1
+    mutating func countUse(_ id: Int, subject: String) {
+        useCount[id, default: [:]][subject, default: 0] += 1
         if let stored = schemas[id], idByHash[stored.hash].map({ $0 > id || !isInUse($0) }) ?? true {
             idByHash[stored.hash] = id
         }
@@ -91,7 +91,7 @@ extension SchemaRegistry.State {
                 versions.append(entry)
                 versions.sort { $0.version < $1.version }
                 subjects[subject] = versions
-                countUse(entry.id)
+                countUse(entry.id, subject: subject)
             case .removeVersions(let subject, let list, let dropsSubject):
                 let numbers = Set(list)
                 let removed = (subjects[subject] ?? []).filter { numbers.contains($0.version) }
@@ -102,7 +102,7 @@ extension SchemaRegistry.State {
                 } else {
                     subjects[subject]?.removeAll { numbers.contains($0.version) }
                 }
-                forgetUnusedHashes(removed.map(\.id))
+                forgetUnusedHashes(removed.map(\.id), subject: subject)
             case .softDelete(let subject, let list):
                 let numbers = Set(list)
                 guard var versions = subjects[subject] else { continue }
@@ -135,9 +135,9 @@ extension SchemaRegistry.State {
         // Only what came or went changes the use counts (a soft delete changes none).
         let oldPairs = Set(old.map { [$0.version, $0.id] })
         let newPairs = Set(committed.versions.map { [$0.version, $0.id] })
-        for entry in committed.versions where !oldPairs.contains([entry.version, entry.id]) { countUse(entry.id) }
+        for entry in committed.versions where !oldPairs.contains([entry.version, entry.id]) { countUse(entry.id, subject: committed.scope) }
         let gone = old.filter { !newPairs.contains([$0.version, $0.id]) }.map(\.id)
-        if !gone.isEmpty { forgetUnusedHashes(gone) }
+        if !gone.isEmpty { forgetUnusedHashes(gone, subject: committed.scope) }
         return true
     }
 }

@@ -3,7 +3,7 @@ import AvroCodec
 /// Helpers on the registry's in-memory state; all run with the state lock held.
 extension SchemaRegistry.State {
     func isInUse(_ id: Int) -> Bool {
-        (useCount[id] ?? 0) > 0
+        useCount[id] != nil
     }
 
     func registered(subject: String, entry: SchemaRegistry.SubjectVersion, stored: StoredSchema) -> RegisteredSchema {
@@ -152,11 +152,16 @@ extension SchemaRegistry.State {
 
     /// After a permanent delete: content no version uses any more gets a new id if registered again,
     /// and rendered bodies are dropped (the generation tells racing readers not to keep theirs).
-    mutating func forgetUnusedHashes(_ ids: [Int]) {
+    mutating func forgetUnusedHashes(_ ids: [Int], subject: String) {
         renderedBodies.invalidate()
         for id in ids {
-            useCount[id, default: 0] -= 1
-            guard useCount[id, default: 0] <= 0 else { continue }
+            guard var uses = useCount[id] else { continue }
+            uses[subject, default: 0] -= 1
+            if uses[subject, default: 0] <= 0 { uses[subject] = nil }
+            guard uses.isEmpty else {
+                useCount[id] = uses
+                continue
+            }
             useCount[id] = nil
             if let hash = schemas[id]?.hash, idByHash[hash] == id {
                 // IMPORT can give the same content two ids: another one still in use keeps the hash.

@@ -199,6 +199,13 @@ extension SchemaRegistry {
         try versions(usingID: id, includeDeleted: includeDeleted).map(\.subject).uniqued()
     }
 
+    /// Whether any subject holding schema `id` (in a live or soft-deleted version) passes `accepts`; false when no
+    /// version holds it (in memory: a by-id read the store answers is checked again once memory has it).
+    public func anySubject(holding id: Int, where accepts: (String) -> Bool) -> Bool {
+        let holders: [String] = state.withLock { state in state.useCount[id].map { Array($0.keys) } ?? [] }
+        return holders.contains(where: accepts)
+    }
+
     /// (subject, version) pairs using schema `id`, by subject then version.
     public func versions(usingID id: Int, includeDeleted: Bool = false) throws(RegistryError) -> [(subject: String, version: Int)] {
         try SchemaRegistry.validateIdentifier(id, what: "schema id")
@@ -206,8 +213,8 @@ extension SchemaRegistry {
         let pairs: [(subject: String, version: Int)]? = state.withLock { state in
             guard state.schemas[id] != nil, state.isInUse(id) else { return nil }
             var pairs: [(subject: String, version: Int)] = []
-            for (subject, versions) in state.subjects {
-                for entry in versions where entry.id == id && (includeDeleted || !entry.isDeleted) {
+            for subject in state.useCount[id]?.keys ?? [:].keys {
+                for entry in state.subjects[subject] ?? [] where entry.id == id && (includeDeleted || !entry.isDeleted) {
                     pairs.append((subject, entry.version))
                 }
             }

@@ -52,8 +52,8 @@ public final class SchemaRegistry: Sendable {
         var idByHash: [String: Int] = [:]
         /// Whether any row holds the old normalized form (then requests are also matched by it).
         var hasLegacyRows = false
-        /// How many versions (live or soft-deleted) use each id; an id with none is gone (404).
-        var useCount: [Int: Int] = [:]
+        /// How many versions (live or soft-deleted) of each subject use each id; an id with none is gone (404).
+        var useCount: [Int: [String: Int]] = [:]
         /// Versions per subject, ascending.
         var subjects: [String: [SubjectVersion]] = [:] {
             didSet { sortedSubjects = nil }

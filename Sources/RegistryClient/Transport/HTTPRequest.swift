@@ -9,11 +9,12 @@ struct HTTPRequest: Sendable {
     /// Confluent's media type, asked for in `Accept` and declared for bodies.
     static let mediaType = "application/vnd.schemaregistry.v1+json"
 
-    /// Head and body as one buffer, sent with one write: `Host`, `Accept`, `User-Agent`, and for a
+    /// Head and body as one buffer, sent with one write: `Host`, `Authorization` when given, `Accept`, `User-Agent`, and for a
     /// body (or a method that normally has one) `Content-Type` and `Content-Length`.
-    func serialized(hostHeader: String) -> [UInt8] {
+    func serialized(hostHeader: String, authorization: String? = nil) -> [UInt8] {
         var head = method + " " + String(decoding: target, as: UTF8.self) + " HTTP/1.1\r\n"
         head += "Host: \(hostHeader)\r\n"
+        if let authorization { head += "Authorization: \(authorization)\r\n" }
         head += "User-Agent: schemactl\r\n"
         head += "Accept: \(Self.mediaType)\r\n"
         if let body {

@@ -28,7 +28,7 @@ enum HTTPTransport {
     /// not that, and is not repeated.
     static func exchange(_ request: HTTPRequest, with endpoint: RegistryEndpoint, options: RegistryTransportOptions, pool: HTTPConnectionPool = .shared) throws(TransportError) -> HTTPResponse {
         let key = HTTPConnectionPool.Key(endpoint, options)
-        let bytes = request.serialized(hostHeader: endpoint.hostHeader)
+        let bytes = request.serialized(hostHeader: endpoint.hostHeader, authorization: options.authorization)
         if let reused = pool.take(key) {
             do {
                 return try exchange(bytes, method: request.method, on: reused, key: key, pool: pool)

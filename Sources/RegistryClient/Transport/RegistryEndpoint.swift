@@ -7,9 +7,34 @@
 #endif
 
 /// Where a registry listens, from its base URL: `http://host[:port][/prefix]` or `https://…`, the
-/// host a name, an IPv4 address or a bracketed IPv6 address. No user info, query or fragment: a
-/// registry URL has no use for them, and a wrong guess at what they mean is worse than a refusal.
+/// host a name, an IPv4 address or a bracketed IPv6 address. No query or fragment: a registry URL has no
+/// use for them, and a wrong guess at what they mean is worse than a refusal. Credentials in the URL
+/// (`https://user:password@host`) are taken out first by `splitCredentials`.
 struct RegistryEndpoint: Hashable, Sendable {
+    /// `https://user:pass@host:8081/x` → (`https://host:8081/x`, `user:pass` percent-decoded); a URL without
+    /// credentials comes back unchanged with nil.
+    static func splitCredentials(_ url: String) -> (url: String, credentials: String?) {
+        let bytes = Array(url.utf8)
+        guard let schemeEnd = find(Array("://".utf8), in: bytes) else { return (url, nil) }
+        let authorityStart = schemeEnd + 3
+        let authorityEnd = bytes[authorityStart...].firstIndex(where: { $0 == UInt8(ascii: "/") || $0 == UInt8(ascii: "?") || $0 == UInt8(ascii: "#") })
+            ?? bytes.endIndex
+        guard let at = bytes[authorityStart..<authorityEnd].lastIndex(of: UInt8(ascii: "@")) else { return (url, nil) }
+        var decoded: [UInt8] = []
+        var index = authorityStart
+        while index < at {
+            if bytes[index] == UInt8(ascii: "%"), index + 2 < at, let value = UInt8(String(decoding: bytes[(index + 1)...(index + 2)], as: UTF8.self), radix: 16) {
+                decoded.append(value)
+                index += 3
+            } else {
+                decoded.append(bytes[index])
+                index += 1
+            }
+        }
+        let stripped = String(decoding: bytes[..<authorityStart] + bytes[(at + 1)...], as: UTF8.self)
+        return (stripped, String(decoding: decoded, as: UTF8.self))
+    }
+
     enum Scheme: String, Sendable {
         case http, https
 

@@ -1,6 +1,7 @@
 import ArgumentParser
 import AvroCodec
 import RegistryClient
+import RegistryCommandLine
 
 #if canImport(Glibc)
     import Glibc
@@ -14,19 +15,10 @@ struct RegistryOptions: ParsableArguments {
     @Option(help: "Registry URL (default: $SCHEMA_REGISTRY_URL, else http://127.0.0.1:8081).")
     var registry: String?
 
-    @Option(help: "PEM file of the certificate authorities an https registry is verified with (default: $SCHEMA_REGISTRY_CA_CERT, else the system's).")
-    var caCert: String?
-
-    @Option(help: "PEM file of a client certificate to present (mutual TLS); its key in --client-key or in the same file.")
-    var clientCert: String?
-
-    @Option(help: "PEM file of the client certificate's private key.")
-    var clientKey: String?
+    @OptionGroup var connection: RegistryConnectionOptions
 
     var client: RegistryClient {
-        let environmentCA = getenv("SCHEMA_REGISTRY_CA_CERT").map { String(cString: $0) }.flatMap { $0.isEmpty ? nil : $0 }
-        let tls = TLSOptions(caFile: caCert ?? environmentCA, clientCertificateFile: clientCert, clientKeyFile: clientKey)
-        return RegistryClient(baseURL: RegistryClient.url(explicit: registry), transport: RegistryTransportOptions(tls: tls))
+        RegistryClient(baseURL: RegistryClient.url(explicit: registry), transport: connection.transport)
     }
 }
 

@@ -15,6 +15,8 @@ public struct WALSourceConfiguration: Sendable {
     /// The tables to capture.
     public var tables: [TableName]
     public var registryURL: String
+    /// How the registry is reached (https trust, client certificate, credentials).
+    public var registryTransport = RegistryTransportOptions()
     public var slot: String
     public var publication: String
     public var topicPrefix: String
@@ -225,7 +227,7 @@ public final class WALSourceEngine {
 
     public init(configuration: WALSourceConfiguration) {
         self.configuration = configuration
-        registry = CachingRegistryClient(RegistryClient(baseURL: configuration.registryURL), latestTimeToLive: .seconds(1))
+        registry = CachingRegistryClient(RegistryClient(baseURL: configuration.registryURL, transport: configuration.registryTransport), latestTimeToLive: .seconds(1))
     }
 
     /// Our sessions read timestamps in UTC, dates in ISO form and intervals in ISO 8601, whatever the
