@@ -12,14 +12,18 @@
 /// (`https://user:password@host`) are taken out first by `splitCredentials`.
 struct RegistryEndpoint: Hashable, Sendable {
     /// `https://user:pass@host:8081/x` → (`https://host:8081/x`, `user:pass` percent-decoded); a URL without
-    /// credentials comes back unchanged with nil.
+    /// credentials (or with a user and no password) comes back unchanged with nil.
     static func splitCredentials(_ url: String) -> (url: String, credentials: String?) {
         let bytes = Array(url.utf8)
         guard let schemeEnd = find(Array("://".utf8), in: bytes) else { return (url, nil) }
         let authorityStart = schemeEnd + 3
         let authorityEnd = bytes[authorityStart...].firstIndex(where: { $0 == UInt8(ascii: "/") || $0 == UInt8(ascii: "?") || $0 == UInt8(ascii: "#") })
             ?? bytes.endIndex
-        guard let at = bytes[authorityStart..<authorityEnd].lastIndex(of: UInt8(ascii: "@")) else { return (url, nil) }
+        // Only `user:password@`: a user without a password is not credentials Basic can carry, and the URL stays
+        // as it is (which the parser then refuses).
+        guard let at = bytes[authorityStart..<authorityEnd].lastIndex(of: UInt8(ascii: "@")),
+            bytes[authorityStart..<at].contains(UInt8(ascii: ":"))
+        else { return (url, nil) }
         var decoded: [UInt8] = []
         var index = authorityStart
         while index < at {
