@@ -23,3 +23,9 @@ static inline void *shim_connection_tls_session(struct MHD_Connection *connectio
     const union MHD_ConnectionInfo *info = MHD_get_connection_info(connection, MHD_CONNECTION_INFO_GNUTLS_SESSION);
     return info ? info->tls_session : NULL;
 }
+
+// What the connection-notification callback left in the connection's socket context, or NULL.
+static inline void *shim_connection_socket_context(struct MHD_Connection *connection) {
+    const union MHD_ConnectionInfo *info = MHD_get_connection_info(connection, MHD_CONNECTION_INFO_SOCKET_CONTEXT);
+    return info ? info->socket_context : NULL;
+}

@@ -23,17 +23,30 @@ func keepEscapes(_ cls: UnsafeMutableRawPointer?, _ connection: OpaquePointer?, 
 }
 
 /// `MHD_OPTION_NOTIFY_CONNECTION`: a connection was accepted (its TLS session exists, the handshake has not
-/// begun) or closed. With mutual TLS, the session is told to ask for the client's certificate — required or
-/// optional — and to verify what it presents against the trusted authorities during the handshake, so a client
-/// without a valid certificate never gets as far as a request.
+/// begun) or closed. Each connection gets a record for the request deadline, kept in its socket context. With
+/// mutual TLS, the session is told to ask for the client's certificate — required or optional — and to verify
+/// what it presents against the trusted authorities during the handshake, so a client without a valid
+/// certificate never gets as far as a request.
 func notifyConnection(
     _ cls: UnsafeMutableRawPointer?,
     _ connection: OpaquePointer?,
     _ socketContext: UnsafeMutablePointer<UnsafeMutableRawPointer?>?,
     _ event: MHD_ConnectionNotificationCode
 ) {
-    guard event.rawValue == 0 /* MHD_CONNECTION_NOTIFY_STARTED */, let cls, let connection else { return }
+    guard let cls, let connection, let socketContext else { return }
     let server = Unmanaged<ServerContext>.fromOpaque(cls).takeUnretainedValue()
+    guard event.rawValue == 0 /* MHD_CONNECTION_NOTIFY_STARTED */ else {
+        // MHD_CONNECTION_NOTIFY_CLOSED
+        if let recordPointer = socketContext.pointee {
+            socketContext.pointee = nil
+            server.deadlines.closed(Unmanaged<ConnectionRecord>.fromOpaque(recordPointer).takeRetainedValue())
+        }
+        return
+    }
+    let socket = shim_connection_socket(connection)
+    if socket >= 0 {
+        socketContext.pointee = Unmanaged.passRetained(server.deadlines.opened(socket: socket)).toOpaque()
+    }
     guard let policy = server.clientCertificates, let session = shim_connection_tls_session(connection) else { return }
     let tlsSession = OpaquePointer(session)
     gnutls_certificate_server_set_request(tlsSession, policy == .required ? GNUTLS_CERT_REQUIRE : GNUTLS_CERT_REQUEST)
@@ -42,6 +55,11 @@ func notifyConnection(
     } else {
         gnutls_session_set_verify_function(tlsSession, verifyOptionalClientCertificate)
     }
+}
+
+/// The deadline record of a connection (set up by `notifyConnection`).
+private func connectionRecord(_ connection: OpaquePointer) -> ConnectionRecord? {
+    shim_connection_socket_context(connection).map { Unmanaged<ConnectionRecord>.fromOpaque($0).takeUnretainedValue() }
 }
 
 /// GnuTLS' verify hook during the handshake (nonzero fails it): a certificate is needed and must verify.
@@ -72,6 +90,8 @@ func completeRequest(
 ) {
     guard let cls, let requestContext, let statePointer = requestContext.pointee else { return }
     requestContext.pointee = nil
+    // The connection waits for its next request: the deadline for its headers runs from now.
+    if let connection { connectionRecord(connection)?.startPhase() }
     let state = Unmanaged<RequestState>.fromOpaque(statePointer).takeRetainedValue()
     let server = Unmanaged<ServerContext>.fromOpaque(cls).takeUnretainedValue()
     server.releaseBodyBytes(budgeted(state.reservedBodyBytes))
@@ -99,6 +119,8 @@ func handleAccess(
     let server = Unmanaged<ServerContext>.fromOpaque(cls).takeUnretainedValue()
 
     guard let statePointer = requestContext.pointee else {
+        // The headers are in: the deadline for the body runs from now.
+        connectionRecord(connection)?.startPhase()
         let state = RequestState()
         requestContext.pointee = Unmanaged.passRetained(state).toOpaque()
         server.requestStarted()
@@ -178,6 +200,7 @@ func handleAccess(
 
     if state.hasResponded { return .YES }
     state.hasResponded = true
+    connectionRecord(connection)?.startAnswering()
     if state.isOversized {
         return queueOversizedResponse(server, on: connection, closing: server.isStopping)
     }

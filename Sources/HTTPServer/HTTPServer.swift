@@ -49,13 +49,16 @@ public final class HTTPServer: @unchecked Sendable {
             throw HTTPServerError("connectionTimeoutSeconds must be between 0 and \(UInt32.max)")
         }
         guard (1...1024).contains(configuration.threads) else { throw HTTPServerError("threads must be between 1 and 1024") }
+        guard configuration.requestTimeoutSeconds >= 0, configuration.requestTimeoutSeconds <= 86_400 else {
+            throw HTTPServerError("requestTimeoutSeconds must be between 0 and 86400")
+        }
 
         let listening = try ListenSocket.open(host: configuration.host, port: configuration.port)
         let context = ServerContext(
             maximumBodyBytes: configuration.maximumBodyBytes,
             maximumInflightBodyBytes: configuration.maximumInflightBodyBytes ?? 4 * configuration.maximumBodyBytes,
             clientCertificates: configuration.tlsClientCAPEM == nil ? nil : configuration.tlsClientCertificates,
-            oversizedBody: oversizedBody, handler: handler)
+            requestTimeoutSeconds: configuration.requestTimeoutSeconds, oversizedBody: oversizedBody, handler: handler)
         let contextPointer = Unmanaged.passUnretained(context).toOpaque()
 
         // poll(), not epoll: libmicrohttpd 0.9.75's edge-triggered epoll loop misses the end-of-stream of a client
@@ -69,12 +72,14 @@ public final class HTTPServer: @unchecked Sendable {
 
         let unescape: UnescapeCallback = keepEscapes
         let completed: MHD_RequestCompletedCallback = completeRequest
+        let notify: MHD_NotifyConnectionCallback = notifyConnection
         // In an MHD_OPTION_ARRAY, two-pointer options carry the function pointer in `value` and its argument in
         // `ptr_value`; integer options carry the integer in `value`.
         var options = [
             MHD_OptionItem(option: .LISTEN_SOCKET, value: Int(listening.descriptor), ptr_value: nil),
             MHD_OptionItem(option: .UNESCAPE_CALLBACK, value: unsafeBitCast(unescape, to: Int.self), ptr_value: nil),
             MHD_OptionItem(option: .NOTIFY_COMPLETED, value: unsafeBitCast(completed, to: Int.self), ptr_value: contextPointer),
+            MHD_OptionItem(option: .NOTIFY_CONNECTION, value: unsafeBitCast(notify, to: Int.self), ptr_value: contextPointer),
             MHD_OptionItem(option: .CONNECTION_TIMEOUT, value: configuration.connectionTimeoutSeconds, ptr_value: nil),
         ]
         if configuration.threads > 1 {
@@ -103,11 +108,9 @@ public final class HTTPServer: @unchecked Sendable {
             options.append(MHD_OptionItem(option: .HTTPS_MEM_KEY, value: 0, ptr_value: UnsafeMutableRawPointer(keyText)))
             options.append(MHD_OptionItem(option: .HTTPS_PRIORITIES, value: 0, ptr_value: UnsafeMutableRawPointer(priorities)))
             if tlsTexts.count == 4 {
-                // Mutual TLS: the trusted authorities, and a hook that makes each session ask for and verify
+                // Mutual TLS: the trusted authorities; `notifyConnection` makes each session ask for and verify
                 // the client's certificate during the handshake.
-                let notify: MHD_NotifyConnectionCallback = notifyConnection
                 options.append(MHD_OptionItem(option: .HTTPS_MEM_TRUST, value: 0, ptr_value: UnsafeMutableRawPointer(tlsTexts[3])))
-                options.append(MHD_OptionItem(option: .NOTIFY_CONNECTION, value: unsafeBitCast(notify, to: Int.self), ptr_value: contextPointer))
             }
         case (nil, nil):
             guard configuration.tlsClientCAPEM == nil else {
@@ -142,7 +145,12 @@ public final class HTTPServer: @unchecked Sendable {
         self.listenDescriptor = listening.descriptor
         self.drainTimeoutSeconds = configuration.connectionTimeoutSeconds > 0 ? configuration.connectionTimeoutSeconds : 30
         self.daemon = started
+        context.deadlines.start()
     }
+
+    /// Connections open now, and connections closed so far for not delivering a request within the deadline.
+    public var openConnectionCount: Int { context.deadlines.openCount }
+    public var deadlineClosedCount: Int { context.deadlines.closedCount.load(ordering: .relaxed) }
 
     /// Stops gracefully: stops accepting (new connections are refused), lets in-flight requests finish for up to
     /// `connectionTimeoutSeconds` (30 s when that is 0), then closes every connection. Idempotent; returns once the
@@ -160,6 +168,7 @@ public final class HTTPServer: @unchecked Sendable {
             }
             waitForInFlightRequests()
             MHD_stop_daemon(daemon)
+            context.deadlines.stop()
             if quiescedDescriptor >= 0 {
                 _ = close(quiescedDescriptor)  // after a quiesce, closing the listen socket is ours to do
             }

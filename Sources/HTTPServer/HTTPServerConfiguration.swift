@@ -30,6 +30,11 @@ public struct HTTPServerConfiguration: Sendable {
     /// The handshake verifies what a client presents; `tlsClientCertificates` says whether it must present one.
     public var tlsClientCAPEM: String?
     public var tlsClientCertificates: ClientCertificatePolicy = .required
+    /// Seconds a connection has to deliver a request's headers (from its accept, or from the end of the previous
+    /// answer) and then its body (from the end of the headers), however slowly it sends them; past it the
+    /// connection is closed. 0 means no deadline (only `connectionTimeoutSeconds`, which a client sending a byte
+    /// now and then never reaches).
+    public var requestTimeoutSeconds: Int = 30
     /// Seconds a connection may stay idle (or stall mid-request) before it is closed; 0 means never.
     /// Also bounds how long `HTTPServer.stop()` waits for in-flight requests.
     public var connectionTimeoutSeconds: Int = 30

@@ -9,6 +9,8 @@ final class ServerContext: @unchecked Sendable {
     let maximumInflightBodyBytes: Int
     /// With mutual TLS: how each new TLS session asks for the client's certificate; nil without.
     let clientCertificates: ClientCertificatePolicy?
+    /// Every open connection and its request deadline.
+    let deadlines: RequestDeadlines
 
     private let lock = Lock()
     private var inFlightRequests = 0  // guarded by lock
@@ -16,9 +18,10 @@ final class ServerContext: @unchecked Sendable {
     private var inflightBodyBytes = 0 // guarded by lock
 
     init(
-        maximumBodyBytes: Int, maximumInflightBodyBytes: Int, clientCertificates: ClientCertificatePolicy? = nil, oversizedBody: @escaping @Sendable (Int) -> HTTPResponse,
-        handler: @escaping @Sendable (HTTPRequest) -> HTTPResponse
+        maximumBodyBytes: Int, maximumInflightBodyBytes: Int, clientCertificates: ClientCertificatePolicy? = nil, requestTimeoutSeconds: Int = 0,
+        oversizedBody: @escaping @Sendable (Int) -> HTTPResponse, handler: @escaping @Sendable (HTTPRequest) -> HTTPResponse
     ) {
+        self.deadlines = RequestDeadlines(timeoutSeconds: requestTimeoutSeconds)
         self.maximumBodyBytes = maximumBodyBytes
         self.maximumInflightBodyBytes = maximumInflightBodyBytes
         self.clientCertificates = clientCertificates

@@ -64,11 +64,14 @@ struct ServeCommand: ParsableCommand {
     @Option(help: "Request body bytes held in memory by all requests together; beyond, a body is refused with 503 (0: 4 × --max-body-bytes).")
     var maxInflightBodyBytes: Int = Int(environment("SCHEMA_REGISTRY_MAX_INFLIGHT_BODY_BYTES") ?? "") ?? 0
 
-    @Option(help: "Connections open at once; past it, new ones are closed at once (0: libmicrohttpd's default, about 1,000).")
-    var maxConnections: Int = Int(environment("SCHEMA_REGISTRY_MAX_CONNECTIONS") ?? "") ?? 0
+    @Option(help: "Connections open at once; past it, new ones are closed at once (bounded by the open-file limit, which the server raises to its hard limit).")
+    var maxConnections: Int = Int(environment("SCHEMA_REGISTRY_MAX_CONNECTIONS") ?? "") ?? 10_000
 
-    @Option(help: "Connections open at once from one client address (0: no limit).")
-    var maxConnectionsPerAddress: Int = Int(environment("SCHEMA_REGISTRY_MAX_CONNECTIONS_PER_ADDRESS") ?? "") ?? 0
+    @Option(help: "Connections open at once from one client address (0: no limit; raise it behind a proxy that holds more).")
+    var maxConnectionsPerAddress: Int = Int(environment("SCHEMA_REGISTRY_MAX_CONNECTIONS_PER_ADDRESS") ?? "") ?? 1_000
+
+    @Option(help: "Seconds a connection has to send a request's headers, and then its body, however slowly it sends them; past it the connection is closed (0: no deadline).")
+    var requestTimeout: Int = Int(environment("SCHEMA_REGISTRY_REQUEST_TIMEOUT") ?? "") ?? 30
 
     @Option(help: "PEM file of the server certificate (chain): with --tls-key, serve HTTPS only (TLS 1.2 and 1.3).")
     var tlsCert: String = environment("SCHEMA_REGISTRY_TLS_CERT") ?? ""
@@ -94,6 +97,7 @@ struct ServeCommand: ParsableCommand {
         guard maxConnections >= 0, maxConnections <= 1_000_000, maxConnectionsPerAddress >= 0, maxConnectionsPerAddress <= 1_000_000 else {
             throw ValidationError("--max-connections and --max-connections-per-address must be between 0 and 1000000")
         }
+        guard requestTimeout >= 0, requestTimeout <= 86_400 else { throw ValidationError("--request-timeout must be between 0 and 86400 seconds") }
         guard tlsCert.isEmpty == tlsKey.isEmpty else { throw ValidationError("--tls-cert and --tls-key go together") }
         guard parseListen(listen) != nil else { throw ValidationError("--listen must be HOST:PORT, e.g. 127.0.0.1:8081") }
         guard threads >= 1 && threads <= 256 else { throw ValidationError("--threads must be between 1 and 256") }
@@ -144,8 +148,9 @@ struct ServeCommand: ParsableCommand {
         configuration.port = port
         configuration.threads = threads
         configuration.maximumBodyBytes = maxBodyBytes
-        configuration.maximumConnections = maxConnections
+        configuration.maximumConnections = connectionLimit(maxConnections)
         configuration.maximumConnectionsPerAddress = maxConnectionsPerAddress
+        configuration.requestTimeoutSeconds = requestTimeout
         if !tlsCert.isEmpty {
             guard let certificate = readTextFile(tlsCert), let key = readTextFile(tlsKey) else {
                 log("error", "cannot read the TLS certificate \(tlsCert) or key \(tlsKey)")
@@ -190,6 +195,26 @@ struct ServeCommand: ParsableCommand {
         log("info", "received signal \(received), stopping: finishing in-flight requests")
         server.stop()
         log("info", "stopped")
+    }
+
+    /// The connection limit the open-file limit allows: raises the soft limit to the hard one, and keeps some
+    /// descriptors for the database, the auth file and the listen socket.
+    private func connectionLimit(_ wanted: Int) -> Int {
+        guard wanted > 0 else { return 0 }
+        var limits = rlimit()
+        guard getrlimit(Int32(RLIMIT_NOFILE.rawValue), &limits) == 0 else { return wanted }
+        if limits.rlim_cur < limits.rlim_max {
+            limits.rlim_cur = limits.rlim_max
+            _ = setrlimit(Int32(RLIMIT_NOFILE.rawValue), &limits)
+            _ = getrlimit(Int32(RLIMIT_NOFILE.rawValue), &limits)
+        }
+        let reserved: rlim_t = 64
+        let available = limits.rlim_cur > reserved ? Int(min(limits.rlim_cur - reserved, rlim_t(Int.max))) : 1
+        if wanted > available {
+            log("info", "--max-connections \(wanted) lowered to \(available): the open-file limit is \(limits.rlim_cur)")
+            return available
+        }
+        return wanted
     }
 
     private func log(_ level: String, _ message: String) {

@@ -111,3 +111,123 @@ def test_one_address_cannot_take_every_connection(tmp_path):
     finally:
         process.terminate()
         process.wait(timeout=20)
+
+
+def raise_open_file_limit():
+    import resource
+    soft, hard = resource.getrlimit(resource.RLIMIT_NOFILE)
+    if soft < hard:
+        resource.setrlimit(resource.RLIMIT_NOFILE, (hard, hard))
+    return resource.getrlimit(resource.RLIMIT_NOFILE)[0]
+
+
+def start_server(tmp_path, *flags):
+    import re
+    import subprocess
+    from conftest import server_binary
+
+    process = subprocess.Popen([server_binary(), "--listen", "127.0.0.1:0", "--db", str(tmp_path / "registry.db"), *flags],
+                               stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
+    port = int(re.search(r":(\d+) ", process.stdout.readline()).group(1))
+    return process, port
+
+
+def peer_closed(connection):
+    """Whether the server has closed this connection (end of stream or reset), without waiting."""
+    try:
+        return connection.recv(1, socket.MSG_DONTWAIT) == b""
+    except BlockingIOError:
+        return False
+    except OSError:
+        return True
+
+
+def test_slow_clients_do_not_lock_out_a_normal_one(tmp_path):
+    """2,000 slowloris connections from 20 other loopback addresses, each sending its request headers one byte a
+    second, with the default limits: a normal client from 127.0.0.1 has every request answered meanwhile."""
+    import threading
+
+    assert raise_open_file_limit() > 2_200
+    process, port = start_server(tmp_path)
+    slow = []
+    try:
+        for index in range(2_000):
+            connection = socket.create_connection(("127.0.0.1", port), source_address=(f"127.0.0.{2 + index % 20}", 0))
+            connection.sendall(b"GET /subjects HTTP/1.1\r\nHost: x\r\n")
+            slow.append(connection)
+        answers = []
+
+        def normal_client():
+            for _ in range(6):
+                try:
+                    answers.append(requests.get(f"http://127.0.0.1:{port}/subjects", timeout=5).status_code)
+                except requests.RequestException as error:
+                    answers.append(repr(error))
+                time.sleep(0.5)
+
+        client = threading.Thread(target=normal_client)
+        client.start()
+        sent = 0
+        while client.is_alive():
+            for connection in slow:
+                try:
+                    connection.send(b"X")  # one byte a second: the headers never end
+                    sent += 1
+                except OSError:
+                    pass
+            time.sleep(1.0)
+        client.join()
+        assert answers == [200] * 6, answers
+        assert sent >= 2_000
+        assert process.poll() is None
+    finally:
+        for connection in slow:
+            connection.close()
+        process.terminate()
+        process.wait(timeout=30)
+
+
+def test_a_request_that_does_not_complete_in_time_is_closed_however_it_trickles(tmp_path):
+    """--request-timeout: headers sent a byte at a time, a body sent a byte at a time, and a TLS-less connection
+    that sends nothing are closed once the deadline passes, though they are never idle as long as the idle
+    timeout; a keep-alive client that pauses between requests (less than the deadline) is not."""
+    import http.client
+
+    process, port = start_server(tmp_path, "--request-timeout", "3")
+    try:
+        headers = [socket.create_connection(("127.0.0.1", port)) for _ in range(20)]
+        bodies = [socket.create_connection(("127.0.0.1", port)) for _ in range(20)]
+        for connection in headers:
+            connection.sendall(b"GET /subjects HTTP/1.1\r\nHost: x\r\n")
+        for connection in bodies:
+            connection.sendall(b"POST /subjects/s/versions HTTP/1.1\r\nHost: x\r\nContent-Type: application/json\r\n"
+                               b"Content-Length: 1000\r\n\r\n{")
+        started = time.monotonic()
+        closed_after = {}
+        while time.monotonic() - started < 8 and len(closed_after) < 40:
+            for index, connection in enumerate(headers + bodies):
+                if index in closed_after:
+                    continue
+                if peer_closed(connection):
+                    closed_after[index] = time.monotonic() - started
+                    continue
+                try:
+                    connection.send(b"X" if index < 20 else b" ")
+                except OSError:
+                    closed_after[index] = time.monotonic() - started
+            time.sleep(0.25)
+        assert len(closed_after) == 40, f"{40 - len(closed_after)} trickling connections still open after 8 s"
+        assert max(closed_after.values()) < 6, sorted(closed_after.values())
+        # A client that pauses 2 s between requests on one connection keeps it (http.client does not reconnect:
+        # a closed connection would fail the second request).
+        keep_alive = http.client.HTTPConnection("127.0.0.1", port, timeout=5)
+        for _ in range(3):
+            keep_alive.request("GET", "/subjects")
+            answer = keep_alive.getresponse()
+            assert answer.status == 200 and answer.read() == b"[]"
+            time.sleep(2)
+        keep_alive.close()
+        assert process.poll() is None
+    finally:
+        process.terminate()
+        process.wait(timeout=30)

@@ -60,7 +60,7 @@ enum PasswordHash {
             table.withUnsafeMutableBufferPointer { table in
                 scratch.withUnsafeMutableBufferPointer { scratch in
                     for step in 0..<n {
-                        UnsafeMutableBufferPointer(rebasing: table[(step * words)..<((step + 1) * words)]).update(fromContentsOf: x)
+                        _ = UnsafeMutableBufferPointer(rebasing: table[(step * words)..<((step + 1) * words)]).update(fromContentsOf: x)
                         blockMix(x, scratch, r)
                     }
                     for _ in 0..<n {
@@ -89,7 +89,7 @@ enum PasswordHash {
                 for index in 0..<16 { y[target + index] = x[index] }
             }
         }
-        b.update(fromContentsOf: y)
+        _ = b.update(fromContentsOf: y)
     }
 
     private static func salsa20_8(_ b: UnsafeMutableBufferPointer<UInt32>) {
