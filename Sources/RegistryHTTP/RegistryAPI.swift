@@ -132,7 +132,7 @@ public final class RegistryAPI: Sendable {
             }
             return json(.array(try schemas.map { try schemaObject($0) }))
         case .schemaByGUID(let guid):
-            return json(try schemaString(try registry.schema(guid: guid), query))
+            return json(try schemaString(try registry.schema(guid: guid), query, access))
         case .idsByGUID(let guid):
             return json(.array([.object([("context", .string(".")), ("id", .integer(Int64(try registry.schema(guid: guid).id)))])]))
         case .schemaByID(let id):
@@ -141,7 +141,7 @@ public final class RegistryAPI: Sendable {
                 let body = try registry.renderedSchema(id: id) { stored in Array(((try? schemaString(stored, query)) ?? .null).compactText.utf8) }
                 return HTTPResponse(status: 200, contentType: RegistryAPI.mediaType, body: body)
             }
-            return json(try schemaString(try registry.schema(id: id), query))
+            return json(try schemaString(try registry.schema(id: id), query, access))
         case .schemaTextByID(let id):
             return raw(query.value("format") == "resolved" ? try registry.resolvedText(id: id) : try registry.schema(id: id).schema)
         case .subjectsByID(let id):
@@ -166,7 +166,7 @@ public final class RegistryAPI: Sendable {
             }
             return json(.array(subjects.map(JSONValue.string)))
         case .lookup(let subject):
-            let found = try registry.lookup(subject: subject, try schemaRequest(request.body, normalize: query.flag("normalize")), includeDeleted: query.flag("deleted"))
+            let found = try registry.lookup(subject: subject, try readableSchemaRequest(request.body, query, access), includeDeleted: query.flag("deleted"))
             return json(try schemaObject(found, format: query.value("format")))
         case .deleteSubject(let subject):
             let versions = try registry.deleteSubject(subject, permanent: query.flag("permanent"))
@@ -177,7 +177,7 @@ public final class RegistryAPI: Sendable {
                 limit: query.limit(maximum: .max))
             return json(.array(versions.map { .integer(Int64($0)) }))
         case .registerVersion(let subject):
-            let registered = try registry.register(subject: subject, try schemaRequest(request.body, normalize: query.flag("normalize")))
+            let registered = try registry.register(subject: subject, try readableSchemaRequest(request.body, query, access))
             return json(registrationObject(registered))
         case .subjectMetadata(let subject):
             let keys = query.values("key")
@@ -195,10 +195,10 @@ public final class RegistryAPI: Sendable {
             let found = try registry.version(subject: subject, selector, includeDeleted: query.flag("deleted"))
             return raw(query.value("format") == "resolved" ? try registry.resolvedText(id: found.id) : found.schema)
         case .referencedBy(let subject, let selector):
-            let ids = try registry.referencedBy(subject: subject, selector)
+            let ids = try registry.referencedBy(subject: subject, selector).filter { access.isUnrestricted || mayRead(schema: $0, access) }
             return json(.array(ids.dropFirst(query.offset).prefix(query.limit(maximum: 1000)).map { .integer(Int64($0)) }))
         case .checkCompatibility(let subject, let selector):
-            return try compatibility(subject: subject, body: request.body, selector: selector, query: query)
+            return try compatibility(subject: subject, body: request.body, selector: selector, query: query, access: access)
         case .config(let subject):
             let config = try registry.config(subject: subject, defaultToGlobal: query.flag("defaultToGlobal"))
             return json(.object(config.jsonMembers(levelKey: "compatibilityLevel")))
@@ -226,11 +226,11 @@ public final class RegistryAPI: Sendable {
 
     // MARK: Handlers
 
-    private func compatibility(subject: String, body: [UInt8], selector: VersionSelector?, query: Query) throws -> HTTPResponse {
+    private func compatibility(subject: String, body: [UInt8], selector: VersionSelector?, query: Query, access: Access) throws -> HTTPResponse {
         let verbose = query.flag("verbose")
         let outcome: Result<CompatibilityResult, Error>
         do {
-            let request = try schemaRequest(body, normalize: query.flag("normalize"))
+            let request = try readableSchemaRequest(body, query, access)
             outcome = .success(try registry.checkCompatibility(subject: subject, request, version: selector))
         } catch {
             outcome = .failure(error)
@@ -249,6 +249,17 @@ public final class RegistryAPI: Sendable {
     }
 
     // MARK: Request parsing
+
+    /// The schema in a request body, whose references must all name subjects the caller may read: one naming
+    /// another subject is refused exactly as a reference to a subject that does not exist, so references can
+    /// neither probe nor pull in what the caller may not read.
+    private func readableSchemaRequest(_ body: [UInt8], _ query: Query, _ access: Access) throws -> SchemaRequest {
+        let parsed = try schemaRequest(body, normalize: query.flag("normalize"))
+        if !access.isUnrestricted, let hidden = parsed.references.first(where: { !access.may(.read, $0.subject) }) {
+            throw RegistryError.invalidSchema("reference \(hidden.name) to subject '\(hidden.subject)' version \(hidden.version) does not exist")
+        }
+        return parsed
+    }
 
     /// Splits the raw path into percent-decoded segments ('+' stays literal, `%2F` becomes '/' inside
     /// a segment); a trailing slash is ignored. A malformed escape or non-UTF-8 bytes are a 400.

@@ -31,14 +31,15 @@ extension RegistryAPI {
         return .object(members)
     }
 
-    /// A `SchemaString` entity (`GET /schemas/ids/{id}`): `subject`/`version` with `?subject=`,
+    /// A `SchemaString` entity (`GET /schemas/ids/{id}`): `subject`/`version` with `?subject=` (a subject the
+    /// caller may read),
     /// `maxId` with `fetchMaxId`, the resolved text with `format=resolved`.
-    func schemaString(_ stored: StoredSchema, _ query: Query) throws -> JSONValue {
+    func schemaString(_ stored: StoredSchema, _ query: Query, _ access: Access = Access(principal: nil)) throws -> JSONValue {
         let text = query.value("format") == "resolved" ? try registry.resolvedText(id: stored.id) : stored.schema
         var members: [(String, JSONValue)] = [("schema", .string(text)), ("schemaType", .string("AVRO"))]
         appendContents(to: &members, references: stored.references, contract: stored.contract)
         members.append(("guid", .string(stored.guid)))
-        if let subject = query.value("subject"), let pair = try registry.versions(usingID: stored.id, includeDeleted: true).first(where: { $0.subject == subject }) {
+        if let subject = query.value("subject"), access.may(.read, subject), let pair = try registry.versions(usingID: stored.id, includeDeleted: true).first(where: { $0.subject == subject }) {
             members.append(("subject", .string(pair.subject)))
             members.append(("version", .integer(Int64(pair.version))))
         }

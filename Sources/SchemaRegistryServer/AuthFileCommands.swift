@@ -169,24 +169,65 @@ struct UserAddCommand: ParsableCommand {
         return String(standard.prefix(22).map { $0 == "+" ? "-" : $0 == "/" ? "_" : $0 })
     }
 
-    /// Replaces the file atomically (a new file renamed over it), readable by its owner only.
+    /// Replaces the file atomically: a new file (made with `mkstemp`, so never through a planted link) with the
+    /// old file's owner, group and mode (0600 for a new file), written whole, synced, renamed over it, and the
+    /// directory synced.
     private func write(_ text: String) throws {
-        let temporary = authFile + ".tmp-\(getpid())"
-        let descriptor = open(temporary, O_WRONLY | O_CREAT | O_TRUNC, 0o600)
-        guard descriptor >= 0 else { fail("cannot write \(temporary): \(String(cString: strerror(errno)))") }
+        var template = Array((authFile + ".tmp-XXXXXX").utf8CString)
+        let descriptor = template.withUnsafeMutableBufferPointer { mkstemp($0.baseAddress!) }
+        guard descriptor >= 0 else { fail("cannot write next to \(authFile): \(String(cString: strerror(errno)))") }
+        let temporary = String(decoding: template.dropLast().map { UInt8(bitPattern: $0) }, as: UTF8.self)
+        var existing = stat()
+        if stat(authFile, &existing) == 0 {
+            _ = fchown(descriptor, existing.st_uid, existing.st_gid)
+            _ = fchmod(descriptor, existing.st_mode & 0o7777)
+        } else {
+            _ = fchmod(descriptor, 0o600)
+        }
         let bytes = Array(text.utf8)
-        let written = bytes.withUnsafeBytes { Glibc.write(descriptor, $0.baseAddress, $0.count) }
+        var written = 0
+        while written < bytes.count {
+            let count = bytes.withUnsafeBytes { systemWrite(descriptor, $0.baseAddress! + written, $0.count - written) }
+            if count < 0 && errno == EINTR { continue }
+            guard count > 0 else { break }
+            written += count
+        }
         let synced = fsync(descriptor) == 0
         close(descriptor)
         guard written == bytes.count, synced, rename(temporary, authFile) == 0 else {
+            let reason = String(cString: strerror(errno))
             unlink(temporary)
-            fail("cannot write \(authFile): \(String(cString: strerror(errno)))")
+            fail("cannot write \(authFile): \(reason)")
+        }
+        let slash = authFile.lastIndex(of: "/")
+        let directory = slash.map { $0 == authFile.startIndex ? "/" : String(authFile[..<$0]) } ?? "."
+        let directoryDescriptor = open(directory, O_RDONLY)
+        if directoryDescriptor >= 0 {
+            _ = fsync(directoryDescriptor)
+            close(directoryDescriptor)
         }
     }
 
     private func fail(_ message: String) -> Never {
         let line = "error: \(message)\n"
-        _ = line.withCString { Glibc.write(2, $0, strlen($0)) }
-        Glibc.exit(2)
+        _ = line.withCString { systemWrite(2, $0, strlen($0)) }
+        systemExit(2)
     }
+}
+
+/// write(2), named apart from the method above.
+private func systemWrite(_ descriptor: Int32, _ bytes: UnsafeRawPointer?, _ count: Int) -> Int {
+    #if canImport(Glibc)
+    Glibc.write(descriptor, bytes, count)
+    #else
+    Darwin.write(descriptor, bytes, count)
+    #endif
+}
+
+private func systemExit(_ code: Int32) -> Never {
+    #if canImport(Glibc)
+    Glibc.exit(code)
+    #else
+    Darwin.exit(code)
+    #endif
 }

@@ -235,6 +235,41 @@ import Testing
         #expect(alsoPayments.status == 404, "the writer of orders-* registered under payments-copy")
     }
 
+    /// What other subjects hold can leak through a request's references, `?subject=` on a by-id read, and
+    /// `referencedby`: each answers for a subject the caller may not read exactly as for one that does not exist.
+    @Test func referencesAndByIDExtrasDoNotRevealUnreadableSubjects() throws {
+        let (api, admin, ordersID, _, directory) = try Self.seeded()
+        defer { try? FileManager.default.removeItem(at: directory) }
+        func body(_ response: HTTPResponse) -> String { String(decoding: response.body, as: UTF8.self) }
+        func referring(to subject: String) -> String {
+            let schema = #"{"type":"record","name":"Wrapper","fields":[{"name":"inner","type":"Payment"}]}"#
+            return #"{"schema":\#(JSONValue.string(schema).compactText),"references":[{"name":"Payment","subject":"\#(subject)","version":1}]}"#
+        }
+        // payments-value exists; nope-value does not: a reader of orders-* cannot tell them apart.
+        for (method, path, caller) in [("POST", "/subjects/\(Self.orders)", Caller.reader), ("POST", "/subjects/orders-wrapper/versions", .writer),
+                                       ("POST", "/compatibility/subjects/\(Self.orders)/versions/latest", .writer)] {
+            let before = Self.state(admin)
+            let hidden = Self.send(api, method, path, body: referring(to: "payments-value"), authorization: caller.authorization)
+            let missing = Self.send(api, method, path, body: referring(to: "nope-value"), authorization: caller.authorization)
+            #expect(hidden.status == missing.status, "\(method) \(path): \(hidden.status) vs \(missing.status)")
+            #expect(body(hidden) == body(missing).replacingOccurrences(of: "nope-value", with: "payments-value"), "\(method) \(path): \(body(hidden))")
+            #expect(Self.state(admin) == before)
+        }
+        // The same content under payments-copy too: ?subject= names it only to who may read it.
+        let copy = #"{"schema":\#(JSONValue.string(Self.schema).compactText)}"#
+        #expect(Self.send(admin, "POST", "/subjects/payments-copy/versions", body: copy).status == 200)
+        #expect(!body(Self.send(api, "GET", "/schemas/ids/\(ordersID)?subject=payments-copy", authorization: Caller.reader.authorization)).contains("payments"))
+        #expect(body(Self.send(api, "GET", "/schemas/ids/\(ordersID)?subject=orders-value", authorization: Caller.reader.authorization)).contains(#""subject":"orders-value""#))
+        #expect(body(Self.send(api, "GET", "/schemas/ids/\(ordersID)?subject=payments-copy", authorization: Caller.otherReader.authorization)).contains(#""subject":"payments-copy""#))
+        // A payments-* schema that refers to orders-value version 1: its id is listed only to who may read it.
+        let wrapper = #"{"type":"record","name":"Wrapper","fields":[{"name":"order","type":"Order"}]}"#
+        let referrer = #"{"schema":\#(JSONValue.string(wrapper).compactText),"references":[{"name":"Order","subject":"orders-value","version":1}]}"#
+        #expect(Self.send(admin, "POST", "/subjects/payments-wrapper/versions", body: referrer).status == 200)
+        let referencedBy = "/subjects/\(Self.orders)/versions/1/referencedby"
+        #expect(body(Self.send(admin, "GET", referencedBy)) != "[]")
+        #expect(body(Self.send(api, "GET", referencedBy, authorization: Caller.reader.authorization)) == "[]")
+    }
+
     @Test func hostileAuthorizationHeadersAreUnauthorized() throws {
         let (api, _, _, _, directory) = try Self.seeded()
         defer { try? FileManager.default.removeItem(at: directory) }

@@ -267,6 +267,14 @@ def test_user_add_writes_entries_karapace_and_the_registry_accept(tmp_path):
     again = subprocess.run([server_binary(), "user", "add", "--auth-file", path, "--name", "alice", "--password-stdin"],
                            input="x\n", capture_output=True, text=True, timeout=60)
     assert again.returncode == 2 and "already" in again.stderr
+    # An existing file keeps its mode (a server reading it through its group still can); nothing is left beside it.
+    os.chmod(path, 0o640)
+    carol = subprocess.run([server_binary(), "user", "add", "--auth-file", path, "--name", "carol", "--password-stdin"],
+                           input="carol-pw\n", capture_output=True, text=True, timeout=60)
+    assert carol.returncode == 0, carol.stderr
+    assert oct(os.stat(path).st_mode & 0o777) == "0o640"
+    assert [entry["username"] for entry in json.load(open(path))["users"]] == ["alice", "bob", "carol"]
+    assert sorted(os.listdir(os.path.dirname(path))) == sorted(name for name in os.listdir(os.path.dirname(path)) if ".tmp-" not in name)
     document["permissions"] = [{"username": "alice", "operation": "Read", "resource": ".*"}]
     write_json(path, document)
     registry = SecureRegistry(tmp_path).start()

@@ -39,8 +39,11 @@ public final class AccessRules: Sendable {
     }
 
     static let maximumRememberedDecisions = 65_536
+    static let maximumRememberedResourceBytes = 256
 
     let users: [String: User]
+    /// The users in name order (the stand-ins for unknown names are chosen among them).
+    let usersByName: [User]
     let permissions: [String: [Permission]]
     private let decisions = Mutex<[DecisionKey: Bool]>([:])
 
@@ -86,7 +89,8 @@ public final class AccessRules: Sendable {
                 guard users[user] != nil else { throw AuthFileError("\(place) names user '\(user)', who is not in 'users'") }
                 let expression: Regex<AnyRegexOutput>
                 do {
-                    expression = try Regex(pattern)
+                    // Code points, as Python's `re` (Karapace) matches, not grapheme clusters.
+                    expression = try Regex(pattern).matchingSemantics(.unicodeScalar)
                 } catch {
                     throw AuthFileError("\(place).resource '\(pattern)' is not a regular expression: \(error)")
                 }
@@ -94,6 +98,7 @@ public final class AccessRules: Sendable {
             }
         }
         self.users = users
+        self.usersByName = users.values.sorted { $0.name < $1.name }
         self.permissions = permissions
     }
 
@@ -104,6 +109,8 @@ public final class AccessRules: Sendable {
         let allowed = (permissions[user] ?? []).contains { permission in
             (permission.operation == .write || operation == .read) && (try? permission.expression.prefixMatch(in: resource)) != nil
         }
+        // Long names (a client can send any) are decided each time rather than fill the memory.
+        guard resource.utf8.count <= AccessRules.maximumRememberedResourceBytes else { return allowed }
         decisions.withLock { decisions in
             if decisions.count >= AccessRules.maximumRememberedDecisions { decisions.removeAll(keepingCapacity: true) }
             decisions[key] = allowed

@@ -57,9 +57,10 @@ public final class Authenticator: Sendable {
 
         guard let (name, password) = Authenticator.basicCredentials(authorization) else { return nil }
         let user = rules.users[name]
-        // An unknown user is checked against a stand-in with the same cost, so timing does not tell users apart.
-        let checked = user ?? AccessRules.User(
-            name: "", algorithm: rules.users.values.first?.algorithm ?? .sha256, salt: Array("stand-in".utf8), hash: [])
+        // An unknown name is checked against a stand-in: a real user's entry, the same one for a name every time
+        // (chosen by a keyed hash of it), so its cost follows the file's own mix of algorithms and timing does
+        // not tell known names from unknown ones.
+        let checked = user ?? standIn(for: name, among: rules.usersByName)
         let derived = checked.algorithm.derive(password: password, salt: checked.salt)
         let matches = PasswordHash.constantTimeEqual(derived, user?.hash ?? derived.map { ~$0 })
         guard let user, matches else { return nil }
@@ -69,6 +70,13 @@ public final class Authenticator: Sendable {
             remembered[key] = Remembered(principal: principal, expires: now + Authenticator.rememberNanoseconds)
         }
         return principal
+    }
+
+    private func standIn(for name: String, among users: [AccessRules.User]) -> AccessRules.User {
+        guard !users.isEmpty else { return AccessRules.User(name: "", algorithm: .sha256, salt: Array("stand-in".utf8), hash: []) }
+        let digest = PasswordHash.hmacSHA256(key: rememberKey, Array(name.utf8))
+        let number = digest.prefix(8).reduce(UInt64(0)) { $0 << 8 | UInt64($1) }
+        return users[Int(number % UInt64(users.count))]
     }
 
     /// "Basic base64(user:password)" → (user, password bytes); the user must be UTF-8.
