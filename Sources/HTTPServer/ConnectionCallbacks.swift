@@ -14,12 +14,45 @@ import Darwin
 /// path and on each query name and value.
 typealias UnescapeCallback = @convention(c) (UnsafeMutableRawPointer?, OpaquePointer?, UnsafeMutablePointer<CChar>?) -> Int
 
+/// `MHD_OPTION_URI_LOG_CALLBACK`: `void *(*)(void *cls, const char *uri, struct MHD_Connection *c)`.
+typealias URILogCallback = @convention(c) (UnsafeMutableRawPointer?, UnsafePointer<CChar>?, OpaquePointer?) -> UnsafeMutableRawPointer?
+
 
 /// Leaves the text escaped. MHD's default would turn `%2F` into `/` in the path, and subjects may contain `/`;
 /// query names and values are decoded by `TextDecoding.queryComponent` instead.
 func keepEscapes(_ cls: UnsafeMutableRawPointer?, _ connection: OpaquePointer?, _ text: UnsafeMutablePointer<CChar>?) -> Int {
     guard let text else { return 0 }
     return strlen(text)
+}
+
+/// `MHD_OPTION_URI_LOG_CALLBACK`: the request line has arrived, before libmicrohttpd splits the query into
+/// parameters (each stored in the connection's memory pool, which a long query exhausts: the library then closes
+/// the connection without an answer). The request's state starts here and becomes the handler's context. A
+/// target too long or with too many parameters is refused: its query is cut to nothing in the library's buffer
+/// (which the callback may write, whatever the `const`), and the handler answers 414.
+func beginRequest(_ cls: UnsafeMutableRawPointer?, _ uri: UnsafePointer<CChar>?, _ connection: OpaquePointer?) -> UnsafeMutableRawPointer? {
+    guard let cls else { return nil }
+    let server = Unmanaged<ServerContext>.fromOpaque(cls).takeUnretainedValue()
+    let state = RequestState()
+    server.requestStarted()
+    if let uri {
+        let length = strlen(uri)
+        var parameters = 0
+        var query: UnsafeMutablePointer<CChar>?
+        for index in 0..<length {
+            let character = uri[index]
+            if query == nil {
+                if character == 0x3F /* ? */ { query = UnsafeMutablePointer(mutating: uri + index); parameters = 1 }
+            } else if character == 0x26 /* & */ {
+                parameters += 1
+            }
+        }
+        if length > RefusedRequest.maximumTargetBytes || parameters > RefusedRequest.maximumQueryParameters {
+            state.refusal = .targetTooLarge
+            if let query { query[1] = 0 }
+        }
+    }
+    return Unmanaged.passRetained(state).toOpaque()
 }
 
 /// `MHD_OPTION_NOTIFY_CONNECTION`: a connection was accepted (its TLS session exists, the handshake has not
@@ -118,12 +151,19 @@ func handleAccess(
     guard let cls, let connection, let url, let method, let uploadDataSize, let requestContext else { return .NO }
     let server = Unmanaged<ServerContext>.fromOpaque(cls).takeUnretainedValue()
 
-    guard let statePointer = requestContext.pointee else {
-        // The headers are in: the deadline for the body runs from now.
-        connectionRecord(connection)?.startPhase()
-        let state = RequestState()
+    let state: RequestState
+    if let statePointer = requestContext.pointee {
+        state = Unmanaged<RequestState>.fromOpaque(statePointer).takeUnretainedValue()
+    } else {
+        // `beginRequest` makes the state; this is only a fallback.
+        state = RequestState()
         requestContext.pointee = Unmanaged.passRetained(state).toOpaque()
         server.requestStarted()
+    }
+    if !state.hasHeaders {
+        state.hasHeaders = true
+        // The headers are in: the deadline for the body runs from now.
+        connectionRecord(connection)?.startPhase()
         if hasAmbiguousFraming(connection) {
             // Answered at once, and the connection closed after it: whatever follows on it (a body, or a
             // request pipelined behind) cannot be told apart.
@@ -157,7 +197,7 @@ func handleAccess(
         state.method = TextDecoding.lossyText(UnsafeRawBufferPointer(start: method, count: strlen(method)))
         if let path = TextDecoding.validUTF8(UnsafeRawBufferPointer(start: url, count: strlen(url))) {
             state.path = path
-        } else {
+        } else if state.refusal == nil {
             state.refusal = .pathNotUTF8
         }
         if state.refusal == nil {
@@ -169,7 +209,6 @@ func handleAccess(
         }
         return .YES
     }
-    let state = Unmanaged<RequestState>.fromOpaque(statePointer).takeUnretainedValue()
 
     let chunkSize = uploadDataSize.pointee
     if chunkSize > 0 {
@@ -208,7 +247,8 @@ func handleAccess(
         return queue(overBudgetResponse, status: 503, on: connection, closing: true)
     }
     if let refusal = state.refusal {
-        return queue(refusal.response, status: refusal.response.status, on: connection, closing: server.isStopping)
+        // A target cut short in libmicrohttpd's buffer: the connection goes with the answer, as its own 414 does.
+        return queue(refusal.response, status: refusal.response.status, on: connection, closing: server.isStopping || refusal == .targetTooLarge)
     }
     let body = state.body
     state.body = []

@@ -1,3 +1,4 @@
+import CGnuTLS
 import CMicroHTTPD
 
 #if canImport(Glibc)
@@ -28,12 +29,14 @@ public func queueResponseReplacingErrorPages(_ connection: OpaquePointer?, _ sta
     // the socket (nothing else has been written on it: this is the request's first answer), and the
     // library is told to close the connection.
     if let connection, MHD_lookup_connection_value(connection, .HEADER_KIND, "Content-Length") != nil, status == 400 || status == 413 {
-        // Over TLS the bytes would have to go through the session: such a connection is only closed.
-        let socket = shim_connection_is_tls(connection) != 0 ? -1 : shim_connection_socket(connection)
-        if socket >= 0 {
-            let reason = status == 413 ? "Payload Too Large" : "Bad Request"
-            let head = "HTTP/1.1 \(status) \(reason)\r\nContent-Type: \(RefusedRequest.errorContentType)\r\nContent-Length: \(body.count)\r\nConnection: close\r\n\r\n"
-            ErrorPageReplacement.sendAll(Array(head.utf8) + body, on: socket)
+        // Over TLS the bytes go through the connection's session.
+        let reason = status == 413 ? "Payload Too Large" : "Bad Request"
+        let head = "HTTP/1.1 \(status) \(reason)\r\nContent-Type: \(RefusedRequest.errorContentType)\r\nContent-Length: \(body.count)\r\nConnection: close\r\n\r\n"
+        if let session = shim_connection_tls_session(connection) {
+            ErrorPageReplacement.sendAll(Array(head.utf8) + body, session: OpaquePointer(session), socket: shim_connection_socket(connection))
+        } else {
+            let socket = shim_connection_socket(connection)
+            if socket >= 0 { ErrorPageReplacement.sendAll(Array(head.utf8) + body, on: socket) }
         }
         return .NO
     }
@@ -61,6 +64,25 @@ extension ErrorPageReplacement {
                 continue
             }
             guard count < 0, errno == EINTR || errno == EAGAIN || errno == EWOULDBLOCK, waits < 10 else { return }
+            waits += 1
+            var descriptor = pollfd(fd: socket, events: Int16(POLLOUT), revents: 0)
+            _ = poll(&descriptor, 1, 10)
+        }
+    }
+}
+
+extension ErrorPageReplacement {
+    /// The same through a TLS session (non-blocking under libmicrohttpd): up to 100 ms in all for room.
+    static func sendAll(_ bytes: [UInt8], session: OpaquePointer, socket: Int32) {
+        var sent = 0
+        var waits = 0
+        while sent < bytes.count {
+            let count = bytes.withUnsafeBytes { gnutls_record_send(session, $0.baseAddress.map { $0 + sent }, bytes.count - sent) }
+            if count > 0 {
+                sent += count
+                continue
+            }
+            guard count == Int(GNUTLS_E_AGAIN) || count == Int(GNUTLS_E_INTERRUPTED), waits < 10, socket >= 0 else { return }
             waits += 1
             var descriptor = pollfd(fd: socket, events: Int16(POLLOUT), revents: 0)
             _ = poll(&descriptor, 1, 10)

@@ -73,6 +73,7 @@ public final class HTTPServer: @unchecked Sendable {
         let unescape: UnescapeCallback = keepEscapes
         let completed: MHD_RequestCompletedCallback = completeRequest
         let notify: MHD_NotifyConnectionCallback = notifyConnection
+        let uriLog: URILogCallback = beginRequest
         // In an MHD_OPTION_ARRAY, two-pointer options carry the function pointer in `value` and its argument in
         // `ptr_value`; integer options carry the integer in `value`.
         var options = [
@@ -80,6 +81,10 @@ public final class HTTPServer: @unchecked Sendable {
             MHD_OptionItem(option: .UNESCAPE_CALLBACK, value: unsafeBitCast(unescape, to: Int.self), ptr_value: nil),
             MHD_OptionItem(option: .NOTIFY_COMPLETED, value: unsafeBitCast(completed, to: Int.self), ptr_value: contextPointer),
             MHD_OptionItem(option: .NOTIFY_CONNECTION, value: unsafeBitCast(notify, to: Int.self), ptr_value: contextPointer),
+            MHD_OptionItem(option: .URI_LOG_CALLBACK, value: unsafeBitCast(uriLog, to: Int.self), ptr_value: contextPointer),
+            // Each connection's memory pool (request line, headers, parameters): 64 KiB rather than 32, so a target
+            // up to RefusedRequest.maximumTargetBytes with all its parameters fits. Pages are touched only as used.
+            MHD_OptionItem(option: .CONNECTION_MEMORY_LIMIT, value: 64 * 1024, ptr_value: nil),
             MHD_OptionItem(option: .CONNECTION_TIMEOUT, value: configuration.connectionTimeoutSeconds, ptr_value: nil),
         ]
         if configuration.threads > 1 {

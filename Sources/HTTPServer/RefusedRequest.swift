@@ -12,9 +12,21 @@ enum RefusedRequest: Equatable {
     /// Two `Content-Length` headers, one beside `Transfer-Encoding`, or a `Transfer-Encoding` other than one
     /// `chunked`: the framing is ambiguous, and a proxy in front may have read it the other way (smuggling).
     case ambiguousFraming
+    /// The request line is longer than `maximumTargetBytes`, or its query has more than `maximumQueryParameters`
+    /// parameters: refused before libmicrohttpd stores them (its per-connection memory would run out and it would
+    /// close the connection without an answer).
+    case targetTooLarge
+
+    /// Confluent's Jetty refuses request headers past 8 KiB; the registry's own requests use a few parameters.
+    static let maximumTargetBytes = 8 * 1024
+    static let maximumQueryParameters = 256
 
     var response: HTTPResponse {
         switch self {
+        case .targetTooLarge:
+            RefusedRequest.errorResponse(
+                status: 414,
+                message: "HTTP 414 URI Too Long: the request target is longer than \(RefusedRequest.maximumTargetBytes) bytes or has more than \(RefusedRequest.maximumQueryParameters) query parameters")
         case .pathNotUTF8: RefusedRequest.errorResponse(status: 400, message: "The request path is not valid UTF-8")
         case .queryNotUTF8: RefusedRequest.errorResponse(status: 400, message: "The request query is not valid UTF-8")
         case .ambiguousFraming:

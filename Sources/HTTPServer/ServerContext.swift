@@ -67,6 +67,8 @@ final class ServerContext: @unchecked Sendable {
 ///
 /// Only the MHD worker thread that owns the connection touches it, one callback at a time.
 final class RequestState {
+    /// The access handler has been called (with the headers): later calls carry the body.
+    var hasHeaders = false
     var body: [UInt8] = []
     /// The body's capacity, of which all but the first bytes count against the server's budget.
     var reservedBodyBytes = 0

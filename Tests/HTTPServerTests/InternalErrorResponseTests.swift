@@ -34,9 +34,11 @@ import HTTPServer
         Case(name: "100 KB path", request: Array("GET /\(String(repeating: "p", count: 100_000)) HTTP/1.1\r\nHost: x\r\n\r\n".utf8), status: 414),
         Case(name: "header line without colon", request: Array("GET / HTTP/1.1\r\nHost: x\r\nno colon here\r\n\r\n".utf8), status: 400),
         Case(name: "malformed request line", request: Array("GARBAGE\r\n\r\n".utf8), status: nil),
-        // Each query parameter takes a record in the connection's 32 KB memory pool; when they do not fit,
-        // libmicrohttpd closes the connection without an answer.
-        Case(name: "600 query parameters", request: Array("GET /describe?\(String(repeating: "q=1&", count: 600)) HTTP/1.1\r\nHost: x\r\n\r\n".utf8), status: nil),
+        // Each query parameter takes a record in the connection's memory pool; libmicrohttpd closed the connection
+        // without an answer when they did not fit. Targets with more than 256 parameters, or longer than 8 KiB,
+        // are refused before it stores them.
+        Case(name: "600 query parameters", request: Array("GET /describe?\(String(repeating: "q=1&", count: 600)) HTTP/1.1\r\nHost: x\r\n\r\n".utf8), status: 414),
+        Case(name: "200 query parameters of 100 bytes", request: Array("GET /describe?\(String(repeating: "q=\(String(repeating: "v", count: 100))&", count: 200)) HTTP/1.1\r\nHost: x\r\n\r\n".utf8), status: 414),
     ]
 
     @Test(arguments: cases)

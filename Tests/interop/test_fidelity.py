@@ -396,6 +396,23 @@ def test_reregistering_a_soft_deleted_schema_removes_the_old_version(registry, s
 REGISTER_BODY = b'{"schema":"\\"string\\""}'
 
 
+def query_of(count, length):
+    return b"&".join(b"p%d=%s" % (index, b"v" * length) for index in range(count))
+
+
+# Requests each answered with one well-formed error, over plain HTTP and over TLS (test_tls.py): unreadable
+# Content-Length values, and request targets whose query used to exhaust libmicrohttpd's per-connection memory
+# (it closed the connection with no answer from about 450 short parameters, or 200 of 100 bytes).
+FRAMING_AND_TARGET_CASES = [
+    (b"POST /subjects/s/versions HTTP/1.1\r\nHost: x\r\nContent-Length: -5\r\n\r\n" + REGISTER_BODY, 400),
+    (b"POST /subjects/s/versions HTTP/1.1\r\nHost: x\r\nContent-Length: 0x10\r\n\r\n" + REGISTER_BODY, 400),
+    (b"POST /subjects/s/versions HTTP/1.1\r\nHost: x\r\nContent-Length: 99999999999999999999999\r\n\r\n" + REGISTER_BODY, 413),
+] + [
+    (b"GET /subjects?" + query_of(count, length) + b" HTTP/1.1\r\nHost: x\r\n\r\n", 414)
+    for count, length in [(257, 0), (450, 1), (1000, 10), (200, 100), (3000, 1), (20, 1000)]
+]
+
+
 def test_answers_libmicrohttpd_makes_itself_are_json_once(registry):
     import re
     import socket
@@ -419,7 +436,7 @@ def test_answers_libmicrohttpd_makes_itself_are_json_once(registry):
          % (len(REGISTER_BODY), len(REGISTER_BODY)) + REGISTER_BODY, 400),
         (b"POST /subjects/s/versions HTTP/1.1\r\nHost: x\r\nContent-Type: application/json\r\nContent-Length: 4\r\n"
          b"Transfer-Encoding: chunked\r\n\r\n%x\r\n" % len(REGISTER_BODY) + REGISTER_BODY + b"\r\n0\r\n\r\n", 400),
-    ]
+    ] + FRAMING_AND_TARGET_CASES
     for raw, status in cases:
         with socket.create_connection(("127.0.0.1", port)) as connection:
             connection.settimeout(10)

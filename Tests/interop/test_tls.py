@@ -202,3 +202,30 @@ def test_schemactl_presents_a_client_certificate(tmp_path):
         assert requests.get(url + "/subjects", verify=ca, cert=(certificate, key), timeout=10).json() == ["orders-value"]
     finally:
         stop(process)
+
+
+def test_malformed_framing_and_huge_targets_get_one_answer_over_tls(https_registry):
+    """The same one well-formed 4xx over TLS as over plain HTTP (an unreadable Content-Length used to close the
+    TLS connection with no answer)."""
+    import json
+    from test_fidelity import FRAMING_AND_TARGET_CASES, query_of
+
+    url, port, ca = https_registry
+    context = ssl.create_default_context(cafile=ca)
+    allowed = [(b"GET /subjects?" + query_of(256, 1) + b" HTTP/1.1\r\nHost: x\r\n\r\n", 200)]
+    for raw, status in FRAMING_AND_TARGET_CASES + allowed:
+        with socket.create_connection(("127.0.0.1", port)) as plain, context.wrap_socket(plain, server_hostname="127.0.0.1") as tls:
+            tls.settimeout(10)
+            tls.sendall(raw.replace(b"\r\n\r\n", b"\r\nConnection: close\r\n\r\n", 1))
+            answer = b""
+            try:
+                while chunk := tls.recv(65536):
+                    answer += chunk
+            except (ssl.SSLError, ConnectionResetError):
+                pass
+        assert answer.count(b"HTTP/1.1 ") == 1, (raw[:80], answer[:300])
+        head, _, body = answer.partition(b"\r\n\r\n")
+        assert head.startswith(b"HTTP/1.1 %d" % status), (raw[:80], head)
+        if status != 200:
+            assert json.loads(body)["error_code"] == status, body
+    assert requests.get(url + "/subjects", verify=ca).json() == []
