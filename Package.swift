@@ -7,6 +7,10 @@ let package = Package(
     platforms: [.macOS(.v15)],
     products: [
         .library(name: "AvroCodec", targets: ["AvroCodec"]),
+        // For the fuzzing package (Fuzz/), which builds them with libFuzzer and AddressSanitizer.
+        .library(name: "Registry", targets: ["Registry"]),
+        .library(name: "RegistryHTTP", targets: ["RegistryHTTP"]),
+        .library(name: "HTTPServer", targets: ["HTTPServer"]),
         .executable(name: "schemactl", targets: ["SchemaCtl"]),
         .executable(name: "codec-bench", targets: ["CodecBench"]),
         .executable(name: "schema-registry", targets: ["SchemaRegistryServer"]),

@@ -16,6 +16,8 @@ struct ConfluentNormalizedWriter {
     let schema: AvroSchema
     var output: JSONWriter
     private var written: Set<SchemaNode.ID> = []
+    /// The namespace a parser of the text would give a name without a dot here: that of the enclosing named type.
+    private var enclosingNamespace = ""
 
     init(schema: AvroSchema) {
         self.schema = schema
@@ -69,6 +71,15 @@ struct ConfluentNormalizedWriter {
         }
         output.raw("{\"name\":")
         output.string(name.fullName)
+        // A type in the null namespace inside a namespaced one: without an empty namespace its bare name would be
+        // read as belonging to the enclosing namespace, and the text would parse to another schema (found by
+        // fuzzing). Java's Schema.toString writes the same reset.
+        if name.namespace.isEmpty, !enclosingNamespace.isEmpty {
+            output.raw(",\"namespace\":\"\"")
+        }
+        let outerNamespace = enclosingNamespace
+        enclosingNamespace = name.namespace
+        defer { enclosingNamespace = outerNamespace }
         output.raw(",\"type\":")
         output.string(node.kind == .record ? "record" : node.kind.rawValue)
         var doc: String?
