@@ -11,9 +11,9 @@ ensure_registry_binary() {
 
 # Starts the registry on a free loopback port with the database $DB (default: a SQLite file in $WORK); sets
 # SERVER_PID and PORT (the log goes to $SERVER_LOG, default $WORK/server.log).
-start_registry() {
+start_registry() {  # [extra flags…]
     local log=${SERVER_LOG:-$WORK/server.log}
-    "$BIN" --listen 127.0.0.1:0 --db "${DB:-$WORK/registry.db}" --threads "$THREADS" >"$log" 2>&1 &
+    "$BIN" --listen 127.0.0.1:0 --db "${DB:-$WORK/registry.db}" --threads "$THREADS" "$@" >"$log" 2>&1 &
     SERVER_PID=$!
     PORT=""
     for _ in $(seq 1 200); do

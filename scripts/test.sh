@@ -16,3 +16,6 @@ python3 -m pytest -q -p no:cacheprovider Tests/interop
 # PostgreSQL database (the PostgreSQL store must behave exactly as the SQLite one).
 REGISTRY_STORE=postgresql python3 -m pytest -q -p no:cacheprovider \
     Tests/interop/test_api.py Tests/interop/test_confluent_client.py Tests/interop/test_confluent_serde.py Tests/interop/test_fidelity.py
+# Every fuzz target briefly (30 s each, AddressSanitizer on), so they keep building and their kept regression
+# inputs keep passing; scripts/fuzz.sh without --smoke is the long run (and the ThreadSanitizer tests).
+scripts/fuzz.sh --smoke
