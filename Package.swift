@@ -31,17 +31,19 @@ let package = Package(
         .systemLibrary(name: "CNettle", pkgConfig: "nettle", providers: [.apt(["nettle-dev"])]),
         .systemLibrary(name: "CGnuTLS", pkgConfig: "gnutls", providers: [.apt(["libgnutls28-dev"])]),
 
+        // A pthread-mutex-guarded value (ThreadSanitizer sees it; it does not see Synchronization.Mutex).
+        .target(name: "Locking"),
         // The codec module: schema model, strict parser, canonical form, fingerprints, compatibility.
         // Knows nothing of HTTP or storage.
         .target(
             name: "AvroCodec",
-            dependencies: ["CAvro", "CNettle"]
+            dependencies: ["CAvro", "CNettle", "Locking"]
         ),
         // The registry domain: subjects, versions, ids, levels, modes, deletes over SQLite. No HTTP.
-        .target(name: "Registry", dependencies: ["AvroCodec", "CSQLite", "PostgresClient"]),
+        .target(name: "Registry", dependencies: ["AvroCodec", "CSQLite", "PostgresClient", "Locking"]),
         .target(name: "HTTPServer", dependencies: ["CMicroHTTPD", "CGnuTLS"]),
         // The REST API: libmicrohttpd requests → registry domain calls → responses. Thin.
-        .target(name: "RegistryHTTP", dependencies: ["AvroCodec", "Registry", "HTTPServer", "CNettle"]),
+        .target(name: "RegistryHTTP", dependencies: ["AvroCodec", "Registry", "HTTPServer", "CNettle", "Locking"]),
         .executableTarget(
             name: "SchemaRegistryServer",
             dependencies: ["Registry", "RegistryHTTP", "HTTPServer", .product(name: "ArgumentParser", package: "swift-argument-parser")]
@@ -49,7 +51,7 @@ let package = Package(
         // The REST API from the other side, for schemactl, the WAL source and consumers.
         // Its own HTTP/1.1 transport over POSIX sockets and GnuTLS rather than URLSession: loading
         // Foundation + FoundationNetworking cost every schemactl run ~12 ms of start-up.
-        .target(name: "RegistryClient", dependencies: ["AvroCodec", "CGnuTLS"]),
+        .target(name: "RegistryClient", dependencies: ["AvroCodec", "CGnuTLS", "Locking"]),
         // The registry connection flags the command-line tools share.
         .target(name: "RegistryCommandLine", dependencies: ["RegistryClient", .product(name: "ArgumentParser", package: "swift-argument-parser")]),
         .executableTarget(
@@ -73,7 +75,7 @@ let package = Package(
         // The WAL source: PostgreSQL logical replication (pgoutput) → Avro records.
         // libpq, wrapped once: the WAL source's connections and (step 3) the registry's PostgreSQL store.
         .target(name: "PostgresClient", dependencies: ["CPostgres"]),
-        .target(name: "WALSource", dependencies: ["PostgresClient", "AvroCodec", "ChangeEvents", "RegistryClient"]),
+        .target(name: "WALSource", dependencies: ["PostgresClient", "AvroCodec", "ChangeEvents", "RegistryClient", "Locking"]),
         .executableTarget(
             name: "WALSourceCommand",
             dependencies: ["WALSource", "HTTPServer", "RegistryClient", "RegistryCommandLine", .product(name: "ArgumentParser", package: "swift-argument-parser")]
@@ -82,7 +84,7 @@ let package = Package(
         .testTarget(name: "AvroCodecTests", dependencies: ["AvroCodec"]),
         .testTarget(name: "SchemaCtlTests", dependencies: ["SchemaCtl"]),
         .testTarget(name: "RegistryTests", dependencies: ["Registry"]),
-        .testTarget(name: "RegistryClientTests", dependencies: ["RegistryClient", "AvroCodec"]),
+        .testTarget(name: "RegistryClientTests", dependencies: ["RegistryClient", "AvroCodec", "Locking"]),
         .testTarget(name: "HTTPServerTests", dependencies: ["HTTPServer"]),
         // The REST layer without a socket: request → response, the permission matrix.
         .testTarget(name: "RegistryHTTPTests", dependencies: ["RegistryHTTP", "Registry", "HTTPServer", "AvroCodec"]),

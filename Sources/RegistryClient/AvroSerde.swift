@@ -1,5 +1,6 @@
 import AvroCodec
 import Synchronization
+import Locking
 
 /// Why a value could not be serialized or framed bytes deserialized.
 public enum SerdeError: Error, Sendable, CustomStringConvertible {
@@ -105,7 +106,7 @@ public final class AvroDeserializer: Sendable {
     public let registry: CachingRegistryClient
     /// The consumer's schema; nil: values keep the writer's shape.
     public let reader: AvroSchema?
-    private let plans = Mutex<[UInt32: ResolutionPlan]>([:])
+    private let plans = Locked<[UInt32: ResolutionPlan]>([:])
 
     /// One decoded record.
     public struct Decoded: Sendable {

@@ -1,5 +1,6 @@
 import AvroCodec
 import Synchronization
+import Locking
 
 /// A schema the registry holds, with its id and its parsed form (the client side of the registry's
 /// `RegisteredSchema`: what a consumer needs to decode).
@@ -34,7 +35,7 @@ public struct SubjectVersion: Sendable {
 public final class CachingRegistryClient: Sendable {
     public let client: RegistryClient
     public let latestTimeToLive: Duration
-    private let cache = Mutex(Cache())
+    private let cache = Locked(Cache())
 
     private struct Cache {
         var schemasByID: [Int: ParsedRegistrySchema] = [:]

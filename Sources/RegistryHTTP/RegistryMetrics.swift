@@ -1,5 +1,6 @@
 import Registry
 import Synchronization
+import Locking
 
 #if canImport(Glibc)
     import Glibc
@@ -25,7 +26,7 @@ public final class RegistryMetrics: Sendable {
         var rejections = 0
     }
 
-    private let counters = Mutex(Counters())
+    private let counters = Locked(Counters())
 
     public init() {}
 

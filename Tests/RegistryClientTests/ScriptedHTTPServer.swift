@@ -1,4 +1,5 @@
 import Foundation
+import Locking
 import Synchronization
 import Testing
 
@@ -44,7 +45,7 @@ enum ScriptedReply: Sendable {
 final class ScriptedHTTPServer: Sendable {
     let port: Int
     private let listener: Int32
-    private let state = Mutex(State())
+    private let state = Locked(State())
 
     private struct State {
         var accepted = 0

@@ -1,5 +1,6 @@
 import CAvro
 import Synchronization
+import Locking
 
 /// Binary encoding and decoding of values under their writer's own schema through Avro C's generic
 /// value interface (`avro_value_t`).
@@ -22,7 +23,7 @@ public final class AvroCCodec: Sendable {
     /// The schema the values follow.
     public let schema: AvroSchema
     // The C objects live in `State`, reached only under `state`'s lock, and are freed in deinit.
-    private let state: Mutex<State>
+    private let state: Locked<State>
 
     private struct State: ~Copyable {
         var cSchema: avro_schema_t
@@ -78,7 +79,7 @@ public final class AvroCCodec: Sendable {
             cavro_schema_decref(cSchema)
             throw AvroCodingError(path: "", message: "Avro C could not create a memory reader or writer")
         }
-        state = Mutex(State(cSchema: cSchema, valueClass: valueClass, value: value, writer: writer, reader: reader, scratch: scratch))
+        state = Locked(State(cSchema: cSchema, valueClass: valueClass, value: value, writer: writer, reader: reader, scratch: scratch))
     }
 
     /// Encodes `value` (which must follow `schema`). Byte-identical to `AvroBinary.encode`, except

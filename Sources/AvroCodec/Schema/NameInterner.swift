@@ -1,4 +1,5 @@
 import Synchronization
+import Locking
 
 /// Gives every distinct field name seen by this process a small integer id, so that resolution can
 /// match reader and writer fields by comparing integers. Ids are process-local and never reused; the
@@ -12,7 +13,7 @@ import Synchronization
 final class NameInterner: Sendable {
     static let shared = NameInterner()
 
-    private let table = Mutex(Table())
+    private let table = Locked(Table())
 
     /// The id of `name`, assigning the next one on first sight.
     func id(for name: String) -> Int32 {

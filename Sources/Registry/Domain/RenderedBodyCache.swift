@@ -1,4 +1,5 @@
 import Synchronization
+import Locking
 
 /// Rendered answers for schema ids (`GET /schemas/ids/{id}` bodies), bounded by bytes.
 ///
@@ -15,7 +16,7 @@ final class RenderedBodyCache: Sendable {
         var generation = 0
     }
 
-    private let content = Mutex(Content())
+    private let content = Locked(Content())
     private let byteLimit: Int
 
     init(byteLimit: Int) {

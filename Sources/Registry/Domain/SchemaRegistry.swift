@@ -1,5 +1,6 @@
 import AvroCodec
 import Synchronization
+import Locking
 
 #if canImport(Glibc)
     import Glibc
@@ -29,7 +30,7 @@ public final class SchemaRegistry: Sendable {
     /// Rendered `GET /schemas/ids/{id}` bodies kept by default, by size.
     public static let defaultRenderedCacheBytes = 32 << 20
 
-    let state: Mutex<State>
+    let state: Locked<State>
     let store: any RegistryStore
     let renderedBodies: RenderedBodyCache
     /// A random id made when the database was created (`GET /v1/metadata/id`).
@@ -98,7 +99,7 @@ public final class SchemaRegistry: Sendable {
         renderedBodies = RenderedBodyCache(byteLimit: renderedCacheBytes)
         var loaded = State(parsedCacheByteLimit: parsedCacheBytes, renderedBodies: renderedBodies)
         loaded.load(try store.loadSnapshot())
-        state = Mutex(loaded)
+        state = Locked(loaded)
         store.startFollowing(self)
     }
 

@@ -1,4 +1,5 @@
 import Synchronization
+import Locking
 
 /// Group commit: registrations enqueue their rows and wait; whichever waiter takes the commit lock
 /// first writes everything queued so far in one SQLite transaction (one fsync), and every
@@ -26,11 +27,11 @@ final class Journal: Sendable {
         var failure: String?
     }
 
-    private let queue = Mutex(Queue())
-    private let committer: Mutex<Committer>
+    private let queue = Locked(Queue())
+    private let committer: Locked<Committer>
 
     init(database: SQLiteDatabase) {
-        committer = Mutex(Committer(database: database))
+        committer = Locked(Committer(database: database))
     }
 
     /// Queues a registration's rows; returns its ticket. Call with the state lock held, so that

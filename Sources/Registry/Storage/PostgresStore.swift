@@ -1,6 +1,7 @@
 import AvroCodec
 import PostgresClient
 import Synchronization
+import Locking
 
 #if canImport(Glibc)
     import Glibc
@@ -34,11 +35,11 @@ final class PostgresStore: RegistryStore {
 
     let clusterID: String
     private let uri: String
-    private let idle = Mutex<[PostgresConnection]>([])
+    private let idle = Locked<[PostgresConnection]>([])
     private let reachable = Atomic<Bool>(true)
     private let stopped = Atomic<Bool>(false)
     /// By-id misses go to the database one at a time, so a flood of unknown ids is one query at a time.
-    private let misses = Mutex<Int>(0)
+    private let misses = Locked<Int>(0)
 
     var kind: String { "postgresql" }
     var isReachable: Bool { reachable.load(ordering: .relaxed) }

@@ -1,4 +1,5 @@
 import Synchronization
+import Locking
 
 /// Idle keep-alive connections, shared by every `RegistryClient` of the process: a CLI command or a
 /// consumer making many requests opens one connection (and does one TLS handshake), not one each.
@@ -37,7 +38,7 @@ final class HTTPConnectionPool: Sendable {
         let since: ContinuousClock.Instant
     }
 
-    private let idle = Mutex<[Key: [Idle]]>([:])
+    private let idle = Locked<[Key: [Idle]]>([:])
 
     /// The most recently used idle connection for `key` that is still fit for a request, if any.
     func take(_ key: Key) -> HTTPConnection? {

@@ -1,5 +1,6 @@
 import CGnuTLS
 import Synchronization
+import Locking
 
 /// A GnuTLS certificate-credentials structure: the certificate authorities a client trusts and the
 /// certificate it presents; freed in `deinit`.
@@ -22,7 +23,7 @@ final class TLSCredentials: @unchecked Sendable {
         }
     }
 
-    private static let cache = Mutex<[TLSOptions: TLSCredentials]>([:])
+    private static let cache = Locked<[TLSOptions: TLSCredentials]>([:])
 
     private init(_ options: TLSOptions) throws(TransportError) {
         var allocated: gnutls_certificate_credentials_t?

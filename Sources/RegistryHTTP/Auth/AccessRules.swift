@@ -1,5 +1,6 @@
 import AvroCodec
 import Synchronization
+import Locking
 
 /// What a user may do: read, or write (which implies read).
 public enum Operation: String, Sendable {
@@ -45,7 +46,7 @@ public final class AccessRules: Sendable {
     /// The users in name order (the stand-ins for unknown names are chosen among them).
     let usersByName: [User]
     let permissions: [String: [Permission]]
-    private let decisions = Mutex<[DecisionKey: Bool]>([:])
+    private let decisions = Locked<[DecisionKey: Bool]>([:])
 
     /// Parses an auth file; the error says what is wrong and where (never a password hash).
     public init(parsing bytes: [UInt8]) throws(AuthFileError) {

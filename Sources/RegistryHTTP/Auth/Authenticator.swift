@@ -1,5 +1,6 @@
 import AvroCodec
 import Synchronization
+import Locking
 
 /// Someone whose credentials were verified, with the rules they were verified under. Lives in the REST layer
 /// only: the registry domain never sees who asks.
@@ -28,12 +29,12 @@ public final class Authenticator: Sendable {
     /// Longer `Authorization` values are refused unread.
     static let maximumHeaderBytes = 4_096
 
-    private let current: Mutex<AccessRules>
-    private let remembered = Mutex<[[UInt8]: Remembered]>([:])
+    private let current: Locked<AccessRules>
+    private let remembered = Locked<[[UInt8]: Remembered]>([:])
     private let rememberKey: [UInt8]
 
     public init(rules: AccessRules) {
-        current = Mutex(rules)
+        current = Locked(rules)
         var generator = SystemRandomNumberGenerator()
         rememberKey = (0..<32).map { _ in UInt8.random(in: 0...255, using: &generator) }
     }

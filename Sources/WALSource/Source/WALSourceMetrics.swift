@@ -1,5 +1,6 @@
 import Synchronization
 import PostgresClient
+import Locking
 
 /// What the source reports for alerting, in Prometheus' text format (`--metrics-listen`), updated by
 /// the replication loop at each status tick and read by the metrics endpoint's threads.
@@ -18,7 +19,7 @@ public final class WALSourceMetrics: Sendable {
         var streaming = false
     }
 
-    private let values = Mutex(Values())
+    private let values = Locked(Values())
 
     func update(_ change: (inout Values) -> Void) {
         values.withLock { change(&$0) }
