@@ -33,10 +33,12 @@ run_fuzzers() {
     # Every module is compiled with -sanitize=fuzzer,address (passed to the frontend only); the link takes
     # AddressSanitizer and libFuzzer without its main, since SwiftPM gives each executable its own main, which
     # hands the target's function to LLVMFuzzerRunDriver.
-    local runtime
-    runtime=$(dirname "$(find "$(dirname "$(dirname "$(readlink -f "$(command -v swiftc)")")")/lib/clang" -name 'libclang_rt.fuzzer_no_main-x86_64.a' | head -1)")
+    local runtime library
+    library=$(find "$(dirname "$(dirname "$(readlink -f "$(command -v swiftc)")")")/lib/clang" -name "libclang_rt.fuzzer_no_main-$(uname -m).a" | sort | tail -1 || true)
+    [ -f "$library" ] || { echo "libFuzzer (libclang_rt.fuzzer_no_main-$(uname -m).a) not found beside swiftc" >&2; exit 1; }
+    runtime=$(dirname "$library")
     local flags=(-c release --build-path "$BUILD" -Xswiftc -sanitize=address -Xswiftc -Xfrontend -Xswiftc -sanitize=fuzzer,address
-                 -Xlinker "$runtime/libclang_rt.fuzzer_no_main-x86_64.a" -Xlinker -lstdc++)
+                 -Xlinker "$runtime/libclang_rt.fuzzer_no_main-$(uname -m).a" -Xlinker -lstdc++)
     (cd Fuzz && swift build "${flags[@]}" 2>&1 | grep -vE "ld.gold: warning: Cannot export local symbol" | tail -3)
     local bin
     bin=$(cd Fuzz && swift build "${flags[@]}" --show-bin-path)
@@ -67,7 +69,8 @@ def stat(name):
     return match.group(1) if match else "?"
 coverage = re.findall(r"cov: (\d+) ft: (\d+)", text)
 cov = "%s / %s" % coverage[-1] if coverage else "?"
-crashes = len(re.findall(r"==\d+==ERROR|deadly signal|Fatal error|ALARM: working on the last Unit|SUMMARY: AddressSanitizer|out-of-memory", text))
+# One failing input ends the run (libFuzzer stops at the first): count the inputs it saved, not the report lines.
+crashes = len(re.findall(r"Test unit written to", text))
 print("%-18s %14s %10s %14s %9ss %8d" % (target, stat("number_of_executed_units"), stat("average_exec_per_sec"), cov, stat("slowest_unit_time_sec"), crashes))
 if status != 0 or crashes:
     print("---- %s failed (exit %d); the end of its log (%s):" % (target, status, log))
@@ -75,6 +78,7 @@ if status != 0 or crashes:
     sys.exit(1)
 PY
     done
+    rm -f /dev/shm/fuzz-router-* 2>/dev/null || true
 }
 
 run_tsan() {
@@ -84,10 +88,12 @@ run_tsan() {
     mkdir -p "$ROOT/.build-tsan"
     if swift test --build-path "$ROOT/.build-tsan" --sanitize=thread \
         --filter "concurrentRegistrations|StoreFailureTests|HTTPServerTests|CachingRegistryClientTests|ConnectionReuseTests" >"$ROOT/.build-tsan/tsan.log" 2>&1; then
-        grep -E "Test run with|Executed [0-9]+ tests" "$ROOT/.build-tsan/tsan.log" | tail -2
-        if grep -q "ThreadSanitizer" "$ROOT/.build-tsan/tsan.log"; then echo "ThreadSanitizer reported:"; grep -A20 "WARNING: ThreadSanitizer" "$ROOT/.build-tsan/tsan.log" | head -60; failed=1; fi
+        { grep -E "Test run with|Executed [0-9]+ tests" "$ROOT/.build-tsan/tsan.log" || true; } | tail -2
+        if grep -q "ThreadSanitizer" "$ROOT/.build-tsan/tsan.log"; then
+            echo "ThreadSanitizer reported:"; { grep -A20 "WARNING: ThreadSanitizer" "$ROOT/.build-tsan/tsan.log" || true; } | head -60; failed=1
+        fi
     else
-        echo "ThreadSanitizer run failed:"; grep -B2 -A30 "ThreadSanitizer\|✘\|error:" "$ROOT/.build-tsan/tsan.log" | head -80; failed=1
+        echo "ThreadSanitizer run failed:"; { grep -B2 -A30 "ThreadSanitizer\|✘\|error:" "$ROOT/.build-tsan/tsan.log" || true; } | head -80; failed=1
     fi
 }
 

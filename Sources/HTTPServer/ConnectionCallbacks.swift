@@ -35,6 +35,9 @@ func beginRequest(_ cls: UnsafeMutableRawPointer?, _ uri: UnsafePointer<CChar>?,
     let server = Unmanaged<ServerContext>.fromOpaque(cls).takeUnretainedValue()
     let state = RequestState()
     server.requestStarted()
+    // The request line is in: the deadline for the headers runs from now (an idle kept-alive connection had
+    // only the idle timeout).
+    if let connection { connectionRecord(connection)?.startReceiving() }
     if let uri {
         let length = strlen(uri)
         var parameters = 0
@@ -123,8 +126,8 @@ func completeRequest(
 ) {
     guard let cls, let requestContext, let statePointer = requestContext.pointee else { return }
     requestContext.pointee = nil
-    // The connection waits for its next request: the deadline for its headers runs from now.
-    if let connection { connectionRecord(connection)?.startPhase() }
+    // The connection waits for its next request: idle, within the idle timeout.
+    if let connection { connectionRecord(connection)?.startIdle() }
     let state = Unmanaged<RequestState>.fromOpaque(statePointer).takeRetainedValue()
     let server = Unmanaged<ServerContext>.fromOpaque(cls).takeUnretainedValue()
     server.releaseBodyBytes(budgeted(state.reservedBodyBytes))
@@ -163,7 +166,7 @@ func handleAccess(
     if !state.hasHeaders {
         state.hasHeaders = true
         // The headers are in: the deadline for the body runs from now.
-        connectionRecord(connection)?.startPhase()
+        connectionRecord(connection)?.startReceiving()
         if hasAmbiguousFraming(connection) {
             // Answered at once, and the connection closed after it: whatever follows on it (a body, or a
             // request pipelined behind) cannot be told apart.
@@ -239,7 +242,8 @@ func handleAccess(
 
     if state.hasResponded { return .YES }
     state.hasResponded = true
-    connectionRecord(connection)?.startAnswering()
+    // The reaper shut the connection down as the request completed: do not run it (its answer could not go).
+    if connectionRecord(connection)?.startAnswering() == false { return .NO }
     if state.isOversized {
         return queueOversizedResponse(server, on: connection, closing: server.isStopping)
     }

@@ -8,31 +8,54 @@ import Glibc
 import Darwin
 #endif
 
-/// One open connection, behind libmicrohttpd's socket context: its socket, its peer, and when the phase it is in
-/// began — waiting for a request's headers (from the accept, or from the end of the previous answer), or reading
-/// its body (from the end of the headers). While a request is being answered no deadline runs.
+/// One open connection, behind libmicrohttpd's socket context: its socket, its peer, and the phase it is in with
+/// when that began — idle between requests (from the end of the previous answer, bounded by the idle timeout),
+/// receiving a request (from its accept or its request line, bounded by the request deadline: headers, then
+/// body from the end of the headers), or being answered (no deadline).
 ///
-/// `@unchecked Sendable` is sound: `socket` and `peer` are immutable; `phaseStart` is atomic. The connection's
-/// worker thread writes it, the reaper reads it.
+/// `@unchecked Sendable` is sound: `socket` and `peer` are immutable; `phase` is atomic. The connection's worker
+/// thread moves it; the reaper claims it (`closed`) with a compare-and-exchange, so a request is either answered
+/// or its connection shut down, never both.
 final class ConnectionRecord: @unchecked Sendable {
     let socket: Int32
     /// The peer's address as `getpeername` gave it at the accept: a socket number reused by a later connection
     /// has another peer, so the reaper never shuts down a connection it does not mean.
     let peer: [UInt8]
-    /// Milliseconds on the monotonic clock when the current phase began, plus one; 0 while answering.
-    let phaseStart = Atomic<UInt64>(0)
+    /// 0: being answered. `closed`: claimed by the reaper. Otherwise milliseconds on the monotonic clock, plus
+    /// one, when the phase began, with `idleBit` set while idle between requests.
+    let phase = Atomic<UInt64>(0)
+
+    static let closed = UInt64.max
+    static let idleBit: UInt64 = 1 << 62
 
     init(socket: Int32) {
         self.socket = socket
         self.peer = ConnectionRecord.peerAddress(of: socket) ?? []
-        phaseStart.store(RequestDeadlines.nowMilliseconds() + 1, ordering: .relaxed)
+        phase.store(RequestDeadlines.nowMilliseconds() + 1, ordering: .relaxed)
     }
 
-    /// A phase with a deadline begins now (headers awaited, or body being read).
-    func startPhase() { phaseStart.store(RequestDeadlines.nowMilliseconds() + 1, ordering: .relaxed) }
+    /// A request is being received (its request line is in, or its headers are): the request deadline runs
+    /// from now.
+    func startReceiving() { move(to: RequestDeadlines.nowMilliseconds() + 1) }
 
-    /// The request is complete and being answered: no deadline until the answer is done.
-    func startAnswering() { phaseStart.store(0, ordering: .relaxed) }
+    /// The previous answer is done: the idle timeout runs from now.
+    func startIdle() { move(to: (RequestDeadlines.nowMilliseconds() + 1) | ConnectionRecord.idleBit) }
+
+    /// The request is complete: false when the reaper has already claimed the connection, which must then not
+    /// run the request (its answer could not be sent).
+    func startAnswering() -> Bool { move(to: 0) }
+
+    /// Moves to `next` unless the reaper claimed the connection first.
+    @discardableResult
+    private func move(to next: UInt64) -> Bool {
+        var current = phase.load(ordering: .relaxed)
+        while current != ConnectionRecord.closed {
+            let (exchanged, original) = phase.compareExchange(expected: current, desired: next, ordering: .acquiringAndReleasing)
+            if exchanged { return true }
+            current = original
+        }
+        return false
+    }
 
     static func peerAddress(of socket: Int32) -> [UInt8]? {
         var storage = sockaddr_storage()
@@ -45,31 +68,36 @@ final class ConnectionRecord: @unchecked Sendable {
     }
 }
 
-/// The request deadline: a connection must deliver a request's headers within `timeout` of being ready for one,
-/// and then its body within `timeout` of the headers, however it trickles them — libmicrohttpd's own timeout
-/// only closes connections that send nothing for that long, so a client sending a byte a second (slowloris)
-/// would hold its connection for ever. A timer shuts down the socket of every connection past its deadline;
-/// libmicrohttpd then sees the end of the stream and closes it as if the client had left.
+/// The request deadline: a connection must deliver a request's headers within `requestTimeout` of starting it
+/// (its accept, or its request line on a kept-alive connection), and then its body within `requestTimeout` of
+/// the headers, however it trickles them — libmicrohttpd's own timeout only closes connections that send
+/// nothing for that long, so a client sending a byte a second (slowloris) would hold its connection for ever.
+/// Between requests a connection may be idle for `idleTimeout`. A timer shuts down the socket of every
+/// connection past its deadline; libmicrohttpd then sees the end of the stream and closes it as if the client
+/// had left.
 ///
 /// `@unchecked Sendable` is sound: `open` is only touched under `lock`; the timer is set once at start and
 /// cancelled in `stop()`.
 final class RequestDeadlines: @unchecked Sendable {
-    private let timeoutMilliseconds: UInt64
+    private let requestMilliseconds: UInt64
+    private let idleMilliseconds: UInt64
     private let lock = Lock()
     private var open: [ObjectIdentifier: ConnectionRecord] = [:]  // guarded by lock
     private var timer: DispatchSourceTimer?
-    /// Connections shut down for passing their deadline (for tests and metrics).
+    /// Connections shut down for passing their deadline.
     let closedCount = Atomic<Int>(0)
 
-    init(timeoutSeconds: Int) {
-        timeoutMilliseconds = UInt64(timeoutSeconds) * 1000
+    /// 0 for either: no such deadline.
+    init(requestTimeoutSeconds: Int, idleTimeoutSeconds: Int) {
+        requestMilliseconds = UInt64(max(0, requestTimeoutSeconds)) * 1000
+        idleMilliseconds = UInt64(max(0, idleTimeoutSeconds)) * 1000
     }
 
     /// Starts checking, a few times per deadline (at most twice a second).
     func start() {
-        guard timeoutMilliseconds > 0 else { return }
+        guard requestMilliseconds > 0 else { return }
         let timer = DispatchSource.makeTimerSource(queue: DispatchQueue(label: "http-request-deadlines"))
-        let interval = max(100, min(500, Int(timeoutMilliseconds / 4)))
+        let interval = max(100, min(500, Int(requestMilliseconds / 4)))
         timer.schedule(deadline: .now() + .milliseconds(interval), repeating: .milliseconds(interval), leeway: .milliseconds(50))
         timer.setEventHandler { [weak self] in self?.closeLateConnections() }
         timer.resume()
@@ -96,15 +124,23 @@ final class RequestDeadlines: @unchecked Sendable {
     var openCount: Int { lock.withLock { open.count } }
 
     func closeLateConnections() {
-        let now = RequestDeadlines.nowMilliseconds()
         lock.withLock {
+            // Read under the lock, after any phase a worker stored before: `started` is never ahead of `now`
+            // by more than the clock's own step, and the comparison below cannot wrap either way.
+            let now = RequestDeadlines.nowMilliseconds() + 1
             for record in open.values {
-                let started = record.phaseStart.load(ordering: .relaxed)
-                guard started > 0, now + 1 - started > timeoutMilliseconds else { continue }
+                let value = record.phase.load(ordering: .relaxed)
+                guard value != 0, value != ConnectionRecord.closed else { continue }
+                let isIdle = value & ConnectionRecord.idleBit != 0
+                let started = value & ~ConnectionRecord.idleBit
+                let limit = isIdle ? idleMilliseconds : requestMilliseconds
+                guard limit > 0, now > started, now - started > limit else { continue }
                 // Under the lock: `closed` (which runs before libmicrohttpd closes the socket) cannot pass us, and
                 // the peer check rules out a socket number already given to another connection.
                 guard ConnectionRecord.peerAddress(of: record.socket) == record.peer else { continue }
-                record.startAnswering()  // once is enough
+                // Claimed only if the phase is still the late one: a request that has just become complete is
+                // answered instead.
+                guard record.phase.compareExchange(expected: value, desired: ConnectionRecord.closed, ordering: .acquiringAndReleasing).exchanged else { continue }
                 _ = shutdown(record.socket, Int32(SHUT_RDWR))
                 closedCount.add(1, ordering: .relaxed)
             }

@@ -19,9 +19,9 @@ final class ServerContext: @unchecked Sendable {
 
     init(
         maximumBodyBytes: Int, maximumInflightBodyBytes: Int, clientCertificates: ClientCertificatePolicy? = nil, requestTimeoutSeconds: Int = 0,
-        oversizedBody: @escaping @Sendable (Int) -> HTTPResponse, handler: @escaping @Sendable (HTTPRequest) -> HTTPResponse
+        idleTimeoutSeconds: Int = 0, oversizedBody: @escaping @Sendable (Int) -> HTTPResponse, handler: @escaping @Sendable (HTTPRequest) -> HTTPResponse
     ) {
-        self.deadlines = RequestDeadlines(timeoutSeconds: requestTimeoutSeconds)
+        self.deadlines = RequestDeadlines(requestTimeoutSeconds: requestTimeoutSeconds, idleTimeoutSeconds: idleTimeoutSeconds)
         self.maximumBodyBytes = maximumBodyBytes
         self.maximumInflightBodyBytes = maximumInflightBodyBytes
         self.clientCertificates = clientCertificates
@@ -29,7 +29,7 @@ final class ServerContext: @unchecked Sendable {
         self.handler = handler
     }
 
-    /// Requests between their first access-handler call and MHD's completion notice.
+    /// Requests between their request line (MHD's URI callback) and MHD's completion notice.
     var inFlightRequestCount: Int { lock.withLock { inFlightRequests } }
 
     /// Set once `stop()` begins: responses from then on carry `Connection: close`.

@@ -208,7 +208,8 @@ struct ServeCommand: ParsableCommand {
             _ = setrlimit(Int32(RLIMIT_NOFILE.rawValue), &limits)
             _ = getrlimit(Int32(RLIMIT_NOFILE.rawValue), &limits)
         }
-        let reserved: rlim_t = 64
+        // The database, the auth file, the listen socket, and one event descriptor per worker thread.
+        let reserved = rlim_t(64 + threads)
         let available = limits.rlim_cur > reserved ? Int(min(limits.rlim_cur - reserved, rlim_t(Int.max))) : 1
         if wanted > available {
             log("info", "--max-connections \(wanted) lowered to \(available): the open-file limit is \(limits.rlim_cur)")
