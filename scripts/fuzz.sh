@@ -25,7 +25,7 @@ esac
 FUZZ_SECONDS=${FUZZ_SECONDS:-60}
 FUZZ_RUNS=${FUZZ_RUNS:-}
 TARGETS=${FUZZ_TARGETS:-"FuzzJSON FuzzSchema FuzzCompatibility FuzzBinary FuzzFrame FuzzRouter"}
-BUILD=$ROOT/.build-fuzz
+BUILD=${FUZZ_BUILD:-$ROOT/.build-fuzz}
 failed=0
 
 run_fuzzers() {

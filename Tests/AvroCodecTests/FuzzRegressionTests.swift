@@ -28,6 +28,28 @@ struct FuzzRegressionTests {
         }
     }
 
+    /// Compatibility inputs: a schema is FULL_TRANSITIVE-compatible with itself (the first input is a union of
+    /// two records named `B` in different namespaces, which used to read one as the other).
+    @Test func compatibilityInputsAreCompatibleWithThemselves() throws {
+        let inputs = Self.inputs("FuzzCompatibility")
+        #expect(!inputs.isEmpty)
+        for input in inputs {
+            let bytes = Array(try Data(contentsOf: input))
+            let schema = try AvroSchema(parsing: Array(bytes[..<(bytes.firstIndex(of: 0) ?? bytes.count)]))
+            let report = CompatibilityChecker.check(schema, against: [ExistingSchemaVersion(version: 1, schema: schema)], level: .fullTransitive)
+            #expect(report.isCompatible, "\(input.lastPathComponent): \(report.incompatibilities.map(\.message))")
+        }
+    }
+
+    /// Decoding through that union picks the branch with the same full name.
+    @Test func aUnionOfSameNamedRecordsDecodesEachAsItself() throws {
+        let text = #"[{"type":"record","name":"B","namespace":"one","fields":[{"name":"x","type":"int"}]},{"type":"record","name":"B","namespace":"two","fields":[{"name":"y","type":"string"}]}]"#
+        let schema = try AvroSchema(parsing: text)
+        let bytes: [UInt8] = [0x02, 0x04, 0x68, 0x69]  // branch 1 (two.B), y = "hi"
+        let plan = ResolutionPlan(writer: schema, reader: schema)
+        #expect(try plan.decode(bytes[...]) == AvroBinary.decode(bytes[...], schema: schema))
+    }
+
     /// The first input: a type in the null namespace inside a namespaced record. Its normalized text must reset
     /// the namespace, or the bare name is read as the record's namespace.
     @Test func aNullNamespaceTypeInsideANamespacedOneKeepsItsNamespace() throws {

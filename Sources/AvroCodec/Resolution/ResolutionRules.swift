@@ -69,14 +69,21 @@ public enum ResolutionRules {
         return isPromotion(writer: writerKind, reader: readerKind)
     }
 
-    /// The reader union branch that reads a (non-union) writer schema: the first branch of the same
-    /// type (same kind; same unqualified name for named types), otherwise the first branch that matches
-    /// by promotion or alias, as Avro's implementations choose.
+    /// The reader union branch that reads a (non-union) writer schema: for a named type the branch with the
+    /// same full name, then the first of the same kind and unqualified name; for others the first of the same
+    /// type; otherwise the first branch that matches by promotion or alias, as Apache Avro's Java resolver
+    /// chooses. (Full names first: a union holding `a.B` and `b.B` would otherwise read `b.B` as `a.B`, and a
+    /// schema would not be compatible with itself — found by fuzzing.)
     public static func unionBranch(
         in readerBranches: [SchemaNode.ID], of reader: AvroSchema, for writerID: SchemaNode.ID, of writer: AvroSchema
     ) -> Int? {
         let writerKind = writer.kinds[writerID]
         let writerName = writerKind.isNamed ? writer.nodes[writerID].name?.name : nil
+        if writerKind.isNamed, let fullName = writer.nodes[writerID].name?.fullName {
+            for (index, branch) in readerBranches.enumerated() where reader.kinds[branch] == writerKind && reader.nodes[branch].name?.fullName == fullName {
+                return index
+            }
+        }
         for (index, branch) in readerBranches.enumerated() where reader.kinds[branch] == writerKind {
             if writerName == nil || reader.nodes[branch].name?.name == writerName { return index }
         }
