@@ -2,7 +2,7 @@ import AvroCodec
 import Foundation
 import HTTPServer
 import Registry
-import RegistryHTTP
+@testable import RegistryHTTP
 import Testing
 
 /// The REST layer called directly — request in, response out, no socket — with authentication on: every
@@ -289,6 +289,19 @@ import Testing
         }
         // The scheme is case-insensitive, as RFC 7235 says.
         #expect(Self.send(api, "GET", "/subjects", authorization: "basic " + Base64.encode(Array("reader:secret-reader".utf8))).status == 200)
+    }
+
+    /// The remembered-credential key: the HMAC from a context keyed once equals RFC 4231's test case 2 and
+    /// nettle's one-shot HMAC, message after message (the copied context is not worn by use).
+    @Test func keyedHMACIsTheHMAC() {
+        let template = PasswordHash.keyedHMACSHA256(key: Array("Jefe".utf8))
+        let message = "what do ya want for nothing?"
+        let expected = "5bdcc146bf60754e6a042426089575c75a003f089d2739839dec58b964ec3843"
+        for _ in 0..<3 {
+            let digest = PasswordHash.hmacSHA256(keyed: template, message.utf8)
+            #expect(digest.map { String(format: "%02x", $0) }.joined() == expected)
+            #expect(digest == PasswordHash.hmacSHA256(key: Array("Jefe".utf8), Array(message.utf8)))
+        }
     }
 
     @Test func replacedRulesForgetRememberedCredentials() throws {

@@ -1,4 +1,5 @@
 import AvroCodec
+import CNettle
 import Synchronization
 import Locking
 
@@ -32,11 +33,14 @@ public final class Authenticator: Sendable {
     private let current: Locked<AccessRules>
     private let remembered = Locked<[[UInt8]: Remembered]>([:])
     private let rememberKey: [UInt8]
+    /// The HMAC context under `rememberKey`, keyed once (copied for each header).
+    private let rememberContext: hmac_sha256_ctx
 
     public init(rules: AccessRules) {
         current = Locked(rules)
         var generator = SystemRandomNumberGenerator()
         rememberKey = (0..<32).map { _ in UInt8.random(in: 0...255, using: &generator) }
+        rememberContext = PasswordHash.keyedHMACSHA256(key: rememberKey)
     }
 
     /// The rules in force.
@@ -52,7 +56,7 @@ public final class Authenticator: Sendable {
     public func authenticate(authorization: String?) -> Principal? {
         guard let authorization, authorization.utf8.count <= Authenticator.maximumHeaderBytes else { return nil }
         let rules = self.rules
-        let key = PasswordHash.hmacSHA256(key: rememberKey, Array(authorization.utf8))
+        let key = PasswordHash.hmacSHA256(keyed: rememberContext, authorization.utf8)
         let now = MonotonicClock.nanoseconds
         if let known = remembered.withLock({ $0[key] }), known.expires > now, known.principal.rules === rules { return known.principal }
 

@@ -35,6 +35,25 @@ enum PasswordHash {
     }
 
     /// HMAC-SHA-256 of `message` under `key`.
+    /// An HMAC-SHA256 context with its key already set (two of the four or five SHA-256 blocks a short message
+    /// costs): `hmacSHA256(keyed:_:)` copies it for each message.
+    static func keyedHMACSHA256(key: [UInt8]) -> hmac_sha256_ctx {
+        var context = hmac_sha256_ctx()
+        key.withUnsafeBufferPointer { nettle_hmac_sha256_set_key(&context, $0.count, $0.baseAddress) }
+        return context
+    }
+
+    static func hmacSHA256(keyed template: hmac_sha256_ctx, _ message: some Collection<UInt8>) -> [UInt8] {
+        var context = template
+        var out = [UInt8](repeating: 0, count: 32)
+        if message.withContiguousStorageIfAvailable({ nettle_hmac_sha256_update(&context, $0.count, $0.baseAddress) }) == nil {
+            let bytes = Array(message)
+            bytes.withUnsafeBufferPointer { nettle_hmac_sha256_update(&context, $0.count, $0.baseAddress) }
+        }
+        out.withUnsafeMutableBufferPointer { nettle_hmac_sha256_digest(&context, 32, $0.baseAddress) }
+        return out
+    }
+
     static func hmacSHA256(key: [UInt8], _ message: [UInt8]) -> [UInt8] {
         var context = hmac_sha256_ctx()
         var out = [UInt8](repeating: 0, count: 32)
