@@ -35,9 +35,9 @@ func beginRequest(_ cls: UnsafeMutableRawPointer?, _ uri: UnsafePointer<CChar>?,
     let server = Unmanaged<ServerContext>.fromOpaque(cls).takeUnretainedValue()
     let state = RequestState()
     server.requestStarted()
-    // The request line is in: the deadline for the headers runs from now (an idle kept-alive connection had
-    // only the idle timeout).
-    if let connection { connectionRecord(connection)?.startReceiving() }
+    // The request line is in: on a kept-alive connection the deadline for the headers runs from now (it was
+    // idle, within the idle timeout); a new connection's runs from its accept.
+    if let connection { connectionRecord(connection)?.startReceivingIfIdle() }
     if let uri {
         let length = strlen(uri)
         var parameters = 0

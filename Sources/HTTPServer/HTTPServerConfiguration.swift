@@ -30,8 +30,9 @@ public struct HTTPServerConfiguration: Sendable {
     /// The handshake verifies what a client presents; `tlsClientCertificates` says whether it must present one.
     public var tlsClientCAPEM: String?
     public var tlsClientCertificates: ClientCertificatePolicy = .required
-    /// Seconds a connection has to deliver a request's headers (from its accept, or from the end of the previous
-    /// answer) and then its body (from the end of the headers), however slowly it sends them; past it the
+    /// Seconds a connection has to deliver a request's headers (from its accept, or on a kept-alive connection
+    /// from its request line; before that it is idle, within `connectionTimeoutSeconds`, or this deadline when
+    /// that is 0) and then its body (from the end of the headers), however slowly it sends them; past it the
     /// connection is closed. 0 means no deadline (only `connectionTimeoutSeconds`, which a client sending a byte
     /// now and then never reaches).
     public var requestTimeoutSeconds: Int = 30

@@ -38,6 +38,18 @@ final class ConnectionRecord: @unchecked Sendable {
     /// from now.
     func startReceiving() { move(to: RequestDeadlines.nowMilliseconds() + 1) }
 
+    /// A kept-alive connection's next request line is in: the request deadline runs from now. A connection
+    /// already receiving (its first request, from the accept) keeps its deadline.
+    func startReceivingIfIdle() {
+        var current = phase.load(ordering: .relaxed)
+        while current != ConnectionRecord.closed, current & ConnectionRecord.idleBit != 0 {
+            let (exchanged, original) = phase.compareExchange(
+                expected: current, desired: RequestDeadlines.nowMilliseconds() + 1, ordering: .acquiringAndReleasing)
+            if exchanged { return }
+            current = original
+        }
+    }
+
     /// The previous answer is done: the idle timeout runs from now.
     func startIdle() { move(to: (RequestDeadlines.nowMilliseconds() + 1) | ConnectionRecord.idleBit) }
 
@@ -133,7 +145,8 @@ final class RequestDeadlines: @unchecked Sendable {
                 guard value != 0, value != ConnectionRecord.closed else { continue }
                 let isIdle = value & ConnectionRecord.idleBit != 0
                 let started = value & ~ConnectionRecord.idleBit
-                let limit = isIdle ? idleMilliseconds : requestMilliseconds
+                // Idle without an idle timeout: the request deadline, so a trickled request line is bounded too.
+                let limit = isIdle && idleMilliseconds > 0 ? idleMilliseconds : requestMilliseconds
                 guard limit > 0, now > started, now - started > limit else { continue }
                 // Under the lock: `closed` (which runs before libmicrohttpd closes the socket) cannot pass us, and
                 // the peer check rules out a socket number already given to another connection.

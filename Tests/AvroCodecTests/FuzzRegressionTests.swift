@@ -50,6 +50,16 @@ struct FuzzRegressionTests {
         #expect(try plan.decode(bytes[...]) == AvroBinary.decode(bytes[...], schema: schema))
     }
 
+    /// A reader union branch that names the writer's full name as an alias is chosen before one that only shares
+    /// the unqualified name.
+    @Test func aUnionBranchAliasedToTheWritersFullNameIsChosenFirst() throws {
+        let writer = try AvroSchema(parsing: #"{"type":"record","name":"B","namespace":"a","fields":[{"name":"x","type":"int"}]}"#)
+        let reader = try AvroSchema(parsing: #"[{"type":"record","name":"B","namespace":"b","fields":[{"name":"y","type":"string"}]},{"type":"record","name":"C","namespace":"a","aliases":["a.B"],"fields":[{"name":"x","type":"int"}]}]"#)
+        #expect(CompatibilityChecker.check(reader, against: [ExistingSchemaVersion(version: 1, schema: writer)], level: .backward).isCompatible)
+        let decoded = try ResolutionPlan(writer: writer, reader: reader).decode([0x54][...])  // x = 42
+        #expect(try AvroBinary.encode(decoded, schema: reader) == [0x02, 0x54])
+    }
+
     /// The first input: a type in the null namespace inside a namespaced record. Its normalized text must reset
     /// the namespace, or the bare name is read as the record's namespace.
     @Test func aNullNamespaceTypeInsideANamespacedOneKeepsItsNamespace() throws {

@@ -70,7 +70,8 @@ public enum ResolutionRules {
     }
 
     /// The reader union branch that reads a (non-union) writer schema: for a named type the branch with the
-    /// same full name, then the first of the same kind and unqualified name; for others the first of the same
+    /// same full name, then one with that full name as an alias, then the first of the same kind and unqualified
+    /// name; for others the first of the same
     /// type; otherwise the first branch that matches by promotion or alias, as Apache Avro's Java resolver
     /// chooses. (Full names first: a union holding `a.B` and `b.B` would otherwise read `b.B` as `a.B`, and a
     /// schema would not be compatible with itself — found by fuzzing.)
@@ -81,6 +82,11 @@ public enum ResolutionRules {
         let writerName = writerKind.isNamed ? writer.nodes[writerID].name?.name : nil
         if writerKind.isNamed, let fullName = writer.nodes[writerID].name?.fullName {
             for (index, branch) in readerBranches.enumerated() where reader.kinds[branch] == writerKind && reader.nodes[branch].name?.fullName == fullName {
+                return index
+            }
+            // Then a branch whose alias is that full name (Java applies reader aliases before choosing).
+            for (index, branch) in readerBranches.enumerated() where reader.kinds[branch] == writerKind
+                && reader.nodes[branch].aliases.contains(where: { $0.fullName == fullName }) {
                 return index
             }
         }

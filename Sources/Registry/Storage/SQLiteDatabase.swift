@@ -13,7 +13,7 @@ public struct StorageError: Error, Sendable, CustomStringConvertible {
 ///
 /// `@unchecked Sendable`: the connection and its statement cache are used by one thread at a time.
 /// `SchemaRegistry.init` reads through it before the registry is shared with any other thread; after
-/// that only the `Journal` touches it, always inside its committer `Mutex` (group commits and the
+/// that only the `Journal` touches it, always inside its committer lock (group commits and the
 /// synchronous writes of config, mode and deletes). The connection is also opened in serialized
 /// threading mode (`SQLITE_OPEN_FULLMUTEX`), but the statement cache relies on the committer lock.
 final class SQLiteDatabase: @unchecked Sendable {

@@ -3,7 +3,7 @@
 ///
 /// `@unchecked Sendable`: a connection is used by one exchange at a time. It is either held by the
 /// exchange that opened it or took it from `HTTPConnectionPool`, or sits in the pool, reached only
-/// under the pool's `Mutex`; it passes between Dispatch threads only through that lock, which orders
+/// under the pool's lock; it passes between Dispatch threads only through that lock, which orders
 /// every use before the hand-over before every use after. (A non-Sendable connection moved into the
 /// `Mutex` with `sending` is what we would rather write, but Swift 6.3's region checker rejects the
 /// store: "'inout sending' parameter cannot be task-isolated at end of function".)

@@ -34,7 +34,6 @@ enum PasswordHash {
         return out
     }
 
-    /// HMAC-SHA-256 of `message` under `key`.
     /// An HMAC-SHA256 context with its key already set (two of the four or five SHA-256 blocks a short message
     /// costs): `hmacSHA256(keyed:_:)` copies it for each message.
     static func keyedHMACSHA256(key: [UInt8]) -> hmac_sha256_ctx {
@@ -54,6 +53,7 @@ enum PasswordHash {
         return out
     }
 
+    /// HMAC-SHA-256 of `message` under `key`.
     static func hmacSHA256(key: [UInt8], _ message: [UInt8]) -> [UInt8] {
         var context = hmac_sha256_ctx()
         var out = [UInt8](repeating: 0, count: 32)

@@ -11,8 +11,12 @@ import HTTPServer
 enum EchoServer {
     static let oversizedText = "request body larger than"
 
-    static func start(maximumBodyBytes: Int = 16 * 1024 * 1024, threads: Int = 4, timeoutSeconds: Int = 30, slowRequestStarted: DispatchSemaphore? = nil) throws -> HTTPServer {
+    static func start(
+        maximumBodyBytes: Int = 16 * 1024 * 1024, threads: Int = 4, timeoutSeconds: Int = 30, requestTimeoutSeconds: Int = 30,
+        slowRequestStarted: DispatchSemaphore? = nil
+    ) throws -> HTTPServer {
         var configuration = HTTPServerConfiguration()
+        configuration.requestTimeoutSeconds = requestTimeoutSeconds
         configuration.port = 0
         configuration.threads = threads
         configuration.maximumBodyBytes = maximumBodyBytes
