@@ -155,8 +155,7 @@ public final class HTTPServer: @unchecked Sendable {
         context.deadlines.start()
     }
 
-    /// Connections open now, and connections closed so far for not delivering a request within the deadline.
-    public var openConnectionCount: Int { context.deadlines.openCount }
+    /// Connections closed so far for not delivering a request within the deadline.
     public var deadlineClosedCount: Int { context.deadlines.closedCount.load(ordering: .relaxed) }
 
     /// Stops gracefully: stops accepting (new connections are refused), lets in-flight requests finish for up to

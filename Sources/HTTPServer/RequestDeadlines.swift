@@ -133,8 +133,6 @@ final class RequestDeadlines: @unchecked Sendable {
         lock.withLock { _ = open.removeValue(forKey: ObjectIdentifier(record)) }
     }
 
-    var openCount: Int { lock.withLock { open.count } }
-
     func closeLateConnections() {
         lock.withLock {
             // Read under the lock, after any phase a worker stored before: `started` is never ahead of `now`

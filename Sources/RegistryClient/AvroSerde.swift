@@ -1,5 +1,4 @@
 import AvroCodec
-import Synchronization
 import Locking
 
 /// Why a value could not be serialized or framed bytes deserialized.

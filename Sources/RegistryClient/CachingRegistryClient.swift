@@ -1,5 +1,4 @@
 import AvroCodec
-import Synchronization
 import Locking
 
 /// A schema the registry holds, with its id and its parsed form (the client side of the registry's

@@ -1,5 +1,4 @@
 import Registry
-import Synchronization
 import Locking
 
 #if canImport(Glibc)

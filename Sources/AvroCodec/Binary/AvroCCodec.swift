@@ -1,5 +1,4 @@
 import CAvro
-import Synchronization
 import Locking
 
 /// Binary encoding and decoding of values under their writer's own schema through Avro C's generic

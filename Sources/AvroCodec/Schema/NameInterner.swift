@@ -1,4 +1,3 @@
-import Synchronization
 import Locking
 
 /// Gives every distinct field name seen by this process a small integer id, so that resolution can

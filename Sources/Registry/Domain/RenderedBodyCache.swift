@@ -1,4 +1,3 @@
-import Synchronization
 import Locking
 
 /// Rendered answers for schema ids (`GET /schemas/ids/{id}` bodies), bounded by bytes.

@@ -1,5 +1,4 @@
 import AvroCodec
-import Synchronization
 
 #if canImport(Glibc)
     import Glibc

@@ -1,5 +1,4 @@
 import AvroCodec
-import Synchronization
 import Locking
 
 #if canImport(Glibc)

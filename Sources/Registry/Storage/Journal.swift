@@ -1,4 +1,3 @@
-import Synchronization
 import Locking
 
 /// Group commit: registrations enqueue their rows and wait; whichever waiter takes the commit lock

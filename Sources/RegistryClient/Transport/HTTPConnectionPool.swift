@@ -1,4 +1,3 @@
-import Synchronization
 import Locking
 
 /// Idle keep-alive connections, shared by every `RegistryClient` of the process: a CLI command or a

@@ -1,5 +1,4 @@
 import CGnuTLS
-import Synchronization
 import Locking
 
 /// A GnuTLS certificate-credentials structure: the certificate authorities a client trusts and the

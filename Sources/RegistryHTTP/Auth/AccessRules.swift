@@ -1,5 +1,4 @@
 import AvroCodec
-import Synchronization
 import Locking
 
 /// What a user may do: read, or write (which implies read).

@@ -1,6 +1,5 @@
 import AvroCodec
 import CNettle
-import Synchronization
 import Locking
 
 /// Someone whose credentials were verified, with the rules they were verified under. Lives in the REST layer

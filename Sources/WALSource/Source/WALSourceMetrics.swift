@@ -1,4 +1,3 @@
-import Synchronization
 import PostgresClient
 import Locking
 
