@@ -201,8 +201,9 @@ extension SchemaRegistry {
     /// Whether any subject holding schema `id` (in a live or soft-deleted version) passes `accepts`; false when no
     /// version holds it (in memory: a by-id read the store answers is checked again once memory has it).
     public func anySubject(holding id: Int, where accepts: (String) -> Bool) -> Bool {
-        let holders: [String] = state.withLock { state in state.useCount[id].map { Array($0.keys) } ?? [] }
-        return holders.contains(where: accepts)
+        // The dictionary itself (a reference, copied only if a writer changes it meanwhile), checked outside the lock.
+        let holders = state.withLock { state in state.useCount[id] }
+        return holders?.keys.contains(where: accepts) ?? false
     }
 
     /// (subject, version) pairs using schema `id`, by subject then version.
