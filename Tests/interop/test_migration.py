@@ -397,3 +397,178 @@ def test_export_and_import_through_a_registry_that_speaks_only_the_confluent_api
     assert source_proxy.refused == [] and target_proxy.refused == []
     assert len(source_proxy.calls) > 20 and len(target_proxy.calls) > 20
     assert_same_answers(source.url, target.url)
+
+
+def fill(url, subjects=40, versions=30):
+    """Many versions quickly: level NONE, one keep-alive session."""
+    session = requests.Session()
+    session.headers.update(CT)
+    ok(session.put(f"{url}/config", json={"compatibility": "NONE"}))
+    for number in range(versions):
+        for subject in range(subjects):
+            schema = record(f"R{subject}", [{"name": f"f{n}", "type": "int", "default": n} for n in range(number + 1)])
+            assert session.post(f"{url}/subjects/bulk-{subject}/versions", json={"schema": schema}).status_code == 200
+    return subjects * versions
+
+
+def test_an_import_killed_half_way_finishes_when_run_again(two_registries, tmp_path):
+    source, target = two_registries
+    total = fill(source.url)
+    for subject in range(0, 40, 7):
+        assert requests.delete(f"{source.url}/subjects/bulk-{subject}/versions/3").status_code == 200
+    path = tmp_path / "registry.jsonl"
+    path.write_text(export(source.url, "--include-deleted"))
+    environment = {key: value for key, value in os.environ.items() if not key.startswith("SCHEMA_REGISTRY")}
+    process = subprocess.Popen([schemactl_binary(), "import", str(path), "--registry", target.url],
+                               stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, env=environment)
+    progress = []
+    for line in process.stderr:
+        progress.append(line)
+        match = re.match(r"import: (\d+)/(\d+) \((\d+)%\)", line)
+        if match and int(match.group(3)) >= 30:
+            process.kill()
+            break
+    process.wait(timeout=30)
+    assert process.returncode == -signal.SIGKILL, progress
+    present = len(requests.get(f"{target.url}/schemas?deleted=true").json())
+    assert 0 < present < total, present
+    assert ok(requests.get(f"{target.url}/mode")) == {"mode": "IMPORT"}
+
+    again = import_file(path, target.url)
+    assert again.returncode == 0, again.stderr
+    assert "note: the target is already in IMPORT mode" in again.stderr
+    match = re.search(r"imported (\d+) schemas, 40 subjects, 0 differences \((\d+) versions: (\d+) written, (\d+) already present\)", again.stdout)
+    assert match, again.stdout
+    assert int(match.group(2)) == total and int(match.group(4)) >= present - 40 and int(match.group(3)) > 0
+    assert ok(requests.get(f"{target.url}/mode")) == {"mode": "READWRITE"}
+    assert_same_answers(source.url, target.url)
+
+
+def light_state(url):
+    """What a mirror must have caught up with, cheaply: every subject's version lists, level and mode."""
+    state = {"subjects": requests.get(f"{url}/subjects?deleted=true").json()}
+    for subject in state["subjects"]:
+        quoted = requests.utils.quote(subject, safe="")
+        state[subject] = [requests.get(f"{url}/subjects/{quoted}/versions?deleted=true").json(),
+                          requests.get(f"{url}/subjects/{quoted}/versions").json(),
+                          requests.get(f"{url}/config/{quoted}").json(), requests.get(f"{url}/mode/{quoted}").json()]
+    state["config"] = requests.get(f"{url}/config").json()
+    return state
+
+
+def start_mirror(source_url, target_url, *extra):
+    environment = {key: value for key, value in os.environ.items() if not key.startswith("SCHEMA_REGISTRY")}
+    process = subprocess.Popen([schemactl_binary(), "mirror", "--from", source_url, "--to", target_url, "--interval", "1s", *extra],
+                               stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, env=environment)
+    lines = []
+    threading.Thread(target=lambda: lines.extend(iter(process.stderr.readline, "")), daemon=True).start()
+    deadline = time.time() + 60
+    while not any("following every" in line for line in lines):
+        assert process.poll() is None and time.time() < deadline, lines
+        time.sleep(0.05)
+    return process, lines
+
+
+def test_mirror_follows_a_writer_and_converges_within_two_seconds(two_registries):
+    source, target = two_registries
+    populate(source.url)
+    process, lines = start_mirror(source.url, target.url)
+    assert ok(requests.get(f"{target.url}/mode")) == {"mode": "IMPORT"}
+    stop = time.time() + 30
+    session = requests.Session()
+    session.headers.update(CT)
+    ok(session.put(f"{source.url}/config/mirrored-0", json={"compatibility": "NONE"}))
+    written = 0
+    while time.time() < stop:
+        subject = f"mirrored-{written % 3}"
+        schema = record(f"M{written % 3}", [{"name": f"f{n}", "type": "int", "default": n} for n in range(written // 3 + 1)])
+        assert session.post(f"{source.url}/subjects/{subject}/versions", json={"schema": schema}).status_code == 200
+        written += 1
+        if written % 25 == 0:
+            # Deletes, levels and modes are followed too.
+            assert session.delete(f"{source.url}/subjects/{subject}/versions/{written // 3 - 2}").status_code == 200
+            level = ["FULL", "NONE", "FORWARD"][written // 25 % 3]
+            ok(session.put(f"{source.url}/config/mirrored-2", json={"compatibility": level}))
+            mode = ["READONLY", "READWRITE"][written // 25 % 2]
+            ok(session.put(f"{source.url}/mode/address-copy", json={"mode": mode}))
+        if written == 60:
+            assert session.delete(f"{source.url}/subjects/legacy-value?permanent=true").status_code == 200
+        time.sleep(0.02)
+    stopped = time.time()
+    wanted = light_state(source.url)
+    while (present := light_state(target.url)) != wanted:
+        if time.time() - stopped >= 2:
+            differing = {key: (wanted.get(key), present.get(key)) for key in set(wanted) | set(present) if wanted.get(key) != present.get(key)}
+            pytest.fail(f"the mirror did not converge within 2 s: {differing}; mirror said {lines[-6:]}")
+        time.sleep(0.1)
+    converged = time.time() - stopped
+    assert written > 300
+    assert process.poll() is None
+    assert any(re.match(r"mirror: lag \d+ \(source changes not yet applied\)", line) for line in lines), lines[-5:]
+    # Stopped, the target has its mode back and answers every endpoint as the source does.
+    process.send_signal(signal.SIGINT)
+    assert process.wait(timeout=20) == 0, lines[-5:]
+    assert ok(requests.get(f"{target.url}/mode")) == {"mode": "READWRITE"}
+    assert_same_answers(source.url, target.url)
+    print(f"mirror: {written} registrations in 30 s, converged {converged:.2f} s after the writer stopped")
+
+
+def test_mirror_stops_with_an_error_on_a_conflict(two_registries):
+    source, target = two_registries
+    register(source.url, "a", record("A", [{"name": "x", "type": "int"}]))
+    register(target.url, "foreign", record("Foreign", [{"name": "y", "type": "int"}]))
+    environment = {key: value for key, value in os.environ.items() if not key.startswith("SCHEMA_REGISTRY")}
+    result = subprocess.run([schemactl_binary(), "mirror", "--from", source.url, "--to", target.url, "--force"],
+                            capture_output=True, text=True, env=environment, timeout=60)
+    assert result.returncode == 1, result.stderr
+    assert "id 1 holds other content on the target" in result.stderr
+    assert ok(requests.get(f"{target.url}/mode")) == {"mode": "READWRITE"}
+
+
+def test_sqlite_to_postgresql_and_back(postgres, tmp_path):
+    sqlite = RunningServer(str(tmp_path / "first.db")).start()
+    pg = RunningServer(postgres_registry_uri(postgres)).start()
+    back = RunningServer(str(tmp_path / "back.db")).start()
+    try:
+        populate(sqlite.url)
+        there = tmp_path / "to-postgresql.jsonl"
+        there.write_text(export(sqlite.url, "--include-deleted"))
+        result = import_file(there, pg.url)
+        assert result.returncode == 0 and "0 differences" in result.stdout, result.stderr + result.stdout
+        assert_same_answers(sqlite.url, pg.url)
+        home = tmp_path / "to-sqlite.jsonl"
+        home.write_text(export(pg.url, "--include-deleted"))
+        result = import_file(home, back.url)
+        assert result.returncode == 0 and "0 differences" in result.stdout, result.stderr + result.stdout
+        assert_same_answers(sqlite.url, back.url)
+    finally:
+        for server in (sqlite, pg, back):
+            server.stop()
+
+
+def test_export_import_and_mirror_over_tls_with_credentials(tmp_path, two_registries):
+    from test_auth import PASSWORDS, SecureRegistry
+
+    plain_source, target = two_registries
+    (tmp_path / "secure").mkdir()
+    secure = SecureRegistry(tmp_path / "secure").start()
+    try:
+        ok(secure.post("/subjects/orders-value/versions", {"schema": record("Order", [{"name": "id", "type": "long"}])}, user="admin"))
+        # Without credentials: refused, exit 2, and the message says why.
+        refused = schemactl("export", "--registry", secure.url, "--ca-cert", secure.ca)
+        assert refused.returncode == 2 and "401" in refused.stderr
+        exported = schemactl("export", "--registry", secure.url.replace("https://", f"https://admin:{PASSWORDS['admin']}@"), "--ca-cert", secure.ca)
+        assert exported.returncode == 0, exported.stderr
+        assert PASSWORDS["admin"] not in exported.stdout and json.loads(exported.stdout.splitlines()[0])["source"] == secure.url
+        path = tmp_path / "secure.jsonl"
+        path.write_text(exported.stdout)
+        assert "0 differences" in import_file(path, target.url).stdout
+        # The mirror, TLS and credentials on the source side.
+        result = subprocess.run([schemactl_binary(), "mirror", "--from", secure.url, "--from-ca-cert", secure.ca,
+                                 "--from-user-info", f"admin:{PASSWORDS['admin']}", "--to", plain_source.url, "--duration", "1"],
+                                capture_output=True, text=True, timeout=60)
+        assert result.returncode == 0, result.stderr
+        assert ok(requests.get(f"{plain_source.url}/subjects")) == ["orders-value"]
+        assert PASSWORDS["admin"] not in result.stderr
+    finally:
+        secure.stop()

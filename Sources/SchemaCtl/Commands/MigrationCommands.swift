@@ -209,8 +209,10 @@ struct MirrorCommand: AsyncParsableCommand {
             try await writer.apply(initial, to: &state, progress: Progress(label: "import"))
             printError("mirror: in sync with \(reader.client.baseURL) (lag 0); following every \(interval)")
             var lastReport = Progress.milliseconds
+            // Looks start every interval (a slow look delays the next one, never piles them up).
+            var wake = Progress.milliseconds
             while !shouldStop() {
-                let wake = Progress.milliseconds + Int64(intervalMilliseconds)
+                wake = max(wake + Int64(intervalMilliseconds), Progress.milliseconds)
                 while !shouldStop(), Progress.milliseconds < wake { try? await Task.sleep(for: .milliseconds(20)) }
                 if shouldStop() { break }
                 let next: RegistrySnapshot
