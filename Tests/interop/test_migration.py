@@ -563,6 +563,23 @@ def test_export_import_and_mirror_over_tls_with_credentials(tmp_path, two_regist
         path = tmp_path / "secure.jsonl"
         path.write_text(exported.stdout)
         assert "0 differences" in import_file(path, target.url).stdout
+        # Into the secure registry as a user who may not change the global mode: refused, clearly, nothing written.
+        ci = schemactl("import", str(path), "--registry", secure.url, "--ca-cert", secure.ca, "--user-info", f"ci:{PASSWORDS['ci']}")
+        assert ci.returncode == 2, ci.stderr
+        assert "the target registry refused to show its global mode (HTTP 403" in ci.stderr and PASSWORDS["ci"] not in ci.stderr
+        # Standard input works as the file, with a progress bar when stderr is a terminal.
+        import pty
+        leader, follower = pty.openpty()
+        with open(path) as stdin:
+            piped = subprocess.run([schemactl_binary(), "import", "-", "--registry", plain_source.url], stdin=stdin,
+                                   stdout=subprocess.PIPE, stderr=follower, text=True, timeout=60)
+        os.close(follower)
+        drawn = os.read(leader, 65536).decode()
+        os.close(leader)
+        assert piped.returncode == 0 and "0 differences" in piped.stdout, drawn
+        assert "\rimport [" in drawn and "] 1/1" in drawn, drawn
+        assert requests.delete(f"{plain_source.url}/subjects/orders-value").status_code == 200
+        assert requests.delete(f"{plain_source.url}/subjects/orders-value?permanent=true").status_code == 200
         # The mirror, TLS and credentials on the source side.
         result = subprocess.run([schemactl_binary(), "mirror", "--from", secure.url, "--from-ca-cert", secure.ca,
                                  "--from-user-info", f"admin:{PASSWORDS['admin']}", "--to", plain_source.url, "--duration", "1"],

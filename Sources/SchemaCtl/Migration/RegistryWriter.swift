@@ -40,7 +40,16 @@ final class RegistryWriter {
     /// Puts the target into IMPORT mode. A target holding subjects is accepted only when every one of them is in
     /// the snapshot (an interrupted import, a restarted mirror) or with `force`.
     func enterImportMode(subjects: Set<String>, force: Bool, finalMode: String?) async throws(MigrationError) {
-        guard let previous = try await reader.mode(subject: nil) else {
+        let mode: String?
+        do throws(MigrationError) {
+            mode = try await reader.mode(subject: nil)
+        } catch {
+            if case .registry(.rejected(let status, _, let message)) = error {
+                throw .refused("the target registry refused to show its global mode (HTTP \(status): \(message)); an import needs a user who may read and change it")
+            }
+            throw error
+        }
+        guard let previous = mode else {
             throw .refused("the target registry has no /mode endpoint: without IMPORT mode it cannot keep the source's ids")
         }
         if previous == "IMPORT" {
