@@ -35,7 +35,9 @@ final class RegistryReader {
         for (subject, all, live) in lists {
             let current = Set(all)
             if let previous = previousVersions[subject], !previous.isSubset(of: current) {
-                for version in previous.subtracting(current) { known[ExportedVersion.Key(subject: subject, version: version)] = nil }
+                // Versions went away for good: the subject may have been deleted and registered anew, with its
+                // numbers starting again at 1, so nothing kept of it is trusted.
+                for version in previous { known[ExportedVersion.Key(subject: subject, version: version)] = nil }
             }
             previousVersions[subject] = current
             for version in all {
