@@ -249,6 +249,7 @@ def test_a_damaged_file_is_refused_before_anything_is_written(two_registries, tm
         ("cut.jsonl", "\n".join(lines)[:-10], "not JSON"),
         ("future.jsonl", "\n".join([lines[0].replace('"format":1', '"format":99')] + lines[1:]), "unknown export format 99"),
         ("empty.jsonl", "", "empty"),
+        ("twice.jsonl", "\n".join(lines + [lines[-1]]), f":{len(lines) + 1}: subject a version 1 again (first on line {len(lines)})"),
     ]:
         path = tmp_path / name
         path.write_text(content)
@@ -589,3 +590,109 @@ def test_export_import_and_mirror_over_tls_with_credentials(tmp_path, two_regist
         assert PASSWORDS["admin"] not in result.stderr
     finally:
         secure.stop()
+
+
+def wait_until(predicate, seconds=10, what="condition"):
+    deadline = time.time() + seconds
+    while not predicate():
+        assert time.time() < deadline, what
+        time.sleep(0.1)
+
+
+def test_mirror_follows_a_subject_deleted_and_registered_anew_and_read_only_subjects(two_registries):
+    source, target = two_registries
+    register(source.url, "s", record("S", [{"name": "a", "type": "int"}]))
+    register(source.url, "s", record("S", [{"name": "a", "type": "int"}, {"name": "b", "type": "int", "default": 0}]))
+    register(source.url, "ro", record("Ro", [{"name": "a", "type": "int"}]))
+    ok(requests.put(f"{source.url}/mode/ro", headers=CT, json={"mode": "READONLY"}))
+    process, lines = start_mirror(source.url, target.url)
+    try:
+        # Deleted for good and registered anew between two looks: the same version numbers, other ids.
+        assert requests.delete(f"{source.url}/subjects/s").status_code == 200
+        assert requests.delete(f"{source.url}/subjects/s?permanent=true").status_code == 200
+        new_ids = [register(source.url, "s", record("S2", [{"name": "x", "type": "string"}])),
+                   register(source.url, "s", record("S2", [{"name": "x", "type": "string"}, {"name": "y", "type": "int", "default": 1}]))]
+        # A subject read-only on both sides gets a version through a short READWRITE window on the source.
+        ok(requests.put(f"{source.url}/mode/ro", headers=CT, json={"mode": "READWRITE"}))
+        ro2 = register(source.url, "ro", record("Ro", [{"name": "a", "type": "int"}, {"name": "b", "type": "int", "default": 0}]))
+        ok(requests.put(f"{source.url}/mode/ro", headers=CT, json={"mode": "READONLY"}))
+        wait_until(lambda: [requests.get(f"{target.url}/subjects/s/versions/{v}").json().get("id") for v in (1, 2)] == new_ids
+                   and requests.get(f"{target.url}/subjects/ro/versions/2").json().get("id") == ro2
+                   and requests.get(f"{target.url}/mode/ro").json() == {"mode": "READONLY"}, 10, f"not followed: {lines[-4:]}")
+        assert process.poll() is None
+    finally:
+        process.send_signal(signal.SIGTERM)
+        assert process.wait(timeout=20) == 0, lines[-4:]
+    assert_same_answers(source.url, target.url)
+
+
+def test_a_mirror_never_overwrites_a_target_subject_holding_other_content(two_registries):
+    source, target = two_registries
+    register(source.url, "orders", record("Order", [{"name": "id", "type": "long"}]))
+    register(target.url, "pad", record("Pad", [{"name": "p", "type": "int"}]))
+    mine = register(target.url, "orders", record("Mine", [{"name": "m", "type": "int"}]))
+    before = answers(target.url)
+    environment = {key: value for key, value in os.environ.items() if not key.startswith("SCHEMA_REGISTRY")}
+    result = subprocess.run([schemactl_binary(), "mirror", "--from", source.url, "--to", target.url, "--force", "--duration", "2"],
+                            capture_output=True, text=True, env=environment, timeout=60)
+    assert result.returncode == 1, result.stderr
+    assert "subject orders version 1 differs between the source and the target" in result.stderr
+    assert ok(requests.get(f"{target.url}/schemas/ids/{mine}"))["schema"].startswith('{"type":"record","name":"Mine"')
+    assert answers(target.url) == before
+
+
+def test_a_prefix_export_keeps_a_referenced_version_soft_deleted(two_registries, tmp_path):
+    source, target = two_registries
+    register(source.url, "dep", record("Dep", [{"name": "a", "type": "int"}]))
+    register(source.url, "user", record("User", [{"name": "d", "type": "com.acme.Dep"}]),
+             references=[{"name": "com.acme.Dep", "subject": "dep", "version": 1}])
+    assert requests.delete(f"{source.url}/subjects/user").status_code == 200
+    assert requests.delete(f"{source.url}/subjects/dep").status_code == 200
+    text = export(source.url, "--include-deleted", "--subject-prefix", "user")
+    versions = {line["subject"]: line.get("deleted") for line in map(json.loads, text.splitlines()) if line["type"] == "version"}
+    assert versions == {"dep": True, "user": True}
+    path = tmp_path / "prefix.jsonl"
+    path.write_text(text)
+    result = import_file(path, target.url)
+    assert result.returncode == 0 and "0 differences" in result.stdout, result.stderr
+    assert ok(requests.get(f"{target.url}/subjects")) == []
+    assert ok(requests.get(f"{target.url}/subjects?deleted=true")) == ["dep", "user"]
+
+
+def test_schema_texts_another_registry_kept_as_sent_import_and_verify(two_registries, tmp_path):
+    """Karapace and Apicurio answer the text as it was sent; we store the canonical string. Same schema."""
+    _, target = two_registries
+    raw = '{ "type": "record", "name": "R", "fields": [ {"name": "a", "type": {"type": "int"}, "doc": "an int"} ] }'
+    header = {"type": "header", "format": 1, "source": "http://karapace", "exportedAt": "2026-12-06T00:00:00Z", "counts": {}}
+    line = {"type": "version", "subject": "r", "version": 4, "id": 17, "schemaType": "AVRO", "schema": raw}
+    path = tmp_path / "karapace.jsonl"
+    path.write_text(json.dumps(header) + "\n" + json.dumps(line) + "\n")
+    for attempt in range(2):
+        result = import_file(path, target.url)
+        assert result.returncode == 0 and "0 differences" in result.stdout, result.stderr
+        assert f"{1 - attempt} written" in result.stdout
+    stored = ok(requests.get(f"{target.url}/subjects/r/versions/4"))
+    assert stored["id"] == 17 and stored["schema"] == '{"type":"record","name":"R","fields":[{"name":"a","type":"int","doc":"an int"}]}'
+    # Another schema under the same id is still a conflict.
+    line["schema"] = raw.replace('"int"', '"long"')
+    path.write_text(json.dumps(header) + "\n" + json.dumps(line) + "\n")
+    conflict = import_file(path, target.url)
+    assert conflict.returncode == 1 and "subject r version 4 differs" in conflict.stderr
+
+
+def test_an_interrupted_import_puts_the_mode_back(two_registries, tmp_path):
+    source, target = two_registries
+    fill(source.url, subjects=10, versions=30)
+    path = tmp_path / "registry.jsonl"
+    path.write_text(export(source.url))
+    ok(requests.put(f"{target.url}/mode", headers=CT, json={"mode": "READONLY"}))
+    environment = {key: value for key, value in os.environ.items() if not key.startswith("SCHEMA_REGISTRY")}
+    process = subprocess.Popen([schemactl_binary(), "import", str(path), "--registry", target.url],
+                               stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, env=environment)
+    for line in process.stderr:
+        if line.startswith("import: "):
+            process.send_signal(signal.SIGINT)
+            break
+    assert process.wait(timeout=30) == 130
+    assert "error: interrupted" in process.stderr.read()
+    assert ok(requests.get(f"{target.url}/mode")) == {"mode": "READONLY"}

@@ -84,6 +84,7 @@ struct ImportCommand: AsyncParsableCommand {
             try RegistrySnapshot(file: bytes, name: file)
         }
         let writer = RegistryWriter(client: options.client)
+        StopSignal.install()
         try await migrationStep { () async throws(MigrationError) in
             try await writer.enterImportMode(subjects: Set(snapshot.subjects), force: force, finalMode: finalMode?.uppercased())
         }
@@ -126,9 +127,6 @@ struct ImportCommand: AsyncParsableCommand {
         if !differences.isEmpty { throw ExitStatus.incompatible }
     }
 }
-
-/// Set from a signal handler: the mirror stops after the change it is making.
-nonisolated(unsafe) private var stopRequested: sig_atomic_t = 0
 
 struct MirrorCommand: AsyncParsableCommand {
     static let configuration = CommandConfiguration(
@@ -187,11 +185,10 @@ struct MirrorCommand: AsyncParsableCommand {
 
     func run() async throws {
         let intervalMilliseconds = Self.parseInterval(interval) ?? 1000
-        signal(SIGINT) { _ in stopRequested = 1 }
-        signal(SIGTERM) { _ in stopRequested = 1 }
+        StopSignal.install()
         let started = Progress.milliseconds
         let deadline = duration.map { started + Int64($0 * 1000) }
-        func shouldStop() -> Bool { stopRequested != 0 || deadline.map { Progress.milliseconds >= $0 } == true }
+        func shouldStop() -> Bool { StopSignal.requested || deadline.map { Progress.milliseconds >= $0 } == true }
 
         let reader = RegistryReader(client: RegistryClient(baseURL: from, transport: source.transport))
         let writer = RegistryWriter(client: RegistryClient(baseURL: to, transport: target.transport))
@@ -204,14 +201,15 @@ struct MirrorCommand: AsyncParsableCommand {
         var failure: MigrationError?
         do throws(MigrationError) {
             var state = try await writer.readState(subjects: snapshot.subjects)
-            let initial = try writer.plan(snapshot, against: state, following: true, previous: nil)
+            // The first pass is an import: a version holding other content on the target stops it before any write.
+            let initial = try writer.plan(snapshot, against: state, following: false, previous: nil)
             printError("mirror: initial import of \(snapshot.versions.count) versions in \(snapshot.subjects.count) subjects; lag \(initial.count)")
             try await writer.apply(initial, to: &state, progress: Progress(label: "import"))
             printError("mirror: in sync with \(reader.client.baseURL) (lag 0); following every \(interval)")
             var lastReport = Progress.milliseconds
             // Looks start every interval (a slow look delays the next one, never piles them up).
             var wake = Progress.milliseconds
-            while !shouldStop() {
+            following: while !shouldStop() {
                 wake = max(wake + Int64(intervalMilliseconds), Progress.milliseconds)
                 while !shouldStop(), Progress.milliseconds < wake { try? await Task.sleep(for: .milliseconds(20)) }
                 if shouldStop() { break }
@@ -223,10 +221,15 @@ struct MirrorCommand: AsyncParsableCommand {
                     if !changes.isEmpty { printError("mirror: lag \(changes.count) (source changes not yet applied)") }
                     try await writer.apply(changes, to: &state, progress: nil)
                 } catch {
-                    // An outage of either side is waited out; anything else stops the mirror.
-                    guard case .registry(.unavailable(let reason)) = error else { throw error }
-                    printError("mirror: \(reason); retrying in \(interval)")
-                    continue
+                    // An outage of either side, or a registry asking to slow down (429), is waited out; anything
+                    // else stops the mirror.
+                    switch error {
+                    case .registry(.unavailable(let reason)), .registry(.rejected(429, _, let reason)):
+                        printError("mirror: \(reason); retrying in \(interval)")
+                        continue
+                    case .interrupted: break following  // a signal during the writes: stop as between looks
+                    default: throw error
+                    }
                 }
                 snapshot = next
                 let now = Progress.milliseconds
@@ -294,6 +297,7 @@ func migrationStep<T>(_ body: () async throws(MigrationError) -> T) async throws
         switch error {
         case .conflict: throw ExitStatus.incompatible
         case .refused, .invalidFile: throw ExitStatus.invalidInput
+        case .interrupted: throw ExitCode(130)
         case .unexpected: throw ExitStatus.unavailable
         case .registry(let failure):
             switch failure {

@@ -55,3 +55,16 @@ final class Progress {
         return Int64(spec.tv_sec) * 1000 + Int64(spec.tv_nsec) / 1_000_000
     }
 }
+
+/// SIGINT and SIGTERM, once installed, only set a flag: a migration stops between two writes and puts the
+/// target's mode back.
+enum StopSignal {
+    nonisolated(unsafe) private static var flag: sig_atomic_t = 0
+
+    static func install() {
+        signal(SIGINT) { _ in StopSignal.flag = 1 }
+        signal(SIGTERM) { _ in StopSignal.flag = 1 }
+    }
+
+    static var requested: Bool { flag != 0 }
+}

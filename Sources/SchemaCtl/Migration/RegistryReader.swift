@@ -34,12 +34,21 @@ final class RegistryReader {
         var byKey: [ExportedVersion.Key: ExportedVersion] = [:]
         for (subject, all, live) in lists {
             let current = Set(all)
-            if let previous = previousVersions[subject], !previous.isSubset(of: current) {
+            let previous = previousVersions[subject]
+            if let previous, !previous.isSubset(of: current) {
                 // Versions went away for good: the subject may have been deleted and registered anew, with its
                 // numbers starting again at 1, so nothing kept of it is trusted.
                 for version in previous { known[ExportedVersion.Key(subject: subject, version: version)] = nil }
             }
             previousVersions[subject] = current
+            // The same numbers can hide a subject deleted for good and registered anew: the newest version is read
+            // again each time, and when it changed nothing kept of the subject is trusted.
+            if let top = all.max(), let cached = known[ExportedVersion.Key(subject: subject, version: top)] {
+                let fresh = try await fetchVersion(subject, top)
+                if fresh?.id != cached.id || fresh?.schema != cached.schema {
+                    for version in current.union(previous ?? []) { known[ExportedVersion.Key(subject: subject, version: version)] = nil }
+                }
+            }
             for version in all {
                 let key = ExportedVersion.Key(subject: subject, version: version)
                 var entry: ExportedVersion
@@ -60,10 +69,15 @@ final class RegistryReader {
         var kept = byKey.values.filter { includeDeleted || !$0.deleted }
         var keptKeys = Set(kept.map(\.key))
         var pending = kept.flatMap(\.referencedKeys)
+        var liveOutside: [String: Set<Int>] = [:]  // live versions of subjects outside the prefix
         while let key = pending.popLast() {
             guard !keptKeys.contains(key) else { continue }
             var referenced: ExportedVersion? = byKey[key]
-            if referenced == nil { referenced = try await fetchVersion(key.subject, key.version) }
+            if referenced == nil, var fetched = try await fetchVersion(key.subject, key.version) {
+                if liveOutside[key.subject] == nil { liveOutside[key.subject] = Set(try await versionNumbers(key.subject, includeDeleted: false)) }
+                fetched.deleted = !(liveOutside[key.subject]!.contains(key.version))
+                referenced = fetched
+            }
             guard let referenced else { continue }
             kept.append(referenced)
             keptKeys.insert(key)

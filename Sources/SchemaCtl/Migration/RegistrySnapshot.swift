@@ -30,10 +30,12 @@ struct ExportedVersion: Equatable, Sendable {
         }
     }
 
-    /// Same content (everything but the soft-deleted mark).
-    func hasSameContent(as other: ExportedVersion) -> Bool {
-        id == other.id && schema == other.schema && schemaType == other.schemaType && references == other.references
-            && metadata == other.metadata && ruleSet == other.ruleSet
+    /// Same content (everything but the soft-deleted mark). The texts are compared by `sameText`: registries
+    /// store different texts for one schema (Karapace and Apicurio keep what was sent, Confluent and we the
+    /// canonical string).
+    func hasSameContent(as other: ExportedVersion, sameText: (ExportedVersion, String) -> Bool) -> Bool {
+        id == other.id && schemaType == other.schemaType && references == other.references && RegistryWriter.sameJSON(metadata, other.metadata)
+            && RegistryWriter.sameJSON(ruleSet, other.ruleSet) && sameText(self, other.schema)
     }
 
     /// Reads a version from a `GET /subjects/{s}/versions/{v}` answer.
@@ -188,6 +190,7 @@ struct RegistrySnapshot: Sendable {
     /// Reads an export file (JSON Lines).
     init(file bytes: [UInt8], name: String) throws(MigrationError) {
         var lineNumber = 0
+        var lineOfVersion: [ExportedVersion.Key: Int] = [:]
         var sawHeader = false
         var start = 0
         while start < bytes.count {
@@ -216,11 +219,17 @@ struct RegistrySnapshot: Sendable {
                 guard let mode = line["mode"]?.stringValue else { throw .invalidFile("\(name):\(lineNumber): mode line without \"mode\"") }
                 if let subject { subjectModes[subject] = mode } else { globalMode = mode }
             case "version":
+                let version: ExportedVersion
                 do throws(MigrationError) {
-                    versions.append(try ExportedVersion(line: line))
+                    version = try ExportedVersion(line: line)
                 } catch {
                     throw .invalidFile("\(name):\(lineNumber): \(error)")
                 }
+                if let earlier = lineOfVersion[version.key] {
+                    throw .invalidFile("\(name):\(lineNumber): subject \(version.subject) version \(version.version) again (first on line \(earlier))")
+                }
+                lineOfVersion[version.key] = lineNumber
+                versions.append(version)
             default:
                 throw .invalidFile("\(name):\(lineNumber): unknown line type \(line["type"]?.compactText ?? "none")")
             }
@@ -241,6 +250,8 @@ enum MigrationError: Error, CustomStringConvertible {
     case refused(String)
     case invalidFile(String)
     case unexpected(String)
+    /// Stopped by SIGINT or SIGTERM.
+    case interrupted
 
     var description: String {
         switch self {
@@ -249,6 +260,46 @@ enum MigrationError: Error, CustomStringConvertible {
         case .refused(let text): return text
         case .invalidFile(let text): return text
         case .unexpected(let text): return text
+        case .interrupted: return "interrupted"
         }
+    }
+}
+
+/// Compares a version's schema text with another registry's text for it: equal texts, or, for Avro, the same
+/// canonical string once both are parsed (with the version's references taken from the snapshot).
+final class SchemaTextComparer {
+    private let records: [ExportedVersion.Key: ExportedVersion]
+    private var parsed: [ExportedVersion.Key: AvroSchema] = [:]
+    private static let lenient = AvroSchema.ParseOptions(validatesDefaults: false)
+
+    init(_ snapshot: RegistrySnapshot) {
+        records = Dictionary(snapshot.versions.map { ($0.key, $0) }, uniquingKeysWith: { first, _ in first })
+    }
+
+    func same(_ record: ExportedVersion, _ text: String) -> Bool {
+        if record.schema == text { return true }
+        guard record.schemaType == "AVRO", let references = references(of: record, depth: 0) else { return false }
+        guard let mine = try? AvroSchema(parsing: record.schema, references: references, options: Self.lenient),
+            let theirs = try? AvroSchema(parsing: text, references: references, options: Self.lenient)
+        else { return false }
+        return mine.canonicalText == theirs.canonicalText
+    }
+
+    /// The parsed schemas a version references, or nil when one is missing or does not parse.
+    private func references(of record: ExportedVersion, depth: Int) -> [AvroSchema]? {
+        guard depth < 64 else { return nil }
+        var schemas: [AvroSchema] = []
+        for key in record.referencedKeys {
+            if let schema = parsed[key] {
+                schemas.append(schema)
+                continue
+            }
+            guard let referenced = records[key], let inner = references(of: referenced, depth: depth + 1),
+                let schema = try? AvroSchema(parsing: referenced.schema, references: inner, options: Self.lenient)
+            else { return nil }
+            parsed[key] = schema
+            schemas.append(schema)
+        }
+        return schemas
     }
 }

@@ -142,10 +142,11 @@ final class RegistryWriter {
             changes += removed.map { .permanentDelete($0.key) }
         }
         let referenced = Set(desired.versions.filter { !$0.deleted }.flatMap(\.referencedKeys))
+        let comparer = SchemaTextComparer(desired)
         var postponed: [ExportedVersion.Key] = []
         for record in desired.versions {
             if let existing = state.versions[record.key] {
-                let sameContent = existing.hasSameContent(as: record)
+                let sameContent = record.hasSameContent(as: existing, sameText: comparer.same)
                 if !sameContent || (existing.deleted && !record.deleted) {
                     guard following else { throw .conflict(Self.conflictText(record, existing)) }
                     changes.append(.permanentDelete(record.key))
@@ -204,24 +205,31 @@ final class RegistryWriter {
         progress?.start(total: changes.count)
         defer { progress?.finish() }
         for change in changes {
+            if StopSignal.requested { throw .interrupted }
             switch change {
             case .register(let record):
-                try await register(record)
+                try await inSubjectImportMode(record.subject) { () async throws(MigrationError) in try await self.register(record) }
                 var stored = record
                 stored.deleted = false
                 state.versions[record.key] = stored
             case .softDelete(let key):
-                try await deleteVersion(key, permanent: false)
+                try await inSubjectImportMode(key.subject) { () async throws(MigrationError) in try await self.deleteVersion(key, permanent: false) }
                 state.versions[key]?.deleted = true
             case .permanentDelete(let key):
-                try await deleteVersion(key, permanent: false)
-                try await deleteVersion(key, permanent: true)
+                try await inSubjectImportMode(key.subject) { () async throws(MigrationError) in
+                    try await self.deleteVersion(key, permanent: false)
+                    try await self.deleteVersion(key, permanent: true)
+                }
                 state.versions[key] = nil
             case .putConfig(let subject, let config):
-                try await send(.putConfig(subject: subject), body: Self.configUpdate(config))
+                try await inSubjectImportMode(subject) { () async throws(MigrationError) in
+                    try await self.send(.putConfig(subject: subject), body: Self.configUpdate(config))
+                }
                 if let subject { state.subjectConfigs[subject] = config } else { state.globalConfig = config }
             case .deleteConfig(let subject):
-                try await send(.deleteConfig(subject: subject), acceptingNotFound: true)
+                try await inSubjectImportMode(subject) { () async throws(MigrationError) in
+                    try await self.send(.deleteConfig(subject: subject), acceptingNotFound: true)
+                }
                 state.subjectConfigs[subject] = nil
             case .putMode(let subject, let mode):
                 try await send(.putMode(subject: subject, force: true), body: .object([("mode", .string(mode))]))
@@ -249,37 +257,40 @@ final class RegistryWriter {
         do {
             answer = try await client.call(.registerVersion(subject: record.subject), body: record.registrationBody)
         } catch {
-            guard case .rejected(_, 42205, let message) = error else { throw .registry(error) }
-            if message.contains("Overwrite") {
+            if case .rejected(_, 42205, let message) = error, message.contains("Overwrite") {
                 let present = try await reader.schemaText(id: record.id) ?? "(not readable)"
                 throw .conflict(
                     "id \(record.id) holds other content on the target\n  source: subject \(record.subject) version \(record.version): \(record.schema)\n  target: \(present)")
             }
-            guard message.contains("import mode") else { throw .registry(error) }
-            try await registerInSubjectImportMode(record)
-            return
+            throw .registry(error)
         }
         if case .integer(let id)? = answer["id"], Int(id) != record.id {
             throw .conflict("subject \(record.subject) version \(record.version) was given id \(id) by the target, not the source's \(record.id)")
         }
     }
 
-    private func registerInSubjectImportMode(_ record: ExportedVersion) async throws(MigrationError) {
-        let own = try await reader.mode(subject: record.subject)
-        try await send(.putMode(subject: record.subject, force: true), body: .object([("mode", .string("IMPORT"))]))
-        var failure: MigrationError?
+    /// Makes a write on a subject; when the target refuses it for the subject's own mode (READONLY, READWRITE
+    /// where an explicit id needs IMPORT), switches that subject to IMPORT for the write and back.
+    private func inSubjectImportMode(_ subject: String?, _ write: () async throws(MigrationError) -> Void) async throws(MigrationError) {
+        guard let subject else { return try await write() }
         do {
-            let answer = try await client.call(.registerVersion(subject: record.subject), body: record.registrationBody)
-            if case .integer(let id)? = answer["id"], Int(id) != record.id {
-                failure = .conflict("subject \(record.subject) version \(record.version) was given id \(id) by the target, not the source's \(record.id)")
-            }
+            try await write()
+            return
         } catch {
-            failure = .registry(error)
+            guard case .registry(.rejected(_, 42205, let message)) = error, !message.contains("Overwrite") else { throw error }
+        }
+        let own = try await reader.mode(subject: subject)
+        try await send(.putMode(subject: subject, force: true), body: .object([("mode", .string("IMPORT"))]))
+        var failure: MigrationError?
+        do throws(MigrationError) {
+            try await write()
+        } catch {
+            failure = error
         }
         if let own {
-            try await send(.putMode(subject: record.subject, force: true), body: .object([("mode", .string(own))]))
+            try await send(.putMode(subject: subject, force: true), body: .object([("mode", .string(own))]))
         } else {
-            try await send(.deleteMode(subject: record.subject), acceptingNotFound: true)
+            try await send(.deleteMode(subject: subject), acceptingNotFound: true)
         }
         if let failure { throw failure }
     }
@@ -309,6 +320,7 @@ final class RegistryWriter {
     /// id's text, the subject settings. Returns the differences, described.
     func verify(_ desired: RegistrySnapshot, progress: Progress?) async throws(MigrationError) -> [String] {
         var differences: [String] = []
+        let comparer = SchemaTextComparer(desired)
         let bySubject = Dictionary(grouping: desired.versions, by: \.subject)
         progress?.start(total: desired.versions.count + desired.distinctIDs)
         defer { progress?.finish() }
@@ -328,7 +340,7 @@ final class RegistryWriter {
                     differences.append("subject \(subject) version \(record.version): missing on the target")
                     continue
                 }
-                if !present.hasSameContent(as: record) { differences.append(Self.conflictText(record, present)) }
+                if !record.hasSameContent(as: present, sameText: comparer.same) { differences.append(Self.conflictText(record, present)) }
             }
             if !Self.sameJSON(desired.subjectConfigs[subject], try await reader.config(subject: subject)) {
                 differences.append("subject \(subject): config \(desired.subjectConfigs[subject]?.compactText ?? "none") in the source, \((try await reader.config(subject: subject))?.compactText ?? "none") on the target")
@@ -338,13 +350,14 @@ final class RegistryWriter {
                 differences.append("subject \(subject): mode \(desired.subjectModes[subject] ?? "none") in the source, \(mode ?? "none") on the target")
             }
         }
-        var textByID: [Int: String] = [:]
-        for record in desired.versions where textByID[record.id] == nil { textByID[record.id] = record.schema }
-        for id in textByID.keys.sorted() {
+        var recordByID: [Int: ExportedVersion] = [:]
+        for record in desired.versions where recordByID[record.id] == nil { recordByID[record.id] = record }
+        for id in recordByID.keys.sorted() {
             progress?.advance()
+            let record = recordByID[id]!
             let present = try await reader.schemaText(id: id)
-            if present != textByID[id] {
-                differences.append("id \(id): \(present.map { "answers \($0)" } ?? "missing") on the target; the source has \(textByID[id]!)")
+            if present.map({ comparer.same(record, $0) }) != true {
+                differences.append("id \(id): \(present.map { "answers \($0)" } ?? "missing") on the target; the source has \(record.schema)")
             }
         }
         if let config = desired.globalConfig, !Self.sameJSON(config, try await reader.config(subject: nil)) {
