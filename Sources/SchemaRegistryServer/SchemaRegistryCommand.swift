@@ -10,13 +10,13 @@ import RegistryHTTP
 #endif
 
 /// `schema-registry`: the Confluent-compatible registry service (`serve`, the default) and the auth file's
-/// `user add`. Wiring only.
+/// `user add`, and `backup` of a SQLite database. Wiring only.
 @main
 struct SchemaRegistryCommand: ParsableCommand {
     static let configuration = CommandConfiguration(
         commandName: "schema-registry",
         abstract: "A Confluent-compatible Avro schema registry, stored in SQLite or shared PostgreSQL.",
-        subcommands: [ServeCommand.self, UserCommand.self],
+        subcommands: [ServeCommand.self, UserCommand.self, BackupCommand.self],
         defaultSubcommand: ServeCommand.self
     )
 }

@@ -1,5 +1,11 @@
 import CSQLite
 
+#if canImport(Glibc)
+    import Glibc
+#elseif canImport(Darwin)
+    import Darwin
+#endif
+
 /// A SQLite failure: the result code, SQLite's message (copied at once), and the statement.
 public struct StorageError: Error, Sendable, CustomStringConvertible {
     public let code: Int32
@@ -16,6 +22,7 @@ public struct StorageError: Error, Sendable, CustomStringConvertible {
 /// that only the `Journal` touches it, always inside its committer lock (group commits and the
 /// synchronous writes of config, mode and deletes). The connection is also opened in serialized
 /// threading mode (`SQLITE_OPEN_FULLMUTEX`), but the statement cache relies on the committer lock.
+/// The connections of a backup (`SQLiteBackup`) are made, used and closed by the one thread that runs it.
 final class SQLiteDatabase: @unchecked Sendable {
     private let handle: OpaquePointer
     private var statements: [String: OpaquePointer] = [:]
@@ -24,19 +31,96 @@ final class SQLiteDatabase: @unchecked Sendable {
     /// committed transaction survives a process crash and a power loss.
     /// `busyTimeoutMilliseconds`: how long a statement waits for another connection's lock.
     init(path: String, busyTimeoutMilliseconds: Int32 = 5_000) throws(StorageError) {
+        handle = try SQLiteDatabase.open(path, flags: SQLITE_OPEN_READWRITE | SQLITE_OPEN_CREATE | SQLITE_OPEN_FULLMUTEX)
+        sqlite3_busy_timeout(handle, busyTimeoutMilliseconds)
+        try execute("PRAGMA journal_mode=WAL")
+        try execute("PRAGMA synchronous=FULL")
+        try execute("PRAGMA foreign_keys=ON")
+    }
+
+    /// How `init(path:opening:)` opens a file that may be another process's live database.
+    enum Opening {
+        /// Read only, and only an existing file (a backup's source, a copy being verified).
+        case readOnlyExisting
+        /// Read and write, created if missing, in whatever journal mode the file has (a backup's destination).
+        case plainReadWrite
+    }
+
+    /// Opens `path` without the registry's settings (no WAL switch, no pragmas): for backups.
+    init(path: String, opening: Opening, busyTimeoutMilliseconds: Int32 = 5_000) throws(StorageError) {
+        let flags = switch opening {
+        case .readOnlyExisting: SQLITE_OPEN_READONLY | SQLITE_OPEN_FULLMUTEX
+        case .plainReadWrite: SQLITE_OPEN_READWRITE | SQLITE_OPEN_CREATE | SQLITE_OPEN_FULLMUTEX
+        }
+        handle = try SQLiteDatabase.open(path, flags: flags)
+        sqlite3_busy_timeout(handle, busyTimeoutMilliseconds)
+    }
+
+    private static func open(_ path: String, flags: Int32) throws(StorageError) -> OpaquePointer {
         var connection: OpaquePointer?
-        let flags = SQLITE_OPEN_READWRITE | SQLITE_OPEN_CREATE | SQLITE_OPEN_FULLMUTEX
         let result = sqlite3_open_v2(path, &connection, flags, nil)
         guard result == SQLITE_OK, let connection else {
             let message = connection.map { String(cString: sqlite3_errmsg($0)) } ?? "cannot open"
             if let connection { sqlite3_close_v2(connection) }
             throw StorageError(code: result, message: message, statement: "open \(path)")
         }
-        handle = connection
-        sqlite3_busy_timeout(handle, busyTimeoutMilliseconds)
-        try execute("PRAGMA journal_mode=WAL")
-        try execute("PRAGMA synchronous=FULL")
-        try execute("PRAGMA foreign_keys=ON")
+        return connection
+    }
+
+    /// Copies this whole database into `destination` with SQLite's online backup API, while other
+    /// connections (the server's, in another process) keep writing.
+    ///
+    /// The copy goes `pagesPerStep` pages at a time, each step in a read transaction of its own on this
+    /// database, so a writer is never held off for longer than one step (in WAL mode, not at all: a reader
+    /// does not block the writer). A step that finds the source locked (`SQLITE_BUSY`, `SQLITE_LOCKED`) is
+    /// retried after `busyPauseMicroseconds`, until `timeoutSeconds`. A write by another connection between
+    /// steps makes SQLite restart the copy; after `restartLimit` restarts the rest is copied in one step
+    /// (one read transaction: a consistent snapshot that, in WAL mode, still blocks no writer), so a busy
+    /// registry cannot keep a backup from ever finishing.
+    func backup(
+        into destination: SQLiteDatabase, pagesPerStep: Int32 = 1024, busyPauseMicroseconds: UInt32 = 10_000, timeoutSeconds: Int64 = 600,
+        restartLimit: Int = 5
+    ) throws(StorageError) {
+        guard let backup = sqlite3_backup_init(destination.handle, "main", handle, "main") else {
+            throw destination.error(sqlite3_errcode(destination.handle), "backup init")
+        }
+        let deadline = SQLiteDatabase.monotonicSeconds() + timeoutSeconds
+        var pages = pagesPerStep
+        var restarts = 0
+        var lastRemaining = Int32.max
+        while true {
+            let result = sqlite3_backup_step(backup, pages)
+            switch result {
+            case SQLITE_DONE:
+                let finished = sqlite3_backup_finish(backup)
+                guard finished == SQLITE_OK else { throw destination.error(finished, "backup finish") }
+                return
+            case SQLITE_OK:
+                let remaining = sqlite3_backup_remaining(backup)
+                if remaining > lastRemaining {
+                    restarts += 1
+                    if restarts >= restartLimit { pages = -1 }
+                }
+                lastRemaining = remaining
+            case SQLITE_BUSY, SQLITE_LOCKED:
+                guard SQLiteDatabase.monotonicSeconds() < deadline else {
+                    sqlite3_backup_finish(backup)
+                    throw StorageError(code: result, message: "the source stayed locked for \(timeoutSeconds) s", statement: "backup step")
+                }
+                usleep(busyPauseMicroseconds)
+            default:
+                // The code's own text: after a failed step the connections' messages may describe something else.
+                let message = String(cString: sqlite3_errstr(result))
+                sqlite3_backup_finish(backup)
+                throw StorageError(code: result, message: message, statement: "backup step")
+            }
+        }
+    }
+
+    private static func monotonicSeconds() -> Int64 {
+        var spec = timespec()
+        clock_gettime(CLOCK_MONOTONIC, &spec)
+        return Int64(spec.tv_sec)
     }
 
     deinit {
