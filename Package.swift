@@ -19,6 +19,8 @@ let package = Package(
     ],
     dependencies: [
         .package(url: "https://github.com/apple/swift-argument-parser", from: "1.8.2"),
+        // Request logging: the API surface every Swift server library logs through.
+        .package(url: "https://github.com/apple/swift-log", from: "1.16.2"),
     ],
     targets: [
         // C libraries at the edges: one system-library target each, nothing else includes their headers.
@@ -43,10 +45,15 @@ let package = Package(
         .target(name: "Registry", dependencies: ["AvroCodec", "CSQLite", "PostgresClient", "Locking"]),
         .target(name: "HTTPServer", dependencies: ["CMicroHTTPD", "CGnuTLS"]),
         // The REST API: libmicrohttpd requests → registry domain calls → responses. Thin.
-        .target(name: "RegistryHTTP", dependencies: ["AvroCodec", "Registry", "HTTPServer", "CNettle", "Locking"]),
+        .target(
+            name: "RegistryHTTP",
+            dependencies: ["AvroCodec", "Registry", "HTTPServer", "CNettle", "Locking", .product(name: "Logging", package: "swift-log")]),
         .executableTarget(
             name: "SchemaRegistryServer",
-            dependencies: ["Registry", "RegistryHTTP", "HTTPServer", .product(name: "ArgumentParser", package: "swift-argument-parser")]
+            dependencies: [
+                "Registry", "RegistryHTTP", "HTTPServer", .product(name: "ArgumentParser", package: "swift-argument-parser"),
+                .product(name: "Logging", package: "swift-log"),
+            ]
         ),
         // The REST API from the other side, for schemactl, the WAL source and consumers.
         // Its own HTTP/1.1 transport over POSIX sockets and GnuTLS rather than URLSession: loading

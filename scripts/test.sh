@@ -5,7 +5,7 @@ set -euo pipefail
 cd "$(dirname "$0")/.."
 
 scripts/setup.sh
-python3 -m pip install --quiet --disable-pip-version-check "confluent-kafka[avro,schemaregistry]" requests pytest pyyaml openapi-spec-validator "psycopg[binary]" "python-schema-registry-client==2.6.1"
+python3 -m pip install --quiet --disable-pip-version-check "confluent-kafka[avro,schemaregistry]" requests pytest pyyaml openapi-spec-validator "psycopg[binary]" "python-schema-registry-client==2.6.1" prometheus_client
 
 swift build --build-tests
 swift test

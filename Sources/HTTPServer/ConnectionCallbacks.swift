@@ -171,7 +171,7 @@ func handleAccess(
             // Answered at once, and the connection closed after it: whatever follows on it (a body, or a
             // request pipelined behind) cannot be told apart.
             state.hasResponded = true
-            return queue(RefusedRequest.ambiguousFraming.response, status: 400, on: connection, closing: true)
+            return queueRefused(RefusedRequest.ambiguousFraming.response, server, connection, method, url, state, closing: true)
         }
         if let declaredLength = declaredContentLength(connection) {
             if declaredLength > UInt64(server.maximumBodyBytes) {
@@ -179,7 +179,7 @@ func handleAccess(
                 // and closes the connection after the response.
                 state.isOversized = true
                 state.hasResponded = true
-                return queueOversizedResponse(server, on: connection, closing: true)
+                return queueRefused(server.oversizedBody(server.maximumBodyBytes), server, connection, method, url, state, closing: true)
             }
             // A body the budget has no room for now is refused at once (the connection closes after). Nothing
             // is taken from the budget yet: it is charged as bytes arrive, so connections that announce bodies
@@ -187,7 +187,7 @@ func handleAccess(
             if !server.hasBodyRoom(for: budgeted(Int(min(declaredLength, UInt64(1 << 20))))) {
                 state.isOverBudget = true
                 state.hasResponded = true
-                return queue(overBudgetResponse, status: 503, on: connection, closing: true)
+                return queueRefused(overBudgetResponse, server, connection, method, url, state, closing: true)
             }
             let reservation = Int(min(declaredLength, UInt64(unbudgetedBodyBytes)))
             state.reservedBodyBytes = reservation
@@ -245,21 +245,23 @@ func handleAccess(
     // The reaper shut the connection down as the request completed: do not run it (its answer could not go).
     if connectionRecord(connection)?.startAnswering() == false { return .NO }
     if state.isOversized {
-        return queueOversizedResponse(server, on: connection, closing: server.isStopping)
+        return queueRefused(server.oversizedBody(server.maximumBodyBytes), server, connection, method, url, state, closing: server.isStopping)
     }
     if state.isOverBudget {
-        return queue(overBudgetResponse, status: 503, on: connection, closing: true)
+        return queueRefused(overBudgetResponse, server, connection, method, url, state, closing: true)
     }
     if let refusal = state.refusal {
         // A target cut short in libmicrohttpd's buffer: the connection goes with the answer, as its own 414 does.
-        return queue(refusal.response, status: refusal.response.status, on: connection, closing: server.isStopping || refusal == .targetTooLarge)
+        return queueRefused(refusal.response, server, connection, method, url, state, closing: server.isStopping || refusal == .targetTooLarge)
     }
     let body = state.body
     state.body = []
     // The handler owns the body now; the budget counts uploads still arriving.
     server.releaseBodyBytes(budgeted(state.reservedBodyBytes))
     state.reservedBodyBytes = 0
-    let request = HTTPRequest(method: state.method, path: state.path, query: state.query, headers: requestHeaders(connection), body: body)
+    let request = HTTPRequest(
+        method: state.method, path: state.path, query: state.query, headers: requestHeaders(connection), body: body,
+        clientAddress: connectionRecord(connection)?.peerText ?? "")
     let response = server.handler(request)
     return queue(response, status: response.status, on: connection, closing: server.isStopping)
 }
@@ -290,8 +292,17 @@ private let overBudgetResponse = HTTPResponse(
     body: Array(#"{"error_code":50301,"message":"The server holds as many request bodies as it may; retry shortly"}"#.utf8),
     extraHeaders: [("Retry-After", "1")])
 
-private func queueOversizedResponse(_ server: ServerContext, on connection: OpaquePointer, closing: Bool) -> MHD_Result {
-    queue(server.oversizedBody(server.maximumBodyBytes), status: 413, on: connection, closing: closing)
+/// Queues a response the server makes itself, once `ServerContext.refused` has seen it (and added its headers), with
+/// the status it was made with. The request is what is known of it: the query and body are never read for these.
+private func queueRefused(
+    _ response: HTTPResponse, _ server: ServerContext, _ connection: OpaquePointer, _ method: UnsafePointer<CChar>, _ url: UnsafePointer<CChar>,
+    _ state: RequestState, closing: Bool
+) -> MHD_Result {
+    let request = HTTPRequest(
+        method: state.method.isEmpty ? TextDecoding.lossyText(UnsafeRawBufferPointer(start: method, count: strlen(method))) : state.method,
+        path: state.path.isEmpty ? TextDecoding.lossyText(UnsafeRawBufferPointer(start: url, count: strlen(url))) : state.path,
+        query: [], headers: requestHeaders(connection), body: [], clientAddress: connectionRecord(connection)?.peerText ?? "")
+    return queue(server.refused(request, response), status: response.status, on: connection, closing: closing)
 }
 
 private func queue(_ response: HTTPResponse, status: Int, on connection: OpaquePointer, closing: Bool) -> MHD_Result {

@@ -19,14 +19,20 @@ public struct HTTPRequest: Sendable {
     public var headers: [String: String]
     /// The request body (empty when there is none).
     public var body: [UInt8]
+    /// The client's IP address as text (`127.0.0.1`, `::1`), taken from the socket once per connection; empty
+    /// when unknown. The peer of the TCP connection: behind a proxy, the proxy's address.
+    public var clientAddress: String
 
     /// Creates a request; the server builds these, tests of handlers can too.
-    public init(method: String, path: String, query: [(name: String, value: String)], headers: [String: String], body: [UInt8]) {
+    public init(
+        method: String, path: String, query: [(name: String, value: String)], headers: [String: String], body: [UInt8], clientAddress: String = ""
+    ) {
         self.method = method
         self.path = path
         self.query = query
         self.headers = headers
         self.body = body
+        self.clientAddress = clientAddress
     }
 }
 

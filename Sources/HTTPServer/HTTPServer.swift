@@ -38,10 +38,15 @@ public final class HTTPServer: @unchecked Sendable {
 
     /// Starts listening; `handler` runs on MHD worker threads, concurrently.
     /// `oversizedBody` produces the response sent (status 413) when a body exceeds `maximumBodyBytes` — the body is
-    /// not buffered beyond the limit. Neither closure may call `stop()`.
+    /// not buffered beyond the limit. `refused` sees every response the server makes without calling `handler`
+    /// (413, 414, a refused path, query or framing, 503 when the body budget is spent), with the request as far as
+    /// it was read (method, path, headers, client address; no query, no body), and returns the response to send:
+    /// the place to log those and to add headers every response carries. Its status is kept. No closure may call
+    /// `stop()`.
     public init(
         configuration: HTTPServerConfiguration,
         oversizedBody: @escaping @Sendable (Int) -> HTTPResponse,
+        refused: @escaping @Sendable (HTTPRequest, HTTPResponse) -> HTTPResponse = { $1 },
         handler: @escaping @Sendable (HTTPRequest) -> HTTPResponse
     ) throws(HTTPServerError) {
         guard configuration.maximumBodyBytes >= 0 else { throw HTTPServerError("maximumBodyBytes must not be negative") }
@@ -59,7 +64,7 @@ public final class HTTPServer: @unchecked Sendable {
             maximumInflightBodyBytes: configuration.maximumInflightBodyBytes ?? 4 * configuration.maximumBodyBytes,
             clientCertificates: configuration.tlsClientCAPEM == nil ? nil : configuration.tlsClientCertificates,
             requestTimeoutSeconds: configuration.requestTimeoutSeconds, idleTimeoutSeconds: configuration.connectionTimeoutSeconds,
-            oversizedBody: oversizedBody, handler: handler)
+            oversizedBody: oversizedBody, refused: refused, handler: handler)
         let contextPointer = Unmanaged.passUnretained(context).toOpaque()
 
         // poll(), not epoll: libmicrohttpd 0.9.75's edge-triggered epoll loop misses the end-of-stream of a client
@@ -154,6 +159,9 @@ public final class HTTPServer: @unchecked Sendable {
         self.daemon = started
         context.deadlines.start()
     }
+
+    /// Connections open now: accepted and not yet closed (idle kept-alive ones included).
+    public var openConnectionCount: Int { context.deadlines.openCount }
 
     /// Connections closed so far for not delivering a request within the deadline.
     public var deadlineClosedCount: Int { context.deadlines.closedCount.load(ordering: .relaxed) }

@@ -21,6 +21,8 @@ final class ConnectionRecord: @unchecked Sendable {
     /// The peer's address as `getpeername` gave it at the accept: a socket number reused by a later connection
     /// has another peer, so the reaper never shuts down a connection it does not mean.
     let peer: [UInt8]
+    /// The peer's IP address as text, for the requests' `clientAddress` (made once per connection).
+    let peerText: String
     /// 0: being answered. `closed`: claimed by the reaper. Otherwise milliseconds on the monotonic clock, plus
     /// one, when the phase began, with `idleBit` set while idle between requests.
     let phase = Atomic<UInt64>(0)
@@ -31,6 +33,7 @@ final class ConnectionRecord: @unchecked Sendable {
     init(socket: Int32) {
         self.socket = socket
         self.peer = ConnectionRecord.peerAddress(of: socket) ?? []
+        self.peerText = ConnectionRecord.text(ofAddress: peer)
         phase.store(RequestDeadlines.nowMilliseconds() + 1, ordering: .relaxed)
     }
 
@@ -67,6 +70,26 @@ final class ConnectionRecord: @unchecked Sendable {
             current = original
         }
         return false
+    }
+
+    /// The IP address in a `sockaddr` (as `getpeername` filled it) as text; empty for other families.
+    static func text(ofAddress address: [UInt8]) -> String {
+        var text = [CChar](repeating: 0, count: Int(INET6_ADDRSTRLEN) + 1)
+        let written: Bool = address.withUnsafeBytes { bytes in
+            guard bytes.count >= MemoryLayout<sa_family_t>.size, let base = bytes.baseAddress else { return false }
+            let family = Int32(base.loadUnaligned(as: sa_family_t.self))
+            if family == AF_INET, bytes.count >= MemoryLayout<sockaddr_in>.size {
+                var ipv4 = base.loadUnaligned(as: sockaddr_in.self)
+                return inet_ntop(AF_INET, &ipv4.sin_addr, &text, socklen_t(text.count)) != nil
+            }
+            if family == AF_INET6, bytes.count >= MemoryLayout<sockaddr_in6>.size {
+                var ipv6 = base.loadUnaligned(as: sockaddr_in6.self)
+                return inet_ntop(AF_INET6, &ipv6.sin6_addr, &text, socklen_t(text.count)) != nil
+            }
+            return false
+        }
+        guard written, let end = text.firstIndex(of: 0) else { return "" }
+        return String(decoding: text[..<end].map { UInt8(bitPattern: $0) }, as: UTF8.self)
     }
 
     static func peerAddress(of socket: Int32) -> [UInt8]? {
@@ -127,6 +150,9 @@ final class RequestDeadlines: @unchecked Sendable {
         lock.withLock { open[ObjectIdentifier(record)] = record }
         return record
     }
+
+    /// Connections open now (accepted and not yet closed).
+    var openCount: Int { lock.withLock { open.count } }
 
     /// libmicrohttpd is done with the connection (it closes the socket after this returns).
     func closed(_ record: ConnectionRecord) {

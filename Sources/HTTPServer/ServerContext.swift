@@ -5,6 +5,8 @@
 final class ServerContext: @unchecked Sendable {
     let handler: @Sendable (HTTPRequest) -> HTTPResponse
     let oversizedBody: @Sendable (Int) -> HTTPResponse
+    /// Sees (and may add headers to) each response made without the handler.
+    let refused: @Sendable (HTTPRequest, HTTPResponse) -> HTTPResponse
     let maximumBodyBytes: Int
     let maximumInflightBodyBytes: Int
     /// With mutual TLS: how each new TLS session asks for the client's certificate; nil without.
@@ -19,13 +21,15 @@ final class ServerContext: @unchecked Sendable {
 
     init(
         maximumBodyBytes: Int, maximumInflightBodyBytes: Int, clientCertificates: ClientCertificatePolicy? = nil, requestTimeoutSeconds: Int = 0,
-        idleTimeoutSeconds: Int = 0, oversizedBody: @escaping @Sendable (Int) -> HTTPResponse, handler: @escaping @Sendable (HTTPRequest) -> HTTPResponse
+        idleTimeoutSeconds: Int = 0, oversizedBody: @escaping @Sendable (Int) -> HTTPResponse,
+        refused: @escaping @Sendable (HTTPRequest, HTTPResponse) -> HTTPResponse = { $1 }, handler: @escaping @Sendable (HTTPRequest) -> HTTPResponse
     ) {
         self.deadlines = RequestDeadlines(requestTimeoutSeconds: requestTimeoutSeconds, idleTimeoutSeconds: idleTimeoutSeconds)
         self.maximumBodyBytes = maximumBodyBytes
         self.maximumInflightBodyBytes = maximumInflightBodyBytes
         self.clientCertificates = clientCertificates
         self.oversizedBody = oversizedBody
+        self.refused = refused
         self.handler = handler
     }
 

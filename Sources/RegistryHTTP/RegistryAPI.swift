@@ -1,5 +1,6 @@
 import AvroCodec
 import HTTPServer
+import Logging
 import Registry
 
 /// The Confluent Schema Registry REST API over the registry domain: request → domain call →
@@ -19,38 +20,75 @@ public final class RegistryAPI: Sendable {
     let authenticator: Authenticator?
     /// With authentication on: whether `/metrics` is served without credentials.
     let metricsArePublic: Bool
+    /// One line per request, and the `X-Request-Id` of every response.
+    let requestLog: RequestLog
 
-    public init(registry: SchemaRegistry, metrics: RegistryMetrics = RegistryMetrics(), authenticator: Authenticator? = nil, metricsArePublic: Bool = false) {
+    /// `logger`: where the request lines go (nil: none; responses still carry their `X-Request-Id`).
+    public init(
+        registry: SchemaRegistry, metrics: RegistryMetrics = RegistryMetrics(), authenticator: Authenticator? = nil, metricsArePublic: Bool = false,
+        logger: Logger? = nil
+    ) {
         self.registry = registry
         self.metrics = metrics
         self.authenticator = authenticator
         self.metricsArePublic = metricsArePublic
+        self.requestLog = RequestLog(logger: logger)
     }
 
     /// Answers one request; never throws, never crashes on input. HEAD is answered as GET (the
     /// server sends the headers only). Parse the route, authenticate and authorize, then execute.
+    /// Every response carries the request's id (`X-Request-Id`) and is logged.
     public func handle(_ request: HTTPRequest) -> HTTPResponse {
         let started = MonotonicClock.nanoseconds
         var label = "unknown"
-        let response: HTTPResponse
+        var user: String?
+        // The subject of a registration, whose level labels its metrics.
+        var registering: String?
+        var response: HTTPResponse
         do {
             let segments = try pathSegments(request.path)
             // /metrics answers Prometheus' text format whatever JSON types the scraper accepts.
             if segments != ["metrics"] { try negotiate(request) }
             let route = try Route(method: request.method == "HEAD" ? "GET" : request.method, segments: segments)
             label = route.label
+            if case .registerVersion(let subject) = route { registering = subject }
             let access = try authorize(route, request)
+            user = access.principal?.name
             response = try execute(route, request, Query(request.query), access)
+            if let registering { metrics.countRegistration(level: levelName(of: registering)) }
         } catch let error as APIError {
             response = error.response
         } catch let error as RegistryError {
-            if case .incompatibleSchema = error { metrics.countRejection() }
+            switch error {
+            case .incompatibleSchema(let subject, _): metrics.countRejection(level: levelName(of: registering ?? subject))
+            case .storage: metrics.countStorageError()
+            default: break
+            }
             response = APIError(status: error.httpStatus, code: error.errorCode, message: error.message).response
         } catch {
             response = APIError(status: 500, code: 500, message: "Internal error: \(error)").response
         }
-        metrics.record(route: label, status: response.status, seconds: Double(MonotonicClock.nanoseconds - started) / 1e9)
+        let elapsed = MonotonicClock.nanoseconds - started
+        metrics.record(route: label, status: response.status, seconds: Double(elapsed) / 1e9)
+        let requestID = RequestLog.requestID(request)
+        response.extraHeaders.append((name: RequestLog.header, value: requestID))
+        requestLog.record(request, response, route: label, user: user, requestID: requestID, nanoseconds: elapsed)
         return response
+    }
+
+    /// For the HTTP server's own answers (413, 414, a refused path or framing, 503 when the body budget is spent):
+    /// the request id header, and the log line (route `refused`, no user: the request was never authenticated).
+    public func refused(_ request: HTTPRequest, _ response: HTTPResponse) -> HTTPResponse {
+        var response = response
+        let requestID = RequestLog.requestID(request)
+        response.extraHeaders.append((name: RequestLog.header, value: requestID))
+        requestLog.record(request, response, route: "refused", user: nil, requestID: requestID, nanoseconds: 0)
+        return response
+    }
+
+    /// The subject's effective compatibility level, as metrics label it.
+    private func levelName(of subject: String) -> String {
+        (try? registry.level(subject: subject, defaultToGlobal: true))?.rawValue ?? "unknown"
     }
 
     /// The response sent when a body exceeds the configured limit.

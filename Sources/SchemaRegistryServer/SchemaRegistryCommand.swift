@@ -1,5 +1,6 @@
 import ArgumentParser
 import HTTPServer
+import Logging
 import Registry
 import RegistryHTTP
 
@@ -31,7 +32,14 @@ struct ServeCommand: ParsableCommand {
             SCHEMA_REGISTRY_DB, SCHEMA_REGISTRY_THREADS, SCHEMA_REGISTRY_LOG_LEVEL, SCHEMA_REGISTRY_MAX_BODY_BYTES, \
             SCHEMA_REGISTRY_MAX_INFLIGHT_BODY_BYTES, SCHEMA_REGISTRY_MAX_CONNECTIONS, SCHEMA_REGISTRY_MAX_CONNECTIONS_PER_ADDRESS, \
             SCHEMA_REGISTRY_TLS_CERT, SCHEMA_REGISTRY_TLS_KEY, SCHEMA_REGISTRY_TLS_CLIENT_CA, SCHEMA_REGISTRY_TLS_CLIENT_AUTH, \
-            SCHEMA_REGISTRY_AUTH_FILE, SCHEMA_REGISTRY_METRICS_PUBLIC (true/false).
+            SCHEMA_REGISTRY_AUTH_FILE, SCHEMA_REGISTRY_METRICS_PUBLIC (true/false), SCHEMA_REGISTRY_LOG_FORMAT.
+
+            Logs: one line per request at info on standard error (method, path without the query, route, status, \
+            duration in ms, response bytes, client address, user when authenticated, request id), as text or, with \
+            --log-format json, one JSON object per line. The request id is the caller's X-Request-Id when it is 1 to \
+            128 characters of A-Z a-z 0-9 . _ : - (else a new one), and every response carries it in X-Request-Id. \
+            Never logged: query strings, headers, passwords, schema bodies. Start and stop messages go to standard \
+            output (errors to standard error) as plain lines.
 
             With --auth-file, every request but GET /, /health and /health/ready needs HTTP Basic credentials \
             of a user in the file (Karapace's format), and each user may read or write only the subjects its \
@@ -55,8 +63,11 @@ struct ServeCommand: ParsableCommand {
     @Option(help: "HTTP worker threads.")
     var threads: Int = Int(environment("SCHEMA_REGISTRY_THREADS") ?? "") ?? 4
 
-    @Option(help: "error, info or debug.")
+    @Option(help: "trace, debug, info, notice, warning, error or critical: the least severe level logged (info logs every request).")
     var logLevel: String = environment("SCHEMA_REGISTRY_LOG_LEVEL") ?? "info"
+
+    @Option(help: "text (for people) or json (one object per line, for machines).")
+    var logFormat: String = environment("SCHEMA_REGISTRY_LOG_FORMAT") ?? "text"
 
     @Option(help: "Largest accepted request body, in bytes.")
     var maxBodyBytes: Int = Int(environment("SCHEMA_REGISTRY_MAX_BODY_BYTES") ?? "") ?? 16 * 1024 * 1024
@@ -92,6 +103,10 @@ struct ServeCommand: ParsableCommand {
     var metricsPublic: Bool = environment("SCHEMA_REGISTRY_METRICS_PUBLIC") == "true"
 
     func validate() throws {
+        guard Logger.Level(rawValue: logLevel.lowercased()) != nil else {
+            throw ValidationError("--log-level must be trace, debug, info, notice, warning, error or critical")
+        }
+        guard LogOutput.Format(rawValue: logFormat.lowercased()) != nil else { throw ValidationError("--log-format must be text or json") }
         guard ClientCertificatePolicy(rawValue: tlsClientAuth) != nil else { throw ValidationError("--tls-client-auth must be required or optional") }
         guard tlsClientCa.isEmpty || !tlsCert.isEmpty else { throw ValidationError("--tls-client-ca needs --tls-cert and --tls-key") }
         guard maxConnections >= 0, maxConnections <= 1_000_000, maxConnectionsPerAddress >= 0, maxConnectionsPerAddress <= 1_000_000 else {
@@ -142,7 +157,14 @@ struct ServeCommand: ParsableCommand {
             log("error", "cannot open database \(shownDatabase): \(error)")
             throw ExitCode.failure
         }
-        let api = RegistryAPI(registry: registry, authenticator: authFileWatch?.authenticator, metricsArePublic: metricsPublic)
+        // Every logger of the process writes through one output (one write(2) per line, under its lock).
+        let level = Logger.Level(rawValue: logLevel.lowercased()) ?? .info
+        let output = LogOutput(format: LogOutput.Format(rawValue: logFormat.lowercased()) ?? .text)
+        LoggingSystem.bootstrap { label in LineLogHandler(label: label, output: output, level: level) }
+        let metrics = RegistryMetrics()
+        let api = RegistryAPI(
+            registry: registry, metrics: metrics, authenticator: authFileWatch?.authenticator, metricsArePublic: metricsPublic,
+            logger: Logger(label: "schema-registry.http"))
         var configuration = HTTPServerConfiguration()
         configuration.host = host
         configuration.port = port
@@ -171,11 +193,13 @@ struct ServeCommand: ParsableCommand {
         let server: HTTPServer
         do {
             server = try HTTPServer(
-                configuration: configuration, oversizedBody: { RegistryAPI.oversizedBody(limit: $0) }, handler: { api.handle($0) })
+                configuration: configuration, oversizedBody: { RegistryAPI.oversizedBody(limit: $0) }, refused: { api.refused($0, $1) },
+                handler: { api.handle($0) })
         } catch {
             log("error", "cannot listen on \(listen): \(error)")
             throw ExitCode.failure
         }
+        metrics.countConnections { [weak server] in server?.openConnectionCount ?? 0 }
         let authentication = authFileWatch.map { ", authentication from \($0.path): \($0.summary)" } ?? ""
         log("info", "schema-registry listening on \(server.isTLS ? "https" : "http")://\(host):\(server.port) (database \(shownDatabase), \(threads) threads\(authentication))")
         // The main thread waits for signals, and once a second looks whether the auth file changed.
@@ -218,9 +242,9 @@ struct ServeCommand: ParsableCommand {
         return wanted
     }
 
+    /// A start, stop or configuration message: plain text, info to standard output, errors to standard error.
     private func log(_ level: String, _ message: String) {
-        let levels = ["error": 0, "info": 1, "debug": 2]
-        guard (levels[level] ?? 1) <= (levels[logLevel.lowercased()] ?? 1) else { return }
+        guard (Logger.Level(rawValue: level) ?? .info) >= (Logger.Level(rawValue: logLevel.lowercased()) ?? .info) else { return }
         let line = "\(level): \(message)\n"
         _ = line.withCString { write(level == "error" ? 2 : 1, $0, strlen($0)) }
     }

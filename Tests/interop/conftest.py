@@ -5,6 +5,7 @@ import os
 import re
 import subprocess
 import tempfile
+import threading
 import time
 
 import pytest
@@ -27,24 +28,37 @@ def server_binary():
     return os.path.join(bin_dir, "schema-registry")
 
 
+def drain(stream, lines):
+    """Reads `stream` to its end in a daemon thread, appending each line to `lines`: a server's output pipe must
+    be read, or once its buffer is full (one request log line per request) the server blocks writing its log."""
+    thread = threading.Thread(target=lambda: lines.extend(iter(stream.readline, "")), daemon=True)
+    thread.start()
+    return thread
+
+
 class RunningServer:
-    def __init__(self, database):
+    def __init__(self, database, extra=()):
         self.database = database
+        self.extra = list(extra)
         self.process = None
         self.url = None
+        self.output = []
 
     def start(self, listen="127.0.0.1:0"):
         self.process = subprocess.Popen(
-            [server_binary(), "--listen", listen, "--db", self.database, "--threads", "4"],
+            [server_binary(), "--listen", listen, "--db", self.database, "--threads", "4", *self.extra],
             stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
         deadline = time.time() + 20
         while time.time() < deadline:
             line = self.process.stdout.readline()
             if not line:
                 raise RuntimeError("schema-registry exited before listening")
+            self.output.append(line)
             match = re.search(r"listening on (http://127\.0\.0\.1:\d+)", line)
             if match:
                 self.url = match.group(1)
+                # Everything after (the request log, one line per request) is read as it comes.
+                self.reader = drain(self.process.stdout, self.output)
                 return self
         raise RuntimeError("schema-registry did not report its port in time")
 

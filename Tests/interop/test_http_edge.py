@@ -126,9 +126,13 @@ def start_server(tmp_path, *flags):
     import subprocess
     from conftest import server_binary
 
+    from conftest import drain
+
     process = subprocess.Popen([server_binary(), "--listen", "127.0.0.1:0", "--db", str(tmp_path / "registry.db"), *flags],
                                stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
     port = int(re.search(r":(\d+) ", process.stdout.readline()).group(1))
+    # The request log follows on the same pipe: read it, or the server blocks once the pipe is full.
+    drain(process.stdout, [])
     return process, port
 
 

@@ -419,3 +419,40 @@ def test_global_import_is_refused_while_another_node_just_made_a_live_subject(no
     assert a.http.delete(f"{a.url}/subjects/live-value").status_code == 200
     response = b.http.put(f"{b.url}/mode", data=json.dumps({"mode": "IMPORT"}), headers=CT)
     assert response.status_code == 200, response.text
+
+
+def pg_metrics(node):
+    from prometheus_client.parser import text_string_to_metric_families
+
+    samples = {}
+    for family in text_string_to_metric_families(node.get("/metrics").text):
+        assert family.documentation and family.type != "unknown", family.name
+        for sample in family.samples:
+            samples[sample.name] = sample.value
+    return samples
+
+
+def test_metrics_show_the_database_round_trip_and_each_nodes_lag(nodes):
+    """In PostgreSQL mode /metrics has the round trip of the feed's probe and how far this node's memory is behind the
+    database. A change committed without its notification (as one lost with the feed's connection) shows as lag on
+    every node until a later change of that scope is announced and read."""
+    import psycopg
+
+    a, b = nodes(2)
+    assert a.register("lagging", record("L", [("a", "int")])).status_code == 200
+    for node in (a, b):
+        metrics = wait_until(lambda: (m := pg_metrics(node)).get("schema_registry_replication_lag_changes") == 0 and m, 5,
+                             message="a probe in step with the database")
+        assert 0 < metrics["schema_registry_database_round_trip_seconds"] < 1
+        assert metrics["schema_registry_replication_lag_seconds"] == 0
+        assert "schema_registry_group_commit_batch_size_count" not in metrics  # SQLite's
+    with psycopg.connect(nodes.uri, autocommit=True) as connection:
+        connection.execute("UPDATE registry_scopes SET generation = generation + 3 WHERE scope = 'lagging'")
+    for node in (a, b):
+        wait_until(lambda: pg_metrics(node).get("schema_registry_replication_lag_changes") == 3, 5, message="the lag seen")
+    wait_until(lambda: pg_metrics(b)["schema_registry_replication_lag_seconds"] >= 1, 5, message="the lag's age growing")
+    # The next change of the scope is announced: every node reads the scope and is in step again.
+    assert a.http.put(f"{a.url}/config/lagging", data=json.dumps({"compatibility": "NONE"}), headers=CT).status_code == 200
+    for node in (a, b):
+        wait_until(lambda: pg_metrics(node).get("schema_registry_replication_lag_changes") == 0, 5, message="back in step")
+    assert pg_metrics(b)["schema_registry_replication_lag_seconds"] == 0

@@ -111,6 +111,9 @@ public final class SchemaRegistry: Sendable {
 
     /// `sqlite` or `postgresql`.
     public var storeKind: String { store.kind }
+
+    /// The store's statistics now: group commits (SQLite), round trip and lag (PostgreSQL).
+    public var storageStatistics: StorageStatisticsSnapshot { store.statistics.snapshot }
 }
 
 extension VersionSelector {

@@ -28,9 +28,12 @@ final class Journal: Sendable {
 
     private let queue = Locked(Queue())
     private let committer: Locked<Committer>
+    /// Batch sizes and commit times, for `/metrics`.
+    private let statistics: StorageStatistics
 
-    init(database: SQLiteDatabase) {
+    init(database: SQLiteDatabase, statistics: StorageStatistics) {
         committer = Locked(Committer(database: database))
+        self.statistics = statistics
     }
 
     /// Queues a registration's rows; returns its ticket. Call with the state lock held, so that
@@ -77,13 +80,17 @@ final class Journal: Sendable {
             return (queue.operations, queue.lastTicket)
         }
         let database = committer.database
+        let registrations = ticket - committer.durableTicket
         do {
+            let started = StorageStatistics.monotonicSeconds()
             try database.transaction {
                 for operation in operations { try database.run(operation.sql, operation.values) }
                 try extra(database)
             }
+            statistics.recordCommit(registrations: registrations, seconds: StorageStatistics.monotonicSeconds() - started)
             committer.durableTicket = ticket
         } catch {
+            statistics.recordFailedCommit()
             if !operations.isEmpty { committer.failure = "a group commit failed (\(error)); restart to reload the durable state" }
             throw (error as? StorageError) ?? StorageError(code: -1, message: String(describing: error), statement: "group commit")
         }

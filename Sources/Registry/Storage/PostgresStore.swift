@@ -34,6 +34,7 @@ final class PostgresStore: RegistryStore {
     static let idleConnections = 16
 
     let clusterID: String
+    let statistics = StorageStatistics()
     private let uri: String
     private let idle = Locked<[PostgresConnection]>([])
     private let reachable = Atomic<Bool>(true)
@@ -667,20 +668,17 @@ final class PostgresStore: RegistryStore {
                 // announced, never missed.
                 guard try withRegistry(registry, { try readAll(connection, $0) }) else { return }
                 reachable.store(true, ordering: .relaxed)
-                var quiet = 0
+                var lastProbe = StorageStatistics.monotonicSeconds()
                 while !stopped.load(ordering: .relaxed) {
                     let notes = try connection.notifications(timeout: .milliseconds(250))
-                    if notes.isEmpty {
-                        quiet += 1
-                        // A probe every second without news: a connection that died quietly is noticed, and a
-                        // database that answers is said to.
-                        if quiet % 4 == 0 {
-                            _ = try connection.query("SELECT 1")
-                            reachable.store(true, ordering: .relaxed)
-                        }
-                        continue
+                    // A probe every second: a connection that died quietly is noticed, a database that answers is
+                    // said to, and the round trip and this node's lag are measured.
+                    if StorageStatistics.monotonicSeconds() - lastProbe >= 1 {
+                        lastProbe = StorageStatistics.monotonicSeconds()
+                        guard try probe(connection, registry) else { return }
+                        reachable.store(true, ordering: .relaxed)
                     }
-                    quiet = 0
+                    if notes.isEmpty { continue }
                     // "generation scope": what memory already holds (this node's own changes) is skipped.
                     let announced = notes.map { note -> (generation: Int64, scope: String) in
                         guard let space = note.payload.firstIndex(of: " "), let generation = Int64(note.payload[..<space]) else { return (0, "") }
@@ -699,6 +697,22 @@ final class PostgresStore: RegistryStore {
                 usleep(50_000)
             }
         }
+    }
+
+    /// Times a `SELECT 1` (the round trip), then compares the database's head with memory: the sum of every scope's
+    /// generation there (each committed decision adds one) against the sum memory holds. The difference is the
+    /// number of committed changes this node has not applied yet — announced or not, since a lost notification
+    /// leaves its generation behind too. False when the registry is gone.
+    private func probe(_ connection: PostgresConnection, _ registry: () -> SchemaRegistry?) throws -> Bool {
+        let started = StorageStatistics.monotonicSeconds()
+        _ = try connection.query("SELECT 1")
+        let roundTrip = StorageStatistics.monotonicSeconds() - started
+        let rows = try connection.query("SELECT coalesce(sum(generation), 0)::text FROM registry_scopes")
+        let head = rows.first?.first.flatMap { $0 }.flatMap { Int64($0) } ?? 0
+        guard let current = registry() else { return false }
+        let held = current.state.withLock { $0.generations.values.reduce(0, &+) }
+        statistics.recordProbe(seconds: roundTrip, changesBehind: Int(max(0, head - held)))
+        return true
     }
 
     /// `body` over the registry's memory, if the registry still exists (nothing otherwise).

@@ -82,6 +82,8 @@ protocol RegistryStore: AnyObject, Sendable {
     var isReachable: Bool { get }
     /// A line for `/metrics` and logs: what the store is.
     var kind: String { get }
+    /// What the store records of its own work (commits, probes), for `/metrics`.
+    var statistics: StorageStatistics { get }
     /// Stops following; the registry is going away.
     func close()
 }

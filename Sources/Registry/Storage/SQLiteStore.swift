@@ -11,6 +11,7 @@ final class SQLiteStore: RegistryStore {
     let journal: Journal
     private let database: SQLiteDatabase
     let clusterID: String
+    let statistics = StorageStatistics()
 
     /// Opens (creating if needed) the database at `path`. Databases written by earlier releases are
     /// upgraded in place (new columns only; nothing is renumbered or rewritten).
@@ -41,7 +42,7 @@ final class SQLiteStore: RegistryStore {
         }
         clusterID = String(UInt64(cluster ?? 0), radix: 16)
         self.database = database
-        journal = Journal(database: database)
+        journal = Journal(database: database, statistics: statistics)
     }
 
     var kind: String { "sqlite" }
