@@ -159,7 +159,7 @@ struct ServeCommand: ParsableCommand {
         }
         // Every logger of the process writes through one output (one write(2) per line, under its lock).
         let level = Logger.Level(rawValue: logLevel.lowercased()) ?? .info
-        let output = LogOutput(format: LogOutput.Format(rawValue: logFormat.lowercased()) ?? .text)
+        let output = LogOutput(format: LogOutput.Format(rawValue: logFormat.lowercased()) ?? .text, batched: true)
         LoggingSystem.bootstrap { label in LineLogHandler(label: label, output: output, level: level) }
         let metrics = RegistryMetrics()
         let api = RegistryAPI(
@@ -218,6 +218,7 @@ struct ServeCommand: ParsableCommand {
         }
         log("info", "received signal \(received), stopping: finishing in-flight requests")
         server.stop()
+        output.flush()
         log("info", "stopped")
     }
 
