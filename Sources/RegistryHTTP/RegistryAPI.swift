@@ -52,8 +52,7 @@ public final class RegistryAPI: Sendable {
             let route = try Route(method: request.method == "HEAD" ? "GET" : request.method, segments: segments)
             label = route.label
             if case .registerVersion(let subject) = route { registering = subject }
-            let access = try authorize(route, request)
-            user = access.principal?.name
+            let access = try authorize(route, request, user: &user)
             response = try execute(route, request, Query(request.query), access)
             if let registering { metrics.countRegistration(level: levelName(of: registering)) }
         } catch let error as APIError {
@@ -82,6 +81,7 @@ public final class RegistryAPI: Sendable {
         var response = response
         let requestID = RequestLog.requestID(request)
         response.extraHeaders.append((name: RequestLog.header, value: requestID))
+        metrics.record(route: "refused", status: response.status, seconds: 0)
         requestLog.record(request, response, route: "refused", user: nil, requestID: requestID, nanoseconds: 0)
         return response
     }
@@ -101,10 +101,12 @@ public final class RegistryAPI: Sendable {
     /// Who asks, and whether they may: 401 without valid credentials; a read they may not make answers as a
     /// subject (or id) that does not exist; a write is 403 when they may read the subject, else the same
     /// not-found answer — so permissions never tell anyone which subjects exist.
-    private func authorize(_ route: Route, _ request: HTTPRequest) throws -> Access {
+    /// `user` is set as soon as the caller is authenticated, so a refusal is logged with who was refused.
+    private func authorize(_ route: Route, _ request: HTTPRequest, user: inout String?) throws -> Access {
         let requirement = route.requirement
         guard let authenticator, requirement != .open, !(route == .metrics && metricsArePublic) else { return Access(principal: nil) }
         guard let principal = authenticator.authenticate(authorization: request.headers["authorization"]) else { throw APIError.unauthorized }
+        user = principal.name
         let access = Access(principal: principal)
         switch requirement {
         case .open, .authenticated:

@@ -60,8 +60,11 @@ struct BackupCommand: ParsableCommand {
 
     func run() throws {
         let counts: SQLiteBackup.Counts?
+        BackupInterruption.install()
         do {
-            counts = try SQLiteBackup.copy(from: db, to: to, verify: verify, pagesPerStep: Int32(pagesPerStep))
+            counts = try SQLiteBackup.copy(from: db, to: to, verify: verify, pagesPerStep: Int32(pagesPerStep)) { temporary in
+                BackupInterruption.remember(temporary)
+            }
         } catch {
             printError("error: backup failed: \(error)")
             throw ExitCode(error.stage == .verification ? Exit.verificationFailed : Exit.copyFailed)
@@ -78,5 +81,41 @@ struct BackupCommand: ParsableCommand {
     private func printError(_ text: String) {
         let line = text + "\n"
         _ = line.withCString { write(2, $0, strlen($0)) }
+    }
+}
+
+/// SIGINT or SIGTERM during a backup removes its temporary file (and the file's journal) before the process
+/// ends, so an interrupted backup leaves nothing behind. unlink(2) and _exit(2) are async-signal-safe.
+enum BackupInterruption {
+    nonisolated(unsafe) private static var temporaryPath: UnsafeMutablePointer<CChar>?
+    nonisolated(unsafe) private static var journalPath: UnsafeMutablePointer<CChar>?
+
+    /// Installs the handlers and holds the signals back until `remember` names the file they remove (so a signal
+    /// between the file's creation and its naming cannot leave it behind).
+    static func install() {
+        let handler: @convention(c) (Int32) -> Void = { received in
+            if let path = BackupInterruption.temporaryPath { unlink(path) }
+            if let path = BackupInterruption.journalPath { unlink(path) }
+            _exit(128 + received)
+        }
+        signal(SIGINT, handler)
+        signal(SIGTERM, handler)
+        var signals = heldSignals
+        pthread_sigmask(SIG_BLOCK, &signals, nil)
+    }
+
+    static func remember(_ temporary: String) {
+        journalPath = strdup(temporary + "-journal")
+        temporaryPath = strdup(temporary)
+        var signals = heldSignals
+        pthread_sigmask(SIG_UNBLOCK, &signals, nil)
+    }
+
+    private static var heldSignals: sigset_t {
+        var signals = sigset_t()
+        sigemptyset(&signals)
+        sigaddset(&signals, SIGINT)
+        sigaddset(&signals, SIGTERM)
+        return signals
     }
 }

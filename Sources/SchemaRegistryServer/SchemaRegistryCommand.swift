@@ -127,6 +127,8 @@ struct ServeCommand: ParsableCommand {
         guard let (host, port) = parseListen(listen) else { throw ExitCode.validationFailure }
         // Signals are taken synchronously by the main thread (sigwait), so block them before any
         // worker thread starts: every thread inherits the mask.
+        // A closed standard error (a log shipper restarting, `| head`) must cost log lines, not the process.
+        signal(SIGPIPE, SIG_IGN)
         var signals = sigset_t()
         sigemptyset(&signals)
         sigaddset(&signals, SIGINT)

@@ -157,6 +157,12 @@ def test_backup_refuses_a_postgresql_uri_and_the_database_itself(tmp_path):
         result = backup("--db", server.database, "--to", server.database)
         assert result.returncode == 1 and "is the database itself" in result.stderr
         assert requests.get(f"{server.url}/subjects").json() == []
+        # Nor over the live database's own WAL (which would destroy committed registrations).
+        requests.post(f"{server.url}/subjects/s/versions", data=json.dumps({"schema": schema_text(0, 0)}), headers=CT).raise_for_status()
+        assert os.path.exists(server.database + "-wal")
+        result = backup("--db", server.database, "--to", server.database + "-wal")
+        assert result.returncode == 1 and "is the database's own -wal file" in result.stderr
+        assert requests.get(f"{server.url}/subjects").json() == ["s"]
     finally:
         server.stop()
 
@@ -184,3 +190,26 @@ def test_a_damaged_database_fails_verification_and_leaves_no_file(tmp_path):
     assert result.returncode == 3, (result.stdout, result.stderr)
     assert "fails its integrity check" in result.stderr
     assert leftovers(tmp_path, "copy") == []
+
+
+def test_an_interrupted_backup_leaves_nothing_behind(tmp_path):
+    server = RunningServer(str(tmp_path / "live.db")).start()
+    try:
+        for number in range(300):
+            requests.post(f"{server.url}/subjects/s{number}/versions", data=json.dumps({"schema": schema_text(2, number)}),
+                          headers=CT).raise_for_status()
+        target = tmp_path / "copies" / "copy.db"
+        target.parent.mkdir()
+        for signal_number in (2, 15):
+            # One page per step with --verify: long enough to be interrupted in the middle.
+            process = subprocess.Popen([server_binary(), "backup", "--db", server.database, "--to", str(target), "--verify",
+                                        "--pages-per-step", "1"], stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+            deadline = time.monotonic() + 20
+            while not any(name.startswith("copy.db.tmp-") for name in os.listdir(target.parent)):
+                assert time.monotonic() < deadline and process.poll() is None
+                time.sleep(0.001)
+            process.send_signal(signal_number)
+            assert process.wait(timeout=20) == 128 + signal_number
+            assert os.listdir(target.parent) == [], os.listdir(target.parent)
+    finally:
+        server.stop()

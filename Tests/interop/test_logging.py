@@ -114,7 +114,9 @@ def test_one_line_per_request_with_its_fields_and_no_secrets(tmp_path, log_forma
             auth = (user, PASSWORDS[user]) if user in PASSWORDS else user
             response = requests.request(method, server.url + path, headers=headers, auth=auth, timeout=10, **kwargs)
             assert response.status_code == expect, response.text
-            made.append((method, path.split("?")[0], expect, user if isinstance(user, str) and expect < 400 else None,
+            # The user is named whenever the credentials were checked and right, refusals (403) included; an unknown
+            # route (404) is answered before any credential is looked at.
+            made.append((method, path.split("?")[0], expect, user if isinstance(user, str) and expect not in (401, 404) else None,
                          response.headers.get("X-Request-Id"), sent_id))
             return response
 
@@ -126,6 +128,10 @@ def test_one_line_per_request_with_its_fields_and_no_secrets(tmp_path, log_forma
         call("GET", "/subjects", user=("admin", "wrong-password-0000"), expect=401)
         call("GET", "/no/such/route", user="admin", expect=404)
         call("GET", "/schemas/ids/1", user="reader", sent_id="y" * 129)  # one too long: replaced
+        call("PUT", "/config", user="reader", expect=403, data=json.dumps({"compatibility": "NONE"}))
+        # An absolute-form target: its authority (with credentials) is not logged, only the path.
+        status, headers = raw_request(server.port, b"GET http://alice:AbsoluteSecret77@example.com/subjects HTTP/1.1\r\nHost: x")
+        made.append(("GET", "/subjects", status, None, headers["x-request-id"], None))
 
         # Hostile ids, sent raw: a quote and braces, a folded line (CRLF + space), bytes that are not ASCII, an id
         # with '=' and a space, a tab. Each answer carries a fresh, clean id instead.
@@ -175,7 +181,7 @@ def test_one_line_per_request_with_its_fields_and_no_secrets(tmp_path, log_forma
     registration = next(entry for entry in entries if entry["method"] == "POST")
     assert registration["route"] == "/subjects/{subject}/versions" and registration["bytes"] > 0
     # Never written: passwords (right or wrong), the Authorization header, query values, schema text, hostile ids.
-    for secret in [*PASSWORDS.values(), "wrong-password-0000", authorization, authorization.split()[1], QUERY_SECRET, SCHEMA_MARKER,
+    for secret in [*PASSWORDS.values(), "wrong-password-0000", "AbsoluteSecret77", "alice", authorization, authorization.split()[1], QUERY_SECRET, SCHEMA_MARKER,
                    "evil", "injected", "X-Injected", "y" * 129]:
         assert secret not in log, secret
 
@@ -195,3 +201,38 @@ def test_bad_log_options_are_refused(tmp_path):
     for flags in (["--log-format", "xml"], ["--log-level", "verbose"]):
         result = subprocess.run([server_binary(), "--db", str(tmp_path / "r.db"), *flags], capture_output=True, text=True, timeout=20)
         assert result.returncode == 64 and flags[0] in result.stderr
+
+
+def test_a_closed_or_unread_standard_error_never_stops_the_server(tmp_path):
+    """The log must cost lines, not the service: stderr closed by its reader (SIGPIPE), and stderr a pipe nobody
+    reads (full after 64 KiB), with thousands of requests."""
+    database = str(tmp_path / "pipes.db")
+    for case in ("closed", "unread"):
+        with socket.socket() as probe:
+            probe.bind(("127.0.0.1", 0))
+            port = probe.getsockname()[1]
+        process = subprocess.Popen([server_binary(), "--listen", f"127.0.0.1:{port}", "--db", database],
+                                   stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
+        try:
+            deadline = time.monotonic() + 20
+            while True:
+                try:
+                    with socket.create_connection(("127.0.0.1", port), timeout=1):
+                        break
+                except OSError:
+                    assert time.monotonic() < deadline and process.poll() is None
+                    time.sleep(0.05)
+            if case == "closed":
+                process.stderr.close()
+            session = requests.Session()
+            for number in range(6000):
+                response = session.get(f"http://127.0.0.1:{port}/subjects?n={number}", timeout=5)
+                assert response.status_code == 200, (case, number)
+            assert requests.get(f"http://127.0.0.1:{port}/health", timeout=5).status_code == 200
+            assert process.poll() is None, (case, process.returncode)
+        finally:
+            process.terminate()
+            if case == "unread":
+                remaining = process.stderr.read()
+                assert b"log lines dropped" in remaining or remaining.count(b"\n") >= 6000
+            assert process.wait(timeout=20) == 0, case

@@ -52,6 +52,9 @@ def test_operator_metrics_parse_and_count_what_happened(registry, session):
     assert refused.status_code == 409
     for _ in range(5):
         assert session.get(f"{url}/schemas/ids/1").status_code == 200
+    # Two of the HTTP server's own refusals (a request target past 8 KiB: 414) are counted too.
+    for _ in range(2):
+        assert session.get(f"{url}/subjects?q=" + "x" * 9000).status_code == 414
 
     # A connection held open (kept alive after its request) while another scrapes.
     held = socket.create_connection(("127.0.0.1", int(url.rsplit(":", 1)[1])))
@@ -85,6 +88,7 @@ def test_operator_metrics_parse_and_count_what_happened(registry, session):
     assert 0 < delta("schema_registry_group_commit_duration_seconds_sum") < 10
     assert value(after, "schema_registry_group_commit_batch_size_bucket", le="+Inf") == value(after, "schema_registry_group_commit_batch_size_count")
     assert delta("schema_registry_requests_total", route="/schemas/ids/{id}", status="200") == 5
+    assert delta("schema_registry_requests_total", route="refused", status="414") == 2
     assert value(after, "process_resident_memory_bytes") > 1 << 20
     assert time.time() - 3600 < value(after, "process_start_time_seconds") <= time.time()
     assert value(after, "schema_registry_cache_bytes", cache="parsed") > 0

@@ -48,10 +48,17 @@ public enum SQLiteBackup {
     /// Copies the registry database at `source` (which a server may be using) to `destination`; with
     /// `verify`, checks the copy (`verify(_:)`) before it takes the destination's name and returns its counts.
     /// `pagesPerStep`: see `SQLiteDatabase.backup`.
-    public static func copy(from source: String, to destination: String, verify: Bool, pagesPerStep: Int32 = 1024) throws(Failure) -> Counts? {
+    /// `temporaryCreated` is told the temporary file's path as soon as it exists (the command removes it when
+    /// interrupted by a signal).
+    public static func copy(
+        from source: String, to destination: String, verify: Bool, pagesPerStep: Int32 = 1024, temporaryCreated: (String) -> Void = { _ in }
+    ) throws(Failure) -> Counts? {
         guard !destination.isEmpty, !destination.hasSuffix("/") else { throw Failure(description: "--to must name a file") }
-        if let sourcePath = realPath(source), let destinationPath = realPath(destination), sourcePath == destinationPath {
-            throw Failure(description: "\(destination) is the database itself")
+        if let sourcePath = realPath(source), let destinationPath = realPath(destination) {
+            if sourcePath == destinationPath { throw Failure(description: "\(destination) is the database itself") }
+            for suffix in ["-wal", "-shm", "-journal"] where realPath(source + suffix) == destinationPath {
+                throw Failure(description: "\(destination) is the database's own \(suffix) file")
+            }
         }
         let database: SQLiteDatabase
         do {
@@ -61,6 +68,7 @@ public enum SQLiteBackup {
             throw Failure(description: "cannot read the database \(source): \(error.message)")
         }
         let temporary = try makeTemporaryFile(beside: destination)
+        temporaryCreated(temporary)
         var counts: Counts?
         do throws(Failure) {
             do {

@@ -56,10 +56,12 @@ public struct LineLogHandler: LogHandler {
 
 /// Where log lines go: standard error, whole lines only, so lines from concurrent threads never interleave.
 ///
-/// Lines are gathered in memory and written by a flusher thread every 5 ms (or at once by the caller whose line
-/// takes the buffer past 256 KiB), so a busy server makes a few hundred write(2) calls a second rather than one
-/// per request: with one per request, logging cost fetch-by-id a quarter of its throughput (bench/http_fetch.sh).
-/// `flush()` at shutdown writes what is left; a crash can lose the last 5 ms of lines.
+/// Batched (the server): lines are gathered in memory and written by a flusher thread every 5 ms, so a busy server
+/// makes a few hundred write(2) calls a second rather than one per request (one per request cost fetch-by-id a
+/// quarter of its throughput, bench/http_fetch.sh). A request thread never waits for the descriptor: when nobody
+/// reads standard error (a full pipe), the flusher blocks, lines beyond 1 MiB are dropped and counted, and the
+/// server keeps answering; a line saying how many were dropped is written once the output drains. `flush()` at
+/// shutdown waits at most a second. A crash can lose the last 5 ms of lines.
 public final class LogOutput: Sendable {
     /// How a line is written.
     public enum Format: String, Sendable, CaseIterable {
@@ -67,13 +69,20 @@ public final class LogOutput: Sendable {
         case json
     }
 
+    struct Pending {
+        var bytes: [UInt8] = []
+        var dropped = 0
+        /// The flusher is writing a chunk it took.
+        var writing = false
+    }
+
     public let format: Format
     private let descriptor: Int32
-    /// Lines not yet written.
-    private let pending = Locked([UInt8]())
-    /// Held while a gathered chunk is written, so chunks reach the descriptor in the order they were taken.
-    private let writing = Locked(())
-    private static let flushThreshold = 256 * 1024
+    private let batched: Bool
+    private let pending = Locked(Pending())
+    /// Serialises unbatched writes.
+    private let writeLock = Locked(())
+    static let capacity = 1 << 20
     private static let flushMicroseconds: useconds_t = 5_000
 
     /// Writes to `descriptor` (standard error by default); with `batched` (the server's choice) through the
@@ -85,30 +94,45 @@ public final class LogOutput: Sendable {
         if batched { startFlusher() }
     }
 
-    private let batched: Bool
-
     func write(_ line: [UInt8]) {
         guard batched else {
-            writing.withLock { _ in writeAll(line) }
+            writeLock.withLock { _ in writeAll(line) }
             return
         }
-        let full = pending.withLock { buffer in
-            buffer.append(contentsOf: line)
-            return buffer.count >= Self.flushThreshold
+        pending.withLock { state in
+            if state.bytes.count + line.count > Self.capacity {
+                state.dropped += 1
+            } else {
+                state.bytes.append(contentsOf: line)
+            }
         }
-        if full { flush() }
     }
 
-    /// Writes every gathered line now.
+    /// Waits (at most a second) until the flusher has written every gathered line; for shutdown.
     public func flush() {
-        writing.withLock { _ in
-            let chunk = pending.withLock { buffer in
-                let taken = buffer
-                buffer.removeAll(keepingCapacity: true)
-                return taken
-            }
-            if !chunk.isEmpty { writeAll(chunk) }
+        guard batched else { return }
+        for _ in 0..<200 {
+            if pending.withLock({ $0.bytes.isEmpty && $0.dropped == 0 && !$0.writing }) { return }
+            usleep(Self.flushMicroseconds)
         }
+    }
+
+    /// Takes what is gathered (and a note of dropped lines) and writes it; only the flusher thread calls it.
+    private func writeGathered() {
+        let (chunk, dropped) = pending.withLock { state in
+            let taken = (state.bytes, state.dropped)
+            state.bytes.removeAll(keepingCapacity: true)
+            state.dropped = 0
+            state.writing = !taken.0.isEmpty || taken.1 > 0
+            return taken
+        }
+        guard !chunk.isEmpty || dropped > 0 else { return }
+        writeAll(chunk)
+        if dropped > 0 {
+            let message = "\(dropped) log lines dropped: standard error was not read fast enough"
+            writeAll(LogLine.render(format: format, level: .warning, label: "schema-registry", message: message, metadata: [:]))
+        }
+        pending.withLock { $0.writing = false }
     }
 
     private func writeAll(_ bytes: [UInt8]) {
@@ -119,13 +143,13 @@ public final class LogOutput: Sendable {
             while written < bytes.count {
                 let count = systemWrite(descriptor, base + written, bytes.count - written)
                 if count < 0, errno == EINTR { continue }
-                guard count > 0 else { return }  // a closed or full descriptor loses the lines, never the server
+                guard count > 0 else { return }  // a closed descriptor (EPIPE: SIGPIPE is ignored) loses the lines
                 written += count
             }
         }
     }
 
-    /// A detached thread that flushes every 5 ms for the life of the process (the output is never released:
+    /// A detached thread that writes every 5 ms for the life of the process (the output is never released:
     /// the thread holds it).
     private func startFlusher() {
         let context = Unmanaged.passRetained(self).toOpaque()
@@ -134,7 +158,7 @@ public final class LogOutput: Sendable {
             let output = Unmanaged<LogOutput>.fromOpaque(context!).takeUnretainedValue()
             while true {
                 usleep(LogOutput.flushMicroseconds)
-                output.flush()
+                output.writeGathered()
             }
         }, context)
         if started == 0 {

@@ -49,13 +49,22 @@ public struct RequestLog: Sendable {
         }
     }
 
+    /// The path of an absolute-form target (`http://user:password@host/p` → `/p`): its authority may hold
+    /// credentials, which never reach the log.
+    static func originForm(_ path: String) -> String {
+        guard !path.hasPrefix("/") else { return path }
+        guard let scheme = path.firstRange(of: "://") else { return path.contains("@") ? "(target not logged)" : path }
+        let rest = path[scheme.upperBound...]
+        return rest.firstIndex(of: "/").map { String(rest[$0...]) } ?? "/"
+    }
+
     /// Whether lines are written at all (the level allows info): when not, nothing is built.
     var isLogging: Bool { logger.map { $0.logLevel <= .info } ?? false }
 
     /// Writes the line of one answered request.
     func record(_ request: HTTPRequest, _ response: HTTPResponse, route: String, user: String?, requestID: String, nanoseconds: Int64) {
         guard let logger, logger.logLevel <= .info else { return }
-        var path = request.path
+        var path = RequestLog.originForm(request.path)
         if path.utf8.count > RequestLog.maximumPathBytes { path = String(decoding: path.utf8.prefix(RequestLog.maximumPathBytes), as: UTF8.self) + "…" }
         // One metadata value holding every field, not eight: building and reading an eight-entry dictionary per
         // request cost a measurable share of fetch-by-id throughput (bench/http_fetch.sh). `LineLogHandler` writes
