@@ -26,11 +26,19 @@ public struct AvroSchemaError: Error, Sendable, Equatable, CustomStringConvertib
     public let path: String
     /// One sentence saying what is wrong.
     public let message: String
+    /// For `unknownType`: the full names the unknown reference could mean, most likely first (`ns.Name`
+    /// inside namespace `ns`, then `Name`), so a caller holding other schemas can look for a definition.
+    public var unresolvedNames: [String] = []
 
     public init(_ kind: Kind, at path: String, _ message: String) {
         self.kind = kind
         self.path = path
         self.message = message
+    }
+
+    /// Kind, path and message (`unresolvedNames` is a hint, not part of the error's identity).
+    public static func == (a: AvroSchemaError, b: AvroSchemaError) -> Bool {
+        a.kind == b.kind && a.path == b.path && a.message == b.message
     }
 
     /// "at /fields/1/name: field name "1x" is not a valid Avro name …"

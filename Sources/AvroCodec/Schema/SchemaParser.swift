@@ -228,7 +228,9 @@ struct SchemaBuilder {
         default:
             hint = "; named types must be defined before they are used"
         }
-        throw AvroSchemaError(.unknownType, at: path.rendered, "unknown type \"\(name)\"\(hint)")
+        var error = AvroSchemaError(.unknownType, at: path.rendered, "unknown type \"\(name)\"\(hint)")
+        error.unresolvedNames = name.utf8.contains(UInt8(ascii: ".")) || namespace.isEmpty ? [name] : [namespace + "." + name, name]
+        throw error
     }
 
     static func isValidName(_ name: some StringProtocol) -> Bool {

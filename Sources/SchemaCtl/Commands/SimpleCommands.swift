@@ -4,29 +4,49 @@ import AvroCodec
 struct ValidateCommand: ParsableCommand {
     static let configuration = CommandConfiguration(
         commandName: "validate",
-        abstract: "Check that a file is a valid Avro schema.",
+        abstract: "Check that files are valid Avro schemas (several files and directories, types used across files).",
         discussion: """
-            Exit 0 when valid; exit 2 with the JSON path of the problem when not.
+            Exit 0 when every file is valid; exit 2, with each invalid file's problem and its JSON path, when not.             A directory stands for every .avsc file under it. A named type a file uses but does not define is             looked up among the other files given and the files under the directories of schemactl.toml             ([paths] schemas = ["schemas", "common"]).
 
-            Example:
+            Examples:
               schemactl validate user.avsc
               user.avsc: invalid Avro schema at /fields/1/default: default must be an integer, not "1"
+              schemactl validate schemas/
             """
     )
 
-    @Argument(help: "The schema file (.avsc), or - for standard input.")
-    var file: String
+    @Argument(help: "Schema files (.avsc) or directories; - for standard input.")
+    var files: [String]
 
-    @Flag(name: .shortAndLong, help: "Print nothing when the schema is valid.")
+    @Flag(name: .shortAndLong, help: "Print nothing for valid files.")
     var quiet = false
 
+    func validate() throws {
+        guard !files.isEmpty else { throw ValidationError("give at least one schema file or directory") }
+    }
+
     func run() throws {
-        let schemaFile = try SchemaFile(path: file)
-        if !quiet {
-            let root = schemaFile.schema.rootNode
-            let what = root.name.map { "\(root.kind.rawValue) \($0.fullName)" } ?? root.kind.rawValue
-            print("\(file): valid Avro schema (\(what), fingerprint \(SchemaFingerprint.hex(schemaFile.schema.rabinFingerprint)))")
+        let set = try SchemaSet(arguments: files, library: ProjectFile.load().schemaDirectories)
+        var invalid = 0
+        for path in set.selected {
+            do {
+                let loaded = try set.load(path)
+                if !quiet {
+                    let root = loaded.schema.rootNode
+                    let what = root.name.map { "\(root.kind.rawValue) \($0.fullName)" } ?? root.kind.rawValue
+                    let uses = loaded.dependencies.isEmpty ? "" : ", using types from \(loaded.dependencies.joined(separator: ", "))"
+                    print("\(path): valid Avro schema (\(what), fingerprint \(SchemaFingerprint.hex(loaded.schema.rabinFingerprint))\(uses))")
+                }
+            } catch let error as InputError {
+                invalid += 1
+                if set.selected.count == 1 { throw error }
+                print(error.description)
+            }
         }
+        if set.selected.count > 1 {
+            print(invalid == 0 ? "\(set.selected.count) files: \(set.selected.count) valid" : "\(set.selected.count) files: \(set.selected.count - invalid) valid, \(invalid) INVALID")
+        }
+        if invalid > 0 { throw ExitStatus.invalidInput }
     }
 }
 
@@ -41,6 +61,8 @@ struct NormalizeCommand: ParsableCommand {
             redundant namespaces print the same text.
             With --as-registered: Confluent's canonical string, what the registry stores without \
             normalize (everything kept, primitives short, no whitespace).
+            Several files (or directories): one "FILE: TEXT" line each; types used across files are \
+            resolved as validate does, and a type from another file is written by name (a reference).
 
             Example:
               schemactl normalize user.avsc > user.normalized.avsc
@@ -51,12 +73,11 @@ struct NormalizeCommand: ParsableCommand {
     @Flag(help: "Print the canonical string stored without normalize instead.")
     var asRegistered = false
 
-    @Argument(help: "The schema file (.avsc), or - for standard input.")
-    var file: String
+    @Argument(help: "Schema files (.avsc) or directories; - for standard input.")
+    var files: [String]
 
     func run() throws {
-        let schema = try SchemaFile(path: file).schema
-        print(asRegistered ? schema.canonicalText : schema.normalizedText)
+        try forEachSchema(files) { schema in asRegistered ? schema.canonicalText : schema.normalizedText }
     }
 }
 
@@ -65,18 +86,42 @@ struct CanonicalCommand: ParsableCommand {
         commandName: "canonical",
         abstract: "Print the schema's Parsing Canonical Form (Avro specification).",
         discussion: """
+            Several files (or directories): one "FILE: TEXT" line each, with the types used from other files \
+            written in full, as the specification's form requires.
+
             Example:
               schemactl canonical user.avsc
               {"name":"com.example.User","type":"record","fields":[{"name":"id","type":"long"}]}
             """
     )
 
-    @Argument(help: "The schema file (.avsc), or - for standard input.")
-    var file: String
+    @Argument(help: "Schema files (.avsc) or directories; - for standard input.")
+    var files: [String]
 
     func run() throws {
-        print(try SchemaFile(path: file).schema.canonicalForm)
+        try forEachSchema(files) { $0.canonicalForm }
     }
+}
+
+/// Prints `render` of each file's schema: the text alone for one file, "FILE: TEXT" lines for several; every file
+/// is attempted, and exit 2 follows when any was invalid.
+func forEachSchema(_ arguments: [String], _ render: (AvroSchema) -> String) throws {
+    guard !arguments.isEmpty else { throw ValidationError("give at least one schema file or directory") }
+    let set = try SchemaSet(arguments: arguments, library: ProjectFile.load().schemaDirectories)
+    if set.selected.count == 1 {
+        print(render(try set.load(set.selected[0]).schema))
+        return
+    }
+    var invalid = 0
+    for path in set.selected {
+        do {
+            print("\(path): \(render(try set.load(path).schema))")
+        } catch let error as InputError {
+            invalid += 1
+            printError(error.description)
+        }
+    }
+    if invalid > 0 { throw ExitStatus.invalidInput }
 }
 
 struct FingerprintCommand: ParsableCommand {

@@ -1,0 +1,177 @@
+#if canImport(Glibc)
+    import Glibc
+#elseif canImport(Darwin)
+    import Darwin
+#endif
+
+/// The git repository around the working directory, read by running `git` (never linked): what a file held
+/// at a revision, and its history.
+struct GitRepository {
+    /// The working directory relative to the top of the work tree ("" at the top, else ending in "/").
+    let prefix: String
+    let isShallow: Bool
+
+    /// The repository the working directory is in; exit 2 with a clear message when `git` is missing or the
+    /// directory is not in a work tree.
+    static func here() throws -> GitRepository {
+        let probe = try run(["rev-parse", "--is-inside-work-tree", "--show-prefix", "--is-shallow-repository"])
+        guard probe.status == 0 else {
+            throw InputError(description: "--against-git: \(currentDirectory()) is not inside a git work tree (git: \(probe.errorText))")
+        }
+        let lines = String(decoding: probe.output, as: UTF8.self).split(separator: "\n", omittingEmptySubsequences: false).map(String.init)
+        guard lines.count >= 3, lines[0] == "true" else { throw InputError(description: "--against-git: \(currentDirectory()) is not inside a git work tree") }
+        return GitRepository(prefix: lines[1], isShallow: lines[2] == "true")
+    }
+
+    /// Fails with a clear message unless `revision` names a commit.
+    func requireCommit(_ revision: String) throws -> String {
+        let result = try Self.run(["rev-parse", "--verify", "--quiet", revision + "^{commit}"])
+        guard result.status == 0 else { throw InputError(description: "--against-git: \(revision) is not a commit in this repository") }
+        return String(decoding: result.output, as: UTF8.self).trimming(" \n")
+    }
+
+    /// A path given on the command line (relative to the working directory) as git names it at a revision.
+    func repositoryPath(_ path: String) -> String {
+        var parts = (prefix + path).split(separator: "/", omittingEmptySubsequences: true).map(String.init)
+        var resolved: [String] = []
+        for part in parts where part != "." {
+            if part == "..", !resolved.isEmpty { resolved.removeLast() } else { resolved.append(part) }
+        }
+        parts = resolved
+        return parts.joined(separator: "/")
+    }
+
+    /// The contents of `paths` (repository paths) at `revision`, in one `git cat-file --batch`; absent files are
+    /// left out.
+    func contents(at revision: String, of paths: [String]) throws -> [String: [UInt8]] {
+        guard !paths.isEmpty else { return [:] }
+        let request = paths.map { "\(revision):\($0)\n" }.joined()
+        let result = try Self.run(["cat-file", "--batch"], input: Array(request.utf8))
+        guard result.status == 0 else { throw InputError(description: "--against-git: git cat-file failed: \(result.errorText)") }
+        var found: [String: [UInt8]] = [:]
+        let output = result.output
+        var index = 0
+        for path in paths {
+            guard let newline = output[index...].firstIndex(of: UInt8(ascii: "\n")) else { break }
+            let header = String(decoding: output[index..<newline], as: UTF8.self)
+            index = newline + 1
+            let fields = header.split(separator: " ")
+            guard fields.count == 3, fields[1] == "blob", let size = Int(fields[2]) else { continue }  // "missing", a tree
+            guard index + size <= output.count else { break }
+            found[path] = Array(output[index..<(index + size)])
+            index += size + 1
+        }
+        return found
+    }
+
+    /// The commits reachable from `revision` that changed the file, oldest first, with the file's path in each
+    /// (`git log --follow`: a renamed file keeps its history).
+    func history(of path: String, from revision: String) throws -> [(commit: String, path: String)] {
+        let result = try Self.run(["log", "--follow", "--format=%x01%H", "--name-only", "--diff-filter=AMRC", revision, "--", path])
+        guard result.status == 0 else { throw InputError(description: "--against-git: git log failed for \(path): \(result.errorText)") }
+        var entries: [(commit: String, path: String)] = []
+        var commit: String?
+        for line in String(decoding: result.output, as: UTF8.self).split(separator: "\n") {
+            if line.hasPrefix("\u{1}") {
+                commit = String(line.dropFirst())
+            } else if let current = commit, !line.isEmpty {
+                entries.append((current, String(line)))
+                commit = nil
+            }
+        }
+        return entries.reversed()
+    }
+
+    /// The `.avsc` files under `directory` (a repository path) at `revision`.
+    func schemaFiles(at revision: String, under directory: String) throws -> [String] {
+        let result = try Self.run(["ls-tree", "-r", "--name-only", revision, "--", directory.isEmpty ? "." : directory])
+        guard result.status == 0 else { return [] }
+        return String(decoding: result.output, as: UTF8.self).split(separator: "\n").map(String.init).filter { $0.hasSuffix(".avsc") }
+    }
+
+    // MARK: Running git
+
+    struct Output {
+        let status: Int32
+        let output: [UInt8]
+        let errorText: String
+    }
+
+    /// Runs `git arguments…` in the working directory, feeding `input` and collecting standard output and error.
+    static func run(_ arguments: [String], input: [UInt8] = []) throws -> Output {
+        // git may exit before reading all of its input: that must be an error status, not SIGPIPE.
+        signal(SIGPIPE, SIG_IGN)
+        var inputPipe: [Int32] = [0, 0]
+        var outputPipe: [Int32] = [0, 0]
+        var errorPipe: [Int32] = [0, 0]
+        guard pipe(&inputPipe) == 0, pipe(&outputPipe) == 0, pipe(&errorPipe) == 0 else {
+            throw InputError(description: "--against-git: cannot create pipes: \(String(cString: strerror(errno)))")
+        }
+        var actions = posix_spawn_file_actions_t()
+        posix_spawn_file_actions_init(&actions)
+        defer { posix_spawn_file_actions_destroy(&actions) }
+        posix_spawn_file_actions_adddup2(&actions, inputPipe[0], 0)
+        posix_spawn_file_actions_adddup2(&actions, outputPipe[1], 1)
+        posix_spawn_file_actions_adddup2(&actions, errorPipe[1], 2)
+        for descriptor in inputPipe + outputPipe + errorPipe { posix_spawn_file_actions_addclose(&actions, descriptor) }
+        let argv = (["git"] + arguments).map { strdup($0) } + [nil]
+        defer { for pointer in argv { free(pointer) } }
+        var process = pid_t()
+        let spawned = posix_spawnp(&process, "git", &actions, nil, argv, environ)
+        close(inputPipe[0])
+        close(outputPipe[1])
+        close(errorPipe[1])
+        guard spawned == 0 else {
+            close(inputPipe[1])
+            close(outputPipe[0])
+            close(errorPipe[0])
+            throw InputError(description: "--against-git: cannot run git (\(String(cString: strerror(spawned)))); install git or check PATH")
+        }
+        // Input, output and error move together through poll(2), so no pipe fills up while another is waited on.
+        var output: [UInt8] = []
+        var errors: [UInt8] = []
+        var written = 0
+        var open: (input: Bool, output: Bool, error: Bool) = (true, true, true)
+        if input.isEmpty {
+            close(inputPipe[1])
+            open.input = false
+        }
+        var chunk = [UInt8](repeating: 0, count: 65_536)
+        while open.output || open.error {
+            var descriptors: [pollfd] = []
+            if open.input { descriptors.append(pollfd(fd: inputPipe[1], events: Int16(POLLOUT), revents: 0)) }
+            if open.output { descriptors.append(pollfd(fd: outputPipe[0], events: Int16(POLLIN), revents: 0)) }
+            if open.error { descriptors.append(pollfd(fd: errorPipe[0], events: Int16(POLLIN), revents: 0)) }
+            guard poll(&descriptors, nfds_t(descriptors.count), -1) >= 0 || errno == EINTR else { break }
+            for descriptor in descriptors where descriptor.revents != 0 {
+                if descriptor.fd == inputPipe[1] {
+                    let count = input[written...].withUnsafeBytes { write(inputPipe[1], $0.baseAddress, min($0.count, 65_536)) }
+                    if count > 0 { written += count }
+                    if count < 0 && errno != EINTR && errno != EAGAIN || written == input.count {
+                        close(inputPipe[1])
+                        open.input = false
+                    }
+                    continue
+                }
+                let count = chunk.withUnsafeMutableBytes { read(descriptor.fd, $0.baseAddress, $0.count) }
+                if count > 0 {
+                    if descriptor.fd == outputPipe[0] { output += chunk[..<count] } else { errors += chunk[..<count] }
+                } else if count == 0 || errno != EINTR {
+                    close(descriptor.fd)
+                    if descriptor.fd == outputPipe[0] { open.output = false } else { open.error = false }
+                }
+            }
+        }
+        if open.input { close(inputPipe[1]) }
+        var status: Int32 = 0
+        while waitpid(process, &status, 0) < 0, errno == EINTR {}
+        let exitStatus = (status & 0x7f) == 0 ? (status >> 8) & 0xff : 128 + (status & 0x7f)
+        return Output(status: exitStatus, output: output, errorText: String(decoding: errors, as: UTF8.self).trimming(" \n"))
+    }
+
+    private static func currentDirectory() -> String {
+        var buffer = [CChar](repeating: 0, count: 4096)
+        guard getcwd(&buffer, buffer.count) != nil else { return "." }
+        return String(decoding: buffer.prefix(while: { $0 != 0 }).map { UInt8(bitPattern: $0) }, as: UTF8.self)
+    }
+}

@@ -1,0 +1,187 @@
+"""schemactl on a repository of schema files (issue 14, first part): several files and directories, named types
+used across files and resolved through schemactl.toml's [paths], errors naming both files, cycles."""
+import json
+import os
+import shutil
+import subprocess
+
+import pytest
+
+from conftest import REPO, server_binary
+
+FIXTURE = os.path.join(REPO, "fixtures", "repository")
+
+
+def schemactl(*arguments, cwd):
+    binary = os.path.join(os.path.dirname(server_binary()), "schemactl")
+    return subprocess.run([binary, *arguments], capture_output=True, text=True, cwd=cwd, timeout=60)
+
+
+@pytest.fixture
+def repository(tmp_path):
+    target = tmp_path / "repo"
+    shutil.copytree(FIXTURE, target)
+    return target
+
+
+def write(path, document):
+    path.write_text(json.dumps(document))
+
+
+def test_a_folder_with_types_across_files_validates(repository):
+    result = schemactl("validate", "schemas/", cwd=repository)
+    assert result.returncode == 0, result.stdout + result.stderr
+    lines = result.stdout.splitlines()
+    assert lines[-1] == "9 files: 9 valid"
+    assert "schemas/customer.avsc: valid Avro schema (record com.acme.Customer" in result.stdout
+    assert any(line.startswith("schemas/shipment.avsc: valid") and "using types from" in line and "schemas/order.avsc" in line
+               for line in lines), result.stdout
+    # Files named one by one, with a directory, and a file twice: each once.
+    named = schemactl("validate", "schemas/order.avsc", "common", "./schemas/order.avsc", cwd=repository)
+    assert named.returncode == 0 and named.stdout.splitlines()[-1] == "4 files: 4 valid", named.stdout
+
+
+def test_without_the_project_file_a_type_from_another_file_is_unknown_unless_that_file_is_given(repository):
+    os.remove(repository / "schemactl.toml")
+    alone = schemactl("validate", "schemas/customer.avsc", cwd=repository)
+    assert alone.returncode == 2
+    assert 'schemas/customer.avsc: invalid Avro schema at /fields/2/type: unknown type "com.acme.common.Address"' in alone.stderr
+    folder = schemactl("validate", "schemas", cwd=repository)
+    assert folder.returncode == 2 and folder.stdout.splitlines()[-1] == "9 files: 0 valid, 9 INVALID", folder.stdout
+    both = schemactl("validate", "schemas", "common", cwd=repository)
+    assert both.returncode == 0 and both.stdout.splitlines()[-1] == "12 files: 12 valid", both.stdout
+
+
+def test_two_files_defining_a_type_differently_is_an_error_naming_both(repository):
+    write(repository / "schemas" / "money-copy.avsc",
+          {"type": "record", "name": "Money", "namespace": "com.acme.common", "fields": [{"name": "cents", "type": "long"}]})
+    result = schemactl("validate", "schemas/product.avsc", cwd=repository)
+    assert result.returncode == 2
+    assert "type com.acme.common.Money is defined differently in" in result.stderr
+    assert "schemas/money-copy.avsc" in result.stderr and "common/money.avsc" in result.stderr
+    # The same definition in two files is no conflict.
+    shutil.copy(repository / "common" / "money.avsc", repository / "schemas" / "money-copy.avsc")
+    assert schemactl("validate", "schemas/product.avsc", cwd=repository).returncode == 0
+
+
+def test_one_file_defining_a_type_twice_is_an_error_naming_it(repository):
+    write(repository / "schemas" / "twice.avsc", {"type": "record", "name": "T", "namespace": "x", "fields": [
+        {"name": "a", "type": {"type": "enum", "name": "E", "symbols": ["A"]}},
+        {"name": "b", "type": {"type": "enum", "name": "E", "symbols": ["B"]}}]})
+    result = schemactl("validate", "schemas/twice.avsc", cwd=repository)
+    assert result.returncode == 2 and "schemas/twice.avsc: invalid Avro schema at /fields/1/type/name" in result.stderr, result.stderr
+
+
+def test_a_cycle_of_files_is_reported(repository):
+    write(repository / "schemas" / "a.avsc", {"type": "record", "name": "A", "namespace": "cyc", "fields": [{"name": "b", "type": "cyc.B"}]})
+    write(repository / "schemas" / "b.avsc", {"type": "record", "name": "B", "namespace": "cyc", "fields": [{"name": "a", "type": "cyc.A"}]})
+    result = schemactl("validate", "schemas/a.avsc", "schemas/b.avsc", cwd=repository)
+    assert result.returncode == 2
+    assert "the files use each other's types in a cycle (schemas/a.avsc → schemas/b.avsc → schemas/a.avsc)" in result.stdout, result.stdout
+
+
+def test_an_invalid_file_another_one_uses_is_named_in_both_verdicts(repository):
+    address = json.loads((repository / "common" / "address.avsc").read_text())
+    address["fields"][0]["default"] = 7  # a string field with a number default
+    write(repository / "common" / "address.avsc", address)
+    result = schemactl("validate", "schemas/customer.avsc", "common/address.avsc", cwd=repository)
+    assert result.returncode == 2
+    assert "schemas/customer.avsc uses com.acme.common.Address from common/address.avsc, which is invalid" in result.stdout
+    assert result.stdout.splitlines()[-1] == "2 files: 0 valid, 2 INVALID"
+
+
+def test_normalize_and_canonical_take_several_files(repository):
+    canonical = schemactl("canonical", "schemas/customer.avsc", "schemas/product.avsc", cwd=repository)
+    assert canonical.returncode == 0, canonical.stderr
+    lines = canonical.stdout.splitlines()
+    assert [line.split(": ", 1)[0] for line in lines] == ["schemas/customer.avsc", "schemas/product.avsc"]
+    # Parsing Canonical Form writes the types from other files in full.
+    assert '"name":"com.acme.common.Address","type":"record"' in lines[0]
+    registered = schemactl("normalize", "--as-registered", "schemas/customer.avsc", cwd=repository)
+    # The registry's canonical string names them: they travel as references.
+    assert registered.returncode == 0 and '"type":"com.acme.common.Address"' in registered.stdout, registered.stdout
+
+
+def git(*arguments, cwd):
+    result = subprocess.run(["git", *arguments], cwd=cwd, capture_output=True, text=True)
+    assert result.returncode == 0, result.stderr
+    return result.stdout
+
+
+def edit(path, change):
+    document = json.loads(path.read_text())
+    change(document)
+    path.write_text(json.dumps(document, indent=2) + "\n")
+
+
+@pytest.fixture
+def history(repository):
+    """A real repository: the fixture with a `legacy` field in Customer (commit 1), the field removed (commit 2),
+    payment.avsc renamed to payments.avsc (commit 3)."""
+    git("init", "-q", "-b", "main", cwd=repository)
+    git("config", "user.email", "ci@example.com", cwd=repository)
+    git("config", "user.name", "CI", cwd=repository)
+    edit(repository / "schemas" / "customer.avsc", lambda d: d["fields"].append({"name": "legacy", "type": "string"}))
+    git("add", "-A", cwd=repository)
+    git("commit", "-q", "-m", "schemas", cwd=repository)
+    edit(repository / "schemas" / "customer.avsc", lambda d: d["fields"].pop())
+    git("commit", "-q", "-am", "customer without legacy", cwd=repository)
+    git("mv", "schemas/payment.avsc", "schemas/payments.avsc", cwd=repository)
+    git("commit", "-q", "-m", "rename", cwd=repository)
+    return repository
+
+
+def test_a_pull_request_checked_against_git_history(history):
+    # The working tree: a required field added to Order (breaks BACKWARD, and FULL from schemactl.toml), a new
+    # file, a deleted one, an optional field in Payment (renamed earlier).
+    edit(history / "schemas" / "order.avsc", lambda d: d["fields"].append({"name": "channel", "type": "string"}))
+    (history / "schemas" / "loyalty.avsc").write_text(json.dumps(
+        {"type": "record", "name": "Loyalty", "namespace": "com.acme", "fields": [{"name": "customer", "type": "Customer"}]}))
+    os.remove(history / "schemas" / "inventory.avsc")
+    edit(history / "schemas" / "payments.avsc", lambda d: d["fields"].append({"name": "note", "type": "string", "default": ""}))
+    result = schemactl("check", "schemas/", "--against-git", "HEAD", cwd=history)
+    assert result.returncode == 1, result.stdout + result.stderr
+    lines = result.stdout.splitlines()
+    # Invoice holds an Order: the change breaks it too.
+    assert lines[-1] == "9 files: 7 compatible, 2 INCOMPATIBLE (1 new); 1 deleted", result.stdout
+    assert "INCOMPATIBLE: schemas/order.avsc is not FULL compatible" in result.stdout
+    assert "INCOMPATIBLE: schemas/invoice.avsc is not BACKWARD compatible" in result.stdout
+    assert "READER_FIELD_MISSING_DEFAULT_VALUE" in result.stdout and "schemas/order.avsc@HEAD" in result.stdout
+    assert "COMPATIBLE: schemas/loyalty.avsc is new since HEAD" in result.stdout
+    assert "DELETED: schemas/inventory.avsc existed at HEAD and is gone" in result.stdout
+    assert "COMPATIBLE: schemas/payments.avsc is BACKWARD compatible with 1 version: v1 (schemas/payments.avsc@HEAD)" in result.stdout
+    # GitHub annotations carry each problem's file; JSON is one document.
+    annotations = schemactl("check", "schemas/", "--against-git", "HEAD", "--format", "github", cwd=history)
+    assert annotations.returncode == 1
+    assert any(line.startswith("::error file=schemas/order.avsc,title=READER_FIELD_MISSING_DEFAULT_VALUE") for line in annotations.stdout.splitlines())
+    document = json.loads(schemactl("check", "schemas/", "--against-git", "HEAD", "--format", "json", cwd=history).stdout)
+    assert document["compatible"] is False and len(document["files"]) == 10
+    # Only the fixed files: compatible, exit 0.
+    fine = schemactl("check", "schemas/payments.avsc", "schemas/customer.avsc", "--against-git", "HEAD", cwd=history)
+    assert fine.returncode == 0 and fine.stdout.splitlines()[-1] == "2 files: 2 compatible", fine.stdout
+
+
+def test_transitive_levels_compare_with_every_version_in_history_renames_followed(history):
+    # `legacy` back as an int with a default: compatible with the newest version (which lacks it), not with the
+    # first (where it was a string).
+    edit(history / "schemas" / "customer.avsc", lambda d: d["fields"].append({"name": "legacy", "type": "int", "default": 0}))
+    latest = schemactl("check", "schemas/customer.avsc", "--against-git", "HEAD", cwd=history)
+    assert latest.returncode == 0, latest.stdout
+    transitive = schemactl("check", "schemas/customer.avsc", "--against-git", "HEAD", "--level", "BACKWARD_TRANSITIVE", cwd=history)
+    assert transitive.returncode == 1, transitive.stdout
+    assert "TYPE_MISMATCH" in transitive.stdout and "1 problem with 1 existing version" in transitive.stdout, transitive.stdout
+    # The renamed file's history reaches back through its old name.
+    renamed = schemactl("check", "schemas/payments.avsc", "--against-git", "HEAD", "--level", "FULL_TRANSITIVE", cwd=history)
+    assert renamed.returncode == 0 and "schemas/payment.avsc@" in renamed.stdout, renamed.stdout
+
+
+def test_against_git_errors_are_clear(history, tmp_path):
+    unknown = schemactl("check", "schemas/", "--against-git", "no-such-branch", cwd=history)
+    assert unknown.returncode == 2 and "no-such-branch is not a commit in this repository" in unknown.stderr
+    outside = tmp_path / "outside"
+    outside.mkdir()
+    shutil.copy(history / "schemas" / "product.avsc", outside / "product.avsc")
+    result = schemactl("check", "product.avsc", "--against-git", "HEAD", cwd=outside)
+    assert result.returncode == 2 and "is not inside a git work tree" in result.stderr, result.stderr
+    several = schemactl("check", "schemas/", cwd=history)
+    assert several.returncode == 2 and "--against-git" in several.stderr
