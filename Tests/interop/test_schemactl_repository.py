@@ -185,3 +185,58 @@ def test_against_git_errors_are_clear(history, tmp_path):
     assert result.returncode == 2 and "is not inside a git work tree" in result.stderr, result.stderr
     several = schemactl("check", "schemas/", cwd=history)
     assert several.returncode == 2 and "--against-git" in several.stderr
+
+
+def test_paths_absolute_from_a_subdirectory_and_through_symlinks_find_their_history(history):
+    # Money gets a required field: Payment (which holds a Money) breaks.
+    edit(history / "common" / "money.avsc", lambda d: d["fields"].append({"name": "rate", "type": "double"}))
+    absolute = schemactl("check", str(history / "schemas" / "payments.avsc"), "--against-git", "HEAD", cwd=history)
+    assert absolute.returncode == 1 and "INCOMPATIBLE" in absolute.stdout, absolute.stdout + absolute.stderr
+    # From a subdirectory: schemactl.toml is found above, and the paths are the repository's.
+    below = schemactl("check", "payments.avsc", "../common/money.avsc", "--against-git", "HEAD", cwd=history / "schemas")
+    assert below.returncode == 1, below.stdout + below.stderr
+    assert below.stdout.splitlines()[-1] == "2 files: 0 compatible, 2 INCOMPATIBLE", below.stdout
+    os.symlink(history / "schemas", history / "linked")
+    linked = schemactl("check", "linked/payments.avsc", "--against-git", "HEAD", cwd=history)
+    assert linked.returncode == 1, linked.stdout + linked.stderr
+    # A symlink back up does not make the walk endless.
+    os.symlink("..", history / "schemas" / "up")
+    assert schemactl("validate", "schemas", cwd=history).stdout.splitlines()[-1] == "9 files: 9 valid"
+
+
+def test_a_change_in_a_type_from_another_file_counts_as_a_version_and_renames_since_rev_are_followed(history):
+    # customer.avsc itself unchanged since commit 2; Address (another file) gains an optional field in a commit.
+    edit(history / "common" / "address.avsc", lambda d: d["fields"].append({"name": "zip", "type": "int", "default": 0}))
+    git("commit", "-q", "-am", "zip", cwd=history)
+    # The working tree makes `zip` a string: BACKWARD and BACKWARD_TRANSITIVE both see the break through Customer.
+    edit(history / "common" / "address.avsc", lambda d: d["fields"][-1].update({"type": "string", "default": ""}))
+    for level in ("BACKWARD", "BACKWARD_TRANSITIVE"):
+        result = schemactl("check", "schemas/customer.avsc", "--against-git", "HEAD", "--level", level, cwd=history)
+        assert result.returncode == 1 and "TYPE_MISMATCH" in result.stdout, (level, result.stdout)
+    git("checkout", "-q", "--", "common/address.avsc", cwd=history)
+    # Renamed since REV, and a required field added: checked against its old name, not "new".
+    git("mv", "schemas/refund.avsc", "schemas/refunds.avsc", cwd=history)
+    edit(history / "schemas" / "refunds.avsc", lambda d: d["fields"].append({"name": "reason", "type": "string"}))
+    git("commit", "-q", "-am", "renamed and changed", cwd=history)
+    result = schemactl("check", "schemas/", "--against-git", "HEAD~1", cwd=history)
+    assert result.returncode == 1, result.stdout
+    assert "INCOMPATIBLE: schemas/refunds.avsc" in result.stdout and "schemas/refund.avsc@HEAD~1" in result.stdout, result.stdout
+    assert "DELETED" not in result.stdout
+    # A file deleted since REV and named on the command line (git diff --name-only) is reported as deleted.
+    git("rm", "-q", "schemas/inventory.avsc", cwd=history)
+    named = schemactl("check", "schemas/inventory.avsc", "schemas/product.avsc", "--against-git", "HEAD", cwd=history)
+    assert named.returncode == 0, named.stdout + named.stderr
+    assert "DELETED: schemas/inventory.avsc existed at HEAD and is gone" in named.stdout
+
+
+def test_many_large_files_through_git_do_not_hang(history):
+    bulk = history / "schemas" / "bulk"
+    bulk.mkdir()
+    for number in range(1200):
+        write(bulk / f"s{number:04}.avsc", {"type": "record", "name": f"S{number}", "namespace": "bulk", "doc": "x" * 2000,
+                                             "fields": [{"name": "a", "type": "int"}]})
+    git("add", "-A", cwd=history)
+    git("commit", "-q", "-m", "bulk", cwd=history)
+    result = subprocess.run([os.path.join(os.path.dirname(server_binary()), "schemactl"), "check", "schemas/bulk", "--against-git", "HEAD"],
+                            capture_output=True, text=True, cwd=history, timeout=120)
+    assert result.returncode == 0 and result.stdout.splitlines()[-1] == "1200 files: 1200 compatible", result.stdout[-500:]

@@ -7,38 +7,75 @@
 /// The git repository around the working directory, read by running `git` (never linked): what a file held
 /// at a revision, and its history.
 struct GitRepository {
-    /// The working directory relative to the top of the work tree ("" at the top, else ending in "/").
-    let prefix: String
+    /// The top of the work tree, symlinks resolved; every git command runs there, with repository paths.
+    let root: String
     let isShallow: Bool
 
     /// The repository the working directory is in; exit 2 with a clear message when `git` is missing or the
     /// directory is not in a work tree.
     static func here() throws -> GitRepository {
-        let probe = try run(["rev-parse", "--is-inside-work-tree", "--show-prefix", "--is-shallow-repository"])
+        let probe = try run(["rev-parse", "--is-inside-work-tree", "--show-toplevel", "--is-shallow-repository"])
         guard probe.status == 0 else {
             throw InputError(description: "--against-git: \(currentDirectory()) is not inside a git work tree (git: \(probe.errorText))")
         }
         let lines = String(decoding: probe.output, as: UTF8.self).split(separator: "\n", omittingEmptySubsequences: false).map(String.init)
         guard lines.count >= 3, lines[0] == "true" else { throw InputError(description: "--against-git: \(currentDirectory()) is not inside a git work tree") }
-        return GitRepository(prefix: lines[1], isShallow: lines[2] == "true")
+        return GitRepository(root: realPath(lines[1]) ?? lines[1], isShallow: lines[2] == "true")
+    }
+
+    /// Runs git at the top of the work tree.
+    func git(_ arguments: [String], input: [UInt8] = []) throws -> Output {
+        try Self.run(["-C", root] + arguments, input: input)
     }
 
     /// Fails with a clear message unless `revision` names a commit.
     func requireCommit(_ revision: String) throws -> String {
-        let result = try Self.run(["rev-parse", "--verify", "--quiet", revision + "^{commit}"])
-        guard result.status == 0 else { throw InputError(description: "--against-git: \(revision) is not a commit in this repository") }
+        let result = try git(["rev-parse", "--verify", "--quiet", revision + "^{commit}"])
+        guard result.status == 0 else {
+            let shallow = isShallow ? " (this is a shallow clone: fetch more history, e.g. git fetch --unshallow)" : ""
+            throw InputError(description: "--against-git: \(revision) is not a commit in this repository\(shallow)")
+        }
         return String(decoding: result.output, as: UTF8.self).trimming(" \n")
     }
 
-    /// A path given on the command line (relative to the working directory) as git names it at a revision.
-    func repositoryPath(_ path: String) -> String {
-        var parts = (prefix + path).split(separator: "/", omittingEmptySubsequences: true).map(String.init)
-        var resolved: [String] = []
-        for part in parts where part != "." {
-            if part == "..", !resolved.isEmpty { resolved.removeLast() } else { resolved.append(part) }
+    /// A path given on the command line (relative, absolute, through symlinks; the file itself may be gone) as
+    /// git names it: relative to the top of the work tree. Nil when it lies outside the work tree.
+    func repositoryPath(_ path: String) -> String? {
+        let slash = path.lastIndex(of: "/")
+        let directory = slash.map { $0 == path.startIndex ? "/" : String(path[..<$0]) } ?? "."
+        let name = slash.map { String(path[path.index(after: $0)...]) } ?? path
+        let absolute: String
+        if let whole = Self.realPath(path) {
+            absolute = whole
+        } else if let parent = Self.realPath(directory) {
+            absolute = parent + "/" + name
+        } else {
+            return nil
         }
-        parts = resolved
-        return parts.joined(separator: "/")
+        if absolute == root { return "" }
+        guard absolute.hasPrefix(root + "/") else { return nil }
+        return String(absolute.dropFirst(root.count + 1))
+    }
+
+    /// Files renamed between `revision` and the working tree: new repository path → old one.
+    func renamesSince(_ revision: String) throws -> [String: String] {
+        let result = try git(["diff", "-M", "--name-status", "-z", revision, "--"])
+        guard result.status == 0 else { return [:] }
+        let fields = result.output.split(separator: 0, omittingEmptySubsequences: false).map { String(decoding: $0, as: UTF8.self) }
+        var renames: [String: String] = [:]
+        var index = 0
+        while index < fields.count {
+            let status = fields[index]
+            if status.hasPrefix("R"), index + 2 < fields.count {
+                renames[fields[index + 2]] = fields[index + 1]
+                index += 3
+            } else if status.hasPrefix("C"), index + 2 < fields.count {
+                index += 3
+            } else {
+                index += 2
+            }
+        }
+        return renames
     }
 
     /// The contents of `paths` (repository paths) at `revision`, in one `git cat-file --batch`; absent files are
@@ -46,7 +83,7 @@ struct GitRepository {
     func contents(at revision: String, of paths: [String]) throws -> [String: [UInt8]] {
         guard !paths.isEmpty else { return [:] }
         let request = paths.map { "\(revision):\($0)\n" }.joined()
-        let result = try Self.run(["cat-file", "--batch"], input: Array(request.utf8))
+        let result = try git(["cat-file", "--batch"], input: Array(request.utf8))
         guard result.status == 0 else { throw InputError(description: "--against-git: git cat-file failed: \(result.errorText)") }
         var found: [String: [UInt8]] = [:]
         let output = result.output
@@ -67,7 +104,7 @@ struct GitRepository {
     /// The commits reachable from `revision` that changed the file, oldest first, with the file's path in each
     /// (`git log --follow`: a renamed file keeps its history).
     func history(of path: String, from revision: String) throws -> [(commit: String, path: String)] {
-        let result = try Self.run(["log", "--follow", "--format=%x01%H", "--name-only", "--diff-filter=AMRC", revision, "--", path])
+        let result = try git(["log", "--follow", "--format=%x01%H", "--name-only", "--diff-filter=AMRC", revision, "--", path])
         guard result.status == 0 else { throw InputError(description: "--against-git: git log failed for \(path): \(result.errorText)") }
         var entries: [(commit: String, path: String)] = []
         var commit: String?
@@ -84,7 +121,7 @@ struct GitRepository {
 
     /// The `.avsc` files under `directory` (a repository path) at `revision`.
     func schemaFiles(at revision: String, under directory: String) throws -> [String] {
-        let result = try Self.run(["ls-tree", "-r", "--name-only", revision, "--", directory.isEmpty ? "." : directory])
+        let result = try git(["ls-tree", "-r", "--name-only", revision, "--", directory.isEmpty ? "." : directory])
         guard result.status == 0 else { return [] }
         return String(decoding: result.output, as: UTF8.self).split(separator: "\n").map(String.init).filter { $0.hasSuffix(".avsc") }
     }
@@ -135,6 +172,9 @@ struct GitRepository {
         if input.isEmpty {
             close(inputPipe[1])
             open.input = false
+        } else {
+            // Non-blocking: a write must never wait for git while git waits for us to read its output.
+            _ = fcntl(inputPipe[1], F_SETFL, fcntl(inputPipe[1], F_GETFL) | O_NONBLOCK)
         }
         var chunk = [UInt8](repeating: 0, count: 65_536)
         while open.output || open.error {
@@ -147,7 +187,7 @@ struct GitRepository {
                 if descriptor.fd == inputPipe[1] {
                     let count = input[written...].withUnsafeBytes { write(inputPipe[1], $0.baseAddress, min($0.count, 65_536)) }
                     if count > 0 { written += count }
-                    if count < 0 && errno != EINTR && errno != EAGAIN || written == input.count {
+                    if count < 0 && errno != EINTR && errno != EAGAIN && errno != EWOULDBLOCK || written == input.count {
                         close(inputPipe[1])
                         open.input = false
                     }
@@ -167,6 +207,12 @@ struct GitRepository {
         while waitpid(process, &status, 0) < 0, errno == EINTR {}
         let exitStatus = (status & 0x7f) == 0 ? (status >> 8) & 0xff : 128 + (status & 0x7f)
         return Output(status: exitStatus, output: output, errorText: String(decoding: errors, as: UTF8.self).trimming(" \n"))
+    }
+
+    static func realPath(_ path: String) -> String? {
+        guard let resolved = realpath(path, nil) else { return nil }
+        defer { free(resolved) }
+        return String(cString: resolved)
     }
 
     private static func currentDirectory() -> String {

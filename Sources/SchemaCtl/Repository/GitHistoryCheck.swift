@@ -1,5 +1,11 @@
 import AvroCodec
 
+#if canImport(Glibc)
+    import Glibc
+#elseif canImport(Darwin)
+    import Darwin
+#endif
+
 /// `schemactl check FILES… --against-git REV`: each file against its own content at REV (with a `_TRANSITIVE`
 /// level, against every distinct version of it in the history reachable from REV, oldest first), offline, the way
 /// the registry would check it. Types used across files are resolved in each revision's own files.
@@ -26,17 +32,41 @@ struct GitHistoryCheck {
     func run(arguments: [String]) throws -> (results: [FileResult], deleted: [String]) {
         let git = try GitRepository.here()
         let commit = try git.requireCommit(revision)
-        let current = try SchemaSet(arguments: arguments, library: project.schemaDirectories)
-        let (_, library) = try SchemaSet.expand(arguments: arguments, library: project.schemaDirectories)
-        let everyPath = current.selected.filter { $0 != "-" } + library
-        // Each revision's files, read once (one `git cat-file --batch` a revision), as sets resolving names.
+        let renames = try git.renamesSince(commit)
+        // Files named on the command line that are gone now: deleted since REV (when REV has them), not invalid.
+        var deleted: [String] = []
+        var present: [String] = []
+        for argument in arguments {
+            var status = stat()
+            if argument == "-" || stat(argument, &status) == 0 {
+                present.append(argument)
+            } else if let path = git.repositoryPath(argument), !(try git.contents(at: commit, of: [path])).isEmpty {
+                deleted.append(path)
+            } else {
+                present.append(argument)  // its own error (cannot read) comes with the file's verdict
+            }
+        }
+        let current = try SchemaSet(arguments: present, library: project.schemaDirectories)
+        let (_, library) = try SchemaSet.expand(arguments: present, library: project.schemaDirectories)
+        let everyPath = (current.selected.filter { $0 != "-" } + library).compactMap(git.repositoryPath)
+        // Each revision's files, read once (one `git cat-file --batch` a revision), as sets resolving names: the
+        // files of today's set and those of REV's tree under the same directories (a file renamed or deleted
+        // since then still defines its types at REV).
+        let directories = (present.filter { $0 != "-" && SchemaSet.isDirectory($0) } + project.schemaDirectories).compactMap(git.repositoryPath)
         var sets: [String: SchemaSet] = [:]
-        func set(at revision: String, extra: [String] = []) throws -> SchemaSet {
-            let key = revision + "\u{0}" + extra.joined(separator: "\u{0}")
+        var asked: [String: Set<String>] = [:]  // the paths each set's batch asked git for
+        func set(at revision: String, extra: [String]) throws -> SchemaSet {
+            // One set a revision for every file; a path its batch did not ask for (an older name in a file's
+            // history) gets a set of its own.
+            if let shared = sets[revision], extra.allSatisfy({ asked[revision]?.contains($0) == true }) { return shared }
+            let key = sets[revision] == nil ? revision : revision + "\u{0}" + extra.joined(separator: "\u{0}")
             if let known = sets[key] { return known }
-            let repositoryPaths = Array(Set(everyPath.map(git.repositoryPath) + extra)).sorted()
+            var then: [String] = []
+            for directory in directories { then += try git.schemaFiles(at: revision, under: directory) }
+            let repositoryPaths = Array(Set(everyPath + extra + renames.values + then)).sorted()
             let made = SchemaSet(selected: [], contents: try git.contents(at: revision, of: repositoryPaths))
             sets[key] = made
+            asked[key] = Set(repositoryPaths)
             return made
         }
         var results: [FileResult] = []
@@ -48,36 +78,39 @@ struct GitHistoryCheck {
                 results.append(FileResult(path: path, verdict: .invalid(error.description), shallowNote: nil))
                 continue
             }
-            let level = explicitLevel ?? project.level(forSubject: subjectName(for: path, explicit: nil)) ?? .backward
-            let repositoryPath = git.repositoryPath(path)
-            // The versions to compare with: (label, repository path, revision), oldest first.
-            var versions: [(label: String, path: String, revision: String)] = []
-            let history = try git.history(of: repositoryPath, from: commit)
-            if level.isTransitive {
-                versions = history.map { ("\($0.path)@\($0.commit.prefix(8))", $0.path, $0.commit) }
-            } else if let last = history.last {
-                versions = [("\(last.path)@\(revision)", last.path, commit)]
-            }
-            guard !versions.isEmpty else {
-                results.append(FileResult(path: path, verdict: .new, shallowNote: nil))
+            guard let repositoryPath = git.repositoryPath(path) else {
+                results.append(FileResult(path: path, verdict: .invalid("\(path): outside the git work tree \(git.root)"), shallowNote: nil))
                 continue
             }
-            // Distinct contents only: a file changed back is one version.
-            var seen = Set<[UInt8]>()
+            let level = explicitLevel ?? project.level(forSubject: subjectName(for: path, explicit: nil)) ?? .backward
+            // A file renamed since REV is compared under its name at REV.
+            let pathAtRevision = renames[repositoryPath] ?? repositoryPath
+            // The versions to compare with, oldest first: REV's own content last (it may come from a merge that
+            // no commit of the file's history shows), the history before it with a _TRANSITIVE level.
+            var versions: [(label: String, path: String, revision: String)] = []
+            if level.isTransitive {
+                versions = try git.history(of: pathAtRevision, from: commit).map { ("\($0.path)@\($0.commit.prefix(8))", $0.path, $0.commit) }
+            }
+            versions.append(("\(pathAtRevision)@\(revision)", pathAtRevision, commit))
+            // Distinct schemas only (their resolved text: a change in a type from another file is a new version,
+            // the same content twice is one), and a version that never parsed is skipped with a note: no registry
+            // would have held it.
+            var seen = Set<String>()
             var parsed: [(label: String, schema: AvroSchema)] = []
-            var unreadable: String?
+            var notes: [String] = []
             for version in versions {
                 let at = try set(at: version.revision, extra: [version.path])
-                guard let bytes = at.contents(of: version.path), seen.insert(bytes).inserted else { continue }
+                guard at.contents(of: version.path) != nil else { continue }
                 do {
-                    parsed.append((version.label, try at.load(version.path).schema))
+                    let schema = try at.load(version.path).schema
+                    if seen.insert(schema.resolvedText).inserted { parsed.append((version.label, schema)) }
                 } catch let error as InputError {
-                    unreadable = "\(path): its version \(version.label) cannot be read: \(error.description)"
-                    break
+                    notes.append("\(path): its version \(version.label) is skipped, it is not a valid schema: \(error.description)")
                 }
             }
-            if let unreadable {
-                results.append(FileResult(path: path, verdict: .invalid(unreadable), shallowNote: nil))
+            for note in notes { printError("note: \(note)") }
+            guard !parsed.isEmpty else {
+                results.append(FileResult(path: path, verdict: .new, shallowNote: nil))
                 continue
             }
             let numbers = Array(1..<(parsed.count + 1))
@@ -92,12 +125,13 @@ struct GitHistoryCheck {
             let note = git.isShallow ? "\(path): shallow clone: \(parsed.count) version\(parsed.count == 1 ? "" : "s") could be seen" : nil
             results.append(FileResult(path: path, verdict: report.isCompatible ? .compatible(formatter) : .incompatible(formatter), shallowNote: note))
         }
-        // Files under a given directory at REV that are gone now.
-        var deleted: [String] = []
-        let present = Set(current.selected.map(git.repositoryPath))
-        for argument in arguments where argument != "-" && SchemaSet.isDirectory(argument) {
-            for file in try git.schemaFiles(at: commit, under: git.repositoryPath(argument)) where !present.contains(file) {
-                deleted.append(file)
+        // Files under a given directory at REV that are gone now (and not merely renamed).
+        let here = Set(current.selected.compactMap(git.repositoryPath))
+        let renamedAway = Set(renames.values)
+        for argument in present where argument != "-" && SchemaSet.isDirectory(argument) {
+            guard let directory = git.repositoryPath(argument) else { continue }
+            for file in try git.schemaFiles(at: commit, under: directory) where !here.contains(file) && !renamedAway.contains(file) {
+                if !deleted.contains(file) { deleted.append(file) }
             }
         }
         return (results, deleted)

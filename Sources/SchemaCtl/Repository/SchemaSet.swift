@@ -168,7 +168,9 @@ final class SchemaSet {
         let base = directory.hasSuffix("/") ? String(directory.dropLast()) : directory
         for name in entries.sorted() {
             let path = base + "/" + name
-            if isDirectory(path) {
+            // Directories reached through a symlink are not entered: a link back up would never end.
+            var status = stat()
+            if lstat(path, &status) == 0, (status.st_mode & S_IFMT) == S_IFDIR {
                 found += schemaFiles(under: path)
             } else if name.hasSuffix(".avsc") {
                 found.append(path)
@@ -224,7 +226,24 @@ struct ProjectFile {
     var sections: [String: [(key: String, value: String)]] = [:]
     var schemaDirectories: [String] = []
 
-    static func load(_ path: String = "schemactl.toml") -> ProjectFile {
+    /// The nearest `schemactl.toml`: in the working directory or the closest directory above it (a command run
+    /// in a subdirectory of the repository finds the repository's file); its `[paths]` are relative to it.
+    static func load() -> ProjectFile {
+        var prefix = ""
+        for _ in 0..<32 {
+            let candidate = prefix + "schemactl.toml"
+            if access(candidate, R_OK) == 0 {
+                var project = load(candidate)
+                if !prefix.isEmpty { project.schemaDirectories = project.schemaDirectories.map { $0.hasPrefix("/") ? $0 : prefix + $0 } }
+                return project
+            }
+            guard let here = GitRepository.realPath(prefix.isEmpty ? "." : prefix), here != "/" else { break }
+            prefix += "../"
+        }
+        return ProjectFile()
+    }
+
+    static func load(_ path: String) -> ProjectFile {
         guard let bytes = try? SchemaFile.readBytes(path) else { return ProjectFile() }
         var project = ProjectFile()
         var section = ""
