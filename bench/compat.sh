@@ -12,6 +12,7 @@
 # Usage: bench/compat.sh [--skip-build] [--python-only]
 #   --skip-build    use the existing .build/release and .build-static/release binaries
 #   --python-only   run only the Python baseline (no Swift build or binaries)
+#   --repository    instead: a 50-file folder with references across files (bench/repository.sh)
 # Environment:
 #   DATA_DIR    where the schemas go (default bench/.data/compat, gitignored)
 #   ITERATIONS  codec-bench --iterations (default 30)
@@ -32,6 +33,7 @@ for arg in "$@"; do
     case "$arg" in
         --skip-build) SKIP_BUILD=1 ;;
         --python-only) PYTHON_ONLY=1 ;;
+        --repository) exec "$BENCH/repository.sh" ;;
         -h|--help) awk 'NR>1 && /^#/ {sub(/^# ?/, ""); print; next} NR>1 {exit}' "$0"; exit 0 ;;
         *) echo "compat.sh: unknown argument: $arg (try --help)" >&2; exit 2 ;;
     esac

@@ -240,3 +240,18 @@ def test_many_large_files_through_git_do_not_hang(history):
     result = subprocess.run([os.path.join(os.path.dirname(server_binary()), "schemactl"), "check", "schemas/bulk", "--against-git", "HEAD"],
                             capture_output=True, text=True, cwd=history, timeout=120)
     assert result.returncode == 0 and result.stdout.splitlines()[-1] == "1200 files: 1200 compatible", result.stdout[-500:]
+
+
+def test_one_type_written_two_ways_is_one_definition_and_an_unused_conflict_is_still_an_error(repository):
+    # The same Money as common/money.avsc, with the namespace folded into the name and keys in another order.
+    money = json.loads((repository / "common" / "money.avsc").read_text())
+    same = {"fields": money["fields"], "name": "com.acme.common.Money", "type": "record"}
+    write(repository / "schemas" / "money-again.avsc", same)
+    assert schemactl("validate", "schemas/", cwd=repository).returncode == 0
+    # Two definitions of a type nobody uses by name, differing: both files are refused.
+    write(repository / "schemas" / "x1.avsc", {"type": "enum", "name": "Lonely", "namespace": "z", "symbols": ["A"]})
+    write(repository / "schemas" / "x2.avsc", {"type": "enum", "name": "z.Lonely", "symbols": ["B"]})
+    result = schemactl("validate", "schemas/x1.avsc", "schemas/x2.avsc", cwd=repository)
+    assert result.returncode == 2
+    assert "schemas/x1.avsc: type z.Lonely is defined differently in schemas/x1.avsc and schemas/x2.avsc" in result.stdout, result.stdout
+    assert "schemas/x2.avsc: type z.Lonely is defined differently in schemas/x2.avsc and schemas/x1.avsc" in result.stdout, result.stdout

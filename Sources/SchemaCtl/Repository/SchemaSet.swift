@@ -92,6 +92,15 @@ final class SchemaSet {
     func load(_ path: String) throws -> Loaded {
         if let done = loaded[path] { return done }
         if let error = failed[path] { throw error }
+        // A type this file defines that another file defines differently is an error whether or not anything
+        // uses it: which of the two a reader gets would depend on the order of files.
+        for (name, texts) in definitionText where texts[path] != nil {
+            if let other = texts.first(where: { $0.key != path && $0.value != texts[path] })?.key {
+                let error = InputError(description: "\(path): type \(name) is defined differently in \(path) and \(other); keep one definition and use it by name")
+                failed[path] = error
+                throw error
+            }
+        }
         if let start = loading.firstIndex(of: path) {
             let cycle = (loading[start...] + [path]).joined(separator: " → ")
             throw InputError(description: "\(path): the files use each other's types in a cycle (\(cycle)); move the shared types into one file")
@@ -203,7 +212,11 @@ final class SchemaSet {
                     let space = object["namespace"]?.stringValue ?? namespace
                     full = space.isEmpty ? name : space + "." + name
                 }
-                found.append((full, value.compactText))
+                // Compared in one form: the full name in "name", no "namespace", keys sorted (the same type written
+                // `"name":"M","namespace":"com.m"` or `"name":"com.m.M"` is one definition).
+                var members = object.members.filter { $0.key != "namespace" }
+                if let index = members.firstIndex(where: { $0.key == "name" }) { members[index].value = .string(full) }
+                found.append((full, JSONValue.object(JSONObject(members: members)).prettyText(sortingKeys: true)))
                 let inner = full.lastIndex(of: ".").map { String(full[..<$0]) } ?? ""
                 if case .array(let fields)? = object["fields"] {
                     for field in fields { if let fieldType = field["type"] { definitions(in: fieldType, namespace: inner, into: &found) } }
