@@ -223,7 +223,8 @@ public struct RegistryClient: Sendable {
 }
 
 extension JSONValue {
-    var arrayOfStrings: [String] {
+    /// The strings of an array (other elements and non-arrays give none).
+    public var arrayOfStrings: [String] {
         guard case .array(let items) = self else { return [] }
         return items.compactMap(\.stringValue)
     }

@@ -67,22 +67,22 @@ public final class RegistryAPI: Sendable {
         } catch {
             response = APIError(status: 500, code: 500, message: "Internal error: \(error)").response
         }
-        let elapsed = MonotonicClock.nanoseconds - started
-        metrics.record(route: label, status: response.status, seconds: Double(elapsed) / 1e9)
-        let requestID = RequestLog.requestID(request)
-        response.extraHeaders.append((name: RequestLog.header, value: requestID))
-        requestLog.record(request, response, route: label, user: user, requestID: requestID, nanoseconds: elapsed)
-        return response
+        return finish(request, response, route: label, user: user, nanoseconds: MonotonicClock.nanoseconds - started)
     }
 
     /// For the HTTP server's own answers (413, 414, a refused path or framing, 503 when the body budget is spent):
     /// the request id header, and the log line (route `refused`, no user: the request was never authenticated).
     public func refused(_ request: HTTPRequest, _ response: HTTPResponse) -> HTTPResponse {
+        finish(request, response, route: "refused", user: nil, nanoseconds: 0)
+    }
+
+    /// What every answer gets last: counted, its request id in `X-Request-Id`, its log line.
+    private func finish(_ request: HTTPRequest, _ response: HTTPResponse, route: String, user: String?, nanoseconds: Int64) -> HTTPResponse {
         var response = response
+        metrics.record(route: route, status: response.status, seconds: Double(nanoseconds) / 1e9)
         let requestID = RequestLog.requestID(request)
         response.extraHeaders.append((name: RequestLog.header, value: requestID))
-        metrics.record(route: "refused", status: response.status, seconds: 0)
-        requestLog.record(request, response, route: "refused", user: nil, requestID: requestID, nanoseconds: 0)
+        requestLog.record(request, response, route: route, user: user, requestID: requestID, nanoseconds: nanoseconds)
         return response
     }
 

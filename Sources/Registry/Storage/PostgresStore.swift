@@ -673,8 +673,9 @@ final class PostgresStore: RegistryStore {
                     let notes = try connection.notifications(timeout: .milliseconds(250))
                     // A probe every second: a connection that died quietly is noticed, a database that answers is
                     // said to, and the round trip and this node's lag are measured.
-                    if StorageStatistics.monotonicSeconds() - lastProbe >= 1 {
-                        lastProbe = StorageStatistics.monotonicSeconds()
+                    let now = StorageStatistics.monotonicSeconds()
+                    if now - lastProbe >= 1 {
+                        lastProbe = now
                         guard try probe(connection, registry) else { return }
                         reachable.store(true, ordering: .relaxed)
                     }
@@ -699,15 +700,14 @@ final class PostgresStore: RegistryStore {
         }
     }
 
-    /// Times a `SELECT 1` (the round trip), then compares the database's head with memory: the sum of every scope's
+    /// Times the head query (the round trip) and compares the database's head with memory: the sum of every scope's
     /// generation there (each committed decision adds one) against the sum memory holds. The difference is the
     /// number of committed changes this node has not applied yet — announced or not, since a lost notification
     /// leaves its generation behind too. False when the registry is gone.
     private func probe(_ connection: PostgresConnection, _ registry: () -> SchemaRegistry?) throws -> Bool {
         let started = StorageStatistics.monotonicSeconds()
-        _ = try connection.query("SELECT 1")
-        let roundTrip = StorageStatistics.monotonicSeconds() - started
         let rows = try connection.query("SELECT coalesce(sum(generation), 0)::text FROM registry_scopes")
+        let roundTrip = StorageStatistics.monotonicSeconds() - started
         let head = rows.first?.first.flatMap { $0 }.flatMap { Int64($0) } ?? 0
         guard let current = registry() else { return false }
         let held = current.state.withLock { $0.generations.values.reduce(0, &+) }

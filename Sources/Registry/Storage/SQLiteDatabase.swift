@@ -84,7 +84,7 @@ final class SQLiteDatabase: @unchecked Sendable {
         guard let backup = sqlite3_backup_init(destination.handle, "main", handle, "main") else {
             throw destination.error(sqlite3_errcode(destination.handle), "backup init")
         }
-        let deadline = SQLiteDatabase.monotonicSeconds() + timeoutSeconds
+        let deadline = StorageStatistics.monotonicSeconds() + Double(timeoutSeconds)
         var pages = pagesPerStep
         var restarts = 0
         var lastRemaining = Int32.max
@@ -103,7 +103,7 @@ final class SQLiteDatabase: @unchecked Sendable {
                 }
                 lastRemaining = remaining
             case SQLITE_BUSY, SQLITE_LOCKED:
-                guard SQLiteDatabase.monotonicSeconds() < deadline else {
+                guard StorageStatistics.monotonicSeconds() < deadline else {
                     sqlite3_backup_finish(backup)
                     throw StorageError(code: result, message: "the source stayed locked for \(timeoutSeconds) s", statement: "backup step")
                 }
@@ -115,12 +115,6 @@ final class SQLiteDatabase: @unchecked Sendable {
                 throw StorageError(code: result, message: message, statement: "backup step")
             }
         }
-    }
-
-    private static func monotonicSeconds() -> Int64 {
-        var spec = timespec()
-        clock_gettime(CLOCK_MONOTONIC, &spec)
-        return Int64(spec.tv_sec)
     }
 
     deinit {

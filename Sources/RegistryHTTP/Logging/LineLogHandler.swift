@@ -171,9 +171,6 @@ public final class LogOutput: Sendable {
 
 /// The formatting of one event, apart from the handler so the hot path (one request line) builds bytes directly.
 enum LogLine {
-    /// Keys shown first, in this order (a request line reads left to right); others follow, sorted.
-    static let leadingKeys = ["request_id", "method", "path", "route", "status", "duration_ms", "bytes", "client", "user"]
-
     static func render(format: LogOutput.Format, level: Logger.Level, label: String, message: String, metadata: Logger.Metadata) -> [UInt8] {
         var line: [UInt8] = []
         line.reserveCapacity(320)
@@ -187,9 +184,8 @@ enum LogLine {
                 keys.append(key)
             }
         }
-        if keys.count > 1 {
-            keys.sort { (leadingKeys.firstIndex(of: $0) ?? leadingKeys.count, $0) < (leadingKeys.firstIndex(of: $1) ?? leadingKeys.count, $1) }
-        }
+        // A request line's own fields come in order through `RequestLogFields`; any other keys follow, sorted.
+        keys.sort()
         switch format {
         case .json:
             line.append(contentsOf: #"{"time":""#.utf8)

@@ -58,9 +58,6 @@ public struct RequestLog: Sendable {
         return rest.firstIndex(of: "/").map { String(rest[$0...]) } ?? "/"
     }
 
-    /// Whether lines are written at all (the level allows info): when not, nothing is built.
-    var isLogging: Bool { logger.map { $0.logLevel <= .info } ?? false }
-
     /// Writes the line of one answered request.
     func record(_ request: HTTPRequest, _ response: HTTPResponse, route: String, user: String?, requestID: String, nanoseconds: Int64) {
         guard let logger, logger.logLevel <= .info else { return }

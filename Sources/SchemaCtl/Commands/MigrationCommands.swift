@@ -38,11 +38,16 @@ struct ExportCommand: AsyncParsableCommand {
         let snapshot = try await migrationStep { () async throws(MigrationError) -> RegistrySnapshot in
             try await reader.snapshot(includeDeleted: includeDeleted, subjectPrefix: subjectPrefix, progress: Progress(label: "export"))
         }
-        var output = OutputBuffer()
+        var output: [UInt8] = []
         for line in snapshot.lines(source: client.baseURL, time: utcTimestamp()) {
-            output.append(line.compactText)
+            output += line.compactText.utf8
+            output.append(UInt8(ascii: "\n"))
+            if output.count >= 65_536 {
+                try writeStandardOutput(output)
+                output.removeAll(keepingCapacity: true)
+            }
         }
-        output.flush()
+        try writeStandardOutput(output)
         printError("exported \(snapshot.distinctIDs) schemas, \(snapshot.subjects.count) subjects, \(snapshot.versions.count) versions (\(snapshot.versions.filter(\.deleted).count) soft-deleted)")
     }
 }
@@ -305,30 +310,6 @@ func migrationStep<T>(_ body: () async throws(MigrationError) -> T) async throws
             case .rejected: throw ExitStatus.invalidInput
             }
         }
-    }
-}
-
-/// Standard output in 64 KiB writes.
-struct OutputBuffer {
-    private var bytes: [UInt8] = []
-
-    mutating func append(_ line: String) {
-        bytes += line.utf8
-        bytes.append(UInt8(ascii: "\n"))
-        if bytes.count >= 65_536 { flush() }
-    }
-
-    mutating func flush() {
-        var offset = 0
-        while offset < bytes.count {
-            let written = bytes[offset...].withUnsafeBytes { write(1, $0.baseAddress, $0.count) }
-            if written <= 0 {
-                if written < 0, errno == EINTR { continue }
-                break
-            }
-            offset += written
-        }
-        bytes.removeAll(keepingCapacity: true)
     }
 }
 

@@ -40,20 +40,8 @@ func callRegistry<T>(_ body: () async throws(RegistryClientError) -> T) async th
 func subjectName(for file: String, explicit: String?) -> String {
     if let explicit { return explicit }
     let wanted = file.hasPrefix("./") ? String(file.dropFirst(2)) : file
-    if let bytes = try? SchemaFile.readBytes("schemactl.toml") {
-        var inSubjects = false
-        for rawLine in String(decoding: bytes, as: UTF8.self).split(separator: "\n") {
-            let line = rawLine.split(separator: "#", maxSplits: 1, omittingEmptySubsequences: false).first.map(String.init) ?? ""
-            let trimmed = line.trimming(" \t\r")
-            if trimmed.hasPrefix("[") {
-                inSubjects = trimmed == "[subjects]"
-                continue
-            }
-            guard inSubjects, let equals = trimmed.firstIndex(of: "=") else { continue }
-            let key = trimmed[..<equals].trimming(" \t\"")
-            let value = trimmed[trimmed.index(after: equals)...].trimming(" \t\"")
-            if key == wanted || key == "./" + wanted { return value }
-        }
+    for (key, value) in ProjectFile.load("schemactl.toml").sections["subjects"] ?? [] where key == wanted || key == "./" + wanted {
+        return value.trimming(" \t\"")
     }
     var name = wanted.split(separator: "/").last.map(String.init) ?? wanted
     if let dot = name.lastIndex(of: ".") { name = String(name[..<dot]) }

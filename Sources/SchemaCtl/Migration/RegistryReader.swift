@@ -164,10 +164,3 @@ final class RegistryReader {
         }
     }
 }
-
-extension JSONValue {
-    var arrayOfStrings: [String] {
-        guard case .array(let items) = self else { return [] }
-        return items.compactMap(\.stringValue)
-    }
-}

@@ -14,10 +14,9 @@ struct ExportedVersion: Equatable, Sendable {
     var ruleSet: JSONValue?
     var deleted: Bool
 
-    struct Key: Hashable, Comparable, Sendable {
+    struct Key: Hashable, Sendable {
         let subject: String
         let version: Int
-        static func < (a: Key, b: Key) -> Bool { (a.subject, a.version) < (b.subject, b.version) }
     }
 
     var key: Key { Key(subject: subject, version: version) }

@@ -47,8 +47,8 @@ struct GitHistoryCheck {
             }
         }
         let current = try SchemaSet(arguments: present, library: project.schemaDirectories)
-        let (_, library) = try SchemaSet.expand(arguments: present, library: project.schemaDirectories)
-        let everyPath = (current.selected.filter { $0 != "-" } + library).compactMap(git.repositoryPath)
+        // Every file of today's set: the selected ones and the library's (what `current` read).
+        let everyPath = Set(current.selected + current.contentsByPath.keys).filter { $0 != "-" }.compactMap(git.repositoryPath)
         // Each revision's files, read once (one `git cat-file --batch` a revision), as sets resolving names: the
         // files of today's set and those of REV's tree under the same directories (a file renamed or deleted
         // since then still defines its types at REV).
