@@ -696,3 +696,40 @@ def test_an_interrupted_import_puts_the_mode_back(two_registries, tmp_path):
     assert process.wait(timeout=30) == 130
     assert "error: interrupted" in process.stderr.read()
     assert ok(requests.get(f"{target.url}/mode")) == {"mode": "READONLY"}
+
+
+def test_a_mirror_rides_out_a_restart_of_either_registry(tmp_path):
+    source = RunningServer(str(tmp_path / "source.db")).start()
+    target = RunningServer(str(tmp_path / "target.db")).start()
+    try:
+        ok(requests.put(f"{source.url}/config", headers=CT, json={"compatibility": "NONE"}))
+
+        def add(number):
+            register(source.url, "a", record("R", [{"name": f"f{k}", "type": "int", "default": 0} for k in range(number + 1)]))
+
+        for number in range(3):
+            add(number)
+        process, lines = start_mirror(source.url, target.url, "--interval", "500ms")
+        try:
+            for server, numbers in ((target, range(3, 6)), (source, range(6, 8))):
+                listen = server.url.split("//")[1]
+                server.stop()
+                if server is target:
+                    for number in numbers:
+                        add(number)
+                time.sleep(1.5)  # looks fail meanwhile: waited out
+                server.start(listen=listen)
+                if server is source:
+                    for number in numbers:
+                        add(number)
+            wait_until(lambda: requests.get(f"{target.url}/subjects/a/versions").json() == list(range(1, 9)), 15, f"not caught up: {lines[-4:]}")
+            assert process.poll() is None
+            assert any("retrying in 500ms" in line for line in lines)
+        finally:
+            process.send_signal(signal.SIGINT)
+            assert process.wait(timeout=20) == 0, lines[-4:]
+        assert ok(requests.get(f"{target.url}/mode")) == {"mode": "READWRITE"}
+        assert_same_answers(source.url, target.url)
+    finally:
+        source.stop()
+        target.stop()
