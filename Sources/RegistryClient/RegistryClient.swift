@@ -147,9 +147,21 @@ public struct RegistryClient: Sendable {
         return json
     }
 
+    /// The request body of a registration, lookup or check: the schema and its references (omitted when none).
+    static func schemaBody(_ schema: String, _ references: [SchemaReferenceToVersion]) -> JSONValue {
+        var members: [(String, JSONValue)] = [("schema", .string(schema)), ("schemaType", .string("AVRO"))]
+        if !references.isEmpty {
+            members.append((
+                "references",
+                .array(references.map { .object([("name", .string($0.name)), ("subject", .string($0.subject)), ("version", .integer(Int64($0.version)))]) })
+            ))
+        }
+        return .object(members)
+    }
+
     /// Registers a schema under a subject; returns its id.
-    public func register(subject: String, schema: String) async throws(RegistryClientError) -> Int {
-        let answer = try await send("POST", "/subjects/\(Self.pathSegment(subject))/versions", body: .object([("schema", .string(schema)), ("schemaType", .string("AVRO"))]))
+    public func register(subject: String, schema: String, references: [SchemaReferenceToVersion] = []) async throws(RegistryClientError) -> Int {
+        let answer = try await send("POST", "/subjects/\(Self.pathSegment(subject))/versions", body: Self.schemaBody(schema, references))
         guard case .integer(let id)? = answer["id"] else { throw .malformedResponse("no id in \(answer.compactText)") }
         return Int(id)
     }
@@ -157,10 +169,20 @@ public struct RegistryClient: Sendable {
     /// The id of `schema` under `subject` if it is registered there (nil when it is not), without
     /// registering it.
     public func lookup(subject: String, schema: String) async throws(RegistryClientError) -> Int? {
+        try await lookupVersion(subject: subject, schema: schema)?.id
+    }
+
+    /// The id and version of `schema` (with `references`) under `subject` if it is registered there, without
+    /// registering it.
+    public func lookupVersion(
+        subject: String, schema: String, references: [SchemaReferenceToVersion] = []
+    ) async throws(RegistryClientError) -> (id: Int, version: Int)? {
         do throws(RegistryClientError) {
-            let answer = try await send("POST", "/subjects/\(Self.pathSegment(subject))", body: .object([("schema", .string(schema)), ("schemaType", .string("AVRO"))]))
-            guard case .integer(let id)? = answer["id"] else { throw RegistryClientError.malformedResponse("no id in \(answer.compactText)") }
-            return Int(id)
+            let answer = try await send("POST", "/subjects/\(Self.pathSegment(subject))", body: Self.schemaBody(schema, references))
+            guard case .integer(let id)? = answer["id"], case .integer(let version)? = answer["version"] else {
+                throw RegistryClientError.malformedResponse("no id and version in \(answer.compactText)")
+            }
+            return (Int(id), Int(version))
         } catch {
             if case .rejected(_, let code, _) = error, code == 40401 || code == 40403 { return nil }
             throw error
@@ -212,13 +234,29 @@ public struct RegistryClient: Sendable {
 
     /// Asks the registry whether `schema` may follow the subject's versions (or one version), with
     /// the verbose messages.
-    public func checkCompatibility(subject: String, schema: String, version: String?) async throws(RegistryClientError) -> (isCompatible: Bool, messages: [String]) {
+    public func checkCompatibility(
+        subject: String, schema: String, references: [SchemaReferenceToVersion] = [], version: String?
+    ) async throws(RegistryClientError) -> (isCompatible: Bool, messages: [String]) {
         let versionPath = version.map { "/\(Self.pathSegment($0))" } ?? ""
         let answer = try await send(
             "POST", "/compatibility/subjects/\(Self.pathSegment(subject))/versions\(versionPath)?verbose=true",
-            body: .object([("schema", .string(schema)), ("schemaType", .string("AVRO"))]))
+            body: Self.schemaBody(schema, references))
         guard case .bool(let compatible)? = answer["is_compatible"] else { throw .malformedResponse(answer.compactText) }
         return (compatible, answer["messages"]?.arrayOfStrings ?? [])
+    }
+}
+
+/// A Confluent schema reference: the schema uses type `name` (its full name), registered under `subject` as
+/// `version`.
+public struct SchemaReferenceToVersion: Sendable, Hashable {
+    public let name: String
+    public let subject: String
+    public let version: Int
+
+    public init(name: String, subject: String, version: Int) {
+        self.name = name
+        self.subject = subject
+        self.version = version
     }
 }
 

@@ -1,6 +1,7 @@
 """Fixtures: the real schema-registry binary on a free loopback port with a temporary SQLite file, and a
 throwaway PostgreSQL cluster (pg_cluster.py) with a fresh database per test for the WAL source tests."""
 import itertools
+import json
 import os
 import re
 import subprocess
@@ -185,3 +186,19 @@ def pg_database(postgres):
             except Exception:  # still active for a moment after its backend was told to end
                 time.sleep(0.1)
         _admin_execute(postgres, f'DROP DATABASE IF EXISTS "{database.name}" WITH (FORCE)')
+
+
+# --- git repositories built by schemactl's tests -----------------------------------------------------
+
+def git(*arguments, cwd):
+    """Runs git in `cwd`; fails the test if git does."""
+    result = subprocess.run(["git", *arguments], cwd=cwd, capture_output=True, text=True)
+    assert result.returncode == 0, result.stderr
+    return result.stdout
+
+
+def edit_json(path, change):
+    """Rewrites the JSON document at `path` (a pathlib.Path) after `change` altered it in place."""
+    document = json.loads(path.read_text())
+    change(document)
+    path.write_text(json.dumps(document, indent=2) + "\n")

@@ -7,7 +7,7 @@ import subprocess
 
 import pytest
 
-from conftest import REPO, server_binary
+from conftest import REPO, edit_json as edit, git, server_binary
 
 FIXTURE = os.path.join(REPO, "fixtures", "repository")
 
@@ -102,18 +102,6 @@ def test_normalize_and_canonical_take_several_files(repository):
     assert registered.returncode == 0 and '"type":"com.acme.common.Address"' in registered.stdout, registered.stdout
 
 
-def git(*arguments, cwd):
-    result = subprocess.run(["git", *arguments], cwd=cwd, capture_output=True, text=True)
-    assert result.returncode == 0, result.stderr
-    return result.stdout
-
-
-def edit(path, change):
-    document = json.loads(path.read_text())
-    change(document)
-    path.write_text(json.dumps(document, indent=2) + "\n")
-
-
 @pytest.fixture
 def history(repository):
     """A real repository: the fixture with a `legacy` field in Customer (commit 1), the field removed (commit 2),
@@ -183,8 +171,8 @@ def test_against_git_errors_are_clear(history, tmp_path):
     shutil.copy(history / "schemas" / "product.avsc", outside / "product.avsc")
     result = schemactl("check", "product.avsc", "--against-git", "HEAD", cwd=outside)
     assert result.returncode == 2 and "is not inside a git work tree" in result.stderr, result.stderr
-    several = schemactl("check", "schemas/", cwd=history)
-    assert several.returncode == 2 and "--against-git" in several.stderr
+    several = schemactl("check", "schemas/", "--against", "schemas/product.avsc", cwd=history)
+    assert several.returncode == 2 and "with --against, check one file" in several.stderr
 
 
 def test_paths_absolute_from_a_subdirectory_and_through_symlinks_find_their_history(history):

@@ -12,10 +12,12 @@ struct CheckCommand: AsyncParsableCommand {
             version. Every problem is reported with its type, its path in the new schema, the version it \
             conflicts with and a concrete fix.
 
-            Online (no --against): asks the registry to check against the subject's versions at the \
-            subject's own level. The subject is --subject, else the file's entry in schemactl.toml \
+            Online (no --against): asks the registry to check each file against its subject's versions at the \
+            subject's own level. The subject is --subject (one file), else the file's entry in schemactl.toml \
             ([subjects] "schemas/orders.avsc" = "orders-value"), else the file's base name. A subject \
-            that does not exist yet is compatible.
+            that does not exist yet is compatible. A type from another file is sent as a reference to the \
+            version that file's content has in the registry, as register would send it; when that content is \
+            not registered yet, its types are sent inline (what register would create by registering it first).
 
             Against git history (--against-git REV, no registry): each file given (a directory: every .avsc \
             under it) is compared with its own content at REV; with a _TRANSITIVE level with every distinct \
@@ -40,7 +42,7 @@ struct CheckCommand: AsyncParsableCommand {
         case text, json, github
     }
 
-    @Argument(help: "The new schema file (.avsc); with --against-git, several files and directories.")
+    @Argument(help: "The new schema files (.avsc) or directories (with --against, one file).")
     var files: [String]
 
     @Option(help: "Compare each file with its own history in git at this revision (offline).")
@@ -72,9 +74,9 @@ struct CheckCommand: AsyncParsableCommand {
                 "unknown level '\(level)'; use one of \(CompatibilityLevel.allCases.map(\.rawValue).joined(separator: ", "))")
         }
         if againstGit != nil, !existing.isEmpty { throw ValidationError("give either --against or --against-git, not both") }
-        if againstGit == nil, files.count > 1 || (files.first.map(SchemaSet.isDirectory) ?? false) {
-            throw ValidationError("several files or a directory are checked against git history (--against-git REV); online and with --against, one file")
-        }
+        let several = files.count > 1 || (files.first.map(SchemaSet.isDirectory) ?? false)
+        if !existing.isEmpty, several { throw ValidationError("with --against, check one file; several files are checked online or with --against-git") }
+        if subject != nil || version != nil, several { throw ValidationError("--subject and --version name one file's subject; give one file") }
     }
 
     func run() async throws {
@@ -116,42 +118,17 @@ struct CheckCommand: AsyncParsableCommand {
         if !report.isCompatible { throw ExitStatus.incompatible }
     }
 
-    /// Asks the registry; the report is the registry's verbose messages, fixes included.
+    /// Asks the registry about every file (a type from another file as a reference to the version that file has
+    /// there, as `register` would send it); the report is the registry's verbose messages, fixes included.
     private func checkOnline() async throws {
-        _ = try SchemaFile(path: newSchema)  // invalid input is exit 2 before any network call
-        let text = String(decoding: try SchemaFile.readBytes(newSchema), as: UTF8.self)
-        let target = subjectName(for: newSchema, explicit: subject)
+        let project = ProjectFile.load()
+        let set = try SchemaSet(arguments: files, library: project.schemaDirectories)
+        let repository = try RegistryRepository(set: set) { subjectName(for: $0, explicit: subject) }
         let client = options.client
-        let versions = try await callRegistry { () async throws(RegistryClientError) -> [Int]? in try await client.versions(subject: target) }
-        guard let versions, !versions.isEmpty else {
-            print("COMPATIBLE: \(newSchema): subject \(target) does not exist yet at \(client.baseURL), so there is nothing to break")
-            return
+        let reports = try await callRegistry { () async throws(RegistryClientError) -> [FileReport] in
+            try await repository.check(client: client, version: version, declaredLevel: project.level(forSubject:))
         }
-        let level = try await callRegistry { () async throws(RegistryClientError) -> String in try await client.level(subject: target) }
-        let result = try await callRegistry { () async throws(RegistryClientError) -> (isCompatible: Bool, messages: [String]) in
-            try await client.checkCompatibility(subject: target, schema: text, version: version)
-        }
-        let against = version.map { "version \($0)" } ?? "versions \(versions.map(String.init).joined(separator: ", "))"
-        if result.isCompatible {
-            print("COMPATIBLE: \(newSchema) is \(level) compatible with subject \(target) (\(against)) at \(client.baseURL)")
-            return
-        }
-        switch format {
-        case .json:
-            let payload = JSONValue.object([
-                ("compatible", .bool(false)), ("level", .string(level)), ("subject", .string(target)), ("schema", .string(newSchema)),
-                ("messages", .array(result.messages.map(JSONValue.string))),
-            ])
-            print(payload.compactText)
-        case .github:
-            for message in result.messages where message.hasPrefix("{fix:") || message.hasPrefix("{errorType:") {
-                print("::error file=\(newSchema),title=incompatible with \(target)::\(percentEscaped(message, "%"))")
-            }
-        case .text:
-            print("INCOMPATIBLE: \(newSchema) is not \(level) compatible with subject \(target) (\(against)) at \(client.baseURL)\n")
-            for message in result.messages { print("  \(message)") }
-        }
-        throw ExitStatus.incompatible
+        try printReports(reports, format: format, counted: .compatible, okKey: "compatible", header: [("registry", .string(client.baseURL))], summaryTitle: "schemactl check")
     }
 
     /// Every file against its history in git; one report, a summary line, exit 2 if any file is invalid, else 1
@@ -159,59 +136,25 @@ struct CheckCommand: AsyncParsableCommand {
     private func checkAgainstGit(_ revision: String) throws {
         let check = GitHistoryCheck(revision: revision, explicitLevel: level.flatMap { CompatibilityLevel(rawValue: $0.uppercased()) }, project: .load())
         let (results, deleted) = try check.run(arguments: files)
-        var counts = (compatible: 0, incompatible: 0, invalid: 0, new: 0)
-        var documents: [JSONValue] = []
+        var reports: [FileReport] = []
         for result in results {
             switch result.verdict {
             case .compatible(let formatter), .incompatible(let formatter):
-                if case .compatible = result.verdict { counts.compatible += 1 } else { counts.incompatible += 1 }
-                switch format {
-                case .text: print(formatter.text(), terminator: "")
-                case .github: print(formatter.github(), terminator: "")
-                case .json: if let document = try? JSONParser.parse(formatter.json()) { documents.append(document) }
-                }
+                reports.append(FileReport(path: result.path, formatter: formatter))
             case .new:
-                counts.new += 1
-                let message = "COMPATIBLE: \(result.path) is new since \(revision), so there is nothing to break"
-                switch format {
-                case .text: print(message)
-                case .github: print("::notice file=\(percentEscaped(result.path, "%\r\n:,")),title=new schema::\(percentEscaped(message, "%\r\n"))")
-                case .json: documents.append(.object([("schema", .string(result.path)), ("compatible", .bool(true)), ("new", .bool(true))]))
-                }
+                reports.append(
+                    FileReport(
+                        path: result.path, verdict: .new, message: "COMPATIBLE: \(result.path) is new since \(revision), so there is nothing to break",
+                        annotation: "notice", title: "new schema"))
             case .invalid(let message):
-                counts.invalid += 1
-                switch format {
-                case .text: print("INVALID: \(message)")
-                case .github: print("::error file=\(percentEscaped(result.path, "%\r\n:,")),title=invalid schema::\(percentEscaped(message, "%\r\n"))")
-                case .json: documents.append(.object([("schema", .string(result.path)), ("valid", .bool(false)), ("error", .string(message))]))
-                }
+                reports.append(FileReport(path: result.path, verdict: .invalid, message: "INVALID: \(message)", annotation: "error", title: "invalid schema"))
             }
             if let note = result.shallowNote { printError("note: \(note)") }
         }
         for file in deleted {
-            let message = "DELETED: \(file) existed at \(revision) and is gone"
-            switch format {
-            case .text: print(message)
-            case .github: print("::warning file=\(percentEscaped(file, "%\r\n:,")),title=schema deleted::\(percentEscaped(message, "%\r\n"))")
-            case .json: documents.append(.object([("schema", .string(file)), ("deleted", .bool(true))]))
-            }
+            reports.append(
+                FileReport(path: file, verdict: .deleted, message: "DELETED: \(file) existed at \(revision) and is gone", annotation: "warning", title: "schema deleted"))
         }
-        var summary = "\(results.count) file\(results.count == 1 ? "" : "s"): \(counts.compatible + counts.new) compatible"
-        if counts.incompatible > 0 { summary += ", \(counts.incompatible) INCOMPATIBLE" }
-        if counts.invalid > 0 { summary += ", \(counts.invalid) INVALID" }
-        if counts.new > 0 { summary += " (\(counts.new) new)" }
-        if !deleted.isEmpty { summary += "; \(deleted.count) deleted" }
-        switch format {
-        case .text: print(summary)
-        case .github: print("::notice title=schemactl check::\(percentEscaped(summary, "%\r\n"))")
-        case .json:
-            let payload = JSONValue.object([
-                ("against", .string(revision)), ("files", .array(documents)), ("summary", .string(summary)),
-                ("compatible", .bool(counts.incompatible == 0 && counts.invalid == 0)),
-            ])
-            print(payload.prettyText(sortingKeys: true))
-        }
-        if counts.invalid > 0 { throw ExitStatus.invalidInput }
-        if counts.incompatible > 0 { throw ExitStatus.incompatible }
+        try printReports(reports, format: format, counted: .compatible, okKey: "compatible", header: [("against", .string(revision))], summaryTitle: "schemactl check")
     }
 }

@@ -5,39 +5,55 @@ import RegistryClient
 struct RegisterCommand: AsyncParsableCommand {
     static let configuration = CommandConfiguration(
         commandName: "register",
-        abstract: "Register a schema under a subject; prints its id.",
+        abstract: "Register schema files, each under its subject; prints the ids and versions.",
         discussion: """
-            The schema is validated locally first (exit 2 if invalid). Exit 1 if the registry refuses it as \
-            incompatible, 3 if the registry is unreachable.
+            Each file goes under --subject (one file), else its entry in schemactl.toml ([subjects] \
+            "schemas/orders.avsc" = "orders-value"), else its base name. A directory stands for every .avsc \
+            file under it. A type a file uses from another file (found as validate finds it) becomes a \
+            Confluent reference {name, subject, version}: the files it uses are registered first, in \
+            dependency order (also those only found through schemactl.toml's [paths]), and it references the \
+            exact versions they got. Content already registered under its subject keeps its version.
 
-            Example:
+            Every file is validated locally first: exit 2 if any is invalid, before anything is sent. Exit 1 if \
+            the registry refuses a file as incompatible (the files using it are then not sent), 3 if the \
+            registry is unreachable.
+
+            Examples:
               schemactl register orders-value.avsc --subject orders-value
+              schemactl register schemas/ --format github
             """
     )
 
-    @Argument(help: "The schema file (.avsc).")
-    var file: String
+    @Argument(help: "Schema files (.avsc) or directories.")
+    var files: [String]
 
-    @Option(help: "The subject (default: from schemactl.toml, else the file's base name).")
+    @Option(help: "The subject (one file; default: from schemactl.toml, else the file's base name).")
     var subject: String?
+
+    @Option(help: "text (for people), json (for tools) or github (workflow annotations).")
+    var format: CheckCommand.Format = .text
 
     @OptionGroup var options: RegistryOptions
 
-    func run() async throws {
-        let schemaFile = try SchemaFile(path: file)
-        let text = String(decoding: try SchemaFile.readBytes(file), as: UTF8.self)
-        let target = subjectName(for: file, explicit: subject)
-        let client = options.client
-        do {
-            let id = try await client.register(subject: target, schema: text)
-            print("registered \(file) under \(target): id \(id) (fingerprint \(SchemaFingerprint.hex(schemaFile.schema.rabinFingerprint)))")
-        } catch {
-            if case .rejected(409, _, let message) = error {
-                print("INCOMPATIBLE: \(message)")
-                throw ExitStatus.incompatible
-            }
-            _ = try await callRegistry { () async throws(RegistryClientError) -> Int in throw error }
+    func validate() throws {
+        guard !files.isEmpty else { throw ValidationError("give the schema files to register") }
+        if subject != nil, files.count > 1 || SchemaSet.isDirectory(files[0]) {
+            throw ValidationError("--subject names one file's subject; give one file")
         }
+    }
+
+    func run() async throws {
+        let set = try SchemaSet(arguments: files, library: ProjectFile.load().schemaDirectories)
+        let repository = try RegistryRepository(set: set) { subjectName(for: $0, explicit: subject) }
+        if !repository.invalid.isEmpty {
+            // Nothing is sent when a file is invalid: half a repository registered is worse than none.
+            for (_, message) in repository.invalid { printError("INVALID: \(message)") }
+            printError("nothing registered: \(repository.invalid.count) of \(set.selected.count) file\(set.selected.count == 1 ? " is" : "s are") invalid")
+            throw ExitStatus.invalidInput
+        }
+        let client = options.client
+        let reports = try await callRegistry { () async throws(RegistryClientError) -> [FileReport] in try await repository.register(client: client) }
+        try printReports(reports, format: format, counted: .registered, okKey: "registered", header: [("registry", .string(client.baseURL))], summaryTitle: "schemactl register")
     }
 }
 

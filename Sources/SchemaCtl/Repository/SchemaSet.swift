@@ -16,6 +16,9 @@ final class SchemaSet {
         let path: String
         let schema: AvroSchema
         let dependencies: [String]
+        /// For each dependency, the full name of the type this file first needed from it (a Confluent
+        /// reference's `name`).
+        let referenceNames: [String]
     }
 
     /// The files asked about, in order: each given file, then the `.avsc` files under each given directory.
@@ -122,9 +125,12 @@ final class SchemaSet {
         guard let bytes = contentsByPath[path] else { throw InputError(description: "\(path): cannot read file") }
         var references: [AvroSchema] = []
         var dependencies: [String] = []
+        var referenceNames: [String] = []
         while true {
             do {
-                return Loaded(path: path, schema: try AvroSchema(parsing: bytes, references: references), dependencies: dependencies)
+                return Loaded(
+                    path: path, schema: try AvroSchema(parsing: bytes, references: references), dependencies: dependencies,
+                    referenceNames: referenceNames)
             } catch {
                 guard error.kind == .unknownType, let (name, files) = definition(of: error.unresolvedNames, except: path) else {
                     throw InputError(description: "\(path): invalid Avro schema \(error.description)")
@@ -146,6 +152,7 @@ final class SchemaSet {
                 }
                 references.append(dependency.schema)
                 dependencies.append(definer)
+                referenceNames.append(name)
             }
         }
     }

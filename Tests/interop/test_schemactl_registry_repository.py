@@ -1,0 +1,181 @@
+"""schemactl register / check of a whole repository against the real registry binary (issue 14): types used
+across files become Confluent references registered in dependency order, and an online check of a pull request
+gives the same verdicts as the offline check against git history."""
+import json
+import os
+import shutil
+import subprocess
+
+import pytest
+import requests
+
+from conftest import REPO, edit_json as edit, git, server_binary
+
+FIXTURE = os.path.join(REPO, "fixtures", "repository")
+
+
+def schemactl(*arguments, cwd, url):
+    binary = os.path.join(os.path.dirname(server_binary()), "schemactl")
+    environment = dict(os.environ)
+    environment["SCHEMA_REGISTRY_URL"] = url
+    return subprocess.run([binary, *arguments], capture_output=True, text=True, cwd=cwd, env=environment, timeout=120)
+
+
+def field(name, type_, default=None, has_default=True):
+    entry = {"name": name, "type": type_}
+    if has_default:
+        entry["default"] = default
+    return entry
+
+
+def verdicts(result):
+    """path -> verdict from a JSON report ("new" counts as compatible: nothing to break either way)."""
+    document = json.loads(result.stdout)
+    return {entry["path"]: ("compatible" if entry["verdict"] == "new" else entry["verdict"]) for entry in document["files"]}
+
+
+@pytest.fixture
+def repository(tmp_path):
+    target = tmp_path / "repo"
+    shutil.copytree(FIXTURE, target)
+    with open(target / "schemactl.toml", "a") as project:
+        project.write('"customers-value" = "BACKWARD_TRANSITIVE"\n"invoice" = "FULL_TRANSITIVE"\n')
+    # payment.avsc is renamed in the history; both names are one subject.
+    text = (target / "schemactl.toml").read_text().replace(
+        '[subjects]\n', '[subjects]\n"schemas/payments.avsc" = "payment"\n')
+    (target / "schemactl.toml").write_text(text)
+    git("init", "-q", "-b", "main", cwd=target)
+    git("config", "user.email", "ci@example.com", cwd=target)
+    git("config", "user.name", "CI", cwd=target)
+    return target
+
+
+def subject_versions(registry, subject):
+    answer = requests.get(f"{registry.url}/subjects/{subject}/versions", timeout=10)
+    return answer.json() if answer.status_code == 200 else []
+
+
+def test_register_sends_references_in_dependency_order(registry, repository):
+    result = schemactl("register", "schemas/customer.avsc", "--format", "json", cwd=repository, url=registry.url)
+    assert result.returncode == 0, result.stdout + result.stderr
+    document = json.loads(result.stdout)
+    # Country before Address (Address uses it) before Customer; the two library files are registered because
+    # Customer needs them.
+    assert [entry["path"] for entry in document["files"]] == ["common/country.avsc", "common/address.avsc", "schemas/customer.avsc"]
+    assert document["summary"] == "3 files: 3 registered" and document["registered"] is True
+    stored = requests.get(f"{registry.url}/subjects/customers-value/versions/latest", timeout=10).json()
+    assert stored["references"] == [{"name": "com.acme.common.Address", "subject": "address", "version": 1}], stored
+    address = requests.get(f"{registry.url}/subjects/address/versions/1", timeout=10).json()
+    assert address["references"] == [{"name": "com.acme.common.Country", "subject": "country", "version": 1}], address
+    # The registry serves the resolved schema: the references really resolve there.
+    resolved = requests.get(f"{registry.url}/schemas/ids/{stored['id']}/schema", timeout=10)
+    assert resolved.status_code == 200
+
+    # Everything again: what is registered keeps its version; the rest follows its dependencies.
+    everything = schemactl("register", "schemas/", cwd=repository, url=registry.url)
+    assert everything.returncode == 0, everything.stdout + everything.stderr
+    lines = everything.stdout.splitlines()
+    assert lines[-1] == "12 files: 9 registered, 3 already registered", everything.stdout
+    assert "common/address.avsc: already registered under address as version 1" in everything.stdout
+    order = [line.split()[1] if line.startswith("registered ") else line.split(":")[0] for line in lines[:-1]]
+    for dependency, user in [("common/money.avsc", "schemas/product.avsc"), ("schemas/order_line.avsc", "schemas/order.avsc"),
+                             ("schemas/customer.avsc", "schemas/order.avsc"), ("schemas/order.avsc", "schemas/invoice.avsc")]:
+        assert order.index(dependency) < order.index(user), order
+    invoice = requests.get(f"{registry.url}/subjects/invoice/versions/latest", timeout=10).json()
+    # Invoice uses Order, then Address: Order's references bring Address already, so only Order is referenced.
+    assert invoice["references"] == [{"name": "com.acme.Order", "subject": "orders-value", "version": 1}], invoice
+
+    # A change to a shared type: Address gets version 2 and every file using it a new version referencing it.
+    edit(repository / "common" / "address.avsc", lambda d: d["fields"].append(field("zip", "string", "")))
+    again = schemactl("register", "schemas/", cwd=repository, url=registry.url)
+    assert again.returncode == 0, again.stdout + again.stderr
+    assert "registered common/address.avsc under address: id 13, version 2" in again.stdout, again.stdout
+    customer = requests.get(f"{registry.url}/subjects/customers-value/versions/latest", timeout=10).json()
+    assert customer["version"] == 2 and customer["references"][0]["version"] == 2, customer
+
+
+def test_a_refused_dependency_stops_what_uses_it(registry, repository):
+    assert schemactl("register", "schemas/", cwd=repository, url=registry.url).returncode == 0
+    before = {subject: subject_versions(registry, subject) for subject in ("address", "customers-value", "orders-value", "country")}
+    edit(repository / "common" / "address.avsc", lambda d: d["fields"].append(field("zip", "string", has_default=False)))
+    result = schemactl("register", "schemas/", cwd=repository, url=registry.url)
+    assert result.returncode == 1, result.stdout + result.stderr
+    assert "INCOMPATIBLE: common/address.avsc under address:" in result.stdout
+    assert "NOT REGISTERED: schemas/customer.avsc: it uses types from common/address.avsc, which was not registered" in result.stdout
+    assert "NOT REGISTERED: schemas/order.avsc: it uses types from schemas/customer.avsc" in result.stdout
+    after = {subject: subject_versions(registry, subject) for subject in before}
+    assert after == before
+
+    # An invalid file: nothing at all is sent.
+    (repository / "schemas" / "broken.avsc").write_text('{"type": "record", "name": "Broken", "fields": [{"name": "x", "type": "nope"}]}')
+    edit(repository / "common" / "address.avsc", lambda d: d["fields"][-1].update({"default": ""}))
+    invalid = schemactl("register", "schemas/", cwd=repository, url=registry.url)
+    assert invalid.returncode == 2, invalid.stdout + invalid.stderr
+    assert "nothing registered: 1 of 10 files are invalid" in invalid.stderr and "schemas/broken.avsc" in invalid.stderr
+    assert {subject: subject_versions(registry, subject) for subject in before} == before
+
+    # Two files under one subject would overwrite each other: refused before anything is sent.
+    (repository / "schemas" / "broken.avsc").unlink()
+    shutil.copy(repository / "schemas" / "refund.avsc", repository / "common" / "refund.avsc")
+    clash = schemactl("register", "schemas/", "common/", cwd=repository, url=registry.url)
+    assert clash.returncode == 2 and "both map to subject refund" in clash.stderr, clash.stdout + clash.stderr
+
+
+def test_online_check_gives_the_verdicts_of_the_git_check(registry, repository):
+    """The same history registered commit by commit, then a pull request checked both ways: every file's verdict
+    is the same online (references to the registered versions, the registry's levels) and offline (--against-git,
+    schemactl.toml's levels)."""
+    url = registry.url
+    for subject, level in [("orders-value", "FULL"), ("customers-value", "BACKWARD_TRANSITIVE"), ("invoice", "FULL_TRANSITIVE")]:
+        assert requests.put(f"{url}/config/{subject}", json={"compatibility": level}, timeout=10).status_code == 200
+
+    def commit(message):
+        git("add", "-A", cwd=repository)
+        git("commit", "-q", "-m", message, cwd=repository)
+        registered = schemactl("register", "schemas/", "common/", cwd=repository, url=url)
+        assert registered.returncode == 0, registered.stdout + registered.stderr
+
+    commit("schemas")
+    edit(repository / "schemas" / "customer.avsc", lambda d: d["fields"].append(field("nickname", "string", "")))
+    commit("customer nickname")
+    edit(repository / "schemas" / "customer.avsc", lambda d: d["fields"].pop())
+    edit(repository / "common" / "address.avsc", lambda d: d["fields"].append(field("zip", "string", "")))
+    commit("no nickname; address zip")
+    git("mv", "schemas/payment.avsc", "schemas/payments.avsc", cwd=repository)
+    commit("rename")
+    assert len(subject_versions(registry, "customers-value")) == 3  # v1, the nickname, Address's zip
+
+    # The pull request: nickname back as an int (fine against the latest version, not against version 2: caught
+    # only by the transitive level), a required field in Invoice, an optional one in Order, a new Address field
+    # with a default (every file using Address changes with it) and a new file.
+    edit(repository / "schemas" / "customer.avsc", lambda d: d["fields"].append(field("nickname", "int", 0)))
+    edit(repository / "schemas" / "invoice.avsc", lambda d: d["fields"].append(field("due", "long", has_default=False)))
+    edit(repository / "schemas" / "order.avsc", lambda d: d["fields"].append(field("note", ["null", "string"], None)))
+    edit(repository / "common" / "address.avsc", lambda d: d["fields"].append(field("region", "string", "")))
+    (repository / "schemas" / "loyalty.avsc").write_text(json.dumps(
+        {"type": "record", "name": "Loyalty", "namespace": "com.acme", "fields": [{"name": "customer", "type": "Customer"}]}))
+
+    online = schemactl("check", "schemas/", "common/", "--format", "json", cwd=repository, url=url)
+    offline = schemactl("check", "schemas/", "common/", "--against-git", "HEAD", "--format", "json", cwd=repository, url=url)
+    assert online.returncode == 1 and offline.returncode == 1, online.stdout + online.stderr + offline.stdout + offline.stderr
+    assert verdicts(online) == verdicts(offline), (online.stdout, offline.stdout)
+    # Customer's int nickname breaks only its transitive history (version 2 had a string nickname); Invoice's
+    # required field breaks FULL_TRANSITIVE; Order (FULL, latest version only) takes both changes of its types.
+    incompatible = {path for path, verdict in verdicts(online).items() if verdict == "incompatible"}
+    assert incompatible == {"schemas/customer.avsc", "schemas/invoice.avsc"}, verdicts(online)
+    files = {entry["path"]: entry for entry in json.loads(online.stdout)["files"]}
+    # Unchanged dependencies are referenced at their registered versions; a changed one (Address) is sent inline,
+    # as register would create it first; the renamed file is checked under its subject.
+    assert files["schemas/product.avsc"]["inline"] is False and files["schemas/customer.avsc"]["inline"] is True, files
+    assert files["schemas/payments.avsc"]["subject"] == "payment" and files["schemas/payments.avsc"]["verdict"] == "compatible"
+    assert files["schemas/customer.avsc"]["level"] == "BACKWARD_TRANSITIVE"
+    assert len(verdicts(online)) == 13
+
+    # With the pull request fixed, both say compatible; registering it then finds nothing to refuse.
+    edit(repository / "schemas" / "customer.avsc", lambda d: d["fields"][-1].update({"type": "string", "default": ""}))
+    edit(repository / "schemas" / "invoice.avsc", lambda d: d["fields"][-1].update({"default": 0}))
+    online = schemactl("check", "schemas/", "common/", cwd=repository, url=url)
+    offline = schemactl("check", "schemas/", "common/", "--against-git", "HEAD", cwd=repository, url=url)
+    assert online.returncode == 0 and offline.returncode == 0, online.stdout + offline.stdout
+    assert online.stdout.splitlines()[-1] == "13 files: 13 compatible (1 new)", online.stdout
+    assert schemactl("register", "schemas/", "common/", cwd=repository, url=url).returncode == 0
