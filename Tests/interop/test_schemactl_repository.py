@@ -41,6 +41,21 @@ def test_a_folder_with_types_across_files_validates(repository):
     assert named.returncode == 0 and named.stdout.splitlines()[-1] == "4 files: 4 valid", named.stdout
 
 
+def test_validate_reports_for_tools_and_github(repository):
+    edit(repository / "common" / "money.avsc", lambda d: d["fields"][1].update({"default": 7}))  # a string with a number default
+    document = json.loads(schemactl("validate", "schemas/", "common/", "--format", "json", cwd=repository).stdout)
+    assert document["valid"] is False and document["summary"] == "12 files: 3 valid, 9 INVALID", document["summary"]
+    by_path = {entry["path"]: entry for entry in document["files"]}
+    assert by_path["common/money.avsc"]["verdict"] == "invalid" and "/fields/1/default" in by_path["common/money.avsc"]["message"]
+    assert by_path["schemas/product.avsc"]["verdict"] == "invalid" and "uses com.acme.common.Money from common/money.avsc" in by_path["schemas/product.avsc"]["message"]
+    assert by_path["schemas/customer.avsc"]["uses"] == ["common/address.avsc"]
+    github = schemactl("validate", "schemas/", "common/", "--format", "github", cwd=repository)
+    assert github.returncode == 2
+    errors = [line for line in github.stdout.splitlines() if line.startswith("::error file=")]
+    assert len(errors) == 9 and any(line.startswith("::error file=common/money.avsc,title=invalid schema::") for line in errors), github.stdout
+    assert github.stdout.splitlines()[-1] == "::error title=schemactl validate::12 files: 3 valid, 9 INVALID"
+
+
 def test_without_the_project_file_a_type_from_another_file_is_unknown_unless_that_file_is_given(repository):
     os.remove(repository / "schemactl.toml")
     alone = schemactl("validate", "schemas/customer.avsc", cwd=repository)

@@ -6,7 +6,11 @@ struct ValidateCommand: ParsableCommand {
         commandName: "validate",
         abstract: "Check that files are valid Avro schemas (several files and directories, types used across files).",
         discussion: """
-            Exit 0 when every file is valid; exit 2, with each invalid file's problem and its JSON path, when not.             A directory stands for every .avsc file under it. A named type a file uses but does not define is             looked up among the other files given and the files under the directories of schemactl.toml             ([paths] schemas = ["schemas", "common"]).
+            Exit 0 when every file is valid; exit 2, with each invalid file's problem and its JSON path, when not. \
+            A directory stands for every .avsc file under it. A named type a file uses but does not define is \
+            looked up among the other files given and the files under the directories of schemactl.toml \
+            ([paths] schemas = ["schemas", "common"]). Several files get one report with a summary line; \
+            --format github annotates each invalid file, --format json is one document for all files.
 
             Examples:
               schemactl validate user.avsc
@@ -21,32 +25,39 @@ struct ValidateCommand: ParsableCommand {
     @Flag(name: .shortAndLong, help: "Print nothing for valid files.")
     var quiet = false
 
+    @Option(help: "text (for people), json (for tools) or github (workflow annotations).")
+    var format: CheckCommand.Format = .text
+
     func validate() throws {
         guard !files.isEmpty else { throw ValidationError("give at least one schema file or directory") }
     }
 
     func run() throws {
         let set = try SchemaSet(arguments: files, library: ProjectFile.load().schemaDirectories)
-        var invalid = 0
+        var reports: [FileReport] = []
         for path in set.selected {
             do {
                 let loaded = try set.load(path)
-                if !quiet {
-                    let root = loaded.schema.rootNode
-                    let what = root.name.map { "\(root.kind.rawValue) \($0.fullName)" } ?? root.kind.rawValue
-                    let uses = loaded.dependencies.isEmpty ? "" : ", using types from \(loaded.dependencies.joined(separator: ", "))"
-                    print("\(path): valid Avro schema (\(what), fingerprint \(SchemaFingerprint.hex(loaded.schema.rabinFingerprint))\(uses))")
-                }
+                let root = loaded.schema.rootNode
+                let what = root.name.map { "\(root.kind.rawValue) \($0.fullName)" } ?? root.kind.rawValue
+                let fingerprint = SchemaFingerprint.hex(loaded.schema.rabinFingerprint)
+                let uses = loaded.dependencies.isEmpty ? "" : ", using types from \(loaded.dependencies.joined(separator: ", "))"
+                let message = "\(path): valid Avro schema (\(what), fingerprint \(fingerprint)\(uses))"
+                let report = FileReport(
+                    path: path, verdict: .valid, message: message, annotation: "notice", title: "valid schema",
+                    extra: [("fingerprint", .string(fingerprint)), ("uses", .array(loaded.dependencies.map(JSONValue.string)))])
+                reports.append(quiet ? FileReport(path: path, verdict: .valid, text: "", github: "", json: report.json) : report)
             } catch let error as InputError {
-                invalid += 1
-                if set.selected.count == 1 { throw error }
-                print(error.description)
+                // One file alone: its error as every command reports one (stderr, exit 2).
+                if set.selected.count == 1, format == .text { throw error }
+                reports.append(FileReport(path: path, verdict: .invalid, message: error.description, annotation: "error", title: "invalid schema"))
             }
         }
-        if set.selected.count > 1 {
-            print(invalid == 0 ? "\(set.selected.count) files: \(set.selected.count) valid" : "\(set.selected.count) files: \(set.selected.count - invalid) valid, \(invalid) INVALID")
+        if set.selected.count == 1, format == .text {
+            print(reports[0].text, terminator: "")
+            return
         }
-        if invalid > 0 { throw ExitStatus.invalidInput }
+        try printReports(reports, format: format, counted: .valid, okKey: "valid", header: [], summaryTitle: "schemactl validate")
     }
 }
 
