@@ -121,6 +121,19 @@ def test_a_refused_dependency_stops_what_uses_it(registry, repository):
     assert clash.returncode == 2 and "both map to subject refund" in clash.stderr, clash.stdout + clash.stderr
 
 
+def test_a_cycle_of_files_registers_without_references_between_them(registry, repository):
+    (repository / "schemas" / "a.avsc").write_text(json.dumps({"type": "record", "name": "A", "namespace": "cyc", "fields": [
+        {"name": "e", "type": {"type": "enum", "name": "E", "symbols": ["X", "Z"]}}, {"name": "y", "type": "Y"}]}))
+    (repository / "schemas" / "b.avsc").write_text(json.dumps({"type": "record", "name": "Y", "namespace": "cyc", "fields": [
+        {"name": "kind", "type": "E"}, {"name": "n", "type": "int"}]}))
+    result = schemactl("register", "schemas/a.avsc", "schemas/b.avsc", cwd=repository, url=registry.url)
+    assert result.returncode == 0 and result.stdout.splitlines()[-1] == "2 files: 2 registered", result.stdout + result.stderr
+    for subject in ("a", "b"):
+        stored = requests.get(f"{registry.url}/subjects/{subject}/versions/1", timeout=10).json()
+        assert stored.get("references", []) == [], stored  # a reference cannot point both ways: the types are copied in
+    assert schemactl("check", "schemas/a.avsc", "schemas/b.avsc", cwd=repository, url=registry.url).returncode == 0
+
+
 def test_online_check_gives_the_verdicts_of_the_git_check(registry, repository):
     """The same history registered commit by commit, then a pull request checked both ways: every file's verdict
     is the same online (references to the registered versions, the registry's levels) and offline (--against-git,

@@ -95,6 +95,25 @@ def test_a_cycle_of_files_is_reported(repository):
     assert "the files use each other's types in a cycle (schemas/a.avsc → schemas/b.avsc → schemas/a.avsc)" in result.stdout, result.stdout
 
 
+def test_a_cycle_of_files_is_fine_when_the_types_allow_it(repository):
+    # a.avsc's record uses Y from b.avsc; b.avsc's Y uses the enum E defined inside a.avsc: the files need each
+    # other, the types do not (A → Y → E).
+    write(repository / "schemas" / "a.avsc", {"type": "record", "name": "A", "namespace": "cyc", "fields": [
+        {"name": "e", "type": {"type": "enum", "name": "E", "symbols": ["X", "Z"]}}, {"name": "y", "type": "Y"}]})
+    write(repository / "schemas" / "b.avsc", {"type": "record", "name": "Y", "namespace": "cyc", "fields": [
+        {"name": "kind", "type": "E"}, {"name": "n", "type": "int"}]})
+    for order in (["schemas/a.avsc", "schemas/b.avsc"], ["schemas/b.avsc", "schemas/a.avsc"]):
+        result = schemactl("validate", *order, cwd=repository)
+        assert result.returncode == 0 and result.stdout.splitlines()[-1] == "2 files: 2 valid", result.stdout + result.stderr
+        assert "copied in: the files use each other's types" in result.stdout
+    canonical = schemactl("canonical", "schemas/a.avsc", "schemas/b.avsc", cwd=repository)
+    assert canonical.returncode == 0, canonical.stderr
+    a, b = (line.split(": ", 1)[1] for line in canonical.stdout.splitlines())
+    assert '"name":"cyc.Y"' in a and '"name":"cyc.E"' in b, canonical.stdout  # each holds what it needs from the other
+    # The whole folder, with the cycle inside it, still validates.
+    assert schemactl("validate", "schemas", cwd=repository).stdout.splitlines()[-1] == "11 files: 11 valid"
+
+
 def test_an_invalid_file_another_one_uses_is_named_in_both_verdicts(repository):
     address = json.loads((repository / "common" / "address.avsc").read_text())
     address["fields"][0]["default"] = 7  # a string field with a number default

@@ -41,7 +41,10 @@ struct ValidateCommand: ParsableCommand {
                 let root = loaded.schema.rootNode
                 let what = root.name.map { "\(root.kind.rawValue) \($0.fullName)" } ?? root.kind.rawValue
                 let fingerprint = SchemaFingerprint.hex(loaded.schema.rabinFingerprint)
-                let uses = loaded.dependencies.isEmpty ? "" : ", using types from \(loaded.dependencies.joined(separator: ", "))"
+                var uses = loaded.dependencies.isEmpty ? "" : ", using types from \(loaded.dependencies.joined(separator: ", "))"
+                if !loaded.copiedFrom.isEmpty {
+                    uses += ", with types of \(loaded.copiedFrom.sorted().joined(separator: ", ")) copied in: the files use each other's types"
+                }
                 let message = "\(path): valid Avro schema (\(what), fingerprint \(fingerprint)\(uses))"
                 let report = FileReport(
                     path: path, verdict: .valid, message: message, annotation: "notice", title: "valid schema",

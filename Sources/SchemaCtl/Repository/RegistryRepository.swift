@@ -10,7 +10,8 @@ struct RegistryRepository {
         let path: String
         let subject: String
         let loaded: SchemaSet.Loaded
-        /// The file's text, sent as it is: a type from another file is written by name.
+        /// The file's text, sent as it is (a type from another file is written by name), or with the types of a
+        /// file it needs in a cycle copied in.
         let text: String
         /// Asked about (given, or under a given directory), not only needed by a file that was.
         let isSelected: Bool
@@ -34,7 +35,7 @@ struct RegistryRepository {
             for dependency in loaded.dependencies { try place(dependency) }
             ordered.append(
                 Entry(
-                    path: path, subject: subject(path), loaded: loaded, text: String(decoding: set.contents(of: path) ?? [], as: UTF8.self),
+                    path: path, subject: subject(path), loaded: loaded, text: String(decoding: loaded.text, as: UTF8.self),
                     isSelected: selected.contains(path)))
         }
         for path in set.selected {
@@ -90,17 +91,19 @@ struct RegistryRepository {
                 continue
             }
             let referenceMembers = ("references", JSONValue.array(references.map { .string("\($0.subject) version \($0.version) (\($0.name))") }))
-            if let found = try await client.lookupVersion(subject: entry.subject, schema: entry.text, references: references) {
-                versions[entry.path] = found.version
-                reports.append(
-                    FileReport(
-                        path: entry.path, verdict: .unchanged,
-                        message: "\(entry.path): already registered under \(entry.subject) as version \(found.version), id \(found.id)\(neededBy)",
-                        annotation: "notice", title: "already registered",
-                        extra: [("subject", .string(entry.subject)), ("id", .integer(Int64(found.id))), ("version", .integer(Int64(found.version))), referenceMembers]))
-                continue
-            }
             do throws(RegistryClientError) {
+                if let found = try await client.lookupVersion(subject: entry.subject, schema: entry.text, references: references) {
+                    versions[entry.path] = found.version
+                    reports.append(
+                        FileReport(
+                            path: entry.path, verdict: .unchanged,
+                            message: "\(entry.path): already registered under \(entry.subject) as version \(found.version), id \(found.id)\(neededBy)",
+                            annotation: "notice", title: "already registered",
+                            extra: [
+                                ("subject", .string(entry.subject)), ("id", .integer(Int64(found.id))), ("version", .integer(Int64(found.version))), referenceMembers,
+                            ]))
+                    continue
+                }
                 let id = try await client.register(subject: entry.subject, schema: entry.text, references: references)
                 guard let found = try await client.lookupVersion(subject: entry.subject, schema: entry.text, references: references) else {
                     throw .malformedResponse("\(entry.subject): registered as id \(id) but not found by a lookup")

@@ -19,6 +19,10 @@ final class SchemaSet {
         /// For each dependency, the full name of the type this file first needed from it (a Confluent
         /// reference's `name`).
         let referenceNames: [String]
+        /// The document parsed: the file's bytes, or, in a cycle of files, with the other files' types copied in.
+        let text: [UInt8]
+        /// Files whose definitions were copied into this schema, here or in a file it references.
+        let copiedFrom: Set<String>
     }
 
     /// The files asked about, in order: each given file, then the `.avsc` files under each given directory.
@@ -27,6 +31,8 @@ final class SchemaSet {
     private var definers: [String: [String]] = [:]
     /// A definition's text per (name, file), to tell two files defining a name alike from differently.
     private var definitionText: [String: [String: String]] = [:]
+    /// The full names each definition uses (and defines inside it), to find types defined in terms of each other.
+    private var uses: [String: Set<String>] = [:]
     private var loaded: [String: Loaded] = [:]
     private var failed: [String: InputError] = [:]
     private var loading: [String] = []
@@ -65,6 +71,11 @@ final class SchemaSet {
             for (name, text) in found where definitionText[name]?[path] == nil {
                 definers[name, default: []].append(path)
                 definitionText[name, default: [:]][path] = text
+                if let definition = try? JSONParser.parse(text) {
+                    var used: [String] = []
+                    SchemaSet.typeNames(in: definition, namespace: "", into: &used)
+                    uses[name, default: []].formUnion(used.filter { $0 != name })
+                }
             }
         }
     }
@@ -122,18 +133,21 @@ final class SchemaSet {
 
     private func parse(_ path: String) throws -> Loaded {
         if let error = readErrors[path] { throw error }
-        guard let bytes = contentsByPath[path] else { throw InputError(description: "\(path): cannot read file") }
+        guard var bytes = contentsByPath[path] else { throw InputError(description: "\(path): cannot read file") }
         var references: [AvroSchema] = []
         var dependencies: [String] = []
         var referenceNames: [String] = []
+        var copied: [String] = []  // names copied in (a cycle of files)
+        var copiedFrom = Set<String>()
         while true {
             do {
                 return Loaded(
                     path: path, schema: try AvroSchema(parsing: bytes, references: references), dependencies: dependencies,
-                    referenceNames: referenceNames)
+                    referenceNames: referenceNames, text: bytes, copiedFrom: copiedFrom)
             } catch {
                 guard error.kind == .unknownType, let (name, files) = definition(of: error.unresolvedNames, except: path) else {
-                    throw InputError(description: "\(path): invalid Avro schema \(error.description)")
+                    let note = copied.isEmpty ? "" : " (with \(copied.joined(separator: ", ")) copied in: the files use each other's types)"
+                    throw InputError(description: "\(path): invalid Avro schema \(error.description)\(note)")
                 }
                 let texts = Set(files.compactMap { definitionText[name]?[$0] })
                 if texts.count > 1 {
@@ -141,20 +155,64 @@ final class SchemaSet {
                         description: "\(path): type \(name) is defined differently in \(files.joined(separator: " and ")); keep one definition and use it by name")
                 }
                 let definer = files[0]
-                guard !dependencies.contains(definer) else {
+                guard !dependencies.contains(definer), !copied.contains(name) else {
                     throw InputError(description: "\(path): invalid Avro schema \(error.description) (\(definer) was expected to define \(name))")
                 }
-                let dependency: Loaded
-                do {
-                    dependency = try load(definer)
-                } catch let failure as InputError {
-                    throw InputError(description: "\(path) uses \(name) from \(definer), which is invalid: \(failure.description)")
+                // A cycle of files (this file is needed, maybe through others, by the one defining `name`): a
+                // reference cannot point both ways, so the definition is copied in, unless the types themselves
+                // are defined in terms of each other across the files.
+                var copy = loading.contains(definer)
+                if !copy {
+                    let dependency: Loaded
+                    do {
+                        dependency = try load(definer)
+                    } catch let failure as InputError {
+                        throw InputError(description: "\(path) uses \(name) from \(definer), which is invalid: \(failure.description)")
+                    }
+                    if dependency.copiedFrom.contains(path) {
+                        copy = true
+                    } else {
+                        references.append(dependency.schema)
+                        dependencies.append(definer)
+                        referenceNames.append(name)
+                        copiedFrom.formUnion(dependency.copiedFrom)
+                        continue
+                    }
                 }
-                references.append(dependency.schema)
-                dependencies.append(definer)
-                referenceNames.append(name)
+                if let cycle = crossFileCycle(through: name, definedIn: definer) {
+                    let files = (loading.firstIndex(of: definer).map { Array(loading[$0...]) } ?? [path, definer]) + [definer]
+                    throw InputError(
+                        description:
+                            "\(path): the files use each other's types in a cycle (\(files.joined(separator: " → "))) and so do the types (\(cycle.joined(separator: " → "))); a reference cannot point both ways: move those types into one file"
+                    )
+                }
+                guard let definition = definitionText[name]?[definer].flatMap({ try? JSONParser.parse($0) }),
+                    var document = try? JSONParser.parse(bytes: bytes), SchemaSet.replaceFirstUse(of: name, with: definition, in: &document, namespace: "")
+                else {
+                    throw InputError(description: "\(path): invalid Avro schema \(error.description) (\(name) from \(definer) could not be copied in)")
+                }
+                bytes = Array(document.compactText.utf8)
+                copied.append(name)
+                copiedFrom.insert(definer)
             }
         }
+    }
+
+    /// A cycle of types through `name` that passes through a type of another file than `file` (recursion inside
+    /// one file is Avro's own business): the names along it, or nil.
+    private func crossFileCycle(through name: String, definedIn file: String) -> [String]? {
+        var visited = Set<String>()
+        func walk(_ current: String, crossed: Bool, trail: [String]) -> [String]? {
+            for next in uses[current] ?? [] {
+                let crossing = crossed || !(definers[next] ?? []).contains(file)
+                if next == name { if crossing { return trail + [next] } else { continue } }
+                let key = next + (crossing ? "\u{1}" : "")
+                guard visited.insert(key).inserted else { continue }
+                if let found = walk(next, crossed: crossing, trail: trail + [next]) { return found }
+            }
+            return nil
+        }
+        return walk(name, crossed: false, trail: [name])
     }
 
     /// The first of `names` another file defines, with the files defining it.
@@ -236,6 +294,90 @@ final class SchemaSet {
             if case .array = type { definitions(in: type, namespace: namespace, into: &found) }
         default:
             return
+        }
+    }
+}
+
+extension SchemaSet {
+    /// The full name a type-position string stands for in `namespace`.
+    private static func resolve(_ name: String, namespace: String) -> String {
+        name.utf8.contains(UInt8(ascii: ".")) || namespace.isEmpty ? name : namespace + "." + name
+    }
+
+    /// The namespace names inside a named type's definition are resolved in.
+    private static func innerNamespace(of object: JSONObject, namespace: String) -> String {
+        guard let name = object["name"]?.stringValue else { return namespace }
+        if let dot = name.lastIndex(of: ".") { return String(name[..<dot]) }
+        return object["namespace"]?.stringValue ?? namespace
+    }
+
+    /// Every full name a schema document uses at a type position or defines inside it.
+    static func typeNames(in value: JSONValue, namespace: String, into found: inout [String]) {
+        switch value {
+        case .string(let name):
+            found.append(resolve(name, namespace: namespace))
+        case .array(let branches):
+            for branch in branches { typeNames(in: branch, namespace: namespace, into: &found) }
+        case .object(let object):
+            guard let type = object["type"] else { return }
+            if case .string(let kind) = type, ["record", "error", "enum", "fixed"].contains(kind), let name = object["name"]?.stringValue {
+                let inner = innerNamespace(of: object, namespace: namespace)
+                found.append(resolve(name.split(separator: ".").last.map(String.init) ?? name, namespace: inner))
+                if case .array(let fields)? = object["fields"] {
+                    for field in fields { if let fieldType = field["type"] { typeNames(in: fieldType, namespace: inner, into: &found) } }
+                }
+                return
+            }
+            if case .string("array") = type, let items = object["items"] { return typeNames(in: items, namespace: namespace, into: &found) }
+            if case .string("map") = type, let values = object["values"] { return typeNames(in: values, namespace: namespace, into: &found) }
+            typeNames(in: type, namespace: namespace, into: &found)
+        default:
+            return
+        }
+    }
+
+    /// Replaces the first use of `fullName` at a type position of `value` (document order, namespaces
+    /// resolved as Avro does) by `definition`; false when there is none.
+    static func replaceFirstUse(of fullName: String, with definition: JSONValue, in value: inout JSONValue, namespace: String) -> Bool {
+        switch value {
+        case .string(let name):
+            guard resolve(name, namespace: namespace) == fullName else { return false }
+            value = definition
+            return true
+        case .array(var branches):
+            for index in branches.indices where replaceFirstUse(of: fullName, with: definition, in: &branches[index], namespace: namespace) {
+                value = .array(branches)
+                return true
+            }
+            return false
+        case .object(var object):
+            guard let typeIndex = object.members.firstIndex(where: { $0.key == "type" }) else { return false }
+            if case .string(let kind) = object.members[typeIndex].value, ["record", "error"].contains(kind),
+                let fieldsIndex = object.members.firstIndex(where: { $0.key == "fields" }), case .array(var fields) = object.members[fieldsIndex].value
+            {
+                let inner = innerNamespace(of: object, namespace: namespace)
+                for index in fields.indices {
+                    guard case .object(var field) = fields[index], let fieldTypeIndex = field.members.firstIndex(where: { $0.key == "type" }) else { continue }
+                    if replaceFirstUse(of: fullName, with: definition, in: &field.members[fieldTypeIndex].value, namespace: inner) {
+                        fields[index] = .object(field)
+                        object.members[fieldsIndex].value = .array(fields)
+                        value = .object(object)
+                        return true
+                    }
+                }
+                return false
+            }
+            var key = "type"
+            if case .string("array") = object.members[typeIndex].value { key = "items" }
+            if case .string("map") = object.members[typeIndex].value { key = "values" }
+            if case .string(let kind) = object.members[typeIndex].value, ["enum", "fixed"].contains(kind) { return false }
+            guard let index = object.members.firstIndex(where: { $0.key == key }),
+                replaceFirstUse(of: fullName, with: definition, in: &object.members[index].value, namespace: namespace)
+            else { return false }
+            value = .object(object)
+            return true
+        default:
+            return false
         }
     }
 }
