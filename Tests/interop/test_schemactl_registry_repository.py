@@ -94,6 +94,18 @@ def test_register_sends_references_in_dependency_order(registry, repository):
     assert customer["version"] == 2 and customer["references"][0]["version"] == 2, customer
 
 
+def test_subjects_from_the_project_file_from_any_directory(registry, repository):
+    # schemactl.toml is above the working directory: its [subjects] paths are relative to its own directory.
+    result = schemactl("register", "order.avsc", "--format", "json", cwd=repository / "schemas", url=registry.url)
+    assert result.returncode == 0, result.stdout + result.stderr
+    subjects = {entry["path"]: entry["subject"] for entry in json.loads(result.stdout)["files"]}
+    assert subjects["order.avsc"] == "orders-value" and subjects["../schemas/customer.avsc"] == "customers-value", subjects
+    assert subjects["../common/address.avsc"] == "address"
+    absolute = schemactl("check", str(repository / "schemas" / "order.avsc"), "--format", "json", cwd=repository / "common", url=registry.url)
+    assert absolute.returncode == 0, absolute.stdout + absolute.stderr
+    assert json.loads(absolute.stdout)["files"][0]["subject"] == "orders-value"
+
+
 def test_a_refused_dependency_stops_what_uses_it(registry, repository):
     assert schemactl("register", "schemas/", cwd=repository, url=registry.url).returncode == 0
     before = {subject: subject_versions(registry, subject) for subject in ("address", "customers-value", "orders-value", "country")}

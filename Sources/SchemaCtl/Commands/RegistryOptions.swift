@@ -35,13 +35,17 @@ func callRegistry<T>(_ body: () async throws(RegistryClientError) -> T) async th
     }
 }
 
-/// The subject a schema file belongs to: `--subject`, else a mapping in `schemactl.toml`
-/// (`[subjects]` then `"schemas/orders.avsc" = "orders-value"`), else the file's base name.
+/// The subject a schema file belongs to: `--subject`, else a mapping in the nearest `schemactl.toml`
+/// (`[subjects]` then `"schemas/orders.avsc" = "orders-value"`, paths relative to that file's directory), else the
+/// file's base name.
 func subjectName(for file: String, explicit: String?) -> String {
     if let explicit { return explicit }
-    let wanted = file.hasPrefix("./") ? String(file.dropFirst(2)) : file
-    for (key, value) in ProjectFile.load("schemactl.toml").sections["subjects"] ?? [] where key == wanted || key == "./" + wanted {
-        return value.trimming(" \t\"")
+    let wanted = SchemaSet.normalized(file)
+    let project = ProjectFile.nearest
+    let fromProject = project.pathFromProjectDirectory(wanted)
+    for (key, value) in project.sections["subjects"] ?? [] {
+        let path = SchemaSet.normalized(key)
+        if path == wanted || path == fromProject { return value.trimming(" \t\"") }
     }
     var name = wanted.split(separator: "/").last.map(String.init) ?? wanted
     if let dot = name.lastIndex(of: ".") { name = String(name[..<dot]) }

@@ -33,7 +33,7 @@ struct ValidateCommand: ParsableCommand {
     }
 
     func run() throws {
-        let set = try SchemaSet(arguments: files, library: ProjectFile.load().schemaDirectories)
+        let set = try SchemaSet(arguments: files, library: ProjectFile.nearest.schemaDirectories)
         var reports: [FileReport] = []
         for path in set.selected {
             do {
@@ -121,7 +121,7 @@ struct CanonicalCommand: ParsableCommand {
 /// is attempted, and exit 2 follows when any was invalid.
 func forEachSchema(_ arguments: [String], _ render: (AvroSchema) -> String) throws {
     guard !arguments.isEmpty else { throw ValidationError("give at least one schema file or directory") }
-    let set = try SchemaSet(arguments: arguments, library: ProjectFile.load().schemaDirectories)
+    let set = try SchemaSet(arguments: arguments, library: ProjectFile.nearest.schemaDirectories)
     if set.selected.count == 1 {
         print(render(try set.load(set.selected[0]).schema))
         return

@@ -384,9 +384,25 @@ extension SchemaSet {
 
 /// `schemactl.toml`, the few keys schemactl reads: `[subjects]` (file → subject), `[paths] schemas` (directories
 /// whose files resolve named types), `[levels]` (subject → level).
-struct ProjectFile {
+struct ProjectFile: Sendable {
     var sections: [String: [(key: String, value: String)]] = [:]
     var schemaDirectories: [String] = []
+    /// The real path of the directory holding the file (nil: no file found).
+    var directory: String?
+
+    /// The nearest file, read once a process.
+    static let nearest = ProjectFile.load()
+
+    /// `path` (relative to the working directory, or absolute) relative to the file's directory, when inside it.
+    func pathFromProjectDirectory(_ path: String) -> String? {
+        guard let directory else { return nil }
+        let slash = path.lastIndex(of: "/")
+        let parent = slash.map { String(path[..<$0]) } ?? "."
+        let name = slash.map { String(path[path.index(after: $0)...]) } ?? path
+        guard let real = GitRepository.realPath(parent.isEmpty ? "/" : parent) else { return nil }
+        let full = (real == "/" ? "" : real) + "/" + name
+        return full.hasPrefix(directory + "/") ? String(full.dropFirst(directory.count + 1)) : nil
+    }
 
     /// The nearest `schemactl.toml`: in the working directory or the closest directory above it (a command run
     /// in a subdirectory of the repository finds the repository's file); its `[paths]` are relative to it.
@@ -396,6 +412,7 @@ struct ProjectFile {
             let candidate = prefix + "schemactl.toml"
             if access(candidate, R_OK) == 0 {
                 var project = load(candidate)
+                project.directory = GitRepository.realPath(prefix.isEmpty ? "." : prefix)
                 if !prefix.isEmpty { project.schemaDirectories = project.schemaDirectories.map { $0.hasPrefix("/") ? $0 : prefix + $0 } }
                 return project
             }
