@@ -146,6 +146,31 @@ def test_a_cycle_of_files_registers_without_references_between_them(registry, re
     assert schemactl("check", "schemas/a.avsc", "schemas/b.avsc", cwd=repository, url=registry.url).returncode == 0
 
 
+def test_a_commit_changing_only_a_used_type_is_a_version_of_the_file_using_it(registry, repository):
+    """Address alone gets a string `zip` (commit 2), then loses it (commit 3): the registry holds a Customer version
+    with the string zip although customer.avsc never changed, so an int zip breaks Customer's transitive history
+    both online and against git."""
+    url = registry.url
+
+    def commit(message):
+        git("add", "-A", cwd=repository)
+        git("commit", "-q", "-m", message, cwd=repository)
+        assert schemactl("register", "schemas/customer.avsc", cwd=repository, url=url).returncode == 0
+
+    commit("schemas")
+    edit(repository / "common" / "address.avsc", lambda d: d["fields"].append(field("zip", "string", "")))
+    commit("zip")
+    edit(repository / "common" / "address.avsc", lambda d: d["fields"].pop())
+    commit("no zip")
+    assert len(subject_versions(registry, "customers-value")) == 2
+    assert requests.put(f"{url}/config/customers-value", json={"compatibility": "BACKWARD_TRANSITIVE"}, timeout=10).status_code == 200
+    edit(repository / "common" / "address.avsc", lambda d: d["fields"].append(field("zip", "int", 0)))
+    online = schemactl("check", "schemas/customer.avsc", cwd=repository, url=url)
+    offline = schemactl("check", "schemas/customer.avsc", "--against-git", "HEAD", cwd=repository, url=url)
+    assert online.returncode == 1 and offline.returncode == 1, online.stdout + offline.stdout
+    assert "TYPE_MISMATCH" in offline.stdout and "/fields/2/type/fields/3" in offline.stdout, offline.stdout
+
+
 def test_online_check_gives_the_verdicts_of_the_git_check(registry, repository):
     """The same history registered commit by commit, then a pull request checked both ways: every file's verdict
     is the same online (references to the registered versions, the registry's levels) and offline (--against-git,

@@ -119,6 +119,13 @@ struct GitRepository {
         return entries.reversed()
     }
 
+    /// The commits reachable from `revision` that changed any of `paths`, oldest first (parents before children).
+    func commits(touching paths: [String], from revision: String) throws -> [String] {
+        let result = try git(["log", "--format=%H", "--topo-order", "--reverse", revision, "--"] + paths)
+        guard result.status == 0 else { throw InputError(description: "--against-git: git log failed: \(result.errorText)") }
+        return String(decoding: result.output, as: UTF8.self).split(separator: "\n").map(String.init)
+    }
+
     /// The `.avsc` files under `directory` (a repository path) at `revision`.
     func schemaFiles(at revision: String, under directory: String) throws -> [String] {
         let result = try git(["ls-tree", "-r", "--name-only", revision, "--", directory.isEmpty ? "." : directory])

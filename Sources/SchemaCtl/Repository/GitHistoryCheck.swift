@@ -89,7 +89,20 @@ struct GitHistoryCheck {
             // no commit of the file's history shows), the history before it with a _TRANSITIVE level.
             var versions: [(label: String, path: String, revision: String)] = []
             if level.isTransitive {
-                versions = try git.history(of: pathAtRevision, from: commit).map { ("\($0.path)@\($0.commit.prefix(8))", $0.path, $0.commit) }
+                // The file's own commits (renames followed) and those changing a file whose types it uses: the
+                // registry gets a version for each (a new reference), so they are versions here too.
+                let own = try git.history(of: pathAtRevision, from: commit)
+                let used = current.closure(of: path).compactMap(git.repositoryPath).map { renames[$0] ?? $0 }
+                var commits = own.map(\.commit)
+                if !used.isEmpty, !own.isEmpty {
+                    commits = try git.commits(touching: Array(Set(own.map(\.path))).sorted() + used, from: commit)
+                }
+                let pathAt = Dictionary(own.map { ($0.commit, $0.path) }, uniquingKeysWith: { first, _ in first })
+                var pathThen: String?
+                for each in commits {
+                    if let own = pathAt[each] { pathThen = own }
+                    if let pathThen { versions.append(("\(pathThen)@\(each.prefix(8))", pathThen, each)) }
+                }
             }
             versions.append(("\(pathAtRevision)@\(revision)", pathAtRevision, commit))
             // Distinct schemas only (their resolved text: a change in a type from another file is a new version,
@@ -141,6 +154,20 @@ struct GitHistoryCheck {
 extension SchemaSet {
     /// The bytes held for `path`.
     func contents(of path: String) -> [UInt8]? { contentsByPath[path] }
+
+    /// The files whose types `path` uses, directly or through others (copied in or referenced); `path` must load.
+    func closure(of path: String) -> [String] {
+        var found: [String] = []
+        var pending = [path]
+        while let next = pending.popLast() {
+            guard let loaded = try? load(next) else { continue }
+            for file in loaded.dependencies + loaded.copiedFrom.sorted() where file != path && !found.contains(file) {
+                found.append(file)
+                pending.append(file)
+            }
+        }
+        return found
+    }
 }
 
 extension ProjectFile {
