@@ -43,23 +43,37 @@ struct CheckReportFormatter {
                 problem.direction == .backward
                 ? "the new schema cannot read data written with v\(problem.version)"
                 : "v\(problem.version) cannot read data written with the new schema"
-            out += "\n\(index + 1). \(problem.type.rawValue) at \(problem.path.isEmpty ? "/" : problem.path)\n"
-            out += "   \(direction) (\(file(ofVersion: problem.version)))\n"
-            out += "   \(problem.message)\n"
-            out += "   fix: \(problem.fix)\n"
+            out += Self.text(of: problem, number: index + 1, origin: "\(direction) (\(file(ofVersion: problem.version)))")
         }
         return out
+    }
+
+    /// One problem for people: a blank line, then numbered, with its path, `origin` (whose data the reader cannot
+    /// read), the message and the fix. `diff` prints its verdicts' problems the same way.
+    static func text(of problem: Incompatibility, number: Int, origin: String) -> String {
+        var out = "\n\(number). \(problem.type.rawValue) at \(problem.path.isEmpty ? "/" : problem.path)\n"
+        out += "   \(origin)\n"
+        out += "   \(problem.message)\n"
+        out += "   fix: \(problem.fix)\n"
+        return out
+    }
+
+    /// One problem's JSON members but its version's: `diff` has no versions.
+    static func jsonMembers(of problem: Incompatibility) -> [(String, JSONValue)] {
+        [
+            ("type", .string(problem.type.rawValue)), ("path", .string(problem.path)), ("location", .string(problem.location)),
+            ("direction", .string(problem.direction.rawValue)), ("message", .string(problem.message)),
+            ("additionalInfo", .string(problem.additionalInfo)), ("fix", .string(problem.fix)),
+        ]
     }
 
     /// One JSON document for tools: keys sorted, indented.
     func json() -> String {
         let problems = report.incompatibilities.map { problem -> JSONValue in
-            .object([
-                ("type", .string(problem.type.rawValue)), ("path", .string(problem.path)), ("location", .string(problem.location)),
-                ("version", .integer(Int64(problem.version))), ("versionFile", .string(file(ofVersion: problem.version))),
-                ("direction", .string(problem.direction.rawValue)), ("message", .string(problem.message)),
-                ("additionalInfo", .string(problem.additionalInfo)), ("fix", .string(problem.fix)),
-            ])
+            .object(
+                Self.jsonMembers(of: problem) + [
+                    ("version", .integer(Int64(problem.version))), ("versionFile", .string(file(ofVersion: problem.version))),
+                ])
         }
         let payload = JSONValue.object([
             ("compatible", .bool(report.isCompatible)), ("level", .string(report.level.rawValue)), ("schema", .string(newPath)),

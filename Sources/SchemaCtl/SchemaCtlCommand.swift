@@ -14,7 +14,7 @@ struct SchemaCtlCommand: AsyncParsableCommand {
         subcommands: [
             ValidateCommand.self, NormalizeCommand.self, CanonicalCommand.self, FingerprintCommand.self, CheckCommand.self,
             RegisterCommand.self, GetCommand.self, SubjectsCommand.self, ConfigCommand.self, EncodeCommand.self, DecodeCommand.self,
-            ExportCommand.self, ImportCommand.self, MirrorCommand.self,
+            ExportCommand.self, ImportCommand.self, MirrorCommand.self, DiffCommand.self,
         ]
     )
 
