@@ -6,6 +6,9 @@ struct CheckReportFormatter {
     /// Existing version files, oldest first: version N is `existingPaths[N - 1]`.
     let existingPaths: [String]
     let report: CompatibilityReport
+    /// The file defining the type a problem lies in, when another file does (a type used from another file): its
+    /// annotation goes there.
+    var fileOfProblem: ((Incompatibility) -> String?)? = nil
 
     private func file(ofVersion version: Int) -> String {
         version >= 1 && version <= existingPaths.count ? existingPaths[version - 1] : "?"
@@ -90,9 +93,11 @@ struct CheckReportFormatter {
         }
         var out = ""
         for problem in report.incompatibilities {
-            let title = "\(problem.type.rawValue) at \(problem.path.isEmpty ? "/" : problem.path) (v\(problem.version))"
+            let definer = fileOfProblem?(problem)
+            let through = definer.map { _ in ", breaks \(newPath)" } ?? ""
+            let title = "\(problem.type.rawValue) at \(problem.path.isEmpty ? "/" : problem.path) (v\(problem.version)\(through))"
             let message = "\(problem.message). Fix: \(problem.fix)"
-            out += "::error file=\(property(newPath)),title=\(property(title))::\(data(message))\n"
+            out += "::error file=\(property(definer ?? newPath)),title=\(property(title))::\(data(message))\n"
         }
         return out
     }

@@ -169,6 +169,12 @@ def test_a_commit_changing_only_a_used_type_is_a_version_of_the_file_using_it(re
     offline = schemactl("check", "schemas/customer.avsc", "--against-git", "HEAD", cwd=repository, url=url)
     assert online.returncode == 1 and offline.returncode == 1, online.stdout + offline.stdout
     assert "TYPE_MISMATCH" in offline.stdout and "/fields/2/type/fields/3" in offline.stdout, offline.stdout
+    # Both put the GitHub annotation on address.avsc, where the change to undo is, naming the file it breaks.
+    for arguments in ([], ["--against-git", "HEAD"]):
+        github = schemactl("check", "schemas/customer.avsc", *arguments, "--format", "github", cwd=repository, url=url)
+        errors = [line for line in github.stdout.splitlines() if line.startswith("::error file=")]
+        assert errors and all(line.startswith("::error file=common/address.avsc,") and "breaks schemas/customer.avsc" in line
+                              for line in errors), github.stdout
 
 
 def test_online_check_gives_the_verdicts_of_the_git_check(registry, repository):

@@ -134,7 +134,8 @@ struct GitHistoryCheck {
                     of: new.schema, against: ExistingSchemaVersion(version: number, schema: parsed[number - 1].schema), level: level)
             }
             let report = CompatibilityChecker.report(level: level, comparedVersions: compared, problemsByVersion: problems)
-            let formatter = CheckReportFormatter(newPath: path, existingPaths: parsed.map(\.label), report: report)
+            var formatter = CheckReportFormatter(newPath: path, existingPaths: parsed.map(\.label), report: report)
+            formatter.fileOfProblem = { [current] problem in current.definingFile(of: problem.path, in: new) }
             let note = git.isShallow ? "\(path): shallow clone: \(parsed.count) version\(parsed.count == 1 ? "" : "s") could be seen" : nil
             results.append(FileResult(path: path, verdict: report.isCompatible ? .compatible(formatter) : .incompatible(formatter), shallowNote: note))
         }

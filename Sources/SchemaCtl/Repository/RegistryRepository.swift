@@ -21,6 +21,7 @@ struct RegistryRepository {
     let entries: [Entry]
     /// Files asked about that are not valid schemas (or use one that is not): (path, reason).
     let invalid: [(path: String, message: String)]
+    private let set: SchemaSet
 
     /// Orders the selected files of `set` and the files they use. Two files mapped to one subject are an error.
     init(set: SchemaSet, subject: (String) -> String) throws {
@@ -57,6 +58,20 @@ struct RegistryRepository {
         }
         self.entries = ordered
         self.invalid = invalid
+        self.set = set
+    }
+
+    /// The `path:'…'` of a verbose compatibility message (`{fix:'…', errorType:'…', path:'/fields/2', …}`).
+    static func problemPath(in message: String) -> String? {
+        let bytes = Array(message.utf8)
+        let marker = Array(", path:'".utf8)
+        guard bytes.count > marker.count else { return nil }
+        for start in 0...(bytes.count - marker.count) where bytes[start..<(start + marker.count)].elementsEqual(marker) {
+            let from = start + marker.count
+            guard let end = bytes[from...].firstIndex(of: UInt8(ascii: "'")) else { return nil }
+            return String(decoding: bytes[from..<end], as: UTF8.self)
+        }
+        return nil
     }
 
     private func references(of entry: Entry, versions: [String: Int]) -> [SchemaReferenceToVersion]? {
@@ -190,7 +205,13 @@ struct RegistryRepository {
             let problems = fixes.isEmpty ? result.messages.filter { $0.hasPrefix("{errorType:") } : fixes
             var github = ""
             for message in problems.isEmpty ? [result.messages.joined(separator: " ")] : problems {
-                github += "::error file=\(file),title=\(title)::\(percentEscaped(message, "%\r\n"))\n"
+                // A problem inside a type from another file is annotated there, where the fix goes.
+                if let definer = Self.problemPath(in: message).flatMap({ set.definingFile(of: $0, in: entry.loaded) }) {
+                    let through = percentEscaped("incompatible with \(entry.subject), breaks \(entry.path)", "%\r\n:,")
+                    github += "::error file=\(percentEscaped(definer, "%\r\n:,")),title=\(through)::\(percentEscaped(message, "%\r\n"))\n"
+                } else {
+                    github += "::error file=\(file),title=\(title)::\(percentEscaped(message, "%\r\n"))\n"
+                }
             }
             reports.append(
                 FileReport(

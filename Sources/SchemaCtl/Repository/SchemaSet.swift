@@ -299,6 +299,55 @@ final class SchemaSet {
 }
 
 extension SchemaSet {
+    /// The file defining the named type that JSON pointer `pointer` (a problem's path in `loaded`'s schema, as
+    /// the checker reports it) lies inside, when that is another file than `loaded`'s own; nil otherwise.
+    func definingFile(of pointer: String, in loaded: Loaded) -> String? {
+        guard !loaded.dependencies.isEmpty || !loaded.copiedFrom.isEmpty, let root = try? JSONParser.parse(loaded.schema.resolvedText) else { return nil }
+        var texts: [(String, String)] = []
+        SchemaSet.definitions(in: root, namespace: "", into: &texts)
+        let definitions = Dictionary(texts, uniquingKeysWith: { first, _ in first })
+        var value = root
+        var namespace = ""
+        var inside: String?
+        for segment in pointer.split(separator: "/").map(SchemaSet.unescapedPointerSegment) {
+            if case .string(let name) = value {
+                guard let text = definitions[SchemaSet.resolve(name, namespace: namespace)], let definition = try? JSONParser.parse(text) else { return nil }
+                value = definition
+            }
+            guard case .object(let object) = value else {
+                guard case .array(let items) = value, let index = Int(segment), items.indices.contains(index) else { return nil }
+                value = items[index]
+                continue
+            }
+            if case .string(let kind)? = object["type"], ["record", "error", "enum", "fixed"].contains(kind), let name = object["name"]?.stringValue {
+                namespace = SchemaSet.innerNamespace(of: object, namespace: namespace)
+                inside = SchemaSet.resolve(name.split(separator: ".").last.map(String.init) ?? name, namespace: namespace)
+            }
+            guard let next = object[segment] else { return nil }
+            value = next
+        }
+        guard let inside, let files = definers[inside], !files.contains(loaded.path) else { return nil }
+        return files.first
+    }
+
+    /// A JSON Pointer segment with `~1` and `~0` read back as `/` and `~`.
+    private static func unescapedPointerSegment(_ segment: Substring) -> String {
+        guard segment.contains("~") else { return String(segment) }
+        var out = ""
+        var escaped = false
+        for character in segment {
+            if escaped {
+                out.append(character == "1" ? "/" : character == "0" ? "~" : character)
+                escaped = false
+            } else if character == "~" {
+                escaped = true
+            } else {
+                out.append(character)
+            }
+        }
+        return out
+    }
+
     /// The full name a type-position string stands for in `namespace`.
     private static func resolve(_ name: String, namespace: String) -> String {
         name.utf8.contains(UInt8(ascii: ".")) || namespace.isEmpty ? name : namespace + "." + name
