@@ -81,6 +81,7 @@ struct CheckReportFormatter {
         let payload = JSONValue.object([
             ("compatible", .bool(report.isCompatible)), ("level", .string(report.level.rawValue)), ("schema", .string(newPath)),
             ("comparedVersions", .array(report.comparedVersions.map { .integer(Int64($0)) })),
+            ("comparedFiles", .array(report.comparedVersions.map { .string(file(ofVersion: $0)) })),
             ("incompatibilities", .array(problems)),
         ])
         return payload.prettyText(sortingKeys: true)

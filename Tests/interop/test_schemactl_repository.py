@@ -182,6 +182,8 @@ def test_a_pull_request_checked_against_git_history(history):
     assert any(line.startswith("::error file=schemas/order.avsc,") and "breaks schemas/invoice.avsc" in line for line in errors), annotations.stdout
     document = json.loads(schemactl("check", "schemas/", "--against-git", "HEAD", "--format", "json", cwd=history).stdout)
     assert document["compatible"] is False and len(document["files"]) == 10
+    payments = next(entry for entry in document["files"] if entry["path"] == "schemas/payments.avsc")
+    assert payments["verdict"] == "compatible" and payments["comparedFiles"] == ["schemas/payments.avsc@HEAD"], payments
     # Only the fixed files: compatible, exit 0.
     fine = schemactl("check", "schemas/payments.avsc", "schemas/customer.avsc", "--against-git", "HEAD", cwd=history)
     assert fine.returncode == 0 and fine.stdout.splitlines()[-1] == "2 files: 2 compatible", fine.stdout
