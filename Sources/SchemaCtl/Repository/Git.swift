@@ -81,24 +81,55 @@ struct GitRepository {
     /// The contents of `paths` (repository paths) at `revision`, in one `git cat-file --batch`; absent files are
     /// left out.
     func contents(at revision: String, of paths: [String]) throws -> [String: [UInt8]] {
-        guard !paths.isEmpty else { return [:] }
-        let request = paths.map { "\(revision):\($0)\n" }.joined()
-        let result = try git(["cat-file", "--batch"], input: Array(request.utf8))
+        let found = try objectContents(paths.map { "\(revision):\($0)" })
+        var byPath: [String: [UInt8]] = [:]
+        for path in paths { if let bytes = found["\(revision):\(path)"] { byPath[path] = bytes } }
+        return byPath
+    }
+
+    /// The blobs `objects` name (`REV:path`, object ids), in one `git cat-file --batch`; missing ones (and trees)
+    /// are left out.
+    func objectContents(_ objects: [String]) throws -> [String: [UInt8]] {
+        guard !objects.isEmpty else { return [:] }
+        let result = try git(["cat-file", "--batch"], input: Array(objects.map { $0 + "\n" }.joined().utf8))
         guard result.status == 0 else { throw InputError(description: "--against-git: git cat-file failed: \(result.errorText)") }
         var found: [String: [UInt8]] = [:]
         let output = result.output
         var index = 0
-        for path in paths {
+        for object in objects {
             guard let newline = output[index...].firstIndex(of: UInt8(ascii: "\n")) else { break }
             let header = String(decoding: output[index..<newline], as: UTF8.self)
             index = newline + 1
             let fields = header.split(separator: " ")
-            guard fields.count == 3, fields[1] == "blob", let size = Int(fields[2]) else { continue }  // "missing", a tree
+            guard fields.count == 3, let size = Int(fields[2]) else { continue }  // "… missing"
             guard index + size <= output.count else { break }
-            found[path] = Array(output[index..<(index + size)])
+            if fields[1] == "blob" { found[object] = Array(output[index..<(index + size)]) }
             index += size + 1
         }
         return found
+    }
+
+    /// The blob id each of `objects` (`REV:path`) names, in one `git cat-file --batch-check`; missing ones are left
+    /// out. Cheap: no content is read.
+    func objectIDs(_ objects: [String]) throws -> [String: String] {
+        guard !objects.isEmpty else { return [:] }
+        let result = try git(["cat-file", "--batch-check=%(objectname) %(objecttype)"], input: Array(objects.map { $0 + "\n" }.joined().utf8))
+        guard result.status == 0 else { throw InputError(description: "--against-git: git cat-file failed: \(result.errorText)") }
+        let lines = String(decoding: result.output, as: UTF8.self).split(separator: "\n", omittingEmptySubsequences: false)
+        var ids: [String: String] = [:]
+        for (object, line) in zip(objects, lines) where line.hasSuffix(" blob") {
+            ids[object] = String(line.dropLast(5))
+        }
+        return ids
+    }
+
+    /// Every path under `directories` that some commit reachable from `revision` added, changed or deleted: the
+    /// files those directories ever held (one `git log`).
+    func pathsEverUnder(_ directories: [String], from revision: String) throws -> [String] {
+        guard !directories.isEmpty else { return [] }
+        let result = try git(["log", "--format=", "--name-only", "--no-renames", revision, "--"] + directories)
+        guard result.status == 0 else { throw InputError(description: "--against-git: git log failed: \(result.errorText)") }
+        return Array(Set(String(decoding: result.output, as: UTF8.self).split(separator: "\n").map(String.init))).filter { $0.hasSuffix(".avsc") }.sorted()
     }
 
     /// The commits reachable from `revision` that changed the file, oldest first, with the file's path in each

@@ -49,70 +49,35 @@ struct GitHistoryCheck {
         let current = try SchemaSet(arguments: present, library: project.schemaDirectories)
         // Every file of today's set: the selected ones and the library's (what `current` read).
         let everyPath = Set(current.selected + current.contentsByPath.keys).filter { $0 != "-" }.compactMap(git.repositoryPath)
-        // Each revision's files, read once (one `git cat-file --batch` a revision), as sets resolving names: the
-        // files of today's set and those of REV's tree under the same directories (a file renamed or deleted
-        // since then still defines its types at REV).
         let directories = (present.filter { $0 != "-" && SchemaSet.isDirectory($0) } + project.schemaDirectories).compactMap(git.repositoryPath)
-        var sets: [String: SchemaSet] = [:]
-        var asked: [String: Set<String>] = [:]  // the paths each set's batch asked git for
-        func set(at revision: String, extra: [String]) throws -> SchemaSet {
-            // One set a revision for every file; a path its batch did not ask for (an older name in a file's
-            // history) gets a set of its own.
-            if let shared = sets[revision], extra.allSatisfy({ asked[revision]?.contains($0) == true }) { return shared }
-            let key = sets[revision] == nil ? revision : revision + "\u{0}" + extra.joined(separator: "\u{0}")
-            if let known = sets[key] { return known }
-            var then: [String] = []
-            for directory in directories { then += try git.schemaFiles(at: revision, under: directory) }
-            let repositoryPaths = Array(Set(everyPath + extra + renames.values + then)).sorted()
-            let made = SchemaSet(selected: [], contents: try git.contents(at: revision, of: repositoryPaths))
-            sets[key] = made
-            asked[key] = Set(repositoryPaths)
-            return made
-        }
-        var results: [FileResult] = []
+        // First each file's versions (which revisions, under which path), then every revision's files read at once.
+        var plans: [(path: String, plan: Result<Plan, InputError>)] = []
         for path in current.selected {
-            let new: SchemaSet.Loaded
-            do {
-                new = try current.load(path)
-            } catch let error as InputError {
+            plans.append((path, Result { () throws(InputError) in try plan(path, current: current, git: git, commit: commit, renames: renames) }))
+        }
+        let planned = plans.compactMap { try? $0.plan.get() }
+        let sets = try RevisionSets(
+            git: git, revisions: Array(Set(planned.flatMap { $0.versions.map(\.revision) })).sorted(), commit: commit,
+            paths: everyPath + renames.values + planned.flatMap { $0.versions.map(\.path) }, directories: directories)
+        var results: [FileResult] = []
+        for (path, planning) in plans {
+            let plan: Plan
+            switch planning {
+            case .success(let made): plan = made
+            case .failure(let error):
                 results.append(FileResult(path: path, verdict: .invalid(error.description), shallowNote: nil))
                 continue
             }
-            guard let repositoryPath = git.repositoryPath(path) else {
-                results.append(FileResult(path: path, verdict: .invalid("\(path): outside the git work tree \(git.root)"), shallowNote: nil))
-                continue
-            }
-            let level = explicitLevel ?? project.level(forSubject: subjectName(for: path, explicit: nil)) ?? .backward
-            // A file renamed since REV is compared under its name at REV.
-            let pathAtRevision = renames[repositoryPath] ?? repositoryPath
-            // The versions to compare with, oldest first: REV's own content last (it may come from a merge that
-            // no commit of the file's history shows), the history before it with a _TRANSITIVE level.
-            var versions: [(label: String, path: String, revision: String)] = []
-            if level.isTransitive {
-                // The file's own commits (renames followed) and those changing a file whose types it uses: the
-                // registry gets a version for each (a new reference), so they are versions here too.
-                let own = try git.history(of: pathAtRevision, from: commit)
-                let used = current.closure(of: path).compactMap(git.repositoryPath).map { renames[$0] ?? $0 }
-                var commits = own.map(\.commit)
-                if !used.isEmpty, !own.isEmpty {
-                    commits = try git.commits(touching: Array(Set(own.map(\.path))).sorted() + used, from: commit)
-                }
-                let pathAt = Dictionary(own.map { ($0.commit, $0.path) }, uniquingKeysWith: { first, _ in first })
-                var pathThen: String?
-                for each in commits {
-                    if let own = pathAt[each] { pathThen = own }
-                    if let pathThen { versions.append(("\(pathThen)@\(each.prefix(8))", pathThen, each)) }
-                }
-            }
-            versions.append(("\(pathAtRevision)@\(revision)", pathAtRevision, commit))
+            let new = plan.new
+            let level = plan.level
             // Distinct schemas only (their resolved text: a change in a type from another file is a new version,
             // the same content twice is one), and a version that never parsed is skipped with a note: no registry
             // would have held it.
             var seen = Set<String>()
             var parsed: [(label: String, schema: AvroSchema)] = []
             var notes: [String] = []
-            for version in versions {
-                let at = try set(at: version.revision, extra: [version.path])
+            for version in plan.versions {
+                let at = sets.set(at: version.revision)
                 guard at.contents(of: version.path) != nil else { continue }
                 do {
                     let schema = try at.load(version.path).schema
@@ -149,6 +114,97 @@ struct GitHistoryCheck {
             }
         }
         return (results, deleted)
+    }
+}
+
+extension GitHistoryCheck {
+    /// What one file is compared with: its schema today, its level, and the versions (oldest first) to read.
+    struct Plan {
+        let new: SchemaSet.Loaded
+        let level: CompatibilityLevel
+        let versions: [(label: String, path: String, revision: String)]
+    }
+
+    private func plan(_ path: String, current: SchemaSet, git: GitRepository, commit: String, renames: [String: String]) throws(InputError) -> Plan {
+        let new: SchemaSet.Loaded
+        do {
+            new = try current.load(path)
+        } catch let error as InputError {
+            throw error
+        } catch {
+            throw InputError(description: "\(path): \(error)")
+        }
+        guard let repositoryPath = git.repositoryPath(path) else { throw InputError(description: "\(path): outside the git work tree \(git.root)") }
+        let level = explicitLevel ?? project.level(forSubject: subjectName(for: path, explicit: nil)) ?? .backward
+        // A file renamed since REV is compared under its name at REV.
+        let pathAtRevision = renames[repositoryPath] ?? repositoryPath
+        // The versions to compare with, oldest first: REV's own content last (it may come from a merge that no
+        // commit of the file's history shows), the history before it with a _TRANSITIVE level.
+        var versions: [(label: String, path: String, revision: String)] = []
+        if level.isTransitive {
+            // The file's own commits (renames followed) and those changing a file whose types it uses: the
+            // registry gets a version for each (a new reference), so they are versions here too.
+            do {
+                let own = try git.history(of: pathAtRevision, from: commit)
+                let used = current.closure(of: path).compactMap(git.repositoryPath).map { renames[$0] ?? $0 }
+                var commits = own.map(\.commit)
+                if !used.isEmpty, !own.isEmpty {
+                    commits = try git.commits(touching: Array(Set(own.map(\.path))).sorted() + used, from: commit)
+                }
+                let pathAt = Dictionary(own.map { ($0.commit, $0.path) }, uniquingKeysWith: { first, _ in first })
+                var pathThen: String?
+                for each in commits {
+                    if let own = pathAt[each] { pathThen = own }
+                    if let pathThen { versions.append(("\(pathThen)@\(each.prefix(8))", pathThen, each)) }
+                }
+            } catch let error as InputError {
+                throw error
+            } catch {
+                throw InputError(description: "--against-git: \(error)")
+            }
+        }
+        versions.append(("\(pathAtRevision)@\(revision)", pathAtRevision, commit))
+        return Plan(new: new, level: level, versions: versions)
+    }
+}
+
+/// The files of every revision a check reads, as sets resolving names: the files of today's set, the older names
+/// in the files' histories, and every file the given directories held (a file renamed or deleted since still
+/// defines its types then). Read at once: one `git cat-file --batch-check` for every (revision, path), one
+/// `--batch` for the distinct blobs; revisions holding the same blobs share one set.
+final class RevisionSets {
+    private var sets: [String: SchemaSet] = [:]
+    private var keyOfRevision: [String: String] = [:]
+
+    init(git: GitRepository, revisions: [String], commit: String, paths: [String], directories: [String]) throws {
+        var everyPath = Set(paths)
+        if revisions.count > 1 {
+            everyPath.formUnion(try git.pathsEverUnder(directories, from: commit))
+        }
+        for directory in directories { everyPath.formUnion(try git.schemaFiles(at: commit, under: directory)) }
+        let sortedPaths = everyPath.sorted()
+        var objects: [String] = []
+        objects.reserveCapacity(revisions.count * sortedPaths.count)
+        for revision in revisions { for path in sortedPaths { objects.append("\(revision):\(path)") } }
+        let ids = try git.objectIDs(objects)
+        let blobs = try git.objectContents(Array(Set(ids.values)).sorted())
+        let index = SchemaSet.DefinitionIndex()
+        for revision in revisions {
+            var contents: [String: [UInt8]] = [:]
+            var key = ""
+            for path in sortedPaths {
+                guard let id = ids["\(revision):\(path)"], let bytes = blobs[id] else { continue }
+                contents[path] = bytes
+                key += path + "\u{0}" + id + "\u{0}"
+            }
+            keyOfRevision[revision] = key
+            if sets[key] == nil { sets[key] = SchemaSet(selected: [], contents: contents, index: index) }
+        }
+    }
+
+    /// The set of `revision` (one of those given).
+    func set(at revision: String) -> SchemaSet {
+        keyOfRevision[revision].flatMap { sets[$0] } ?? SchemaSet(selected: [], contents: [:])
     }
 }
 

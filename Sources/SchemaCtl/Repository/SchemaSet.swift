@@ -57,26 +57,42 @@ final class SchemaSet {
         self.init(selected: selected, contents: contents, readErrors: errors)
     }
 
+    /// The named types of file contents already read: a check over many revisions meets the same blobs again.
+    final class DefinitionIndex {
+        fileprivate var byContent: [[UInt8]: [(name: String, text: String, uses: Set<String>)]] = [:]
+
+        init() {}
+    }
+
     /// Files given by their contents (a git revision's, say): `selected` are asked about, every file of
     /// `contents` resolves names.
-    init(selected: [String], contents: [String: [UInt8]], readErrors: [String: InputError] = [:]) {
+    init(selected: [String], contents: [String: [UInt8]], readErrors: [String: InputError] = [:], index: DefinitionIndex = DefinitionIndex()) {
         self.selected = selected
         self.contentsByPath = contents
         self.readErrors = readErrors
-        for path in selected + contents.keys.filter({ !selected.contains($0) }).sorted() {
-            // A file that is not JSON defines nothing; its own error comes when it is loaded.
-            guard let bytes = contents[path], let json = try? JSONParser.parse(bytes: bytes) else { continue }
-            var found: [(String, String)] = []
-            SchemaSet.definitions(in: json, namespace: "", into: &found)
-            for (name, text) in found where definitionText[name]?[path] == nil {
+        let chosen = Set(selected)
+        for path in selected + contents.keys.filter({ !chosen.contains($0) }).sorted() {
+            guard let bytes = contents[path] else { continue }
+            let found = index.byContent[bytes] ?? SchemaSet.index(bytes)
+            index.byContent[bytes] = found
+            for (name, text, used) in found where definitionText[name]?[path] == nil {
                 definers[name, default: []].append(path)
                 definitionText[name, default: [:]][path] = text
-                if let definition = try? JSONParser.parse(text) {
-                    var used: [String] = []
-                    SchemaSet.typeNames(in: definition, namespace: "", into: &used)
-                    uses[name, default: []].formUnion(used.filter { $0 != name })
-                }
+                uses[name, default: []].formUnion(used)
             }
+        }
+    }
+
+    /// The named types a file defines: full name, the definition's text in one form, the names it uses. A file
+    /// that is not JSON defines nothing (its own error comes when it is loaded).
+    private static func index(_ bytes: [UInt8]) -> [(name: String, text: String, uses: Set<String>)] {
+        guard let json = try? JSONParser.parse(bytes: bytes) else { return [] }
+        var found: [(String, String)] = []
+        SchemaSet.definitions(in: json, namespace: "", into: &found)
+        return found.map { name, text in
+            var used: [String] = []
+            if let definition = try? JSONParser.parse(text) { SchemaSet.typeNames(in: definition, namespace: "", into: &used) }
+            return (name, text, Set(used.filter { $0 != name }))
         }
     }
 
