@@ -2,7 +2,8 @@
 # Repository benchmark (issue 14): schemactl on a folder of 50 schema files with references across them,
 # whole process, release build: `validate schemas/` and `check schemas/ --against-git HEAD` (one file changed),
 # beside Apache Avro's Python parser reading the same 50 files with shared names in one process (the baseline),
-# in the same run. Target: under 100 ms for the offline check.
+# in the same run. Target: under 100 ms for the offline check. Then a long history: 30 files (29 using a type of
+# the 30th), 1,000 commits each changing one file, checked with BACKWARD_TRANSITIVE (every version of every file).
 #
 # Usage: bench/repository.sh [--skip-build]     RUNS (default 20) timed runs of each, medians printed.
 set -euo pipefail
@@ -60,3 +61,28 @@ printf '\n%-58s %8s\n' "50 files: 40 checked, each using 4 of 10 shared-type fil
 printf '%-58s %6s ms\n' "schemactl validate schemas/" "$validate"
 printf '%-58s %6s ms  (target < 100 ms)\n' "schemactl check schemas/ --against-git HEAD" "$check"
 printf '%-58s %6s ms  (baseline)\n' "python avro $(python3 -c 'import avro; print(avro.__version__)'): parse the 50 files, shared names" "$python"
+
+# A long history (git fast-import: 1,000 commits, one file changed in each; every file uses r0's type).
+mkdir "$WORK/history" && cd "$WORK/history" && git init -q -b main .
+python3 - <<'PY' | git fast-import --quiet
+import json, sys
+files = {f"schemas/r{i}.avsc": {"type": "record", "name": f"R{i}", "namespace": "h", "fields": [
+    {"name": "id", "type": "long"},
+    {"name": "c", "type": "h.Common" if i else {"type": "record", "name": "Common", "fields": [{"name": "x", "type": "int"}]}}]}
+    for i in range(30)}
+out = []
+for n in range(1000):
+    changed = files if n == 0 else {f"schemas/r{n % 30}.avsc": files[f"schemas/r{n % 30}.avsc"]}
+    for doc in changed.values():
+        doc["doc"] = f"revision {n}"
+    body = "commit refs/heads/main\ncommitter CI <ci@example.com> %d +0000\ndata %d\nc%d\n" % (1700000000 + n, len(f"c{n}"), n)
+    for path, doc in changed.items():
+        text = json.dumps(doc)
+        body += "M 100644 inline %s\ndata %d\n%s\n" % (path, len(text.encode()), text)
+    out.append(body)
+sys.stdout.write("".join(out))
+PY
+git reset -q --hard main
+history=$(for _ in $(seq 5); do time_ms "$SCHEMACTL" check schemas --against-git HEAD --level BACKWARD_TRANSITIVE; done | median)
+"$SCHEMACTL" check schemas --against-git HEAD --level BACKWARD_TRANSITIVE | tail -1
+printf '%-58s %6s ms\n' "check --against-git, BACKWARD_TRANSITIVE, 1,000 commits x 30" "$history"

@@ -72,6 +72,10 @@ struct SchemaFile {
     }
 
     /// The whole file, or `-` for standard input.
+    /// More than this is no schema (the registry takes 16 MiB request bodies): a file past it, or a link to
+    /// `/dev/zero`, is an error instead of memory without end.
+    static let maximumBytes = 64 * 1024 * 1024
+
     static func readBytes(_ path: String) throws -> [UInt8] {
         let file: UnsafeMutablePointer<FILE>?
         if path == "-" {
@@ -88,8 +92,10 @@ struct SchemaFile {
         // The loop still runs afterwards, for standard input and for a file that grew meanwhile.
         var bytes: [UInt8] = []
         var status = stat()
+        let tooLarge = InputError(description: "\(path): larger than \(maximumBytes / 1024 / 1024) MiB, not a schema file")
         if fstat(fileno(file), &status) == 0, (status.st_mode & S_IFMT) == S_IFREG, status.st_size > 0 {
             let size = Int(status.st_size)
+            if size > maximumBytes { throw tooLarge }
             bytes = [UInt8](unsafeUninitializedCapacity: size) { buffer, initialized in
                 initialized = fread(buffer.baseAddress, 1, size, file)
             }
@@ -112,6 +118,7 @@ struct SchemaFile {
         while true {
             let count = chunk.withUnsafeMutableBytes { fread($0.baseAddress, 1, $0.count, file) }
             if count > 0 { bytes.append(contentsOf: chunk[0..<count]) }
+            if bytes.count > maximumBytes { throw tooLarge }
             if count < chunk.count {
                 if ferror(file) != 0 {
                     throw InputError(description: "\(path): read error: \(String(cString: strerror(errno)))")

@@ -106,6 +106,23 @@ def test_subjects_from_the_project_file_from_any_directory(registry, repository)
     assert json.loads(absolute.stdout)["files"][0]["subject"] == "orders-value"
 
 
+def test_subject_flags_and_project_file_forms(registry, repository):
+    # --subject names the file given, not the files it uses.
+    result = schemactl("register", "schemas/customer.avsc", "--subject", "people", "--format", "json", cwd=repository, url=registry.url)
+    assert result.returncode == 0, result.stdout + result.stderr
+    assert {entry["path"]: entry["subject"] for entry in json.loads(result.stdout)["files"]} == {
+        "common/country.avsc": "country", "common/address.avsc": "address", "schemas/customer.avsc": "people"}
+    # Standard input has no name to take a subject from.
+    piped = subprocess.run([os.path.join(os.path.dirname(server_binary()), "schemactl"), "register", "-", "--registry", registry.url],
+                           input=(repository / "schemas" / "product.avsc").read_text(), capture_output=True, text=True, cwd=repository)
+    assert piped.returncode == 2 and "give --subject" in piped.stderr, piped.stderr
+    # TOML as people write it: literal strings, a '#' inside one, an array over several lines.
+    (repository / "schemactl.toml").write_text(
+        "[paths]\nschemas = [\n  'schemas',\n  \"common\",  # shared types\n]\n[subjects]\n'schemas/product.avsc' = 'catalog#products'\n")
+    assert schemactl("register", "schemas/product.avsc", cwd=repository, url=registry.url).returncode == 0
+    assert subject_versions(registry, "catalog%23products") == [1]
+
+
 def test_a_refused_dependency_stops_what_uses_it(registry, repository):
     assert schemactl("register", "schemas/", cwd=repository, url=registry.url).returncode == 0
     before = {subject: subject_versions(registry, subject) for subject in ("address", "customers-value", "orders-value", "country")}
@@ -123,7 +140,9 @@ def test_a_refused_dependency_stops_what_uses_it(registry, repository):
     edit(repository / "common" / "address.avsc", lambda d: d["fields"][-1].update({"default": ""}))
     invalid = schemactl("register", "schemas/", cwd=repository, url=registry.url)
     assert invalid.returncode == 2, invalid.stdout + invalid.stderr
-    assert "nothing registered: 1 of 10 files are invalid" in invalid.stderr and "schemas/broken.avsc" in invalid.stderr
+    assert "nothing registered: 1 of 10 files are invalid" in invalid.stderr and "INVALID: schemas/broken.avsc" in invalid.stdout
+    as_json = schemactl("register", "schemas/", "--format", "json", cwd=repository, url=registry.url)
+    assert as_json.returncode == 2 and json.loads(as_json.stdout)["files"][0]["path"] == "schemas/broken.avsc", as_json.stdout
     assert {subject: subject_versions(registry, subject) for subject in before} == before
 
     # Two files under one subject would overwrite each other: refused before anything is sent.

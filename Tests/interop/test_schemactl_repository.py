@@ -112,6 +112,11 @@ def test_a_cycle_of_files_is_fine_when_the_types_allow_it(repository):
     assert '"name":"cyc.Y"' in a and '"name":"cyc.E"' in b, canonical.stdout  # each holds what it needs from the other
     # The whole folder, with the cycle inside it, still validates.
     assert schemactl("validate", "schemas", cwd=repository).stdout.splitlines()[-1] == "11 files: 11 valid"
+    # E defined after the field using Y: Y's copy comes first, so E's definition moves up to it.
+    write(repository / "schemas" / "a.avsc", {"type": "record", "name": "A", "namespace": "cyc", "fields": [
+        {"name": "y", "type": "Y"}, {"name": "e", "type": {"type": "enum", "name": "E", "symbols": ["X", "Z"]}}]})
+    late = schemactl("validate", "schemas/a.avsc", "schemas/b.avsc", cwd=repository)
+    assert late.returncode == 0 and late.stdout.splitlines()[-1] == "2 files: 2 valid", late.stdout + late.stderr
 
 
 def test_an_invalid_file_another_one_uses_is_named_in_both_verdicts(repository):
@@ -283,3 +288,87 @@ def test_one_type_written_two_ways_is_one_definition_and_an_unused_conflict_is_s
     assert result.returncode == 2
     assert "schemas/x1.avsc: type z.Lonely is defined differently in schemas/x1.avsc and schemas/x2.avsc" in result.stdout, result.stdout
     assert "schemas/x2.avsc: type z.Lonely is defined differently in schemas/x2.avsc and schemas/x1.avsc" in result.stdout, result.stdout
+
+
+# --- Found by attacking it: names git quotes or cannot batch, deep chains, endless files, project-file syntax ---
+
+
+def test_a_file_name_with_a_line_break_is_refused_not_misread(history):
+    # A line break in a name would shift git's batch answers: a breaking change must not pass because of it.
+    edit(history / "schemas" / "customer.avsc", lambda d: d["fields"].append({"name": "legacy", "type": "string"}))
+    (history / "schemas" / "a\nz.avsc").write_text(json.dumps({"type": "record", "name": "Z", "fields": [{"name": "z", "type": "int"}]}))
+    git("add", "-A", cwd=history)
+    result = schemactl("check", "schemas/", "--against-git", "HEAD~1", cwd=history)
+    assert result.returncode == 2 and "a file name with a line break is not supported" in result.stderr, result.stdout + result.stderr
+
+
+def test_non_ascii_names_keep_their_history_and_deletions(history):
+    git("mv", "schemas/product.avsc", "schemas/café.avsc", cwd=history)
+    git("commit", "-q", "-m", "accent", cwd=history)
+    edit(history / "schemas" / "café.avsc", lambda d: d["fields"].append({"name": "legacy", "type": "string", "default": ""}))
+    git("commit", "-q", "-am", "legacy string", cwd=history)
+    edit(history / "schemas" / "café.avsc", lambda d: d["fields"].pop())
+    git("commit", "-q", "-am", "no legacy", cwd=history)
+    edit(history / "schemas" / "café.avsc", lambda d: d["fields"].append({"name": "legacy", "type": "int", "default": 0}))
+    result = schemactl("check", "schemas/café.avsc", "--against-git", "HEAD", "--level", "BACKWARD_TRANSITIVE", cwd=history)
+    assert result.returncode == 1 and "TYPE_MISMATCH" in result.stdout, result.stdout + result.stderr
+    os.remove(history / "schemas" / "café.avsc")
+    gone = schemactl("check", "schemas/", "--against-git", "HEAD", cwd=history)
+    assert "DELETED: schemas/café.avsc existed at HEAD and is gone" in gone.stdout, gone.stdout
+
+
+def test_a_rename_git_cannot_see_is_paired_by_subject(history):
+    # Renamed and rewritten at once (git sees a delete and an add): schemactl.toml maps both names to one subject.
+    with open(history / "schemactl.toml", "a") as project:
+        project.write('\n[subjects]\n"schemas/refund.avsc" = "refunds-value"\n"schemas/refunds-v2.avsc" = "refunds-value"\n')
+    git("commit", "-q", "-am", "subjects", cwd=history)
+    git("mv", "schemas/refund.avsc", "schemas/refunds-v2.avsc", cwd=history)
+    write(history / "schemas" / "refunds-v2.avsc", {"type": "record", "name": "Refund", "namespace": "com.acme", "fields": [
+        {"name": "id", "type": "string"}, {"name": "reason", "type": "string"}, {"name": "a_very_long_field_name_for_the_new_layout", "type": "long"}]})
+    result = schemactl("check", "schemas/", "--against-git", "HEAD", cwd=history)
+    assert result.returncode == 1, result.stdout + result.stderr
+    assert "INCOMPATIBLE: schemas/refunds-v2.avsc" in result.stdout and "schemas/refund.avsc@HEAD" in result.stdout, result.stdout
+    assert "DELETED" not in result.stdout and "new since" not in result.stdout
+
+
+def test_transitive_history_follows_files_used_in_the_past(history):
+    # Customer's home was an Address (common/address.avsc); Address gained a string `zip`, then Customer dropped
+    # Address for an inline Home. The registry holds a Customer version with the string zip: an int zip breaks it.
+    edit(history / "common" / "address.avsc", lambda d: d["fields"].append({"name": "zip", "type": "string", "default": ""}))
+    git("commit", "-q", "-am", "address zip", cwd=history)
+    edit(history / "common" / "address.avsc", lambda d: d["fields"].pop())
+    git("commit", "-q", "-am", "address without zip", cwd=history)
+    home = {"type": "record", "name": "Home", "aliases": ["com.acme.common.Address"], "fields": [
+        {"name": "street", "type": "string"}, {"name": "city", "type": "string"}]}
+    edit(history / "schemas" / "customer.avsc", lambda d: d["fields"][2].update({"type": home}))
+    git("commit", "-q", "-am", "customer without address", cwd=history)
+    edit(history / "schemas" / "customer.avsc", lambda d: d["fields"][2]["type"]["fields"].append({"name": "zip", "type": "int", "default": 0}))
+    result = schemactl("check", "schemas/customer.avsc", "--against-git", "HEAD", "--level", "BACKWARD_TRANSITIVE", cwd=history)
+    assert result.returncode == 1 and "TYPE_MISMATCH" in result.stdout, result.stdout + result.stderr
+
+
+def test_deep_chains_and_endless_files_are_errors_not_crashes(tmp_path):
+    chain = tmp_path / "chain"
+    chain.mkdir()
+    for n in range(400):
+        fields = [{"name": "x", "type": "int"}] + ([{"name": "next", "type": f"d.T{n + 1}"}] if n < 399 else [])
+        write(chain / f"t{n:04d}.avsc", {"type": "record", "name": f"T{n}", "namespace": "d", "fields": fields})
+    result = schemactl("validate", ".", cwd=chain)
+    assert result.returncode == 2 and "more than 256 files deep" in result.stdout, result.stdout[-2000:] + result.stderr
+    assert len(result.stdout) < 200_000, len(result.stdout)  # each file's message names the cause once, not the chain
+    os.symlink("/dev/zero", chain / "zero.avsc")
+    endless = schemactl("validate", "zero.avsc", cwd=chain)
+    assert endless.returncode == 2 and "larger than 64 MiB" in endless.stderr, endless.stderr
+
+
+def test_one_file_named_two_ways_is_one_file(repository):
+    result = schemactl("validate", "order.avsc", "../schemas/order.avsc", "./order.avsc", cwd=repository / "schemas")
+    assert result.returncode == 0 and len(result.stdout.splitlines()) == 1, result.stdout
+
+
+def test_project_file_toml_forms(repository):
+    (repository / "schemactl.toml").write_text(
+        "# comment\n[paths]\nschemas = [\n  'schemas',  # the records\n  \"common\",\n]\n\n"
+        "[subjects]\n'schemas/order.avsc' = 'orders#value'\n")
+    result = schemactl("validate", "schemas/order.avsc", cwd=repository)
+    assert result.returncode == 0, result.stdout + result.stderr  # [paths] read over several lines

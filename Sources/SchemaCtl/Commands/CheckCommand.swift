@@ -123,7 +123,7 @@ struct CheckCommand: AsyncParsableCommand {
     private func checkOnline() async throws {
         let project = ProjectFile.nearest
         let set = try SchemaSet(arguments: files, library: project.schemaDirectories)
-        let repository = try RegistryRepository(set: set) { subjectName(for: $0, explicit: subject) }
+        let repository = try RegistryRepository(set: set, explicitSubject: subject)
         let client = options.client
         let reports = try await callRegistry { () async throws(RegistryClientError) -> [FileReport] in
             try await repository.check(client: client, version: version, declaredLevel: project.level(forSubject:))

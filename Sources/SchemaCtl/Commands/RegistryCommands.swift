@@ -44,12 +44,12 @@ struct RegisterCommand: AsyncParsableCommand {
 
     func run() async throws {
         let set = try SchemaSet(arguments: files, library: ProjectFile.nearest.schemaDirectories)
-        let repository = try RegistryRepository(set: set) { subjectName(for: $0, explicit: subject) }
+        let repository = try RegistryRepository(set: set, explicitSubject: subject)
         if !repository.invalid.isEmpty {
             // Nothing is sent when a file is invalid: half a repository registered is worse than none.
-            for (_, message) in repository.invalid { printError("INVALID: \(message)") }
             printError("nothing registered: \(repository.invalid.count) of \(set.selected.count) file\(set.selected.count == 1 ? " is" : "s are") invalid")
-            throw ExitStatus.invalidInput
+            try printReports(
+                repository.invalidReports(), format: format, counted: .registered, okKey: "registered", header: [], summaryTitle: "schemactl register")
         }
         let client = options.client
         let reports = try await callRegistry { () async throws(RegistryClientError) -> [FileReport] in try await repository.register(client: client) }

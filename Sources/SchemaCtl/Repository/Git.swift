@@ -23,9 +23,18 @@ struct GitRepository {
         return GitRepository(root: realPath(lines[1]) ?? lines[1], isShallow: lines[2] == "true")
     }
 
-    /// Runs git at the top of the work tree.
+    /// Runs git at the top of the work tree, paths printed as they are (not quoted: `café.avsc`, not
+    /// `"caf\303\251.avsc"`).
     func git(_ arguments: [String], input: [UInt8] = []) throws -> Output {
-        try Self.run(["-C", root] + arguments, input: input)
+        try Self.run(["-C", root, "-c", "core.quotePath=false"] + arguments, input: input)
+    }
+
+    /// git's batch input is one object a line: a name with a line break would shift every answer after it.
+    private static func batchInput(_ objects: [String]) throws -> [UInt8] {
+        if let odd = objects.first(where: { $0.utf8.contains(UInt8(ascii: "\n")) || $0.utf8.contains(UInt8(ascii: "\r")) }) {
+            throw InputError(description: "--against-git: a file name with a line break is not supported: \(odd.debugDescription)")
+        }
+        return Array(objects.map { $0 + "\n" }.joined().utf8)
     }
 
     /// Fails with a clear message unless `revision` names a commit.
@@ -91,7 +100,7 @@ struct GitRepository {
     /// are left out.
     func objectContents(_ objects: [String]) throws -> [String: [UInt8]] {
         guard !objects.isEmpty else { return [:] }
-        let result = try git(["cat-file", "--batch"], input: Array(objects.map { $0 + "\n" }.joined().utf8))
+        let result = try git(["cat-file", "--batch"], input: try Self.batchInput(objects))
         guard result.status == 0 else { throw InputError(description: "--against-git: git cat-file failed: \(result.errorText)") }
         var found: [String: [UInt8]] = [:]
         let output = result.output
@@ -113,7 +122,7 @@ struct GitRepository {
     /// out. Cheap: no content is read.
     func objectIDs(_ objects: [String]) throws -> [String: String] {
         guard !objects.isEmpty else { return [:] }
-        let result = try git(["cat-file", "--batch-check=%(objectname) %(objecttype)"], input: Array(objects.map { $0 + "\n" }.joined().utf8))
+        let result = try git(["cat-file", "--batch-check=%(objectname) %(objecttype)"], input: try Self.batchInput(objects))
         guard result.status == 0 else { throw InputError(description: "--against-git: git cat-file failed: \(result.errorText)") }
         let lines = String(decoding: result.output, as: UTF8.self).split(separator: "\n", omittingEmptySubsequences: false)
         var ids: [String: String] = [:]

@@ -55,10 +55,19 @@ struct GitHistoryCheck {
         for path in current.selected {
             plans.append((path, Result { () throws(InputError) in try plan(path, current: current, git: git, commit: commit, renames: renames) }))
         }
-        let planned = plans.compactMap { try? $0.plan.get() }
+        var planned = plans.compactMap { try? $0.plan.get() }
         let sets = try RevisionSets(
-            git: git, revisions: Array(Set(planned.flatMap { $0.versions.map(\.revision) })).sorted(), commit: commit,
-            paths: everyPath + renames.values + planned.flatMap { $0.versions.map(\.path) }, directories: directories)
+            git: git, commit: commit, paths: everyPath + renames.values + planned.flatMap { $0.versions.map(\.path) }, directories: directories,
+            manyRevisions: planned.contains { $0.level.isTransitive })
+        try sets.prepare(planned.flatMap { $0.versions.map(\.revision) })
+        if planned.contains(where: { $0.level.isTransitive }) {
+            for (index, entry) in plans.enumerated() {
+                guard case .success(let plan) = entry.plan else { continue }
+                plans[index].plan = .success(try addingCommitsOfUsedFiles(plan, sets: sets, git: git, commit: commit))
+            }
+            planned = plans.compactMap { try? $0.plan.get() }
+            try sets.prepare(planned.flatMap { $0.versions.map(\.revision) })
+        }
         var results: [FileResult] = []
         for (path, planning) in plans {
             let plan: Plan
@@ -106,7 +115,7 @@ struct GitHistoryCheck {
         }
         // Files under a given directory at REV that are gone now (and not merely renamed).
         let here = Set(current.selected.compactMap(git.repositoryPath))
-        let renamedAway = Set(renames.values)
+        let renamedAway = Set(renames.values).union(planned.compactMap(\.pairedFrom))
         for argument in present where argument != "-" && SchemaSet.isDirectory(argument) {
             guard let directory = git.repositoryPath(argument) else { continue }
             for file in try git.schemaFiles(at: commit, under: directory) where !here.contains(file) && !renamedAway.contains(file) {
@@ -123,6 +132,12 @@ extension GitHistoryCheck {
         let new: SchemaSet.Loaded
         let level: CompatibilityLevel
         let versions: [(label: String, path: String, revision: String)]
+        /// The file at REV this one replaces under the same subject, though git saw no rename.
+        let pairedFrom: String?
+        /// The file's own commits (_TRANSITIVE levels), oldest first, with its path in each.
+        let own: [(commit: String, path: String)]
+        /// The files (repository paths at REV) whose types it uses today.
+        let usedToday: [String]
     }
 
     private func plan(_ path: String, current: SchemaSet, git: GitRepository, commit: String, renames: [String: String]) throws(InputError) -> Plan {
@@ -136,35 +151,60 @@ extension GitHistoryCheck {
         }
         guard let repositoryPath = git.repositoryPath(path) else { throw InputError(description: "\(path): outside the git work tree \(git.root)") }
         let level = explicitLevel ?? project.level(forSubject: subjectName(for: path, explicit: nil)) ?? .backward
-        // A file renamed since REV is compared under its name at REV.
-        let pathAtRevision = renames[repositoryPath] ?? repositoryPath
+        // A file renamed since REV is compared under its name at REV: as git sees the rename, or, when the file was
+        // changed too much for git to see one, as schemactl.toml maps both names to the file's subject.
+        var pathAtRevision = renames[repositoryPath] ?? repositoryPath
+        var pairedFrom: String?
+        if renames[repositoryPath] == nil {
+            let subject = subjectName(for: path, explicit: nil)
+            let others = project.paths(withSubject: subject).compactMap(git.repositoryPath).filter { $0 != repositoryPath }
+            if !others.isEmpty, (try? git.contents(at: commit, of: [repositoryPath]))?.isEmpty ?? false,
+                let earlier = others.first(where: { ((try? git.contents(at: commit, of: [$0])) ?? [:]).isEmpty == false })
+            {
+                pathAtRevision = earlier
+                pairedFrom = earlier
+            }
+        }
         // The versions to compare with, oldest first: REV's own content last (it may come from a merge that no
         // commit of the file's history shows), the history before it with a _TRANSITIVE level.
         var versions: [(label: String, path: String, revision: String)] = []
+        var own: [(commit: String, path: String)] = []
         if level.isTransitive {
-            // The file's own commits (renames followed) and those changing a file whose types it uses: the
-            // registry gets a version for each (a new reference), so they are versions here too.
+            // The file's own commits (renames followed); those changing a file whose types it uses are added once
+            // the files it used then are known (`addingCommitsOfUsedFiles`).
             do {
-                let own = try git.history(of: pathAtRevision, from: commit)
-                let used = current.closure(of: path).compactMap(git.repositoryPath).map { renames[$0] ?? $0 }
-                var commits = own.map(\.commit)
-                if !used.isEmpty, !own.isEmpty {
-                    commits = try git.commits(touching: Array(Set(own.map(\.path))).sorted() + used, from: commit)
-                }
-                let pathAt = Dictionary(own.map { ($0.commit, $0.path) }, uniquingKeysWith: { first, _ in first })
-                var pathThen: String?
-                for each in commits {
-                    if let own = pathAt[each] { pathThen = own }
-                    if let pathThen { versions.append(("\(pathThen)@\(each.prefix(8))", pathThen, each)) }
-                }
+                own = try git.history(of: pathAtRevision, from: commit)
             } catch let error as InputError {
                 throw error
             } catch {
                 throw InputError(description: "--against-git: \(error)")
             }
+            versions = own.map { ("\($0.path)@\($0.commit.prefix(8))", $0.path, $0.commit) }
         }
         versions.append(("\(pathAtRevision)@\(revision)", pathAtRevision, commit))
-        return Plan(new: new, level: level, versions: versions)
+        let used = current.closure(of: path).compactMap(git.repositoryPath).map { renames[$0] ?? $0 }
+        return Plan(new: new, level: level, versions: versions, pairedFrom: pairedFrom, own: own, usedToday: used)
+    }
+
+    /// A _TRANSITIVE plan with the commits that changed a file whose types the file used, today or in any of its
+    /// own versions (a dependency dropped or renamed since counts for the versions that used it): the registry
+    /// gets a version for each (a new reference), so they are versions here too.
+    func addingCommitsOfUsedFiles(_ plan: Plan, sets: RevisionSets, git: GitRepository, commit: String) throws -> Plan {
+        guard plan.level.isTransitive, !plan.own.isEmpty else { return plan }
+        var used = Set(plan.usedToday)
+        for version in plan.versions { used.formUnion(sets.set(at: version.revision).closure(of: version.path)) }
+        used.subtract(plan.own.map(\.path))
+        guard !used.isEmpty else { return plan }
+        let commits = try git.commits(touching: Array(Set(plan.own.map(\.path))).sorted() + used.sorted(), from: commit)
+        let pathAt = Dictionary(plan.own.map { ($0.commit, $0.path) }, uniquingKeysWith: { first, _ in first })
+        var versions: [(label: String, path: String, revision: String)] = []
+        var pathThen: String?
+        for each in commits {
+            if let own = pathAt[each] { pathThen = own }
+            if let pathThen { versions.append(("\(pathThen)@\(each.prefix(8))", pathThen, each)) }
+        }
+        if let last = plan.versions.last { versions.append(last) }  // REV's own content, last
+        return Plan(new: plan.new, level: plan.level, versions: versions, pairedFrom: plan.pairedFrom, own: plan.own, usedToday: plan.usedToday)
     }
 }
 
@@ -173,26 +213,34 @@ extension GitHistoryCheck {
 /// defines its types then). Read at once: one `git cat-file --batch-check` for every (revision, path), one
 /// `--batch` for the distinct blobs; revisions holding the same blobs share one set.
 final class RevisionSets {
+    private let git: GitRepository
+    private let paths: [String]
+    private let index = SchemaSet.DefinitionIndex()
     private var sets: [String: SchemaSet] = [:]
     private var keyOfRevision: [String: String] = [:]
 
-    init(git: GitRepository, revisions: [String], commit: String, paths: [String], directories: [String]) throws {
+    /// `manyRevisions`: files ever under `directories` are looked for (a history is read), not only those at `commit`.
+    init(git: GitRepository, commit: String, paths: [String], directories: [String], manyRevisions: Bool) throws {
+        self.git = git
         var everyPath = Set(paths)
-        if revisions.count > 1 {
-            everyPath.formUnion(try git.pathsEverUnder(directories, from: commit))
-        }
+        if manyRevisions { everyPath.formUnion(try git.pathsEverUnder(directories, from: commit)) }
         for directory in directories { everyPath.formUnion(try git.schemaFiles(at: commit, under: directory)) }
-        let sortedPaths = everyPath.sorted()
+        self.paths = everyPath.sorted()
+    }
+
+    /// Reads the files of the revisions not read yet, all at once.
+    func prepare(_ revisions: [String]) throws {
+        let missing = Array(Set(revisions.filter { keyOfRevision[$0] == nil })).sorted()
+        guard !missing.isEmpty else { return }
         var objects: [String] = []
-        objects.reserveCapacity(revisions.count * sortedPaths.count)
-        for revision in revisions { for path in sortedPaths { objects.append("\(revision):\(path)") } }
+        objects.reserveCapacity(missing.count * paths.count)
+        for revision in missing { for path in paths { objects.append("\(revision):\(path)") } }
         let ids = try git.objectIDs(objects)
         let blobs = try git.objectContents(Array(Set(ids.values)).sorted())
-        let index = SchemaSet.DefinitionIndex()
-        for revision in revisions {
+        for revision in missing {
             var contents: [String: [UInt8]] = [:]
             var key = ""
-            for path in sortedPaths {
+            for path in paths {
                 guard let id = ids["\(revision):\(path)"], let bytes = blobs[id] else { continue }
                 contents[path] = bytes
                 key += path + "\u{0}" + id + "\u{0}"
@@ -202,7 +250,7 @@ final class RevisionSets {
         }
     }
 
-    /// The set of `revision` (one of those given).
+    /// The set of `revision` (one prepared).
     func set(at revision: String) -> SchemaSet {
         keyOfRevision[revision].flatMap { sets[$0] } ?? SchemaSet(selected: [], contents: [:])
     }
@@ -228,6 +276,12 @@ extension SchemaSet {
 }
 
 extension ProjectFile {
+    /// The files `[subjects]` maps to `subject`, as paths from the working directory (absolute).
+    func paths(withSubject subject: String) -> [String] {
+        guard let directory else { return [] }
+        return (sections["subjects"] ?? []).filter { $0.value.trimming(" \t\"") == subject }.map { directory + "/" + SchemaSet.normalized($0.key) }
+    }
+
     /// `[levels] "orders-value" = "FULL"`.
     func level(forSubject subject: String) -> CompatibilityLevel? {
         for (key, value) in sections["levels"] ?? [] where key == subject {

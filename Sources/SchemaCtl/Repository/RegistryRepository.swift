@@ -23,8 +23,14 @@ struct RegistryRepository {
     let invalid: [(path: String, message: String)]
     private let set: SchemaSet
 
-    /// Orders the selected files of `set` and the files they use. Two files mapped to one subject are an error.
-    init(set: SchemaSet, subject: (String) -> String) throws {
+    /// Orders the selected files of `set` and the files they use, each under its subject (`explicitSubject` for
+    /// the one file given, not for the files it uses). Two files mapped to one subject are an error.
+    init(set: SchemaSet, explicitSubject: String?) throws {
+        if set.selected.contains("-"), explicitSubject == nil {
+            throw InputError(description: "standard input has no file name to take a subject from: give --subject")
+        }
+        let selectedPaths = Set(set.selected)
+        let subject = { (path: String) in subjectName(for: path, explicit: selectedPaths.contains(path) ? explicitSubject : nil) }
         var ordered: [Entry] = []
         var placed = Set<String>()
         var invalid: [(path: String, message: String)] = []
@@ -83,7 +89,7 @@ struct RegistryRepository {
         return references
     }
 
-    private func invalidReports() -> [FileReport] {
+    func invalidReports() -> [FileReport] {
         invalid.map { FileReport(path: $0.path, verdict: .invalid, message: "INVALID: \($0.message)", annotation: "error", title: "invalid schema") }
     }
 

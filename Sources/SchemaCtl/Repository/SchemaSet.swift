@@ -34,7 +34,10 @@ final class SchemaSet {
     /// The full names each definition uses (and defines inside it), to find types defined in terms of each other.
     private var uses: [String: Set<String>] = [:]
     private var loaded: [String: Loaded] = [:]
+    static let maximumDepth = 256
     private var failed: [String: InputError] = [:]
+    /// For a file invalid because a file it uses is: the file invalid on its own, and its error.
+    private var rootCause: [String: (file: String, message: String)] = [:]
     private var loading: [String] = []
 
     /// Each file's bytes (absent: unreadable, the error comes when it is loaded).
@@ -108,11 +111,16 @@ final class SchemaSet {
                 selected.append(argument)
             }
         }
+        if let odd = selected.first(where: { $0.utf8.contains(UInt8(ascii: "\n")) || $0.utf8.contains(UInt8(ascii: "\r")) }) {
+            throw InputError(description: "\(odd.debugDescription): a file name with a line break is not supported; rename it")
+        }
+        // One file named two ways (`order.avsc` and `../schemas/order.avsc`) is one file: the first spelling is kept.
         var seen = Set<String>()
-        selected = selected.map(SchemaSet.normalized).filter { seen.insert($0).inserted }
+        let identity = { (path: String) in path == "-" ? path : GitRepository.realPath(path) ?? SchemaSet.normalized(path) }
+        selected = selected.map(SchemaSet.normalized).filter { seen.insert(identity($0)).inserted }
         var libraryFiles: [String] = []
         for directory in library where SchemaSet.isDirectory(directory) {
-            libraryFiles += SchemaSet.schemaFiles(under: directory).map(SchemaSet.normalized).filter { seen.insert($0).inserted }
+            libraryFiles += SchemaSet.schemaFiles(under: directory).map(SchemaSet.normalized).filter { seen.insert(identity($0)).inserted }
         }
         return (selected, libraryFiles)
     }
@@ -135,6 +143,12 @@ final class SchemaSet {
             let cycle = (loading[start...] + [path]).joined(separator: " → ")
             throw InputError(description: "\(path): the files use each other's types in a cycle (\(cycle)); move the shared types into one file")
         }
+        // Each file using the next one's type is a level of recursion here: bounded, with a clear error, far past
+        // what a registry accepts as nested references.
+        guard loading.count < SchemaSet.maximumDepth else {
+            throw InputError(
+                description: "\(path): files use each other's types more than \(SchemaSet.maximumDepth) files deep (\(loading[0]) → … → \(path)); no registry takes references that deep")
+        }
         loading.append(path)
         defer { loading.removeLast() }
         do {
@@ -154,6 +168,7 @@ final class SchemaSet {
         var dependencies: [String] = []
         var referenceNames: [String] = []
         var copied: [String] = []  // names copied in (a cycle of files)
+        var moved = Set<String>()  // own definitions moved up to a use in what was copied
         var copiedFrom = Set<String>()
         while true {
             do {
@@ -161,6 +176,19 @@ final class SchemaSet {
                     path: path, schema: try AvroSchema(parsing: bytes, references: references), dependencies: dependencies,
                     referenceNames: referenceNames, text: bytes, copiedFrom: copiedFrom)
             } catch {
+                // A type copied in from another file uses one this file defines further down: the definition moves
+                // up to that first use (Avro wants a name defined before it is used), its old place names it.
+                if error.kind == .unknownType, !copied.isEmpty,
+                    let own = error.unresolvedNames.first(where: { definers[$0]?.contains(path) == true && !moved.contains($0) }),
+                    let definition = definitionText[own]?[path].flatMap({ try? JSONParser.parse($0) }),
+                    var document = try? JSONParser.parse(bytes: bytes),
+                    SchemaSet.replaceFirstUse(of: own, with: .string(own), in: &document, namespace: "", definitionSite: true),
+                    SchemaSet.replaceFirstUse(of: own, with: definition, in: &document, namespace: "")
+                {
+                    bytes = Array(document.compactText.utf8)
+                    moved.insert(own)
+                    continue
+                }
                 guard error.kind == .unknownType, let (name, files) = definition(of: error.unresolvedNames, except: path) else {
                     let note = copied.isEmpty ? "" : " (with \(copied.joined(separator: ", ")) copied in: the files use each other's types)"
                     throw InputError(description: "\(path): invalid Avro schema \(error.description)\(note)")
@@ -183,7 +211,11 @@ final class SchemaSet {
                     do {
                         dependency = try load(definer)
                     } catch let failure as InputError {
-                        throw InputError(description: "\(path) uses \(name) from \(definer), which is invalid: \(failure.description)")
+                        // Only the first link and the cause: a chain of a thousand files would otherwise repeat
+                        // every link in every message (10 MB of output).
+                        let cause = rootCause[definer].map { ", because \($0.file) is: \($0.message)" } ?? ": \(failure.description)"
+                        rootCause[path] = rootCause[definer] ?? (definer, failure.description)
+                        throw InputError(description: "\(path) uses \(name) from \(definer), which is invalid\(cause)")
                     }
                     if dependency.copiedFrom.contains(path) {
                         copy = true
@@ -402,15 +434,26 @@ extension SchemaSet {
     }
 
     /// Replaces the first use of `fullName` at a type position of `value` (document order, namespaces
-    /// resolved as Avro does) by `definition`; false when there is none.
-    static func replaceFirstUse(of fullName: String, with definition: JSONValue, in value: inout JSONValue, namespace: String) -> Bool {
+    /// resolved as Avro does) by `definition`; false when there is none. With `definitionSite`, the first
+    /// definition of `fullName` is replaced instead (by its name, to move the definition to an earlier use).
+    static func replaceFirstUse(
+        of fullName: String, with definition: JSONValue, in value: inout JSONValue, namespace: String, definitionSite: Bool = false
+    ) -> Bool {
+        if definitionSite, case .object(let object) = value, case .string(let kind)? = object["type"], ["record", "error", "enum", "fixed"].contains(kind),
+            let name = object["name"]?.stringValue,
+            resolve(name.split(separator: ".").last.map(String.init) ?? name, namespace: innerNamespace(of: object, namespace: namespace)) == fullName
+        {
+            value = definition
+            return true
+        }
         switch value {
         case .string(let name):
-            guard resolve(name, namespace: namespace) == fullName else { return false }
+            guard !definitionSite, resolve(name, namespace: namespace) == fullName else { return false }
             value = definition
             return true
         case .array(var branches):
-            for index in branches.indices where replaceFirstUse(of: fullName, with: definition, in: &branches[index], namespace: namespace) {
+            for index in branches.indices
+            where replaceFirstUse(of: fullName, with: definition, in: &branches[index], namespace: namespace, definitionSite: definitionSite) {
                 value = .array(branches)
                 return true
             }
@@ -423,7 +466,7 @@ extension SchemaSet {
                 let inner = innerNamespace(of: object, namespace: namespace)
                 for index in fields.indices {
                     guard case .object(var field) = fields[index], let fieldTypeIndex = field.members.firstIndex(where: { $0.key == "type" }) else { continue }
-                    if replaceFirstUse(of: fullName, with: definition, in: &field.members[fieldTypeIndex].value, namespace: inner) {
+                    if replaceFirstUse(of: fullName, with: definition, in: &field.members[fieldTypeIndex].value, namespace: inner, definitionSite: definitionSite) {
                         fields[index] = .object(field)
                         object.members[fieldsIndex].value = .array(fields)
                         value = .object(object)
@@ -437,7 +480,7 @@ extension SchemaSet {
             if case .string("map") = object.members[typeIndex].value { key = "values" }
             if case .string(let kind) = object.members[typeIndex].value, ["enum", "fixed"].contains(kind) { return false }
             guard let index = object.members.firstIndex(where: { $0.key == key }),
-                replaceFirstUse(of: fullName, with: definition, in: &object.members[index].value, namespace: namespace)
+                replaceFirstUse(of: fullName, with: definition, in: &object.members[index].value, namespace: namespace, definitionSite: definitionSite)
             else { return false }
             value = .object(object)
             return true
@@ -489,23 +532,133 @@ struct ProjectFile: Sendable {
 
     static func load(_ path: String) -> ProjectFile {
         guard let bytes = try? SchemaFile.readBytes(path) else { return ProjectFile() }
+        return parse(String(decoding: bytes, as: UTF8.self))
+    }
+
+    /// The subset of TOML a project file uses: `[section]` headers, `key = value` with bare, "basic" or 'literal'
+    /// keys and strings, arrays of strings (over several lines, trailing comma allowed), `#` comments outside
+    /// strings. Values are kept as their strings (an array: its strings joined by newlines).
+    static func parse(_ text: String) -> ProjectFile {
         var project = ProjectFile()
         var section = ""
-        for rawLine in String(decoding: bytes, as: UTF8.self).split(separator: "\n") {
-            let line = rawLine.split(separator: "#", maxSplits: 1, omittingEmptySubsequences: false).first.map(String.init) ?? ""
+        var pending = ""  // an array not closed yet
+        for rawLine in text.split(separator: "\n", omittingEmptySubsequences: false) {
+            var line = uncommented(rawLine)
+            if !pending.isEmpty {
+                pending += " " + line
+                guard bracketsClose(pending) else { continue }
+                line = pending
+                pending = ""
+            }
             let trimmed = line.trimming(" \t\r")
-            if trimmed.hasPrefix("[") {
-                section = trimmed.trimming("[] \t")
+            if trimmed.hasPrefix("[") && !trimmed.hasPrefix("[[") && outsideQuotes(trimmed, find: "=") == nil {
+                section = strings(in: trimmed.trimming("[] \t")).first ?? trimmed.trimming("[] \t")
                 continue
             }
-            guard let equals = trimmed.firstIndex(of: "=") else { continue }
-            let key = trimmed[..<equals].trimming(" \t\"")
-            let value = trimmed[trimmed.index(after: equals)...].trimming(" \t")
-            project.sections[section, default: []].append((key, value))
-            if section == "paths", key == "schemas" {
-                project.schemaDirectories = value.trimming("[] \t").split(separator: ",").map { $0.trimming(" \t\"") }.filter { !$0.isEmpty }
+            guard let equals = outsideQuotes(trimmed, find: "=") else { continue }
+            let value = String(trimmed[trimmed.index(after: equals)...]).trimming(" \t")
+            if value.hasPrefix("["), !bracketsClose(value) {
+                pending = trimmed
+                continue
             }
+            let key = strings(in: String(trimmed[..<equals])).first ?? trimmed[..<equals].trimming(" \t")
+            let values = strings(in: value)
+            project.sections[section, default: []].append((key, values.isEmpty ? value : values.joined(separator: "\n")))
+            if section == "paths", key == "schemas" { project.schemaDirectories = values.filter { !$0.isEmpty } }
         }
         return project
+    }
+
+    /// The line without its comment: `#` outside a string ends it.
+    private static func uncommented(_ line: Substring) -> String {
+        guard let hash = outsideQuotes(String(line), find: "#") else { return String(line) }
+        let text = String(line)
+        return String(text[..<hash])
+    }
+
+    /// The first `character` outside "…" and '…' strings.
+    private static func outsideQuotes(_ text: String, find character: Character) -> String.Index? {
+        var quote: Character?
+        var escaped = false
+        var index = text.startIndex
+        while index < text.endIndex {
+            let current = text[index]
+            if let open = quote {
+                if escaped {
+                    escaped = false
+                } else if current == "\\", open == "\"" {
+                    escaped = true
+                } else if current == open {
+                    quote = nil
+                }
+            } else if current == "\"" || current == "'" {
+                quote = current
+            } else if current == character {
+                return index
+            }
+            index = text.index(after: index)
+        }
+        return nil
+    }
+
+    /// Whether every `[` outside strings is closed.
+    private static func bracketsClose(_ text: String) -> Bool {
+        var depth = 0
+        var quote: Character?
+        var escaped = false
+        for character in text {
+            if let open = quote {
+                if escaped {
+                    escaped = false
+                } else if character == "\\", open == "\"" {
+                    escaped = true
+                } else if character == open {
+                    quote = nil
+                }
+            } else if character == "\"" || character == "'" {
+                quote = character
+            } else if character == "[" {
+                depth += 1
+            } else if character == "]" {
+                depth -= 1
+            }
+        }
+        return depth <= 0
+    }
+
+    /// The strings of a value: "basic" (with \" \\ \n \t escapes) and 'literal' ones, in order; a bare word is
+    /// one string.
+    static func strings(in value: String) -> [String] {
+        var found: [String] = []
+        var current: String?
+        var quote: Character = "\""
+        var escaped = false
+        for character in value {
+            if current != nil {
+                if escaped {
+                    switch character {
+                    case "n": current?.append("\n")
+                    case "t": current?.append("\t")
+                    default: current?.append(character)
+                    }
+                    escaped = false
+                } else if character == "\\", quote == "\"" {
+                    escaped = true
+                } else if character == quote {
+                    found.append(current ?? "")
+                    current = nil
+                } else {
+                    current?.append(character)
+                }
+            } else if character == "\"" || character == "'" {
+                quote = character
+                current = ""
+            }
+        }
+        if found.isEmpty {
+            let bare = value.trimming(" \t[],")
+            if !bare.isEmpty, !bare.contains("\"") && !bare.contains("'") { return [bare] }
+        }
+        return found
     }
 }
