@@ -232,6 +232,12 @@ final class RevisionSets {
     func prepare(_ revisions: [String]) throws {
         let missing = Array(Set(revisions.filter { keyOfRevision[$0] == nil })).sorted()
         guard !missing.isEmpty else { return }
+        if missing.count == 1, keyOfRevision.isEmpty {
+            // One revision (no _TRANSITIVE level): its files straight away, without asking for blob ids first.
+            keyOfRevision[missing[0]] = missing[0]
+            sets[missing[0]] = SchemaSet(selected: [], contents: try git.contents(at: missing[0], of: paths), index: index)
+            return
+        }
         var objects: [String] = []
         objects.reserveCapacity(missing.count * paths.count)
         for revision in missing { for path in paths { objects.append("\(revision):\(path)") } }
