@@ -141,11 +141,12 @@ struct CheckCommand: AsyncParsableCommand {
             switch result.verdict {
             case .compatible(let formatter), .incompatible(let formatter):
                 reports.append(FileReport(path: result.path, formatter: formatter))
-            case .new:
-                reports.append(
-                    FileReport(
-                        path: result.path, verdict: .new, message: "COMPATIBLE: \(result.path) is new since \(revision), so there is nothing to break",
-                        annotation: "notice", title: "new schema"))
+            case .new(let noValidVersion):
+                let message =
+                    noValidVersion
+                    ? "COMPATIBLE: \(result.path) had no valid version up to \(revision) (each skipped, see the notes), so there is nothing to break"
+                    : "COMPATIBLE: \(result.path) is new since \(revision), so there is nothing to break"
+                reports.append(FileReport(path: result.path, verdict: .new, message: message, annotation: "notice", title: "new schema"))
             case .invalid(let message):
                 reports.append(FileReport(path: result.path, verdict: .invalid, message: "INVALID: \(message)", annotation: "error", title: "invalid schema"))
             }

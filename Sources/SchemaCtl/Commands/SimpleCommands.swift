@@ -162,7 +162,10 @@ struct FingerprintCommand: ParsableCommand {
     var all = false
 
     func run() throws {
-        let schema = try SchemaFile(path: file).schema
+        // Types from other files resolved as validate resolves them: the fingerprint of the schema readers see.
+        let set = try SchemaSet(arguments: [file], library: ProjectFile.nearest.schemaDirectories)
+        guard set.selected.count == 1 else { throw InputError(description: "\(file): a directory; fingerprint takes one file") }
+        let schema = try set.load(set.selected[0]).schema
         let rabin = SchemaFingerprint.hex(schema.rabinFingerprint)
         guard all else {
             print(rabin)

@@ -13,8 +13,8 @@ struct GitHistoryCheck {
     enum Verdict {
         case compatible(CheckReportFormatter)
         case incompatible(CheckReportFormatter)
-        /// No version at REV: nothing to break.
-        case new
+        /// No version at REV: nothing to break (`noValidVersion`: it had versions, none of them valid).
+        case new(noValidVersion: Bool)
         case invalid(String)
     }
 
@@ -97,7 +97,7 @@ struct GitHistoryCheck {
             }
             for note in notes { printError("note: \(note)") }
             guard !parsed.isEmpty else {
-                results.append(FileResult(path: path, verdict: .new, shallowNote: nil))
+                results.append(FileResult(path: path, verdict: .new(noValidVersion: !notes.isEmpty), shallowNote: nil))
                 continue
             }
             let numbers = Array(1..<(parsed.count + 1))
