@@ -168,7 +168,13 @@ struct GitRepository {
 
     /// The `.avsc` files under `directory` (a repository path) at `revision`.
     func schemaFiles(at revision: String, under directory: String) throws -> [String] {
-        let result = try git(["ls-tree", "-r", "--name-only", revision, "--", directory.isEmpty ? "." : directory])
+        try schemaFiles(at: revision, under: [directory])
+    }
+
+    /// The `.avsc` files under any of `directories` (repository paths) at `revision`, in one `git ls-tree`.
+    func schemaFiles(at revision: String, under directories: [String]) throws -> [String] {
+        guard !directories.isEmpty else { return [] }
+        let result = try git(["ls-tree", "-r", "--name-only", revision, "--"] + directories.map { $0.isEmpty ? "." : $0 })
         guard result.status == 0 else { return [] }
         return String(decoding: result.output, as: UTF8.self).split(separator: "\n").map(String.init).filter { $0.hasSuffix(".avsc") }
     }

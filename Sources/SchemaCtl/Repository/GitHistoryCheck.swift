@@ -116,11 +116,9 @@ struct GitHistoryCheck {
         // Files under a given directory at REV that are gone now (and not merely renamed).
         let here = Set(current.selected.compactMap(git.repositoryPath))
         let renamedAway = Set(renames.values).union(planned.compactMap(\.pairedFrom))
-        for argument in present where argument != "-" && SchemaSet.isDirectory(argument) {
-            guard let directory = git.repositoryPath(argument) else { continue }
-            for file in try git.schemaFiles(at: commit, under: directory) where !here.contains(file) && !renamedAway.contains(file) {
-                if !deleted.contains(file) { deleted.append(file) }
-            }
+        let given = present.filter { $0 != "-" && SchemaSet.isDirectory($0) }.compactMap(git.repositoryPath)
+        for file in sets.filesAtCommit where !here.contains(file) && !renamedAway.contains(file) && !deleted.contains(file) {
+            if given.contains(where: { $0.isEmpty || file.hasPrefix($0 + "/") }) { deleted.append(file) }
         }
         return (results, deleted)
     }
@@ -218,13 +216,16 @@ final class RevisionSets {
     private let index = SchemaSet.DefinitionIndex()
     private var sets: [String: SchemaSet] = [:]
     private var keyOfRevision: [String: String] = [:]
+    /// The `.avsc` files under the directories at the revision checked against.
+    let filesAtCommit: [String]
 
     /// `manyRevisions`: files ever under `directories` are looked for (a history is read), not only those at `commit`.
     init(git: GitRepository, commit: String, paths: [String], directories: [String], manyRevisions: Bool) throws {
         self.git = git
         var everyPath = Set(paths)
         if manyRevisions { everyPath.formUnion(try git.pathsEverUnder(directories, from: commit)) }
-        for directory in directories { everyPath.formUnion(try git.schemaFiles(at: commit, under: directory)) }
+        filesAtCommit = try git.schemaFiles(at: commit, under: directories)
+        everyPath.formUnion(filesAtCommit)
         self.paths = everyPath.sorted()
     }
 
@@ -235,7 +236,7 @@ final class RevisionSets {
         if missing.count == 1, keyOfRevision.isEmpty {
             // One revision (no _TRANSITIVE level): its files straight away, without asking for blob ids first.
             keyOfRevision[missing[0]] = missing[0]
-            sets[missing[0]] = SchemaSet(selected: [], contents: try git.contents(at: missing[0], of: paths), index: index)
+            sets[missing[0]] = SchemaSet(selected: [], contents: try git.contents(at: missing[0], of: paths))
             return
         }
         var objects: [String] = []
@@ -245,14 +246,16 @@ final class RevisionSets {
         let blobs = try git.objectContents(Array(Set(ids.values)).sorted())
         for revision in missing {
             var contents: [String: [UInt8]] = [:]
+            var blobIDs: [String: String] = [:]
             var key = ""
             for path in paths {
                 guard let id = ids["\(revision):\(path)"], let bytes = blobs[id] else { continue }
                 contents[path] = bytes
+                blobIDs[path] = id
                 key += path + "\u{0}" + id + "\u{0}"
             }
             keyOfRevision[revision] = key
-            if sets[key] == nil { sets[key] = SchemaSet(selected: [], contents: contents, index: index) }
+            if sets[key] == nil { sets[key] = SchemaSet(selected: [], contents: contents, index: index, blobIDs: blobIDs) }
         }
     }
 

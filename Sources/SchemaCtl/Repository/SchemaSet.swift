@@ -31,8 +31,20 @@ final class SchemaSet {
     private var definers: [String: [String]] = [:]
     /// A definition's text per (name, file), to tell two files defining a name alike from differently.
     private var definitionText: [String: [String: String]] = [:]
-    /// The full names each definition uses (and defines inside it), to find types defined in terms of each other.
-    private var uses: [String: Set<String>] = [:]
+    /// The full names each definition uses (and defines inside it), to find types defined in terms of each other:
+    /// worked out when a cycle of files asks (rare), not for every file read.
+    private var usesMemo: [String: Set<String>] = [:]
+
+    private func uses(_ name: String) -> Set<String> {
+        if let known = usesMemo[name] { return known }
+        var used: [String] = []
+        for text in (definitionText[name] ?? [:]).values {
+            if let definition = try? JSONParser.parse(text) { SchemaSet.typeNames(in: definition, namespace: "", into: &used) }
+        }
+        let found = Set(used.filter { $0 != name })
+        usesMemo[name] = found
+        return found
+    }
     private var loaded: [String: Loaded] = [:]
     static let maximumDepth = 256
     private var failed: [String: InputError] = [:]
@@ -62,41 +74,41 @@ final class SchemaSet {
 
     /// The named types of file contents already read: a check over many revisions meets the same blobs again.
     final class DefinitionIndex {
-        fileprivate var byContent: [[UInt8]: [(name: String, text: String, uses: Set<String>)]] = [:]
+        fileprivate var byBlob: [String: [(name: String, text: String)]] = [:]
 
         init() {}
     }
 
     /// Files given by their contents (a git revision's, say): `selected` are asked about, every file of
     /// `contents` resolves names.
-    init(selected: [String], contents: [String: [UInt8]], readErrors: [String: InputError] = [:], index: DefinitionIndex = DefinitionIndex()) {
+    /// `blobIDs` (git's ids of the contents) let `index` remember what a blob defines across sets.
+    init(
+        selected: [String], contents: [String: [UInt8]], readErrors: [String: InputError] = [:], index: DefinitionIndex? = nil,
+        blobIDs: [String: String] = [:]
+    ) {
         self.selected = selected
         self.contentsByPath = contents
         self.readErrors = readErrors
         let chosen = Set(selected)
         for path in selected + contents.keys.filter({ !chosen.contains($0) }).sorted() {
             guard let bytes = contents[path] else { continue }
-            let found = index.byContent[bytes] ?? SchemaSet.index(bytes)
-            index.byContent[bytes] = found
-            for (name, text, used) in found where definitionText[name]?[path] == nil {
+            let blob = blobIDs[path]
+            let found = blob.flatMap { index?.byBlob[$0] } ?? SchemaSet.index(bytes)
+            if let blob { index?.byBlob[blob] = found }
+            for (name, text) in found where definitionText[name]?[path] == nil {
                 definers[name, default: []].append(path)
                 definitionText[name, default: [:]][path] = text
-                uses[name, default: []].formUnion(used)
             }
         }
     }
 
-    /// The named types a file defines: full name, the definition's text in one form, the names it uses. A file
-    /// that is not JSON defines nothing (its own error comes when it is loaded).
-    private static func index(_ bytes: [UInt8]) -> [(name: String, text: String, uses: Set<String>)] {
+    /// The named types a file defines: full name and the definition's text in one form. A file that is not JSON
+    /// defines nothing (its own error comes when it is loaded).
+    private static func index(_ bytes: [UInt8]) -> [(name: String, text: String)] {
         guard let json = try? JSONParser.parse(bytes: bytes) else { return [] }
         var found: [(String, String)] = []
         SchemaSet.definitions(in: json, namespace: "", into: &found)
-        return found.map { name, text in
-            var used: [String] = []
-            if let definition = try? JSONParser.parse(text) { SchemaSet.typeNames(in: definition, namespace: "", into: &used) }
-            return (name, text, Set(used.filter { $0 != name }))
-        }
+        return found.map { (name: $0.0, text: $0.1) }
     }
 
     /// The selected files (given files, then `.avsc` files under given directories, each once) and the library's.
@@ -251,7 +263,7 @@ final class SchemaSet {
     private func crossFileCycle(through name: String, definedIn file: String) -> [String]? {
         var visited = Set<String>()
         func walk(_ current: String, crossed: Bool, trail: [String]) -> [String]? {
-            for next in uses[current] ?? [] {
+            for next in uses(current) {
                 let crossing = crossed || !(definers[next] ?? []).contains(file)
                 if next == name { if crossing { return trail + [next] } else { continue } }
                 let key = next + (crossing ? "\u{1}" : "")
