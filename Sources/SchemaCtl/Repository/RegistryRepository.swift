@@ -114,6 +114,9 @@ struct RegistryRepository {
             let referenceMembers = ("references", JSONValue.array(references.map { .string("\($0.subject) version \($0.version) (\($0.name))") }))
             do throws(RegistryClientError) {
                 if let found = try await client.lookupVersion(subject: entry.subject, schema: entry.text, references: references) {
+                    // Registered anyway (it changes nothing): the registry decides whether this user may write,
+                    // as it does for Confluent's clients, rather than a read answering for a write.
+                    _ = try await client.register(subject: entry.subject, schema: entry.text, references: references)
                     versions[entry.path] = found.version
                     reports.append(
                         FileReport(
