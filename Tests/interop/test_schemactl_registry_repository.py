@@ -123,6 +123,22 @@ def test_subject_flags_and_project_file_forms(registry, repository):
     assert subject_versions(registry, "catalog%23products") == [1]
 
 
+def test_subjects_are_matched_from_the_project_directory_only(registry, repository):
+    # other/order.avsc is not schemas/order.avsc, though both are "order.avsc" from their own directory; and a
+    # project file with Windows line endings maps as any other.
+    (repository / "other").mkdir()
+    (repository / "other" / "order.avsc").write_text(json.dumps({"type": "record", "name": "Other", "fields": [{"name": "x", "type": "int"}]}))
+    (repository / "schemactl.toml").write_bytes((repository / "schemactl.toml").read_bytes().replace(b"\n", b"\r\n"))
+    crlf = (repository / "schemactl.toml").read_bytes()
+    assert b"[subjects]\r\n" in crlf
+    (repository / "schemactl.toml").write_bytes(crlf.replace(b"[subjects]\r\n", b'[subjects]\r\n"order.avsc" = "root-order"\r\n'))
+    result = schemactl("register", "order.avsc", "--format", "json", cwd=repository / "other", url=registry.url)
+    assert result.returncode == 0, result.stdout + result.stderr
+    assert json.loads(result.stdout)["files"][0]["subject"] == "order", result.stdout
+    mapped = schemactl("register", "schemas/order.avsc", "--format", "json", cwd=repository, url=registry.url)
+    assert {entry["path"]: entry["subject"] for entry in json.loads(mapped.stdout)["files"]}["schemas/order.avsc"] == "orders-value"
+
+
 def test_a_refused_dependency_stops_what_uses_it(registry, repository):
     assert schemactl("register", "schemas/", cwd=repository, url=registry.url).returncode == 0
     before = {subject: subject_versions(registry, subject) for subject in ("address", "customers-value", "orders-value", "country")}

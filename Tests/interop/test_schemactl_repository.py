@@ -372,3 +372,26 @@ def test_project_file_toml_forms(repository):
         "[subjects]\n'schemas/order.avsc' = 'orders#value'\n")
     result = schemactl("validate", "schemas/order.avsc", cwd=repository)
     assert result.returncode == 0, result.stdout + result.stderr  # [paths] read over several lines
+
+
+@pytest.mark.parametrize("text,problem", [
+    ('[levels]\n"orders-value" = "FULL_TRANSITVE"\n', "unknown level FULL_TRANSITVE for orders-value"),
+    ('[subjects]\n"schemas/order.avsc" = "a"\n"schemas/order.avsc" = "b"\n', "schemas/order.avsc is given twice in [subjects]"),
+    ('[subjects]\nschemas.order = "a"\n', "dotted key schemas.order"),
+    ('[subjects]\n"schemas/order.avsc" = { name = "a" }\n', "inline tables and multi-line strings are not read"),
+    ('[paths]\nschemas = ["schemas",\n', "an array is not closed"),
+    ('[paths\nschemas = ["schemas"]\n', "is not a table header"),
+    ('[paths]\nschemas\n', "not a key = value line"),
+])
+def test_a_project_file_schemactl_cannot_read_as_meant_is_an_error(repository, text, problem):
+    (repository / "schemactl.toml").write_text(text)
+    for command in (["validate", "schemas/order.avsc"], ["check", "schemas/", "--against-git", "HEAD"], ["normalize", "schemas/order.avsc"]):
+        result = schemactl(*command, cwd=repository)
+        assert result.returncode == 2 and problem in result.stderr and "schemactl.toml line" in result.stderr, (command, result.stderr)
+
+
+def test_crlf_and_a_byte_order_mark_read_like_any_project_file(repository):
+    text = (repository / "schemactl.toml").read_text()
+    (repository / "schemactl.toml").write_bytes(b"\xef\xbb\xbf" + text.replace("\n", "\r\n").encode())
+    result = schemactl("validate", "schemas/order.avsc", cwd=repository)
+    assert result.returncode == 0, result.stdout + result.stderr  # [paths] read: Customer found in its file

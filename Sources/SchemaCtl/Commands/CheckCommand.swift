@@ -121,7 +121,7 @@ struct CheckCommand: AsyncParsableCommand {
     /// Asks the registry about every file (a type from another file as a reference to the version that file has
     /// there, as `register` would send it); the report is the registry's verbose messages, fixes included.
     private func checkOnline() async throws {
-        let project = ProjectFile.nearest
+        let project = try ProjectFile.current()
         let set = try SchemaSet(arguments: files, library: project.schemaDirectories)
         let repository = try RegistryRepository(set: set, explicitSubject: subject)
         let client = options.client
@@ -134,7 +134,7 @@ struct CheckCommand: AsyncParsableCommand {
     /// Every file against its history in git; one report, a summary line, exit 2 if any file is invalid, else 1
     /// if any is incompatible.
     private func checkAgainstGit(_ revision: String) throws {
-        let check = GitHistoryCheck(revision: revision, explicitLevel: level.flatMap { CompatibilityLevel(rawValue: $0.uppercased()) }, project: .nearest)
+        let check = GitHistoryCheck(revision: revision, explicitLevel: level.flatMap { CompatibilityLevel(rawValue: $0.uppercased()) }, project: try ProjectFile.current())
         let (results, deleted) = try check.run(arguments: files)
         var reports: [FileReport] = []
         for result in results {

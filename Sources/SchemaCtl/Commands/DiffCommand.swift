@@ -96,7 +96,7 @@ struct DiffCommand: AsyncParsableCommand {
     }
 
     func run() async throws {
-        let library = ProjectFile.nearest.schemaDirectories
+        let library = try ProjectFile.current().schemaDirectories
         let sides: (old: Side, new: Side)
         if let againstGit {
             guard let found = try Self.sidesInGit(files[0], revision: againstGit, library: library) else {

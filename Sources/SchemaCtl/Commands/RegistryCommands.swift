@@ -43,7 +43,7 @@ struct RegisterCommand: AsyncParsableCommand {
     }
 
     func run() async throws {
-        let set = try SchemaSet(arguments: files, library: ProjectFile.nearest.schemaDirectories)
+        let set = try SchemaSet(arguments: files, library: try ProjectFile.current().schemaDirectories)
         let repository = try RegistryRepository(set: set, explicitSubject: subject)
         if !repository.invalid.isEmpty {
             // Nothing is sent when a file is invalid: half a repository registered is worse than none.

@@ -41,11 +41,12 @@ func callRegistry<T>(_ body: () async throws(RegistryClientError) -> T) async th
 func subjectName(for file: String, explicit: String?) -> String {
     if let explicit { return explicit }
     let wanted = SchemaSet.normalized(file)
-    let project = ProjectFile.nearest
+    let project = ProjectFile.nearest  // checked by the command first (ProjectFile.current())
     let fromProject = project.pathFromProjectDirectory(wanted)
     for (key, value) in project.sections["subjects"] ?? [] {
         let path = SchemaSet.normalized(key)
-        if path == wanted || path == fromProject { return value.trimming(" \t\"") }
+        // Keys are paths from the project file's directory; with no such file, from the working directory.
+        if project.directory == nil ? path == wanted : path == fromProject { return value.trimming(" \t\"") }
     }
     var name = wanted.split(separator: "/").last.map(String.init) ?? wanted
     if let dot = name.lastIndex(of: ".") { name = String(name[..<dot]) }

@@ -33,7 +33,7 @@ struct ValidateCommand: ParsableCommand {
     }
 
     func run() throws {
-        let set = try SchemaSet(arguments: files, library: ProjectFile.nearest.schemaDirectories)
+        let set = try SchemaSet(arguments: files, library: try ProjectFile.current().schemaDirectories)
         var reports: [FileReport] = []
         for path in set.selected {
             do {
@@ -121,7 +121,7 @@ struct CanonicalCommand: ParsableCommand {
 /// is attempted, and exit 2 follows when any was invalid.
 func forEachSchema(_ arguments: [String], _ render: (AvroSchema) -> String) throws {
     guard !arguments.isEmpty else { throw ValidationError("give at least one schema file or directory") }
-    let set = try SchemaSet(arguments: arguments, library: ProjectFile.nearest.schemaDirectories)
+    let set = try SchemaSet(arguments: arguments, library: try ProjectFile.current().schemaDirectories)
     if set.selected.count == 1 {
         print(render(try set.load(set.selected[0]).schema))
         return
@@ -163,7 +163,7 @@ struct FingerprintCommand: ParsableCommand {
 
     func run() throws {
         // Types from other files resolved as validate resolves them: the fingerprint of the schema readers see.
-        let set = try SchemaSet(arguments: [file], library: ProjectFile.nearest.schemaDirectories)
+        let set = try SchemaSet(arguments: [file], library: try ProjectFile.current().schemaDirectories)
         guard set.selected.count == 1 else { throw InputError(description: "\(file): a directory; fingerprint takes one file") }
         let schema = try set.load(set.selected[0]).schema
         let rabin = SchemaFingerprint.hex(schema.rabinFingerprint)

@@ -507,6 +507,8 @@ extension SchemaSet {
 struct ProjectFile: Sendable {
     var sections: [String: [(key: String, value: String)]] = [:]
     var schemaDirectories: [String] = []
+    /// What the file says that schemactl cannot read as meant (each with its line).
+    var problems: [String] = []
     /// The real path of the directory holding the file (nil: no file found).
     var directory: String?
 
@@ -554,8 +556,15 @@ struct ProjectFile: Sendable {
         var project = ProjectFile()
         var section = ""
         var pending = ""  // an array not closed yet
-        for rawLine in text.split(separator: "\n", omittingEmptySubsequences: false) {
-            var line = uncommented(rawLine)
+        var pendingLine = 0
+        var seen = Set<String>()
+        var body = Substring(text)
+        if body.hasPrefix("\u{FEFF}") { body = body.dropFirst() }  // a byte-order mark
+        // Split on the scalar: as Characters, "\r\n" is one grapheme that "\n" never matches.
+        let lines = body.unicodeScalars.split(separator: "\n", omittingEmptySubsequences: false).map { String(String.UnicodeScalarView($0)) }
+        for (index, rawLine) in lines.enumerated() {
+            let number = index + 1
+            var line = uncommented(Substring(rawLine))
             if !pending.isEmpty {
                 pending += " " + line
                 guard bracketsClose(pending) else { continue }
@@ -563,22 +572,64 @@ struct ProjectFile: Sendable {
                 pending = ""
             }
             let trimmed = line.trimming(" \t\r")
-            if trimmed.hasPrefix("[") && !trimmed.hasPrefix("[[") && outsideQuotes(trimmed, find: "=") == nil {
-                section = strings(in: trimmed.trimming("[] \t")).first ?? trimmed.trimming("[] \t")
+            if trimmed.isEmpty { continue }
+            let at = "schemactl.toml line \(pendingLine > 0 ? pendingLine : number)"
+            pendingLine = 0
+            if trimmed.hasPrefix("[") && outsideQuotes(trimmed, find: "=") == nil {
+                guard trimmed.hasSuffix("]") else {
+                    project.problems.append("\(at): \(trimmed) is not a table header (no closing ])")
+                    continue
+                }
+                let name = trimmed.trimming("[] \t")
+                if trimmed.hasPrefix("[[") || outsideQuotes(name, find: ".") != nil {
+                    project.problems.append("\(at): \(trimmed) is not a table schemactl reads ([paths], [subjects], [levels])")
+                }
+                section = strings(in: name).first ?? name
                 continue
             }
-            guard let equals = outsideQuotes(trimmed, find: "=") else { continue }
+            guard let equals = outsideQuotes(trimmed, find: "=") else {
+                project.problems.append("\(at): not a key = value line: \(trimmed)")
+                continue
+            }
             let value = String(trimmed[trimmed.index(after: equals)...]).trimming(" \t")
             if value.hasPrefix("["), !bracketsClose(value) {
                 pending = trimmed
+                pendingLine = number
                 continue
             }
-            let key = strings(in: String(trimmed[..<equals])).first ?? trimmed[..<equals].trimming(" \t")
+            let rawKey = String(trimmed[..<equals]).trimming(" \t")
+            let quotedKey = rawKey.first == "\"" || rawKey.first == "'"
+            guard let key = strings(in: rawKey).first, quotedKey || outsideQuotes(rawKey, find: ".") == nil else {
+                project.problems.append("\(at): dotted key \(rawKey): quote it (\"\(rawKey)\" = …)")
+                continue
+            }
+            if value.hasPrefix("{") || value.hasPrefix("\"\"\"") || value.hasPrefix("'''") {
+                project.problems.append("\(at): inline tables and multi-line strings are not read by schemactl: \(trimmed)")
+                continue
+            }
+            guard seen.insert(section + "\u{0}" + key).inserted else {
+                project.problems.append("\(at): \(key) is given twice in [\(section)]")
+                continue
+            }
             let values = strings(in: value)
-            project.sections[section, default: []].append((key, values.isEmpty ? value : values.joined(separator: "\n")))
+            let joined = values.isEmpty ? value : values.joined(separator: "\n")
+            if section == "levels", CompatibilityLevel(rawValue: joined.uppercased()) == nil {
+                project.problems.append(
+                    "\(at): unknown level \(joined) for \(key); use one of \(CompatibilityLevel.allCases.map(\.rawValue).joined(separator: ", "))")
+                continue
+            }
+            project.sections[section, default: []].append((key, joined))
             if section == "paths", key == "schemas" { project.schemaDirectories = values.filter { !$0.isEmpty } }
         }
+        if !pending.isEmpty { project.problems.append("schemactl.toml line \(pendingLine): an array is not closed") }
         return project
+    }
+
+    /// Fails with every problem of the file (exit 2): a project file schemactl misread would check or register
+    /// under the wrong subjects and levels.
+    static func current() throws -> ProjectFile {
+        guard nearest.problems.isEmpty else { throw InputError(description: nearest.problems.joined(separator: "\n")) }
+        return nearest
     }
 
     /// The line without its comment: `#` outside a string ends it.
