@@ -103,7 +103,8 @@ def test_subjects_from_the_project_file_from_any_directory(registry, repository)
     assert subjects["../common/address.avsc"] == "address"
     absolute = schemactl("check", str(repository / "schemas" / "order.avsc"), "--format", "json", cwd=repository / "common", url=registry.url)
     assert absolute.returncode == 0, absolute.stdout + absolute.stderr
-    assert json.loads(absolute.stdout)["files"][0]["subject"] == "orders-value"
+    checked = {entry["path"]: entry["subject"] for entry in json.loads(absolute.stdout)["files"]}
+    assert checked[str(repository / "schemas" / "order.avsc")] == "orders-value", checked
 
 
 def test_subject_flags_and_project_file_forms(registry, repository):
@@ -208,8 +209,9 @@ def test_a_commit_changing_only_a_used_type_is_a_version_of_the_file_using_it(re
     for arguments in ([], ["--against-git", "HEAD"]):
         github = schemactl("check", "schemas/customer.avsc", *arguments, "--format", "github", cwd=repository, url=url)
         errors = [line for line in github.stdout.splitlines() if line.startswith("::error file=")]
-        assert errors and all(line.startswith("::error file=common/address.avsc,") and "breaks schemas/customer.avsc" in line
-                              for line in errors), github.stdout
+        # address.avsc itself is checked too (register would send it): its own problem, and Customer's through it.
+        assert errors and all(line.startswith("::error file=common/address.avsc,") for line in errors), github.stdout
+        assert any("breaks schemas/customer.avsc" in line for line in errors), github.stdout
 
 
 def test_online_check_gives_the_verdicts_of_the_git_check(registry, repository):

@@ -169,8 +169,10 @@ def test_a_pull_request_checked_against_git_history(history):
     result = schemactl("check", "schemas/", "--against-git", "HEAD", cwd=history)
     assert result.returncode == 1, result.stdout + result.stderr
     lines = result.stdout.splitlines()
-    # Invoice holds an Order: the change breaks it too.
-    assert lines[-1] == "9 files: 7 compatible, 2 INCOMPATIBLE (1 new); 1 deleted", result.stdout
+    # Invoice holds an Order: the change breaks it too. The three common/ files the schemas use are checked as well
+    # (register would send them).
+    assert lines[-1] == "12 files: 10 compatible, 2 INCOMPATIBLE (1 new); 1 deleted", result.stdout
+    assert "COMPATIBLE: common/money.avsc is BACKWARD compatible" in result.stdout
     assert "INCOMPATIBLE: schemas/order.avsc is not FULL compatible" in result.stdout
     assert "INCOMPATIBLE: schemas/invoice.avsc is not BACKWARD compatible" in result.stdout
     assert "READER_FIELD_MISSING_DEFAULT_VALUE" in result.stdout and "schemas/order.avsc@HEAD" in result.stdout
@@ -186,12 +188,12 @@ def test_a_pull_request_checked_against_git_history(history):
     assert len(errors) == 2 and not any(line.startswith("::error file=schemas/invoice.avsc") for line in errors), annotations.stdout
     assert any(line.startswith("::error file=schemas/order.avsc,") and "breaks schemas/invoice.avsc" in line for line in errors), annotations.stdout
     document = json.loads(schemactl("check", "schemas/", "--against-git", "HEAD", "--format", "json", cwd=history).stdout)
-    assert document["compatible"] is False and len(document["files"]) == 10
+    assert document["compatible"] is False and len(document["files"]) == 13
     payments = next(entry for entry in document["files"] if entry["path"] == "schemas/payments.avsc")
     assert payments["verdict"] == "compatible" and payments["comparedFiles"] == ["schemas/payments.avsc@HEAD"], payments
     # Only the fixed files: compatible, exit 0.
     fine = schemactl("check", "schemas/payments.avsc", "schemas/customer.avsc", "--against-git", "HEAD", cwd=history)
-    assert fine.returncode == 0 and fine.stdout.splitlines()[-1] == "2 files: 2 compatible", fine.stdout
+    assert fine.returncode == 0 and fine.stdout.splitlines()[-1] == "5 files: 5 compatible", fine.stdout  # + money, address, country
 
 
 def test_transitive_levels_compare_with_every_version_in_history_renames_followed(history):
@@ -395,3 +397,16 @@ def test_crlf_and_a_byte_order_mark_read_like_any_project_file(repository):
     (repository / "schemactl.toml").write_bytes(b"\xef\xbb\xbf" + text.replace("\n", "\r\n").encode())
     result = schemactl("validate", "schemas/order.avsc", cwd=repository)
     assert result.returncode == 0, result.stdout + result.stderr  # [paths] read: Customer found in its file
+
+
+def test_the_files_a_file_uses_are_checked_too(history):
+    # Address (FORWARD in schemactl.toml) loses `city`: Customer reads old data fine (BACKWARD), but register would
+    # send Address first and the registry would refuse it. Checking customer.avsc alone says so.
+    with open(history / "schemactl.toml", "a") as project:
+        project.write('"address" = "FORWARD"\n')
+    git("commit", "-q", "-am", "address level", cwd=history)
+    edit(history / "common" / "address.avsc", lambda d: d["fields"].pop(1))
+    result = schemactl("check", "schemas/customer.avsc", "--against-git", "HEAD", cwd=history)
+    assert result.returncode == 1, result.stdout + result.stderr
+    assert "INCOMPATIBLE: common/address.avsc is not FORWARD compatible" in result.stdout
+    assert "COMPATIBLE: schemas/customer.avsc is BACKWARD compatible" in result.stdout

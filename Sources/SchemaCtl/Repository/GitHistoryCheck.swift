@@ -51,8 +51,14 @@ struct GitHistoryCheck {
         let everyPath = Set(current.selected + current.contentsByPath.keys).filter { $0 != "-" }.compactMap(git.repositoryPath)
         let directories = (present.filter { $0 != "-" && SchemaSet.isDirectory($0) } + project.schemaDirectories).compactMap(git.repositoryPath)
         // First each file's versions (which revisions, under which path), then every revision's files read at once.
-        var plans: [(path: String, plan: Result<Plan, InputError>)] = []
+        // The files given and the files they use: `register` would send those too, so each is checked against
+        // its own history (a changed shared type can break its own subject while every file using it is fine).
+        var checked = current.selected
         for path in current.selected {
+            for used in current.closure(of: path) where !checked.contains(used) { checked.append(used) }
+        }
+        var plans: [(path: String, plan: Result<Plan, InputError>)] = []
+        for path in checked {
             plans.append((path, Result { () throws(InputError) in try plan(path, current: current, git: git, commit: commit, renames: renames) }))
         }
         var planned = plans.compactMap { try? $0.plan.get() }

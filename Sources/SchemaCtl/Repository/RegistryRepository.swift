@@ -170,8 +170,8 @@ struct RegistryRepository {
             if let references, let found = try await client.lookupVersion(subject: entry.subject, schema: entry.text, references: references) {
                 versions[entry.path] = found.version
             }
-            guard entry.isSelected else { continue }
             let inline = references == nil
+            let neededBy = entry.isSelected ? "" : " (used by the files given: register sends it too)"
             let sent = inline ? entry.loaded.schema.resolvedText : entry.text
             let inlineNote =
                 inline
@@ -181,7 +181,7 @@ struct RegistryRepository {
                 reports.append(
                     FileReport(
                         path: entry.path, verdict: .new,
-                        message: "COMPATIBLE: \(entry.path): subject \(entry.subject) does not exist yet at \(client.baseURL), so there is nothing to break",
+                        message: "COMPATIBLE: \(entry.path): subject \(entry.subject) does not exist yet at \(client.baseURL), so there is nothing to break\(neededBy)",
                         annotation: "notice", title: "new subject", extra: [("subject", .string(entry.subject))]))
                 continue
             }
@@ -200,11 +200,11 @@ struct RegistryRepository {
                 reports.append(
                     FileReport(
                         path: entry.path, verdict: .compatible,
-                        message: "COMPATIBLE: \(entry.path) is \(level) compatible with subject \(entry.subject) (\(against)) at \(client.baseURL)\(inlineNote)",
+                        message: "COMPATIBLE: \(entry.path) is \(level) compatible with subject \(entry.subject) (\(against)) at \(client.baseURL)\(inlineNote)\(neededBy)",
                         annotation: "notice", title: "schema compatible", extra: extra))
                 continue
             }
-            let headline = "INCOMPATIBLE: \(entry.path) is not \(level) compatible with subject \(entry.subject) (\(against)) at \(client.baseURL)\(inlineNote)"
+            let headline = "INCOMPATIBLE: \(entry.path) is not \(level) compatible with subject \(entry.subject) (\(against)) at \(client.baseURL)\(inlineNote)\(neededBy)"
             var report = headline + "\n\n"
             for message in result.messages { report += "  \(message)\n" }
             let file = percentEscaped(entry.path, "%\r\n:,")
