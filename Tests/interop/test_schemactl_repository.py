@@ -410,3 +410,30 @@ def test_the_files_a_file_uses_are_checked_too(history):
     assert result.returncode == 1, result.stdout + result.stderr
     assert "INCOMPATIBLE: common/address.avsc is not FORWARD compatible" in result.stdout
     assert "COMPATIBLE: schemas/customer.avsc is BACKWARD compatible" in result.stdout
+
+
+def test_the_project_file_at_the_revision_pairs_renames_and_resolves_old_versions(history):
+    # The pull request renames order.avsc to orders.avsc, moves its [subjects] key along, and breaks it: the old
+    # project file says schemas/order.avsc was orders-value, so the old content is the version to compare with.
+    toml = (history / "schemactl.toml").read_text()
+    (history / "schemactl.toml").write_text(toml.replace('"schemas/order.avsc" = "orders-value"', '"schemas/orders.avsc" = "orders-value"'))
+    git("mv", "schemas/order.avsc", "schemas/orders.avsc", cwd=history)
+    document = json.loads((history / "schemas" / "orders.avsc").read_text())
+    document["fields"][0]["type"] = "string"  # id: long → string
+    document["fields"].append({"name": "a_long_field_name_that_makes_git_see_a_new_file", "type": "long", "default": 0})
+    document["fields"].append({"name": "another_long_field_name_for_the_same_reason", "type": "string", "default": ""})
+    write(history / "schemas" / "orders.avsc", document)
+    git("add", "-A", cwd=history)
+    renamed = schemactl("check", "schemas/", "--against-git", "HEAD", cwd=history)
+    assert renamed.returncode == 1 and "INCOMPATIBLE: schemas/orders.avsc is not FULL compatible" in renamed.stdout, renamed.stdout
+    assert "schemas/order.avsc@HEAD" in renamed.stdout and "DELETED" not in renamed.stdout
+    git("reset", "-q", "--hard", "HEAD", cwd=history)
+
+    # The pull request drops common/ from [paths] and writes Money inline in product.avsc, breaking it: REV's
+    # product.avsc still resolves through REV's project file, so it is compared, not skipped as unreadable.
+    (history / "schemactl.toml").write_text(toml.replace('schemas = ["schemas", "common"]', 'schemas = ["schemas"]'))
+    money = json.loads((history / "common" / "money.avsc").read_text())
+    money["fields"][0]["type"] = "int"  # amount: decimal bytes → int
+    edit(history / "schemas" / "product.avsc", lambda d: [field.update({"type": money}) for field in d["fields"] if field["type"] == "com.acme.common.Money"])
+    product = schemactl("check", "schemas/product.avsc", "--against-git", "HEAD", cwd=history)
+    assert product.returncode == 1 and "INCOMPATIBLE: schemas/product.avsc" in product.stdout, product.stdout + product.stderr

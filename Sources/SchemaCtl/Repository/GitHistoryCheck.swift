@@ -49,7 +49,16 @@ struct GitHistoryCheck {
         let current = try SchemaSet(arguments: present, library: project.schemaDirectories)
         // Every file of today's set: the selected ones and the library's (what `current` read).
         let everyPath = Set(current.selected + current.contentsByPath.keys).filter { $0 != "-" }.compactMap(git.repositoryPath)
-        let directories = (present.filter { $0 != "-" && SchemaSet.isDirectory($0) } + project.schemaDirectories).compactMap(git.repositoryPath)
+        // schemactl.toml as it was at REV: its [paths] resolve REV's files (a directory dropped since still holds
+        // the types the old versions used) and its [subjects] pair a file with its old name.
+        let then = projectAtRevision(git: git, commit: commit)
+        var thenDirectories: [String] = []
+        if let then, let root = then.directory {
+            thenDirectories = then.schemaDirectories.compactMap { git.repositoryPath($0.hasPrefix("/") ? $0 : root + "/" + $0) }
+        }
+        let directories = Array(
+            Set((present.filter { $0 != "-" && SchemaSet.isDirectory($0) } + project.schemaDirectories).compactMap(git.repositoryPath) + thenDirectories)
+        ).sorted()
         // First each file's versions (which revisions, under which path), then every revision's files read at once.
         // The files given and the files they use: `register` would send those too, so each is checked against
         // its own history (a changed shared type can break its own subject while every file using it is fine).
@@ -59,7 +68,7 @@ struct GitHistoryCheck {
         }
         var plans: [(path: String, plan: Result<Plan, InputError>)] = []
         for path in checked {
-            plans.append((path, Result { () throws(InputError) in try plan(path, current: current, git: git, commit: commit, renames: renames) }))
+            plans.append((path, Result { () throws(InputError) in try plan(path, current: current, git: git, commit: commit, renames: renames, then: then) }))
         }
         var planned = plans.compactMap { try? $0.plan.get() }
         let sets = try RevisionSets(
@@ -144,7 +153,19 @@ extension GitHistoryCheck {
         let usedToday: [String]
     }
 
-    private func plan(_ path: String, current: SchemaSet, git: GitRepository, commit: String, renames: [String: String]) throws(InputError) -> Plan {
+    /// The project file at REV (nil: there was none), its directory today's.
+    private func projectAtRevision(git: GitRepository, commit: String) -> ProjectFile? {
+        guard let directory = project.directory, let path = git.repositoryPath(directory + "/schemactl.toml"),
+            let bytes = (try? git.contents(at: commit, of: [path]))?[path]
+        else { return nil }
+        var old = ProjectFile.parse(String(decoding: bytes, as: UTF8.self))
+        old.directory = directory
+        return old
+    }
+
+    private func plan(
+        _ path: String, current: SchemaSet, git: GitRepository, commit: String, renames: [String: String], then: ProjectFile?
+    ) throws(InputError) -> Plan {
         let new: SchemaSet.Loaded
         do {
             new = try current.load(path)
@@ -161,7 +182,8 @@ extension GitHistoryCheck {
         var pairedFrom: String?
         if renames[repositoryPath] == nil {
             let subject = subjectName(for: path, explicit: nil)
-            let others = project.paths(withSubject: subject).compactMap(git.repositoryPath).filter { $0 != repositoryPath }
+            let others = Array(Set(project.paths(withSubject: subject) + (then?.paths(withSubject: subject) ?? [])))
+                .compactMap(git.repositoryPath).filter { $0 != repositoryPath }.sorted()
             if !others.isEmpty, (try? git.contents(at: commit, of: [repositoryPath]))?.isEmpty ?? false,
                 let earlier = others.first(where: { ((try? git.contents(at: commit, of: [$0])) ?? [:]).isEmpty == false })
             {
