@@ -437,3 +437,28 @@ def test_the_project_file_at_the_revision_pairs_renames_and_resolves_old_version
     edit(history / "schemas" / "product.avsc", lambda d: [field.update({"type": money}) for field in d["fields"] if field["type"] == "com.acme.common.Money"])
     product = schemactl("check", "schemas/product.avsc", "--against-git", "HEAD", cwd=history)
     assert product.returncode == 1 and "INCOMPATIBLE: schemas/product.avsc" in product.stdout, product.stdout + product.stderr
+
+
+def test_a_symlinked_schema_is_compared_with_what_the_link_pointed_to(history):
+    (history / "versions").mkdir()
+    write(history / "versions" / "v1.avsc", {"type": "record", "name": "Current", "fields": [{"name": "id", "type": "int"}]})
+    write(history / "versions" / "v2.avsc", {"type": "record", "name": "Current", "fields": [{"name": "id", "type": "string"}]})
+    os.symlink("../versions/v1.avsc", history / "schemas" / "current.avsc")
+    git("add", "-A", cwd=history)
+    git("commit", "-q", "-m", "current is v1", cwd=history)
+    os.remove(history / "schemas" / "current.avsc")
+    os.symlink("../versions/v2.avsc", history / "schemas" / "current.avsc")
+    result = schemactl("check", "schemas/", "--against-git", "HEAD", cwd=history)
+    assert result.returncode == 1, result.stdout + result.stderr
+    assert "INCOMPATIBLE: schemas/current.avsc" in result.stdout and "schemas/current.avsc@HEAD" in result.stdout, result.stdout
+    assert "DELETED" not in result.stdout
+    differences = schemactl("diff", "--against-git", "HEAD", "schemas/current.avsc", cwd=history)
+    assert differences.returncode == 0 and "int → string" in differences.stdout, differences.stdout + differences.stderr
+
+
+def test_standard_input_has_no_history(history):
+    text = (history / "schemas" / "order.avsc").read_text()
+    for command in (["check", "-", "--against-git", "HEAD"], ["diff", "--against-git", "HEAD", "-"], ["diff", "-", "-"]):
+        result = subprocess.run([os.path.join(os.path.dirname(server_binary()), "schemactl"), *command], input=text,
+                                capture_output=True, text=True, cwd=history, timeout=60)
+        assert result.returncode == 2 and ("no history in git" in result.stderr or "read once" in result.stderr), (command, result.stderr)

@@ -74,6 +74,7 @@ struct CheckCommand: AsyncParsableCommand {
                 "unknown level '\(level)'; use one of \(CompatibilityLevel.allCases.map(\.rawValue).joined(separator: ", "))")
         }
         if againstGit != nil, !existing.isEmpty { throw ValidationError("give either --against or --against-git, not both") }
+        if againstGit != nil, files.contains("-") { throw ValidationError("standard input has no history in git: give the file's path") }
         let several = files.count > 1 || (files.first.map(SchemaSet.isDirectory) ?? false)
         if !existing.isEmpty, several { throw ValidationError("with --against, check one file; several files are checked online or with --against-git") }
         if subject != nil || version != nil, several { throw ValidationError("--subject and --version name one file's subject; give one file") }

@@ -72,6 +72,8 @@ struct DiffCommand: AsyncParsableCommand {
     private var usesRegistry: Bool { subject != nil || from != nil || to != nil || options.registry != nil }
 
     func validate() throws {
+        if files.filter({ $0 == "-" }).count > 1 { throw ValidationError("standard input can be read once: give at most one - ") }
+        if againstGit != nil, files.contains("-") { throw ValidationError("standard input has no history in git: give the file's path") }
         if againstGit != nil {
             guard files.count == 1, !usesRegistry else { throw ValidationError("--against-git REV takes one file, and neither --registry, --subject, --from nor --to") }
             return
@@ -161,7 +163,7 @@ struct DiffCommand: AsyncParsableCommand {
         let pathAtRevision = try git.renamesSince(commit)[repositoryPath] ?? repositoryPath
         var paths = [pathAtRevision]
         for directory in library.compactMap(git.repositoryPath) { paths += try git.schemaFiles(at: commit, under: directory) }
-        let contents = try git.contents(at: commit, of: Array(Set(paths)).sorted())
+        let contents = try git.followingLinks(try git.contents(at: commit, of: Array(Set(paths)).sorted()), at: commit)
         guard let bytes = contents[pathAtRevision] else { return nil }
         let old: AvroSchema
         do {

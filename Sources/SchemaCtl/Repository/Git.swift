@@ -54,9 +54,12 @@ struct GitRepository {
         let directory = slash.map { $0 == path.startIndex ? "/" : String(path[..<$0]) } ?? "."
         let name = slash.map { String(path[path.index(after: $0)...]) } ?? path
         let absolute: String
-        if let whole = Self.realPath(path) {
+        var status = stat()
+        let isLinkToFile = lstat(path, &status) == 0 && (status.st_mode & S_IFMT) == S_IFLNK && !SchemaSet.isDirectory(path)
+        if !isLinkToFile, let whole = Self.realPath(path) {
             absolute = whole
         } else if let parent = Self.realPath(directory) {
+            // A symbolic link to a file is its own path in git (its history is the link's), not its target's.
             absolute = parent + "/" + name
         } else {
             return nil
@@ -94,6 +97,39 @@ struct GitRepository {
         var byPath: [String: [UInt8]] = [:]
         for path in paths { if let bytes = found["\(revision):\(path)"] { byPath[path] = bytes } }
         return byPath
+    }
+
+    /// `contents` with each symbolic link (git keeps a link as a blob holding its target: `../versions/v2.avsc`)
+    /// replaced by its target's text at `revision`, as the working tree reads it.
+    func followingLinks(_ contents: [String: [UInt8]], at revision: String) throws -> [String: [UInt8]] {
+        var followed = contents
+        for (path, bytes) in contents {
+            guard let target = Self.linkTarget(bytes, from: path) else { continue }
+            if let text = contents[target] {
+                followed[path] = text
+            } else if let text = try self.contents(at: revision, of: [target])[target] {
+                followed[path] = text
+            }
+        }
+        return followed
+    }
+
+    /// The repository path a link blob at `path` points to; nil for a schema's text (JSON starts with `{`, `[` or `"`).
+    static func linkTarget(_ bytes: [UInt8], from path: String) -> String? {
+        guard !bytes.isEmpty, bytes.count < 4096, let first = bytes.first,
+            ![UInt8(ascii: "{"), UInt8(ascii: "["), UInt8(ascii: "\""), UInt8(ascii: " "), UInt8(ascii: "\n"), UInt8(ascii: "\t"), UInt8(ascii: "\r"), 0xEF].contains(first),
+            !bytes.contains(UInt8(ascii: "\n")), !bytes.contains(0), bytes.first != UInt8(ascii: "/")
+        else { return nil }
+        var parts = path.split(separator: "/").dropLast().map(String.init)
+        for part in String(decoding: bytes, as: UTF8.self).split(separator: "/") {
+            if part == ".." {
+                guard !parts.isEmpty else { return nil }
+                parts.removeLast()
+            } else if part != "." {
+                parts.append(String(part))
+            }
+        }
+        return parts.joined(separator: "/")
     }
 
     /// The blobs `objects` name (`REV:path`, object ids), in one `git cat-file --batch`; missing ones (and trees)

@@ -264,7 +264,7 @@ final class RevisionSets {
         if missing.count == 1, keyOfRevision.isEmpty {
             // One revision (no _TRANSITIVE level): its files straight away, without asking for blob ids first.
             keyOfRevision[missing[0]] = missing[0]
-            sets[missing[0]] = SchemaSet(selected: [], contents: try git.contents(at: missing[0], of: paths))
+            sets[missing[0]] = SchemaSet(selected: [], contents: try git.followingLinks(try git.contents(at: missing[0], of: paths), at: missing[0]))
             return
         }
         var objects: [String] = []
@@ -283,7 +283,11 @@ final class RevisionSets {
                 key += path + "\u{0}" + id + "\u{0}"
             }
             keyOfRevision[revision] = key
-            if sets[key] == nil { sets[key] = SchemaSet(selected: [], contents: contents, index: index, blobIDs: blobIDs) }
+            if sets[key] == nil {
+                let followed = try git.followingLinks(contents, at: revision)
+                for (path, bytes) in followed where bytes != contents[path] { blobIDs[path] = nil }  // a link: its target's text
+                sets[key] = SchemaSet(selected: [], contents: followed, index: index, blobIDs: blobIDs)
+            }
         }
     }
 
