@@ -462,3 +462,17 @@ def test_standard_input_has_no_history(history):
         result = subprocess.run([os.path.join(os.path.dirname(server_binary()), "schemactl"), *command], input=text,
                                 capture_output=True, text=True, cwd=history, timeout=60)
         assert result.returncode == 2 and ("no history in git" in result.stderr or "read once" in result.stderr), (command, result.stderr)
+
+
+def test_an_edited_copy_outside_the_library_shadows_its_original(repository):
+    (repository / "pr").mkdir()
+    edit_copy = json.loads((repository / "schemas" / "order.avsc").read_text())
+    edit_copy["fields"].append({"name": "channel", "type": "string", "default": "web"})
+    write(repository / "pr" / "order.avsc", edit_copy)
+    result = schemactl("validate", "pr/order.avsc", cwd=repository)
+    assert result.returncode == 0, result.stdout + result.stderr
+    # Inside the library's directories, two different definitions stay an error, whoever is given.
+    write(repository / "schemas" / "money-copy.avsc",
+          {"type": "record", "name": "Money", "namespace": "com.acme.common", "fields": [{"name": "cents", "type": "long"}]})
+    folder = schemactl("validate", "schemas/", cwd=repository)
+    assert folder.returncode == 2 and "type com.acme.common.Money is defined differently" in folder.stdout, folder.stdout

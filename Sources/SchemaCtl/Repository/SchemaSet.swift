@@ -27,6 +27,8 @@ final class SchemaSet {
 
     /// The files asked about, in order: each given file, then the `.avsc` files under each given directory.
     let selected: [String]
+    /// Files given from outside the library's directories: their definitions shadow the library's.
+    private let shadowing: Set<String>
     /// Which files define each full name (selected files first, then the library's).
     private var definers: [String: [String]] = [:]
     /// A definition's text per (name, file), to tell two files defining a name alike from differently.
@@ -59,7 +61,7 @@ final class SchemaSet {
     /// The files of a working tree. `arguments`: files and directories; `library`: directories whose files only
     /// resolve names.
     convenience init(arguments: [String], library: [String]) throws {
-        let (selected, libraryFiles) = try SchemaSet.expand(arguments: arguments, library: library)
+        let (selected, libraryFiles, outsiders) = try SchemaSet.expandMarkingOutsiders(arguments: arguments, library: library)
         var contents: [String: [UInt8]] = [:]
         var errors: [String: InputError] = [:]
         for path in selected + libraryFiles {
@@ -69,7 +71,7 @@ final class SchemaSet {
                 errors[path] = error
             }
         }
-        self.init(selected: selected, contents: contents, readErrors: errors)
+        self.init(selected: selected, contents: contents, readErrors: errors, shadowing: outsiders)
     }
 
     /// The named types of file contents already read: a check over many revisions meets the same blobs again.
@@ -84,9 +86,10 @@ final class SchemaSet {
     /// `blobIDs` (git's ids of the contents) let `index` remember what a blob defines across sets.
     init(
         selected: [String], contents: [String: [UInt8]], readErrors: [String: InputError] = [:], index: DefinitionIndex? = nil,
-        blobIDs: [String: String] = [:]
+        blobIDs: [String: String] = [:], shadowing: Set<String> = []
     ) {
         self.selected = selected
+        self.shadowing = shadowing
         self.contentsByPath = contents
         self.readErrors = readErrors
         let chosen = Set(selected)
@@ -113,6 +116,13 @@ final class SchemaSet {
 
     /// The selected files (given files, then `.avsc` files under given directories, each once) and the library's.
     static func expand(arguments: [String], library: [String]) throws -> (selected: [String], library: [String]) {
+        let (selected, libraryFiles, _) = try expandMarkingOutsiders(arguments: arguments, library: library)
+        return (selected, libraryFiles)
+    }
+
+    /// As `expand`, with the selected files that lie outside the library's directories (an edited copy, standard
+    /// input): their definitions shadow the library's.
+    static func expandMarkingOutsiders(arguments: [String], library: [String]) throws -> (selected: [String], library: [String], outsiders: Set<String>) {
         var selected: [String] = []
         for argument in arguments {
             if argument != "-", SchemaSet.isDirectory(argument) {
@@ -131,10 +141,14 @@ final class SchemaSet {
         let identity = { (path: String) in path == "-" ? path : GitRepository.realPath(path) ?? SchemaSet.normalized(path) }
         selected = selected.map(SchemaSet.normalized).filter { seen.insert(identity($0)).inserted }
         var libraryFiles: [String] = []
+        var libraryIdentities = Set<String>()
         for directory in library where SchemaSet.isDirectory(directory) {
-            libraryFiles += SchemaSet.schemaFiles(under: directory).map(SchemaSet.normalized).filter { seen.insert(identity($0)).inserted }
+            let found = SchemaSet.schemaFiles(under: directory).map(SchemaSet.normalized)
+            libraryIdentities.formUnion(found.map(identity))
+            libraryFiles += found.filter { seen.insert(identity($0)).inserted }
         }
-        return (selected, libraryFiles)
+        let outsiders = Set(selected.filter { !libraryIdentities.contains(identity($0)) })
+        return (selected, libraryFiles, library.isEmpty ? [] : outsiders)
     }
 
     /// Parses `path` (and, first, the files whose types it uses). Errors name the file; two files defining a
@@ -144,8 +158,11 @@ final class SchemaSet {
         if let error = failed[path] { throw error }
         // A type this file defines that another file defines differently is an error whether or not anything
         // uses it: which of the two a reader gets would depend on the order of files.
+        // A file given from outside the library shadows the library's files (an edited copy of schemas/order.avsc
+        // checked on its own): it conflicts only with another such file; a library file with the others.
+        let isShadowing = shadowing.contains(path)
         for (name, texts) in definitionText where texts[path] != nil {
-            if let other = texts.first(where: { $0.key != path && $0.value != texts[path] })?.key {
+            if let other = texts.first(where: { $0.key != path && $0.value != texts[path] && shadowing.contains($0.key) == isShadowing })?.key {
                 let error = InputError(description: "\(path): type \(name) is defined differently in \(path) and \(other); keep one definition and use it by name")
                 failed[path] = error
                 throw error
@@ -279,6 +296,9 @@ final class SchemaSet {
     private func definition(of names: [String], except path: String) -> (String, [String])? {
         for name in names {
             let files = (definers[name] ?? []).filter { $0 != path }
+            // A name a file given from outside the library defines is taken from there, the library's copies aside.
+            let given = files.filter { shadowing.contains($0) }
+            if !given.isEmpty { return (name, given) }
             if !files.isEmpty { return (name, files) }
         }
         return nil
