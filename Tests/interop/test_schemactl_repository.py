@@ -476,3 +476,13 @@ def test_an_edited_copy_outside_the_library_shadows_its_original(repository):
           {"type": "record", "name": "Money", "namespace": "com.acme.common", "fields": [{"name": "cents", "type": "long"}]})
     folder = schemactl("validate", "schemas/", cwd=repository)
     assert folder.returncode == 2 and "type com.acme.common.Money is defined differently" in folder.stdout, folder.stdout
+
+
+def test_a_problem_at_a_type_from_another_file_is_annotated_there(history):
+    # Address loses `city`: Order (FULL) can no longer be read by its old version; the problem's path ends at the
+    # Address that Customer holds, so the annotation goes to address.avsc.
+    edit(history / "common" / "address.avsc", lambda d: d["fields"].pop(1))
+    result = schemactl("check", "schemas/order.avsc", "--against-git", "HEAD", "--format", "github", cwd=history)
+    errors = [line for line in result.stdout.splitlines() if line.startswith("::error file=")]
+    assert result.returncode == 1 and len(errors) == 1, result.stdout
+    assert errors[0].startswith("::error file=common/address.avsc,") and "breaks schemas/order.avsc" in errors[0], errors

@@ -12,7 +12,9 @@ struct FileReport {
     /// For people: the file's lines, ending with a newline.
     let text: String
     /// GitHub workflow commands, one a line, ending with a newline; each carries the file of its problem.
-    let github: String
+    var github: String { makeGithub() }
+    /// Built only when GitHub output is asked for: placing each problem on its file parses schemas again.
+    private let makeGithub: () -> String
     /// This file's part of the JSON document.
     let json: JSONValue
 
@@ -22,15 +24,16 @@ struct FileReport {
         self.path = path
         self.verdict = verdict
         self.text = message + "\n"
-        self.github = "::\(annotation) file=\(percentEscaped(path, "%\r\n:,")),title=\(percentEscaped(title, "%\r\n:,"))::\(percentEscaped(message, "%\r\n"))\n"
+        let line = "::\(annotation) file=\(percentEscaped(path, "%\r\n:,")),title=\(percentEscaped(title, "%\r\n:,"))::\(percentEscaped(message, "%\r\n"))\n"
+        self.makeGithub = { line }
         self.json = .object([("path", .string(path)), ("verdict", .string(verdict.rawValue)), ("message", .string(message))] + extra)
     }
 
-    init(path: String, verdict: Verdict, text: String, github: String, json: JSONValue) {
+    init(path: String, verdict: Verdict, text: String, github: @autoclosure @escaping () -> String, json: JSONValue) {
         self.path = path
         self.verdict = verdict
         self.text = text
-        self.github = github
+        self.makeGithub = github
         self.json = json
     }
 

@@ -48,6 +48,7 @@ final class SchemaSet {
         return found
     }
     private var loaded: [String: Loaded] = [:]
+    private var resolvedDocuments: [String: (root: JSONValue, definitions: [String: String])] = [:]
     static let maximumDepth = 256
     private var failed: [String: InputError] = [:]
     /// For a file invalid because a file it uses is: the file invalid on its own, and its error.
@@ -382,10 +383,19 @@ extension SchemaSet {
     /// The file defining the named type that JSON pointer `pointer` (a problem's path in `loaded`'s schema, as
     /// the checker reports it) lies inside, when that is another file than `loaded`'s own; nil otherwise.
     func definingFile(of pointer: String, in loaded: Loaded) -> String? {
-        guard !loaded.dependencies.isEmpty || !loaded.copiedFrom.isEmpty, let root = try? JSONParser.parse(loaded.schema.resolvedText) else { return nil }
-        var texts: [(String, String)] = []
-        SchemaSet.definitions(in: root, namespace: "", into: &texts)
-        let definitions = Dictionary(texts, uniquingKeysWith: { first, _ in first })
+        guard !loaded.dependencies.isEmpty || !loaded.copiedFrom.isEmpty else { return nil }
+        // The resolved document and its definitions, once a file (a report places every problem of it).
+        let resolved: (root: JSONValue, definitions: [String: String])
+        if let known = resolvedDocuments[loaded.path] {
+            resolved = known
+        } else {
+            guard let root = try? JSONParser.parse(loaded.schema.resolvedText) else { return nil }
+            var texts: [(String, String)] = []
+            SchemaSet.definitions(in: root, namespace: "", into: &texts)
+            resolved = (root, Dictionary(texts, uniquingKeysWith: { first, _ in first }))
+            resolvedDocuments[loaded.path] = resolved
+        }
+        let (root, definitions) = resolved
         var value = root
         var namespace = ""
         var inside: String?
@@ -405,6 +415,14 @@ extension SchemaSet {
             }
             guard let next = object[segment] else { return nil }
             value = next
+        }
+        // A problem at a type itself (a record from another file no longer readable as a whole) is that type's.
+        if case .string(let name) = value, definitions[SchemaSet.resolve(name, namespace: namespace)] != nil {
+            inside = SchemaSet.resolve(name, namespace: namespace)
+        } else if case .object(let object) = value, case .string(let kind)? = object["type"], ["record", "error", "enum", "fixed"].contains(kind),
+            let name = object["name"]?.stringValue
+        {
+            inside = SchemaSet.resolve(name.split(separator: ".").last.map(String.init) ?? name, namespace: SchemaSet.innerNamespace(of: object, namespace: namespace))
         }
         guard let inside, let files = definers[inside], !files.contains(loaded.path) else { return nil }
         return files.first
