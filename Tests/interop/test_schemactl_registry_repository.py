@@ -140,6 +140,15 @@ def test_subjects_are_matched_from_the_project_directory_only(registry, reposito
     assert {entry["path"]: entry["subject"] for entry in json.loads(mapped.stdout)["files"]}["schemas/order.avsc"] == "orders-value"
 
 
+def test_a_registry_refusing_writes_gets_a_report_per_file(registry, repository):
+    assert requests.put(f"{registry.url}/mode", json={"mode": "READONLY"}, timeout=10).status_code == 200
+    result = schemactl("register", "schemas/customer.avsc", "--format", "json", cwd=repository, url=registry.url)
+    assert result.returncode == 2, result.stdout + result.stderr
+    document = json.loads(result.stdout)
+    assert [entry["verdict"] for entry in document["files"]] == ["refused", "skipped", "skipped"], document
+    assert document["files"][0]["errorCode"] == 42205 and document["summary"] == "3 files: 0 registered, 2 NOT REGISTERED, 1 REFUSED"
+
+
 def test_a_refused_dependency_stops_what_uses_it(registry, repository):
     assert schemactl("register", "schemas/", cwd=repository, url=registry.url).returncode == 0
     before = {subject: subject_versions(registry, subject) for subject in ("address", "customers-value", "orders-value", "country")}

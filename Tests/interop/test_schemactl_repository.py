@@ -486,3 +486,8 @@ def test_a_problem_at_a_type_from_another_file_is_annotated_there(history):
     errors = [line for line in result.stdout.splitlines() if line.startswith("::error file=")]
     assert result.returncode == 1 and len(errors) == 1, result.stdout
     assert errors[0].startswith("::error file=common/address.avsc,") and "breaks schemas/order.avsc" in errors[0], errors
+
+
+def test_the_repository_root_as_a_directory(history):
+    result = schemactl("check", ".", "--against-git", "HEAD", "--level", "BACKWARD_TRANSITIVE", cwd=history)
+    assert result.returncode == 0 and result.stdout.splitlines()[-1] == "12 files: 12 compatible", result.stdout + result.stderr

@@ -4,7 +4,7 @@ import AvroCodec
 /// each output format prints for it.
 struct FileReport {
     enum Verdict: String {
-        case compatible, incompatible, new, invalid, deleted, registered, unchanged, skipped, valid
+        case compatible, incompatible, new, invalid, deleted, registered, unchanged, skipped, valid, refused
     }
 
     let path: String
@@ -65,7 +65,7 @@ func printReports(
     }
     let summary = summaryLine(reports, counted: counted)
     let failed = reports.contains { $0.verdict == .incompatible || $0.verdict == .skipped }
-    let invalid = reports.contains { $0.verdict == .invalid }
+    let invalid = reports.contains { $0.verdict == .invalid || $0.verdict == .refused }
     switch format {
     case .text: print(summary)
     case .github: print("::\(invalid || failed ? "error" : "notice") title=\(percentEscaped(summaryTitle, "%\r\n:,"))::\(percentEscaped(summary, "%\r\n"))")
@@ -90,6 +90,7 @@ func summaryLine(_ reports: [FileReport], counted: FileReport.Verdict) -> String
     if count(.unchanged) > 0 { parts.append("\(count(.unchanged)) already registered") }
     if count(.valid) > 0 || counted == .valid { parts.append("\(count(.valid)) valid") }
     if count(.skipped) > 0 { parts.append("\(count(.skipped)) NOT REGISTERED") }
+    if count(.refused) > 0 { parts.append("\(count(.refused)) REFUSED") }
     if count(.invalid) > 0 { parts.append("\(count(.invalid)) INVALID") }
     var line = "\(files.count) file\(files.count == 1 ? "" : "s"): " + parts.joined(separator: ", ")
     if count(.new) > 0 { line += " (\(count(.new)) new)" }

@@ -172,7 +172,7 @@ struct GitRepository {
     /// files those directories ever held (one `git log`).
     func pathsEverUnder(_ directories: [String], from revision: String) throws -> [String] {
         guard !directories.isEmpty else { return [] }
-        let result = try git(["log", "--format=", "--name-only", "--no-renames", revision, "--"] + directories)
+        let result = try git(["log", "--format=", "--name-only", "--no-renames", revision, "--"] + directories.map { $0.isEmpty ? "." : $0 })
         guard result.status == 0 else { throw InputError(description: "--against-git: git log failed: \(result.errorText)") }
         return Array(Set(String(decoding: result.output, as: UTF8.self).split(separator: "\n").map(String.init))).filter { $0.hasSuffix(".avsc") }.sorted()
     }
@@ -197,7 +197,7 @@ struct GitRepository {
 
     /// The commits reachable from `revision` that changed any of `paths`, oldest first (parents before children).
     func commits(touching paths: [String], from revision: String) throws -> [String] {
-        let result = try git(["log", "--format=%H", "--topo-order", "--reverse", revision, "--"] + paths)
+        let result = try git(["log", "--format=%H", "--topo-order", "--reverse", revision, "--"] + paths.map { $0.isEmpty ? "." : $0 })
         guard result.status == 0 else { throw InputError(description: "--against-git: git log failed: \(result.errorText)") }
         return String(decoding: result.output, as: UTF8.self).split(separator: "\n").map(String.init)
     }

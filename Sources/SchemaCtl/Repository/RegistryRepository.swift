@@ -141,13 +141,15 @@ struct RegistryRepository {
                         annotation: "notice", title: "registered",
                         extra: [("subject", .string(entry.subject)), ("id", .integer(Int64(id))), ("version", .integer(Int64(found.version))), referenceMembers]))
             } catch {
-                guard case .rejected(let status, _, let message) = error, status == 409 || status == 422 else { throw error }
+                // A refusal (incompatible, a read-only subject, no permission, a reference too deep) is this file's
+                // verdict, and the report goes on; an outage ends the run (exit 3).
+                guard case .rejected(let status, let code, let message) = error else { throw error }
                 reports.append(
                     FileReport(
-                        path: entry.path, verdict: status == 409 ? .incompatible : .invalid,
-                        message: "\(status == 409 ? "INCOMPATIBLE" : "REFUSED"): \(entry.path) under \(entry.subject): \(message)",
+                        path: entry.path, verdict: status == 409 ? .incompatible : .refused,
+                        message: "\(status == 409 ? "INCOMPATIBLE" : "REFUSED"): \(entry.path) under \(entry.subject): \(message) (HTTP \(status), error \(code))",
                         annotation: "error", title: status == 409 ? "incompatible with \(entry.subject)" : "refused by the registry",
-                        extra: [("subject", .string(entry.subject))]))
+                        extra: [("subject", .string(entry.subject)), ("status", .integer(Int64(status))), ("errorCode", .integer(Int64(code)))]))
             }
         }
         return reports
@@ -170,63 +172,74 @@ struct RegistryRepository {
             if let references, let found = try await client.lookupVersion(subject: entry.subject, schema: entry.text, references: references) {
                 versions[entry.path] = found.version
             }
-            let inline = references == nil
-            let neededBy = entry.isSelected ? "" : " (used by the files given: register sends it too)"
-            let sent = inline ? entry.loaded.schema.resolvedText : entry.text
-            let inlineNote =
-                inline
-                ? " (\(entry.loaded.dependencies.filter { versions[$0] == nil }.joined(separator: ", ")) not registered yet: their types checked inline)" : ""
-            let existing = try await client.versions(subject: entry.subject) ?? []
-            guard !existing.isEmpty else {
+            do throws(RegistryClientError) {
+                try await reports.append(check(entry, client: client, version: version, references: references, versions: versions, declaredLevel: declaredLevel))
+            } catch {
+                guard case .rejected(let status, let code, let message) = error else { throw error }
                 reports.append(
                     FileReport(
-                        path: entry.path, verdict: .new,
-                        message: "COMPATIBLE: \(entry.path): subject \(entry.subject) does not exist yet at \(client.baseURL), so there is nothing to break\(neededBy)",
-                        annotation: "notice", title: "new subject", extra: [("subject", .string(entry.subject))]))
-                continue
+                        path: entry.path, verdict: .refused, message: "REFUSED: \(entry.path) under \(entry.subject): \(message) (HTTP \(status), error \(code))",
+                        annotation: "error", title: "refused by the registry", extra: [("subject", .string(entry.subject))]))
             }
-            let level = try await client.level(subject: entry.subject)
-            if let declared = declaredLevel(entry.subject), declared.rawValue != level {
-                printError(
-                    "note: \(entry.path): schemactl.toml declares \(declared.rawValue) for \(entry.subject), the registry checks it at \(level) (set it with schemactl config --subject \(entry.subject) --set \(declared.rawValue))")
-            }
-            let result = try await client.checkCompatibility(subject: entry.subject, schema: sent, references: references ?? [], version: version)
-            let against = version.map { "version \($0)" } ?? "version\(existing.count == 1 ? "" : "s") \(existing.map(String.init).joined(separator: ", "))"
-            let extra: [(String, JSONValue)] = [
-                ("subject", .string(entry.subject)), ("level", .string(level)), ("messages", .array(result.messages.map(JSONValue.string))),
-                ("inline", .bool(inline)),
-            ]
-            if result.isCompatible {
-                reports.append(
-                    FileReport(
-                        path: entry.path, verdict: .compatible,
-                        message: "COMPATIBLE: \(entry.path) is \(level) compatible with subject \(entry.subject) (\(against)) at \(client.baseURL)\(inlineNote)\(neededBy)",
-                        annotation: "notice", title: "schema compatible", extra: extra))
-                continue
-            }
-            let headline = "INCOMPATIBLE: \(entry.path) is not \(level) compatible with subject \(entry.subject) (\(against)) at \(client.baseURL)\(inlineNote)\(neededBy)"
-            var report = headline + "\n\n"
-            for message in result.messages { report += "  \(message)\n" }
-            let file = percentEscaped(entry.path, "%\r\n:,")
-            let title = percentEscaped("incompatible with \(entry.subject)", "%\r\n:,")
-            // One annotation a problem: the fix messages (they carry the error type and path), else the error types.
-            let fixes = result.messages.filter { $0.hasPrefix("{fix:") }
-            let problems = fixes.isEmpty ? result.messages.filter { $0.hasPrefix("{errorType:") } : fixes
-            var github = ""
-            for message in problems.isEmpty ? [result.messages.joined(separator: " ")] : problems {
-                // A problem inside a type from another file is annotated there, where the fix goes.
-                if let definer = Self.problemPath(in: message).flatMap({ set.definingFile(of: $0, in: entry.loaded) }) {
-                    let through = percentEscaped("incompatible with \(entry.subject), breaks \(entry.path)", "%\r\n:,")
-                    github += "::error file=\(percentEscaped(definer, "%\r\n:,")),title=\(through)::\(percentEscaped(message, "%\r\n"))\n"
-                } else {
-                    github += "::error file=\(file),title=\(title)::\(percentEscaped(message, "%\r\n"))\n"
-                }
-            }
-            reports.append(
-                FileReport(
-                    path: entry.path, verdict: .incompatible, text: report, github: github,
-                    json: .object([("path", .string(entry.path)), ("verdict", .string("incompatible")), ("message", .string(headline))] + extra)))
         }
         return reports
+    }
+
+    /// One file's online check (`references`: its dependencies' registered versions, nil when one is not).
+    private func check(
+        _ entry: Entry, client: RegistryClient, version: String?, references: [SchemaReferenceToVersion]?, versions: [String: Int],
+        declaredLevel: (String) -> CompatibilityLevel?
+    ) async throws(RegistryClientError) -> FileReport {
+        let inline = references == nil
+        let neededBy = entry.isSelected ? "" : " (used by the files given: register sends it too)"
+        let sent = inline ? entry.loaded.schema.resolvedText : entry.text
+        let inlineNote =
+            inline
+            ? " (\(entry.loaded.dependencies.filter { versions[$0] == nil }.joined(separator: ", ")) not registered yet: their types checked inline)" : ""
+        let existing = try await client.versions(subject: entry.subject) ?? []
+        guard !existing.isEmpty else {
+            return FileReport(
+                path: entry.path, verdict: .new,
+                message: "COMPATIBLE: \(entry.path): subject \(entry.subject) does not exist yet at \(client.baseURL), so there is nothing to break\(neededBy)",
+                annotation: "notice", title: "new subject", extra: [("subject", .string(entry.subject))])
+        }
+        let level = try await client.level(subject: entry.subject)
+        if let declared = declaredLevel(entry.subject), declared.rawValue != level {
+            printError(
+                "note: \(entry.path): schemactl.toml declares \(declared.rawValue) for \(entry.subject), the registry checks it at \(level) (set it with schemactl config --subject \(entry.subject) --set \(declared.rawValue))")
+        }
+        let result = try await client.checkCompatibility(subject: entry.subject, schema: sent, references: references ?? [], version: version)
+        let against = version.map { "version \($0)" } ?? "version\(existing.count == 1 ? "" : "s") \(existing.map(String.init).joined(separator: ", "))"
+        let extra: [(String, JSONValue)] = [
+            ("subject", .string(entry.subject)), ("level", .string(level)), ("messages", .array(result.messages.map(JSONValue.string))),
+            ("inline", .bool(inline)),
+        ]
+        if result.isCompatible {
+            return FileReport(
+                path: entry.path, verdict: .compatible,
+                message: "COMPATIBLE: \(entry.path) is \(level) compatible with subject \(entry.subject) (\(against)) at \(client.baseURL)\(inlineNote)\(neededBy)",
+                annotation: "notice", title: "schema compatible", extra: extra)
+        }
+        let headline = "INCOMPATIBLE: \(entry.path) is not \(level) compatible with subject \(entry.subject) (\(against)) at \(client.baseURL)\(inlineNote)\(neededBy)"
+        var report = headline + "\n\n"
+        for message in result.messages { report += "  \(message)\n" }
+        let file = percentEscaped(entry.path, "%\r\n:,")
+        let title = percentEscaped("incompatible with \(entry.subject)", "%\r\n:,")
+        // One annotation a problem: the fix messages (they carry the error type and path), else the error types.
+        let fixes = result.messages.filter { $0.hasPrefix("{fix:") }
+        let problems = fixes.isEmpty ? result.messages.filter { $0.hasPrefix("{errorType:") } : fixes
+        var github = ""
+        for message in problems.isEmpty ? [result.messages.joined(separator: " ")] : problems {
+            // A problem inside a type from another file is annotated there, where the fix goes.
+            if let definer = Self.problemPath(in: message).flatMap({ set.definingFile(of: $0, in: entry.loaded) }) {
+                let through = percentEscaped("incompatible with \(entry.subject), breaks \(entry.path)", "%\r\n:,")
+                github += "::error file=\(percentEscaped(definer, "%\r\n:,")),title=\(through)::\(percentEscaped(message, "%\r\n"))\n"
+            } else {
+                github += "::error file=\(file),title=\(title)::\(percentEscaped(message, "%\r\n"))\n"
+            }
+        }
+        return FileReport(
+            path: entry.path, verdict: .incompatible, text: report, github: github,
+            json: .object([("path", .string(entry.path)), ("verdict", .string("incompatible")), ("message", .string(headline))] + extra))
     }
 }
