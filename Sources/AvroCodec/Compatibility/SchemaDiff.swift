@@ -71,6 +71,8 @@ public struct SchemaChange: Sendable, Equatable {
         /// A union branch only one version has (`old`/`new`: its type); a type that becomes or stops being a union
         /// is a `typeChanged` ("made optional", "made required" when `null` comes or goes).
         case unionBranchAdded, unionBranchRemoved
+        /// The same branches in another order (a union's default is its first branch's; the fingerprint changes).
+        case unionBranchesReordered
     }
 
     /// What changed.
@@ -127,7 +129,15 @@ private struct DiffWalker {
                     break
                 }
             }
-            for case (let oldIndex?, let newIndex?) in pairs {
+            let kept = pairs.compactMap { pair in pair.old.flatMap { old in pair.new.map { (old, $0) } } }
+            if kept.map(\.0) != kept.map(\.0).sorted() {
+                let before = kept.sorted { $0.0 < $1.0 }.map { typeText(oldBranches[$0.0], in: old) }
+                let after = kept.map { typeText(newBranches[$0.1], in: new) }
+                report(
+                    .unionBranchesReordered, path, old: before.joined(separator: ", "), new: after.joined(separator: ", "),
+                    "union branches reordered: [\(before.joined(separator: ", "))] → [\(after.joined(separator: ", "))]")
+            }
+            for (oldIndex, newIndex) in kept {
                 compare(oldBranches[oldIndex], newBranches[newIndex], at: path + "/" + branchKey(newBranches[newIndex], in: new))
             }
         case (.union(let oldBranches), _):
@@ -237,7 +247,7 @@ private struct DiffWalker {
             report(.defaultAdded, path, old: nil, new: value.compactText, "default added: \(value.compactText)")
         case (let value?, nil):
             report(.defaultRemoved, path, old: value.compactText, new: nil, "default removed (was \(value.compactText))")
-        case (let before?, let after?) where before != after:
+        case (let before?, let after?) where !Self.sameValue(before, after):
             report(.defaultChanged, path, old: before.compactText, new: after.compactText, "default changed: \(before.compactText) → \(after.compactText)")
         default:
             break
@@ -360,6 +370,21 @@ private struct DiffWalker {
     private func logicalText(_ logicalType: LogicalType) -> String {
         if case .decimal(let precision, let scale) = logicalType { return "decimal(\(precision),\(scale))" }
         return logicalType.name
+    }
+
+    /// Whether two defaults are the same value: members in any order, `1` and `1.0` alike.
+    static func sameValue(_ first: JSONValue, _ second: JSONValue) -> Bool {
+        switch (first, second) {
+        case (.integer(let a), .double(let b)), (.double(let b), .integer(let a)):
+            return Double(a) == b
+        case (.array(let a), .array(let b)):
+            return a.count == b.count && zip(a, b).allSatisfy { sameValue($0, $1) }
+        case (.object(let a), .object(let b)):
+            guard a.members.count == b.members.count else { return false }
+            return a.members.allSatisfy { member in b[member.key].map { sameValue(member.value, $0) } ?? false }
+        default:
+            return first == second
+        }
     }
 
     private func defaultText(_ value: JSONValue?) -> String {

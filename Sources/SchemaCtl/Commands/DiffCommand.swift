@@ -187,8 +187,9 @@ struct DiffCommand: AsyncParsableCommand {
     private func registrySides(library: [String]) async throws -> (old: Side, new: Side) {
         let target = subject ?? subjectName(for: files.first ?? "", explicit: nil)
         let registered = RegisteredSchemas(client: options.client)
+        let fromFile = try files.first.map { try Self.fileSide($0, library: library) }  // a bad file before any request
         let old = try await registered.side(subject: target, version: from ?? "latest")
-        if let file = files.first { return (old, try Self.fileSide(file, library: library)) }
+        if let fromFile { return (old, fromFile) }
         return (old, try await registered.side(subject: target, version: to ?? "latest"))
     }
 
