@@ -63,8 +63,9 @@ struct GitHistoryCheck {
         // The files given and the files they use: `register` would send those too, so each is checked against
         // its own history (a changed shared type can break its own subject while every file using it is fine).
         var checked = current.selected
+        var inChecked = Set(checked)
         for path in current.selected {
-            for used in current.closure(of: path) where !checked.contains(used) { checked.append(used) }
+            for used in current.closure(of: path) where inChecked.insert(used).inserted { checked.append(used) }
         }
         var plans: [(path: String, plan: Result<Plan, InputError>)] = []
         for path in checked {
@@ -304,10 +305,11 @@ extension SchemaSet {
     /// The files whose types `path` uses, directly or through others (copied in or referenced); `path` must load.
     func closure(of path: String) -> [String] {
         var found: [String] = []
+        var seen: Set<String> = [path]
         var pending = [path]
         while let next = pending.popLast() {
             guard let loaded = try? load(next) else { continue }
-            for file in loaded.dependencies + loaded.copiedFrom.sorted() where file != path && !found.contains(file) {
+            for file in loaded.dependencies + loaded.copiedFrom.sorted() where seen.insert(file).inserted {
                 found.append(file)
                 pending.append(file)
             }
