@@ -141,9 +141,9 @@ struct RegistryRepository {
                         annotation: "notice", title: "registered",
                         extra: [("subject", .string(entry.subject)), ("id", .integer(Int64(id))), ("version", .integer(Int64(found.version))), referenceMembers]))
             } catch {
-                // A refusal (incompatible, a read-only subject, no permission, a reference too deep) is this file's
-                // verdict, and the report goes on; an outage ends the run (exit 3).
-                guard case .rejected(let status, let code, let message) = error else { throw error }
+                // A refusal of this file (incompatible, a read-only subject, a reference too deep) is its verdict, and
+                // the report goes on; credentials refused (401/403) or an outage end the run (exit 2 / 3).
+                guard case .rejected(let status, let code, let message) = error, status == 409 || status == 422 else { throw error }
                 reports.append(
                     FileReport(
                         path: entry.path, verdict: status == 409 ? .incompatible : .refused,
@@ -175,7 +175,7 @@ struct RegistryRepository {
             do throws(RegistryClientError) {
                 try await reports.append(check(entry, client: client, version: version, references: references, versions: versions, declaredLevel: declaredLevel))
             } catch {
-                guard case .rejected(let status, let code, let message) = error else { throw error }
+                guard case .rejected(let status, let code, let message) = error, status == 422 else { throw error }
                 reports.append(
                     FileReport(
                         path: entry.path, verdict: .refused, message: "REFUSED: \(entry.path) under \(entry.subject): \(message) (HTTP \(status), error \(code))",
