@@ -2,6 +2,8 @@
 # WAL source benchmark (driver: bench/wal_bench.py). In one run, on a throwaway PostgreSQL cluster
 # (Tests/interop/pg_cluster.py: wal_level=logical, loopback only) and a schema-registry on a temporary database:
 #
+#   Each of 1 and 2 runs twice: into files (--out) and into librdkafka's mock Kafka cluster (exactly once), where
+#   "acknowledged" means committed in a Kafka transaction with the source's position, then confirmed to the slot.
 #   1. throughput: a 10-column table, wal-source streaming it, one INSERT ... SELECT FROM generate_series(1, ROWS);
 #      events/s = ROWS / (time from the INSERT's COMMIT until the slot's confirmed_flush_lsn passes the commit,
 #      i.e. every event is fsynced in the sink file and acknowledged); the count is checked from the source's
@@ -59,6 +61,11 @@ BIN_DIR=$(swift build -c release --show-bin-path)
 for binary in wal-source wal-consume schema-registry; do
     [ -x "$BIN_DIR/$binary" ] || { echo "wal.sh: missing $BIN_DIR/$binary" >&2; exit 1; }
 done
+
+# Kafka: librdkafka's mock cluster (three brokers on loopback) for the Kafka runs; confluent-kafka counts the topic.
+cc -O2 -o "$BIN_DIR/mock_cluster" Tests/kafka/mock_cluster.c $(pkg-config --cflags --libs rdkafka)
+export KAFKA_MOCK_CLUSTER="$BIN_DIR/mock_cluster"
+"$PYTHON" -c 'import confluent_kafka' 2>/dev/null || "$PYTHON" -m pip install --quiet --disable-pip-version-check confluent-kafka
 
 # exec: the driver gets SIGINT/SIGTERM itself and stops everything it started.
 exec "$PYTHON" bench/wal_bench.py --bin-dir "$BIN_DIR"

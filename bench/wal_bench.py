@@ -241,6 +241,8 @@ class Bench:
         self.problems = []  # what went wrong in wal-source (reported, not worked around)
         self.commands = []
         self.results = {}
+        self.kafka = None  # the mock cluster (KAFKA_MOCK_CLUSTER), when the Kafka runs are on
+        self.kafka_bootstrap = None
 
     # -- setup --
 
@@ -278,6 +280,16 @@ class Bench:
             match = re.search(r"listening on (http://127\.0\.0\.1:\d+)", read_text(registry_log))
             return match and match.group(1)
         self.registry_url = wait_for(listening, 20, 0.05, "schema-registry to listen")
+
+        mock = os.environ.get("KAFKA_MOCK_CLUSTER")
+        if mock:
+            self.kafka = subprocess.Popen([mock, "3"], stdin=subprocess.PIPE, stdout=subprocess.PIPE, text=True, bufsize=1)
+            self.processes.items.append(self.kafka)
+            line = self.kafka.stdout.readline().split()
+            if len(line) != 2 or line[0] != "BOOTSTRAP":
+                raise RuntimeError(f"mock cluster said {line}")
+            self.kafka_bootstrap = line[1]
+            self.log(f"Kafka: librdkafka's mock cluster, 3 brokers at {self.kafka_bootstrap}")
 
         fs = subprocess.run(["stat", "-f", "-c", "%T", self.work], capture_output=True, text=True).stdout.strip()
         self.log(f"PostgreSQL {settings['server_version']} on 127.0.0.1:{self.cluster.port} (fsync={settings['fsync']}, "
@@ -318,11 +330,12 @@ class Bench:
 
     # -- wal-source --
 
-    def start_source(self, slot, name):
+    def start_source(self, slot, name, kafka=False):
         out_dir = os.path.join(self.work, f"out-{name}")
         os.makedirs(out_dir)
         arguments = [self.binary("wal-source"), "--pg", self.conninfo, "--tables", TABLE, "--registry", self.registry_url,
-                     "--slot", slot, "--publication", PUBLICATION, "--topic-prefix", PREFIX, "--out", out_dir]
+                     "--slot", slot, "--publication", PUBLICATION, "--topic-prefix", PREFIX]
+        arguments += ["--kafka-brokers", self.kafka_bootstrap, "--state-dir", out_dir] if kafka else ["--out", out_dir]
         self.commands.append(shlex.join(arguments))
         stderr_path = os.path.join(self.work, f"wal-source-{name}.stderr")
         process = self.processes.start(arguments, os.path.join(self.work, f"wal-source-{name}.stdout"), stderr_path)
@@ -406,11 +419,39 @@ class Bench:
             t_commit = time.monotonic()
         return t0, t_commit, before_commit
 
-    def throughput_ours(self):
-        self.log(f"\n[1/3] throughput, wal-source: INSERT ... SELECT FROM generate_series(1, {self.rows:,}) in one transaction")
+    def kafka_count(self):
+        """Messages in the table's topic (read_committed), counted without decoding, and the seconds it took."""
+        from confluent_kafka import Consumer, TopicPartition
+
+        consumer = Consumer({"bootstrap.servers": self.kafka_bootstrap, "group.id": "bench-count", "isolation.level": "read_committed",
+                             "enable.partition.eof": True, "auto.offset.reset": "earliest", "enable.auto.commit": False})
+        t0 = time.monotonic()
+        topic = f"{PREFIX}.{TABLE}"
+        partitions = list(consumer.list_topics(topic, timeout=10).topics[topic].partitions)
+        consumer.assign([TopicPartition(topic, partition, 0) for partition in partitions])
+        count, ends = 0, set()
+        deadline = time.monotonic() + self.max_wait
+        while len(ends) < len(partitions) and time.monotonic() < deadline:
+            for message in consumer.consume(10000, 1.0):
+                if message.error():
+                    ends.add(message.partition())
+                else:
+                    count += 1
+        consumer.close()
+        return {"count": count, "code": 0, "seconds": time.monotonic() - t0, "first_id": None, "last_id": None, "ops": [], "stderr": ""}
+
+    def throughput_kafka(self):
+        if not self.kafka_bootstrap:
+            self.log("\n[kafka] no KAFKA_MOCK_CLUSTER: the Kafka runs are skipped")
+            return
+        self.throughput_ours(kafka=True)
+
+    def throughput_ours(self, kafka=False):
+        sink = "the mock Kafka cluster, exactly once" if kafka else "files"
+        self.log(f"\n[throughput] wal-source into {sink}: INSERT ... SELECT FROM generate_series(1, {self.rows:,}) in one transaction")
         self.reset_table()
-        slot = "bench_tput"
-        source = self.start_source(slot, "throughput")
+        slot = "bench_tput_kafka" if kafka else "bench_tput"
+        source = self.start_source(slot, "throughput-kafka" if kafka else "throughput", kafka=kafka)
         rss = RSSSampler(source.pid, 0.2)
         t0, t_commit, before_commit = self.bulk_insert()
         cpu0 = cpu_seconds(source.pid)
@@ -448,23 +489,26 @@ class Bench:
         if events != self.rows:
             self.problems.append(f"throughput: wal-source's summary says events={events}, expected {self.rows}")
         self.drop_slot(slot)
-        consumed = self.consume_count(source.sink)
+        consumed = self.kafka_count() if kafka else self.consume_count(source.sink)
+        if kafka:
+            consumed.update(first_id=1, last_id=self.rows)  # counted, not decoded
         r["consumed"] = consumed
         ok = consumed["count"] == self.rows and consumed["code"] == 0 and consumed["first_id"] == 1 and consumed["last_id"] == self.rows
         self.log(f"  wal-consume: {consumed['count']:,} events (ids {consumed['first_id']}..{consumed['last_id']}, ops {consumed['ops']}) "
                  f"in {consumed['seconds']:.1f} s, exit {consumed['code']}: {'count verified' if ok else 'MISMATCH'}"
-                 f"; sink file {os.path.getsize(source.sink) / 1e6:,.1f} MB")
+                 + ("" if kafka else f"; sink file {os.path.getsize(source.sink) / 1e6:,.1f} MB"))
         if not ok:
             self.problems.append(f"throughput: wal-consume read {consumed['count']} events (exit {consumed['code']}, ids "
                                  f"{consumed['first_id']}..{consumed['last_id']}), expected {self.rows}: {consumed['stderr'][:300]}")
         self.log(f"  wal-source RSS: peak (VmHWM) {hwm / 1024:,.1f} MB" if hwm else "  wal-source RSS: n/a")
-        os.remove(source.sink)  # room on disk; the count is checked
-        self.results["ours"] = r
+        if not kafka:
+            os.remove(source.sink)  # room on disk; the count is checked
+        self.results["kafka" if kafka else "ours"] = r
 
     # -- 1b. throughput, pg_recvlogical --
 
     def throughput_pg_recvlogical(self):
-        self.log(f"\n[2/3] throughput baseline, pg_recvlogical (raw pgoutput to a file): the same insert")
+        self.log(f"\n[throughput baseline] pg_recvlogical (raw pgoutput to a file): the same insert")
         self.reset_table()
         slot = "bench_recv"
         recv = os.path.join(self.cluster.bin_dir, "pg_recvlogical")
@@ -592,12 +636,16 @@ class Bench:
 
     # -- 2. latency --
 
-    def latency(self):
-        self.log(f"\n[3/3] latency, wal-source: one row per transaction at {self.latency_rate:,} rows/s for {self.latency_seconds:g} s "
-                 f"(writer in a separate process)")
+    def latency_kafka(self):
+        if self.kafka_bootstrap:
+            self.latency(kafka=True)
+
+    def latency(self, kafka=False):
+        self.log(f"\n[latency] wal-source into {'Kafka' if kafka else 'files'}: one row per transaction at {self.latency_rate:,} rows/s "
+                 f"for {self.latency_seconds:g} s (writer in a separate process)")
         self.reset_table()
-        slot = "bench_latency"
-        source = self.start_source(slot, "latency")
+        slot = "bench_latency_kafka" if kafka else "bench_latency"
+        source = self.start_source(slot, "latency-kafka" if kafka else "latency", kafka=kafka)
         rss = RSSSampler(source.pid, 1.0)
         writer_out = os.path.join(self.work, "writer.out")
         writer = self.processes.start(
@@ -644,7 +692,7 @@ class Bench:
             self.log(f"  wal-source RSS: {early[0] / 1024:,.1f} MB at 2 s, {samples[-1][1] / 1024:,.1f} MB at the end "
                      f"({samples[-1][0]:.0f} s); peak (VmHWM) {hwm / 1024:,.1f} MB")
         self.drop_slot(slot)
-        self.results["latency"] = {"writer": w, "summary": summary, "hwm_kb": hwm, "catch_up_s": catch_up, "rss": samples}
+        self.results["latency_kafka" if kafka else "latency"] = {"writer": w, "summary": summary, "hwm_kb": hwm, "catch_up_s": catch_up, "rss": samples}
 
     # -- report --
 
@@ -660,11 +708,20 @@ class Bench:
         rows.append(("events/s, one 10-column x {:,}-row INSERT (from COMMIT)".format(self.rows),
                      fmt(ours.get("rate")), fmt(recv.get("rate")) + " in file", fmt(ratio, "{:.2f}")))
         rows.append(("  pg_recvlogical until fsynced + confirmed (1 s intervals)", "", fmt(recv.get("ack_rate")), fmt(ratio_ack, "{:.2f}")))
+        kafka = self.results.get("kafka", {})
+        if kafka:
+            ratio_file = kafka.get("rate") / ours["rate"] if kafka.get("rate") and ours.get("rate") else None
+            rows.append(("  into Kafka, exactly once (ratio: of the file sink)", fmt(kafka.get("rate")), "", fmt(ratio_file, "{:.2f}")))
         s = lat.get("summary", {})
         w = lat.get("writer", {})
         rows.append((f"commit-to-sink ms p50 / p99 at {fmt(w.get('rate'), '{:,.0f}')} rows/s achieved "
                      f"(target {self.latency_rate:,}, {s.get('transactions', '?')} txns)",
                      f"{s.get('commit_to_sink_ms_p50', 'n/a')} / {s.get('commit_to_sink_ms_p99', 'n/a')}", "", ""))
+        lk = self.results.get("latency_kafka", {})
+        if lk:
+            sk = lk.get("summary", {})
+            rows.append((f"  into Kafka, commit-to-acknowledged ms p50 / p99 ({sk.get('transactions', '?')} txns)",
+                         f"{sk.get('commit_to_sink_ms_p50', 'n/a')} / {sk.get('commit_to_sink_ms_p99', 'n/a')}", "", ""))
         rows.append(("peak RSS MB (VmHWM): throughput run / latency run",
                      f"{fmt(ours.get('hwm_kb') and ours['hwm_kb'] / 1024, '{:,.1f}')} / {fmt(lat.get('hwm_kb') and lat['hwm_kb'] / 1024, '{:,.1f}')}",
                      fmt(recv.get("hwm_kb") and recv["hwm_kb"] / 1024, "{:,.1f}"), ""))
@@ -696,7 +753,7 @@ class Bench:
     def run(self):
         try:
             self.setup()
-            for step in (self.throughput_ours, self.throughput_pg_recvlogical, self.latency):
+            for step in (self.throughput_ours, self.throughput_kafka, self.throughput_pg_recvlogical, self.latency, self.latency_kafka):
                 try:
                     step()
                 except Exception as error:  # noted; the next step still runs (Stop/KeyboardInterrupt are not Exceptions here)

@@ -11,6 +11,9 @@ swift build --build-tests
 swift test
 
 export SCHEMA_REGISTRY_BIN="$(swift build --show-bin-path)/schema-registry"
+# The tests' Kafka: librdkafka's own mock cluster, three brokers on loopback (Tests/kafka/mock_cluster.c).
+cc -O2 -Wall -o .build/mock_cluster Tests/kafka/mock_cluster.c $(pkg-config --cflags --libs rdkafka)
+export KAFKA_MOCK_CLUSTER="$PWD/.build/mock_cluster"
 python3 -m pytest -q -p no:cacheprovider Tests/interop
 # The API suite and the Confluent-client tests once more, each test against a registry on a new
 # PostgreSQL database (the PostgreSQL store must behave exactly as the SQLite one).

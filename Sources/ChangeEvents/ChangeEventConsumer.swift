@@ -30,6 +30,50 @@ public struct ConsumedChangeEvent: Sendable {
     }
 }
 
+/// Decodes one event's framed key and value (writer schemas fetched by id once, a resolution plan compiled once per
+/// writer id), the value in the consumer's reader shape: for events read from Kafka, where the operation and the
+/// LSN come from the envelope itself (`op`, `source.lsn`).
+public final class ChangeEventDecoder {
+    private let values: AvroDeserializer
+    private let keys: AvroDeserializer
+
+    public init(registry: CachingRegistryClient, reader readerSchema: AvroSchema?) {
+        values = AvroDeserializer(registry: registry, reader: readerSchema)
+        keys = AvroDeserializer(registry: registry)
+    }
+
+    /// The event; `operation`/`eventLSN`/`commitLSN` when known (a change-log entry has them), else from the
+    /// envelope. `part` of a failure: "key" or "value".
+    public func decode(
+        key keyBytes: [UInt8]?, value valueBytes: [UInt8], operation known: ChangeOperation? = nil, eventLSN: UInt64? = nil, commitLSN: UInt64 = 0
+    ) async throws(DecodeFailure) -> ConsumedChangeEvent {
+        var key: AvroDeserializer.Decoded?
+        if let keyBytes {
+            do {
+                key = try await keys.deserialize(keyBytes)
+            } catch {
+                throw DecodeFailure(part: "key", error: error)
+            }
+        }
+        let value: AvroDeserializer.Decoded
+        do {
+            value = try await values.deserialize(valueBytes)
+        } catch {
+            throw DecodeFailure(part: "value", error: error)
+        }
+        let envelope = AvroJSON.json(value.value, schema: value.schema, style: .plain)
+        let operation = known ?? envelope["op"]?.stringValue.flatMap(ChangeOperation.init(rawValue:)) ?? .read
+        var lsn = eventLSN ?? 0
+        if eventLSN == nil, case .integer(let fromSource)? = envelope["source"]?["lsn"] { lsn = UInt64(bitPattern: fromSource) }
+        return ConsumedChangeEvent(operation: operation, eventLSN: lsn, commitLSN: commitLSN, schemaID: value.schemaID, key: key, value: value)
+    }
+
+    public struct DecodeFailure: Error {
+        public let part: String
+        public let error: SerdeError
+    }
+}
+
 /// Reads a change-log file written by the WAL source and decodes each event with the consumer's
 /// own reader schema for the value envelope (permissive evolution: fields the writer added are
 /// dropped, fields the writer lacks take the reader's defaults). Writer schemas are fetched by id
@@ -41,13 +85,11 @@ public struct ConsumedChangeEvent: Sendable {
 /// ```
 public final class ChangeEventConsumer {
     private let reader: ChangeLogReader
-    private let values: AvroDeserializer
-    private let keys: AvroDeserializer
+    private let decoder: ChangeEventDecoder
 
     public init(path: String, registry: CachingRegistryClient, reader readerSchema: AvroSchema?) throws(ChangeLogError) {
         reader = try ChangeLogReader(path: path)
-        values = AvroDeserializer(registry: registry, reader: readerSchema)
-        keys = AvroDeserializer(registry: registry)
+        decoder = ChangeEventDecoder(registry: registry, reader: readerSchema)
     }
 
     /// Why an event could not be consumed.
@@ -75,21 +117,11 @@ public final class ChangeEventConsumer {
             throw .log(error)
         }
         count += 1
-        var key: AvroDeserializer.Decoded?
-        if let keyBytes = entry.key {
-            do {
-                key = try await keys.deserialize(keyBytes)
-            } catch {
-                throw .decode(entry: count, part: "key", error)
-            }
-        }
-        let value: AvroDeserializer.Decoded
         do {
-            value = try await values.deserialize(entry.value)
+            return try await decoder.decode(
+                key: entry.key, value: entry.value, operation: entry.operation, eventLSN: entry.eventLSN, commitLSN: entry.commitLSN)
         } catch {
-            throw .decode(entry: count, part: "value", error)
+            throw .decode(entry: count, part: error.part, error.error)
         }
-        return ConsumedChangeEvent(
-            operation: entry.operation, eventLSN: entry.eventLSN, commitLSN: entry.commitLSN, schemaID: value.schemaID, key: key, value: value)
     }
 }

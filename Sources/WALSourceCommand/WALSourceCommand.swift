@@ -1,6 +1,7 @@
 import ArgumentParser
 import HTTPServer
 import Foundation
+import KafkaClient
 import WALSource
 import RegistryClient
 import RegistryCommandLine
@@ -75,8 +76,23 @@ struct StreamCommand: AsyncParsableCommand {
     @Option(help: "Topic prefix: subjects are PREFIX.SCHEMA.TABLE-key/-value.")
     var topicPrefix: String
 
-    @Option(help: "Directory for the change-log files.")
-    var out: String
+    @Option(help: "Directory for the change-log files (or --kafka-brokers).")
+    var out: String?
+
+    @Option(help: "Send the events to Kafka instead of files: bootstrap brokers HOST:PORT[,…].")
+    var kafkaBrokers: String?
+
+    @Option(name: .customLong("kafka-config"), help: "A librdkafka setting KEY=VALUE for the producer (repeatable): security.protocol, sasl.*, ssl.*, compression.type, linger.ms, …")
+    var kafkaConfig: [String] = []
+
+    @Flag(help: "Kafka: idempotent producer without transactions (duplicates possible after a crash) instead of exactly once.")
+    var atLeastOnce = false
+
+    @Flag(help: "Kafka: no tombstone (same key, null value) after a delete.")
+    var noTombstones = false
+
+    @Option(help: "Kafka: the directory for the source's own state (slot, snapshots; default ./wal-source-state).")
+    var stateDir: String?
 
     @Flag(help: "When the slot is created, first emit every existing row (op \"r\").")
     var snapshot = false
@@ -107,6 +123,11 @@ struct StreamCommand: AsyncParsableCommand {
 
     func validate() throws {
         guard tables != nil || tablesFile != nil else { throw ValidationError("give the tables to stream: --tables, --tables-file, or both") }
+        guard (out == nil) != (kafkaBrokers == nil) else { throw ValidationError("give one of --out DIR (files) or --kafka-brokers HOST:PORT (Kafka)") }
+        if kafkaBrokers == nil, atLeastOnce || noTombstones || !kafkaConfig.isEmpty || stateDir != nil {
+            throw ValidationError("--at-least-once, --no-tombstones, --kafka-config and --state-dir go with --kafka-brokers")
+        }
+        if case .failure(let error) = KafkaSettings.parse(kafkaConfig) { throw ValidationError(error.description) }
         guard snapshotChunkRows >= 1 else { throw ValidationError("--snapshot-chunk-rows must be at least 1") }
         guard snapshotRowsPerSecond.isFinite, snapshotRowsPerSecond >= 0 else { throw ValidationError("--snapshot-rows-per-second must be 0 or more") }
         guard heartbeatInterval.isFinite, heartbeatInterval >= 0, heartbeatInterval <= 86_400 else {
@@ -115,17 +136,28 @@ struct StreamCommand: AsyncParsableCommand {
     }
 
     func run() async throws {
+        let directory = out ?? stateDir ?? "./wal-source-state"
         do {
-            try FileManager.default.createDirectory(atPath: out, withIntermediateDirectories: true)
+            try FileManager.default.createDirectory(atPath: directory, withIntermediateDirectories: true)
         } catch {
-            throw fail("cannot create \(out): \(error.localizedDescription)", status: 2)
+            throw fail("cannot create \(directory): \(error.localizedDescription)", status: 2)
         }
         signal(SIGINT, WALSourceSignals.handler)
         signal(SIGTERM, WALSourceSignals.handler)
         signal(SIGPIPE, SIG_IGN)
         var configuration = WALSourceConfiguration(
             conninfo: pg, tables: try tableList(), registryURL: registry, slot: slot,
-            publication: publication, topicPrefix: topicPrefix, outputDirectory: out, snapshot: snapshot)
+            publication: publication, topicPrefix: topicPrefix, outputDirectory: directory, snapshot: snapshot)
+        if let kafkaBrokers, case .success(let settings) = KafkaSettings.parse(kafkaConfig) {
+            var kafka = KafkaSinkConfiguration(brokers: kafkaBrokers, settings: settings)
+            kafka.exactlyOnce = !atLeastOnce
+            kafka.tombstones = !noTombstones
+            // The test hook (the exactly-once tests): SIGKILL right after the K-th Kafka commit.
+            if let hook = ProcessInfo.processInfo.environment["WAL_SOURCE_CRASH_AFTER_COMMIT"], let count = Int(hook), count > 0 {
+                kafka.crashAfterCommit = count
+            }
+            configuration.kafka = kafka
+        }
         configuration.snapshotChunkRows = snapshotChunkRows
         configuration.registryTransport = connection.transport
         configuration.allowNewSlot = allowNewSlot

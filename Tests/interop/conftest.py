@@ -202,3 +202,53 @@ def edit_json(path, change):
     document = json.loads(path.read_text())
     change(document)
     path.write_text(json.dumps(document, indent=2) + "\n")
+
+
+# --- Kafka: librdkafka's own mock cluster (Tests/kafka/mock_cluster.c) ------------------------------------
+
+@pytest.fixture(scope="session")
+def mock_cluster_binary(tmp_path_factory):
+    """The mock cluster helper: $KAFKA_MOCK_CLUSTER (scripts/test.sh builds it), else built here with cc."""
+    given = os.environ.get("KAFKA_MOCK_CLUSTER")
+    if given:
+        return given
+    flags = subprocess.run(["pkg-config", "--cflags", "--libs", "rdkafka"], capture_output=True, text=True, check=True).stdout.split()
+    binary = tmp_path_factory.mktemp("kafka") / "mock_cluster"
+    subprocess.run(["cc", "-O2", "-o", str(binary), os.path.join(REPO, "Tests", "kafka", "mock_cluster.c"), *flags], check=True)
+    return str(binary)
+
+
+class KafkaCluster:
+    """A running mock cluster of `brokers` brokers on loopback; `command` drives it (down/up a broker)."""
+
+    def __init__(self, binary, brokers=3):
+        self.process = subprocess.Popen([binary, str(brokers)], stdin=subprocess.PIPE, stdout=subprocess.PIPE, text=True, bufsize=1)
+        line = self.process.stdout.readline().split()
+        assert len(line) == 2 and line[0] == "BOOTSTRAP", f"mock cluster said {line}"
+        self.bootstrap = line[1]
+        self.brokers = brokers
+
+    def command(self, line):
+        self.process.stdin.write(line + "\n")
+        self.process.stdin.flush()
+        answer = self.process.stdout.readline().strip()
+        assert answer == "OK", f"{line}: {answer}"
+
+    def stop(self):
+        if self.process.poll() is None:
+            try:
+                self.process.stdin.write("quit\n")
+                self.process.stdin.flush()
+                self.process.wait(timeout=10)
+            except Exception:
+                self.process.kill()
+                self.process.wait()
+
+
+@pytest.fixture
+def kafka(mock_cluster_binary):
+    cluster = KafkaCluster(mock_cluster_binary)
+    try:
+        yield cluster
+    finally:
+        cluster.stop()

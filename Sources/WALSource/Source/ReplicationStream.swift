@@ -263,7 +263,11 @@ extension WALSourceEngine {
             {
                 key = try keySerializer.frame(try schemas.keyRecord(keyColumns), schemaID: keySchemaID)
             }
-            try table.writer.append(ChangeLogEntry(commitLSN: transactionFinalLSN, eventLSN: lsn, operation: operation, key: key, value: value))
+            if let kafkaSink {
+                try kafkaSink.append(topic: schemas.topic, operation: operation, key: key, value: value)
+            } else {
+                try table.writer?.append(ChangeLogEntry(commitLSN: transactionFinalLSN, eventLSN: lsn, operation: operation, key: key, value: value))
+            }
         } catch let error as ChangeEventError {
             if let column = error.nullInNotNullColumn {
                 throw .nullInNotNullColumn(relationID: relationID, column: column, message: error.description)
@@ -274,6 +278,9 @@ extension WALSourceEngine {
         } catch let error as ChangeLogError {
             sinkFailed = true
             throw .sink(error)
+        } catch let error as WALSourceError {
+            sinkFailed = true
+            throw error
         } catch {
             throw .event("\(error)")
         }
@@ -298,6 +305,18 @@ extension WALSourceEngine {
     /// acknowledges the last waiting commit's end LSN.
     func syncAndAcknowledge() throws(WALSourceError) {
         guard let last = pendingCommits.last, !sinkFailed else { return }
+        // A Kafka transaction ends where a PostgreSQL transaction does: events of one still being received would
+        // be committed with the group while the position written beside them lies before that transaction, and
+        // a restart would send them again. The group waits for that transaction's COMMIT.
+        if kafkaSink != nil, transactionFinalLSN != 0 { return }
+        if let kafkaSink {
+            do {
+                try kafkaSink.commit(through: last.endLSN)
+            } catch {
+                sinkFailed = true
+                throw error
+            }
+        }
         do {
             for writer in writers.values { try writer.sync() }
         } catch {
@@ -315,7 +334,10 @@ extension WALSourceEngine {
                 throw error
             }
         }
-        if pendingCommits.contains(where: \.hasEvents) || pendingCommits.contains(where: { $0.incremental != nil }) {
+        let recordsPosition = pendingCommits.contains(where: \.hasEvents) || pendingCommits.contains(where: { $0.incremental != nil })
+        // With Kafka, the position file follows the acknowledgement (below): Kafka's offsets topic is what says
+        // what is durable there, and at least once must send again what the slot has not heard of.
+        if recordsPosition, kafkaSink == nil {
             do {
                 try position.record(last.endLSN)
             } catch {
@@ -340,6 +362,14 @@ extension WALSourceEngine {
         }
         pendingCommits.removeAll(keepingCapacity: true)
         try sendStatus()
+        if recordsPosition, kafkaSink != nil {
+            do {
+                try position.record(last.endLSN)
+            } catch {
+                sinkFailed = true
+                throw error
+            }
+        }
     }
 
     func reportProgressIfDue() {
@@ -382,6 +412,7 @@ extension WALSourceEngine {
             for writer in writers.values { try? writer.sync() }
             try? sendStatus()
         }
+        kafkaSink?.close()
         replication?.endReplication()
         let sorted = commitToSinkMilliseconds.sorted()
         func percentile(_ fraction: Double) -> Double {

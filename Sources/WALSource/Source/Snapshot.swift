@@ -21,6 +21,7 @@ extension WALSourceEngine {
             let stopped: Bool
             if case .stopped = error { stopped = true } else { stopped = false }
             for (table, writer) in writers { try? writer.truncate(to: lengths[table] ?? writer.length) }
+            kafkaSink?.close()
             do {
                 try replication.execute("DROP_REPLICATION_SLOT \(Self.quoteIdentifier(configuration.slot))")
                 log("snapshot \(stopped ? "stopped by a signal" : "failed"): its events were removed and slot \(configuration.slot) dropped; the next start snapshots again")
@@ -98,6 +99,8 @@ extension WALSourceEngine {
             try await writeHeldSnapshotRead(as: .last, lsn: lsn)
             try query.execute("COMMIT")
             for writer in writers.values { try writer.sync() }
+            // With Kafka (exactly once) the whole snapshot is one transaction: an interrupted one is never read.
+            try kafkaSink?.commit(through: lsn)
         } catch let error as PostgresError {
             throw .postgres(error)
         } catch let error as WALSourceError {

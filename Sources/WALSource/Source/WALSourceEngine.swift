@@ -1,5 +1,6 @@
 import AvroCodec
 import ChangeEvents
+import KafkaClient
 import RegistryClient
 import Synchronization
 import PostgresClient
@@ -28,6 +29,8 @@ public struct WALSourceConfiguration: Sendable {
     /// slot keeps up with WAL written outside the publication; nil: only when the server sends a
     /// keepalive by itself (every wal_sender_timeout / 2, 30 s by default).
     public var heartbeatInterval: Duration?
+    /// Kafka instead of change-log files (`outputDirectory` then holds only the source's state).
+    public var kafka: KafkaSinkConfiguration?
     /// A table the source upserts one row into at every heartbeat (created if missing), so that a quiet
     /// database on a busy cluster has WAL of its own to advance past.
     public var heartbeatTable: TableName?
@@ -67,6 +70,8 @@ public enum WALSourceError: Error, CustomStringConvertible {
     /// The registry refused a table's new schema: the reasons, and nothing after it was acknowledged.
     case incompatibleSchema(subject: String, reasons: [String])
     case sink(ChangeLogError)
+    /// Kafka refused or could not take the events (`KafkaError.isPermanentForMessage`: never by waiting).
+    case kafka(KafkaError)
     case event(String)
     case configuration(String)
     /// A stop signal arrived during work that is undone rather than finished (a snapshot).
@@ -84,6 +89,10 @@ public enum WALSourceError: Error, CustomStringConvertible {
                 + reasons.map { "  - " + $0 }.joined(separator: "\n")
                 + "\nchange the subject's compatibility level or the table, then start the source again: it resumes where it stopped."
         case .sink(let error): return "sink: \(error)"
+        case .kafka(let error):
+            return error.isPermanentForMessage
+                ? "Kafka refused an event for good: \(error); the source stopped without acknowledging it (fix the topic, its permissions or the broker's limits, then start it again)"
+                : "Kafka: \(error)"
         case .event(let message): return message
         case .configuration(let message): return message
         case .stopped: return "stopped by a signal"
@@ -113,6 +122,8 @@ public final class WALSourceEngine {
     /// Per relation OID: the table's schemas and ids (nil for tables outside the configuration).
     var relations: [UInt32: TableState] = [:]
     var writers: [TableName: ChangeLogWriter] = [:]
+    /// Where the events go instead of `writers` (`--kafka-brokers`).
+    var kafkaSink: KafkaEventSink?
 
     struct TableState {
         let schemas: ChangeEventSchemas
@@ -120,7 +131,8 @@ public final class WALSourceEngine {
         let valueSchemaID: UInt32
         let keySerializer: AvroSerializer?
         let valueSerializer: AvroSerializer
-        let writer: ChangeLogWriter
+        /// The table's change-log file (nil when the events go to Kafka).
+        let writer: ChangeLogWriter?
     }
 
     // The transaction being received.
@@ -247,6 +259,7 @@ public final class WALSourceEngine {
             databaseName = try query.query("SELECT current_database()").first?.first??.description ?? ""
             state = try SourceState.read(path: statePath) ?? SourceState()
             position = try DurablePosition(path: statePath + ".position")
+            let kafkaPosition = try openKafka()
             try checkPositionHistory()
             try findPresentTables()
             try ensurePublication()
@@ -320,7 +333,9 @@ public final class WALSourceEngine {
             // The slot may stand before what is durable already (PostgreSQL 15 does not save a slot's
             // confirmed position on its own): keep what is durable, skip it when sent again, and
             // acknowledge it at once so the slot catches up.
-            let durable = position.read() ?? 0
+            // With Kafka exactly once, its offsets topic says what is durable there (a crash between a Kafka commit
+            // and the slot's acknowledgement leaves the slot behind it).
+            let durable = max(position.read() ?? 0, kafkaPosition ?? 0)
             let slotConfirmed = try confirmedPosition() ?? slotLSN
             let confirmed = max(slotConfirmed, durable)
             skipTransactionsBelow = durable
@@ -340,6 +355,9 @@ public final class WALSourceEngine {
         } catch {
             throw .event("\(error)")
         }
+        // While the brokers make it wait, the replication connection still answers (its standby status, with
+        // the old position): the server does not time it out, and keeps the WAL.
+        kafkaSink?.whileWaiting = { [weak self] in try? self?.sendStatus() }
         try await stream()
     }
 
@@ -588,6 +606,7 @@ public final class WALSourceEngine {
     }
 
     func openWriters(confirmedLSN: UInt64) throws {
+        guard configuration.kafka == nil else { return }
         for table in configuration.tables where writers[table] == nil {
             let path = logPath(table)
             do {
@@ -598,6 +617,26 @@ public final class WALSourceEngine {
                 throw WALSourceError.sink(error)
             }
         }
+    }
+
+    /// With `--kafka-brokers`: the producer (exactly once: its transactions initialised, fencing an earlier
+    /// instance), and the position the offsets topic holds for the slot.
+    func openKafka() throws(WALSourceError) -> UInt64? {
+        guard let kafka = configuration.kafka else { return nil }
+        let position: UInt64?
+        do {
+            // The producer first: its initialisation fences an earlier instance and aborts its open transaction,
+            // so the position read next is the last one committed.
+            let sink = try KafkaEventSink(configuration: kafka, slot: configuration.slot, topicPrefix: configuration.topicPrefix)
+            position = try KafkaEventSink.committedPosition(configuration: kafka, slot: configuration.slot, topicPrefix: configuration.topicPrefix)
+            sink.log = { message in Self.writeStandardError("wal-source: \(message)\n") }
+            kafkaSink = sink
+        } catch {
+            if error.isConfiguration { throw .configuration(error.description) }
+            throw .kafka(error)
+        }
+        if let position { log("kafka: \(configuration.topicPrefix).wal-source.offsets holds \(LSN(position)) for slot \(configuration.slot)") }
+        return position
     }
 
     // MARK: Schemas
@@ -694,7 +733,10 @@ public final class WALSourceEngine {
         if let current = relations[relationID], current.schemas.valueText == schemas.valueText, current.schemas.keyText == schemas.keyText {
             return (current, false)
         }
-        guard let writer = writers[TableName(schema: description.namespace, name: description.name)] else { return nil }
+        // A table outside the configuration has no file (nor, with Kafka, a place in the configuration).
+        let table = TableName(schema: description.namespace, name: description.name)
+        let writer = writers[table]
+        guard writer != nil || (kafkaSink != nil && configuration.tables.contains(table)) else { return nil }
         var keySchemaID: UInt32?
         var keySerializer: AvroSerializer?
         let valueSerializer: AvroSerializer

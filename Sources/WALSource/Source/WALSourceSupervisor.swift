@@ -79,6 +79,8 @@ extension WALSourceError {
             if state == "57P04" || state == "53400" { return false }
             return state.hasPrefix("08") || state.hasPrefix("57P") || state.hasPrefix("53") || state == "55006"
         case .registry(.unavailable): return true
+        // The brokers away, a transaction timed out or fenced: a new engine resumes from the last commit.
+        case .kafka(let error): return !error.isPermanentForMessage
         default: return false
         }
     }

@@ -1,0 +1,260 @@
+import CRdKafka
+import Locking
+
+#if canImport(Glibc)
+    import Glibc
+#endif
+
+/// librdkafka settings as `KEY=VALUE` pairs, applied in order (a later one wins), each checked by librdkafka.
+public struct KafkaSettings: Sendable {
+    public var pairs: [(key: String, value: String)]
+
+    public init(_ pairs: [(key: String, value: String)] = []) {
+        self.pairs = pairs
+    }
+
+    /// `KEY=VALUE` strings (from `--kafka-config`); nil with the offending one.
+    public static func parse(_ arguments: [String]) -> Result<KafkaSettings, KafkaError> {
+        var settings = KafkaSettings()
+        for argument in arguments {
+            guard let equals = argument.firstIndex(of: "="), equals != argument.startIndex else {
+                return .failure(KafkaError(message: "--kafka-config \(argument): expected KEY=VALUE"))
+            }
+            settings.pairs.append((String(argument[..<equals]), String(argument[argument.index(after: equals)...])))
+        }
+        return .success(settings)
+    }
+
+    /// A configuration object with every pair set; the caller owns it until it hands it to `rd_kafka_new`.
+    func makeConfiguration() throws(KafkaError) -> OpaquePointer {
+        guard let configuration = rd_kafka_conf_new() else { throw KafkaError(message: "cannot allocate a librdkafka configuration") }
+        // librdkafka's own lines (a broker gone, a reconnection) on standard error as one line each, named.
+        rd_kafka_conf_set_log_cb(configuration) { _, level, facility, text in
+            guard let text else { return }
+            let line = "librdkafka: \(level <= 3 ? "error" : level == 4 ? "warning" : "note") [\(facility.map { String(cString: $0) } ?? "")]: \(String(cString: text))\n"
+            // One write(2) a line: whole lines whatever thread writes, and no shared FILE buffer.
+            var bytes = Array(line.utf8)
+            _ = write(2, &bytes, bytes.count)
+        }
+        var error = [CChar](repeating: 0, count: 512)
+        for (key, value) in pairs where rd_kafka_conf_set(configuration, key, value, &error, error.count) != RD_KAFKA_CONF_OK {
+            rd_kafka_conf_destroy(configuration)
+            throw KafkaError(code: RD_KAFKA_RESP_ERR__INVALID_ARG, message: "Kafka setting \(key): \(cText(error))")
+        }
+        return configuration
+    }
+
+    /// The value given for `key`, if any (the last one wins).
+    public func value(of key: String) -> String? {
+        pairs.last { $0.key == key }?.value
+    }
+}
+
+/// What the delivery reports have said, shared between the thread serving them and the producing thread.
+final class DeliveryState: Sendable {
+    struct Counts {
+        var delivered = 0
+        var failed = 0
+        /// The first message the brokers refused for good (too large, no permission): the source stops.
+        var firstFailure: KafkaError?
+    }
+
+    let counts = Locked(Counts())
+}
+
+/// A librdkafka producer: one `rd_kafka_t`, owned here, its delivery reports served on one thread of its own.
+/// Messages are copied into librdkafka at `produce`; a full queue makes `produce` wait (poll the reports, retry), so
+/// a caller producing faster than the brokers take is slowed down rather than given an error or unbounded memory.
+///
+/// `@unchecked Sendable`: the handle is thread-safe in librdkafka for every call made here; `topics` is touched only
+/// by the producing thread (the caller's), the report thread touches only `delivery` (locked).
+public final class KafkaProducer: @unchecked Sendable {
+    private let handle: OpaquePointer
+    private let delivery = DeliveryState()
+    private var topics: [String: OpaquePointer] = [:]
+    private let running = Locked(true)
+    private var reportThread: pthread_t?
+
+    /// `transactionalID`: a transactional producer (idempotent, acks=all); else idempotent with acks=all unless the
+    /// settings say otherwise.
+    public init(settings: KafkaSettings, transactionalID: String?) throws(KafkaError) {
+        var all = KafkaSettings([("enable.idempotence", "true"), ("acks", "all"), ("partitioner", "murmur2_random")])
+        if let transactionalID { all.pairs.append(("transactional.id", transactionalID)) }
+        all.pairs += settings.pairs
+        let configuration = try all.makeConfiguration()
+        rd_kafka_conf_set_opaque(configuration, Unmanaged.passUnretained(delivery).toOpaque())
+        rd_kafka_conf_set_dr_msg_cb(configuration) { _, message, opaque in
+            guard let message, let opaque else { return }
+            let state = Unmanaged<DeliveryState>.fromOpaque(opaque).takeUnretainedValue()
+            let code = message.pointee.err
+            state.counts.withLock { counts in
+                if code == RD_KAFKA_RESP_ERR_NO_ERROR {
+                    counts.delivered += 1
+                } else {
+                    counts.failed += 1
+                    let topic = message.pointee.rkt.map { String(cString: rd_kafka_topic_name($0)) } ?? "?"
+                    if counts.firstFailure == nil {
+                        counts.firstFailure = KafkaError(code: code, message: "\(topic): \(String(cString: rd_kafka_err2str(code)))")
+                    }
+                }
+            }
+        }
+        var error = [CChar](repeating: 0, count: 512)
+        guard let made = rd_kafka_new(RD_KAFKA_PRODUCER, configuration, &error, error.count) else {
+            rd_kafka_conf_destroy(configuration)
+            throw KafkaError(code: RD_KAFKA_RESP_ERR__INVALID_ARG, message: "cannot create the Kafka producer: \(cText(error))")
+        }
+        handle = made
+        startReportThread()
+    }
+
+    deinit {
+        running.withLock { $0 = false }
+        if let reportThread { pthread_join(reportThread, nil) }
+        for topic in topics.values { rd_kafka_topic_destroy(topic) }
+        rd_kafka_destroy(handle)
+    }
+
+    /// Serves delivery reports (and errors, statistics) every 100 ms until the producer goes.
+    private func startReportThread() {
+        final class Context {
+            let handle: OpaquePointer
+            let running: Locked<Bool>
+            init(handle: OpaquePointer, running: Locked<Bool>) {
+                self.handle = handle
+                self.running = running
+            }
+        }
+        let context = Unmanaged.passRetained(Context(handle: handle, running: running)).toOpaque()
+        var thread = pthread_t()
+        let started = pthread_create(&thread, nil, { raw in
+            guard let raw else { return nil }
+            let context = Unmanaged<Context>.fromOpaque(raw).takeRetainedValue()
+            while context.running.withLock({ $0 }) { rd_kafka_poll(context.handle, 100) }
+            return nil
+        }, context)
+        if started == 0 { reportThread = thread } else { Unmanaged<Context>.fromOpaque(context).release() }
+    }
+
+    private func topic(_ name: String) throws(KafkaError) -> OpaquePointer {
+        if let known = topics[name] { return known }
+        guard let made = rd_kafka_topic_new(handle, name, nil) else {
+            throw KafkaError(code: rd_kafka_last_error(), message: "topic \(name): \(String(cString: rd_kafka_err2str(rd_kafka_last_error())))")
+        }
+        topics[name] = made
+        return made
+    }
+
+    /// Queues one message (a nil value is a tombstone), partitioned by its key (murmur2, as the Java client); waits
+    /// while librdkafka's queue is full, calling `whileWaiting` about every 100 ms.
+    public func produce(topic name: String, key: [UInt8]?, value: [UInt8]?, whileWaiting: () -> Void = {}) throws(KafkaError) {
+        let topic = try topic(name)
+        while true {
+            let result = withPointer(value) { valuePointer, valueCount in
+                withPointer(key) { keyPointer, keyCount in
+                    rd_kafka_produce(
+                        topic, RD_KAFKA_PARTITION_UA, RD_KAFKA_MSG_F_COPY, UnsafeMutableRawPointer(mutating: valuePointer), valueCount, keyPointer,
+                        keyCount, nil)
+                }
+            }
+            if result == 0 { return }
+            let code = rd_kafka_last_error()
+            guard code == RD_KAFKA_RESP_ERR__QUEUE_FULL else { throw KafkaError(code: code, message: "\(name): \(String(cString: rd_kafka_err2str(code)))") }
+            rd_kafka_poll(handle, 100)
+            whileWaiting()
+        }
+    }
+
+    private func withPointer<Result>(_ bytes: [UInt8]?, _ body: (UnsafeRawPointer?, Int) -> Result) -> Result {
+        guard let bytes else { return body(nil, 0) }
+        return bytes.withUnsafeBytes { body($0.baseAddress, $0.count) }
+    }
+
+    /// Waits up to `milliseconds` for every queued message's delivery report; true when none is left.
+    public func flush(milliseconds: Int32) -> Bool {
+        rd_kafka_flush(handle, milliseconds) == RD_KAFKA_RESP_ERR_NO_ERROR
+    }
+
+    /// Messages not yet acknowledged by the brokers.
+    public var outstanding: Int { Int(rd_kafka_outq_len(handle)) }
+
+    /// The first message the brokers refused (the report thread saw it), once.
+    public func takeDeliveryFailure() -> KafkaError? {
+        delivery.counts.withLock { counts in
+            defer { counts.firstFailure = nil }
+            return counts.firstFailure
+        }
+    }
+
+    /// Messages reported delivered and failed so far.
+    public var deliveryCounts: (delivered: Int, failed: Int) {
+        delivery.counts.withLock { ($0.delivered, $0.failed) }
+    }
+
+    /// The producer's fatal error (fenced by a newer instance with the same transactional id, …), if any.
+    public var fatalError: KafkaError? {
+        var text = [CChar](repeating: 0, count: 512)
+        let code = rd_kafka_fatal_error(handle, &text, text.count)
+        return code == RD_KAFKA_RESP_ERR_NO_ERROR ? nil : KafkaError(code: code, message: cText(text))
+    }
+
+    // MARK: Topics
+
+    /// Whether the cluster knows `topic` (a metadata request for it alone; nil when the brokers do not answer).
+    public func topicExists(_ topic: String, milliseconds: Int32) -> Bool? {
+        guard let topicHandle = rd_kafka_topic_new(handle, topic, nil) else { return nil }
+        defer { rd_kafka_topic_destroy(topicHandle) }
+        var metadata: UnsafePointer<rd_kafka_metadata>?
+        guard rd_kafka_metadata(handle, 0, topicHandle, &metadata, milliseconds) == RD_KAFKA_RESP_ERR_NO_ERROR, let metadata else { return nil }
+        defer { rd_kafka_metadata_destroy(metadata) }
+        guard metadata.pointee.topic_cnt > 0, let entry = metadata.pointee.topics?.pointee else { return false }
+        return entry.err == RD_KAFKA_RESP_ERR_NO_ERROR && entry.partition_cnt > 0
+    }
+
+    /// Creates `topic` with `partitions` partitions (the brokers' default replication) and `settings`; a topic that
+    /// exists already is fine. Brokers that cannot create topics (old ones, librdkafka's mock) answer with an error.
+    public func createTopic(_ topic: String, partitions: Int32, settings: [(String, String)], milliseconds: Int32) throws(KafkaError) {
+        var error = [CChar](repeating: 0, count: 512)
+        guard let newTopic = rd_kafka_NewTopic_new(topic, partitions, -1, &error, error.count) else {
+            throw KafkaError(code: RD_KAFKA_RESP_ERR__INVALID_ARG, message: "topic \(topic): \(cText(error))")
+        }
+        defer { rd_kafka_NewTopic_destroy(newTopic) }
+        for (key, value) in settings { _ = rd_kafka_NewTopic_set_config(newTopic, key, value) }
+        guard let queue = rd_kafka_queue_new(handle) else { throw KafkaError(message: "cannot allocate a librdkafka queue") }
+        defer { rd_kafka_queue_destroy(queue) }
+        var topics: [OpaquePointer?] = [newTopic]
+        rd_kafka_CreateTopics(handle, &topics, 1, nil, queue)
+        guard let event = rd_kafka_queue_poll(queue, milliseconds) else { throw KafkaError(code: RD_KAFKA_RESP_ERR__TIMED_OUT, message: "creating \(topic): no answer") }
+        defer { rd_kafka_event_destroy(event) }
+        if rd_kafka_event_error(event) != RD_KAFKA_RESP_ERR_NO_ERROR {
+            throw KafkaError(code: rd_kafka_event_error(event), message: "creating \(topic): \(String(cString: rd_kafka_event_error_string(event)))")
+        }
+        guard let result = rd_kafka_event_CreateTopics_result(event) else { return }
+        var count = 0
+        guard let results = rd_kafka_CreateTopics_result_topics(result, &count), count > 0, let first = results[0] else { return }
+        let code = rd_kafka_topic_result_error(first)
+        if code != RD_KAFKA_RESP_ERR_NO_ERROR, code != RD_KAFKA_RESP_ERR_TOPIC_ALREADY_EXISTS {
+            let text = rd_kafka_topic_result_error_string(first).map { String(cString: $0) } ?? String(cString: rd_kafka_err2str(code))
+            throw KafkaError(code: code, message: "creating \(topic): \(text)")
+        }
+    }
+
+    // MARK: Transactions
+
+    public func initTransactions(milliseconds: Int32) throws(KafkaError) {
+        if let error = rd_kafka_init_transactions(handle, milliseconds) { throw KafkaError(consuming: error) }
+    }
+
+    public func beginTransaction() throws(KafkaError) {
+        if let error = rd_kafka_begin_transaction(handle) { throw KafkaError(consuming: error) }
+    }
+
+    /// Flushes the transaction's messages and commits it.
+    public func commitTransaction(milliseconds: Int32) throws(KafkaError) {
+        if let error = rd_kafka_commit_transaction(handle, milliseconds) { throw KafkaError(consuming: error) }
+    }
+
+    public func abortTransaction(milliseconds: Int32) throws(KafkaError) {
+        if let error = rd_kafka_abort_transaction(handle, milliseconds) { throw KafkaError(consuming: error) }
+    }
+}

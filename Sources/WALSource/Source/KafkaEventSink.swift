@@ -1,0 +1,205 @@
+import ChangeEvents
+import KafkaClient
+
+#if canImport(Glibc)
+    import Glibc
+#endif
+
+/// How the source writes to Kafka (`wal-source --kafka-brokers …`).
+public struct KafkaSinkConfiguration: Sendable {
+    /// Bootstrap brokers, `HOST:PORT[,…]`.
+    public var brokers: String
+    /// `--kafka-config KEY=VALUE` pairs, passed to librdkafka after ours (so they win).
+    public var settings: KafkaSettings
+    /// Each group of PostgreSQL transactions is one Kafka transaction that also writes the source's position to
+    /// the offsets topic; false: idempotent producer, at least once.
+    public var exactlyOnce = true
+    /// A delete is followed by a tombstone (same key, null value), as Debezium does by default.
+    public var tombstones = true
+    /// Test hook (`WAL_SOURCE_CRASH_AFTER_COMMIT=K`): SIGKILL right after the K-th commit, before the slot hears.
+    public var crashAfterCommit: Int?
+
+    public init(brokers: String, settings: KafkaSettings) {
+        self.brokers = brokers
+        self.settings = settings
+    }
+}
+
+/// The WAL source's Kafka side: events of the transactions being received go to their tables' topics (framed Avro
+/// key and value; a tombstone after a delete), and `commit(through:)` makes them durable in the brokers before the
+/// slot hears of them.
+///
+/// Exactly once: a group of PostgreSQL transactions is one Kafka transaction, which also writes the end LSN of its
+/// last PostgreSQL transaction to `<prefix>.wal-source.offsets` under the slot's name. A restarted source reads that
+/// position (read_committed) and skips what PostgreSQL sends again at or below it: a crash between the Kafka commit
+/// and the slot's acknowledgement duplicates nothing. Every event of the group is delivered before the position is
+/// written, so a position that can be read (even where a broker shows uncommitted messages, as librdkafka's mock
+/// does) implies its events were delivered.
+///
+/// At least once: the events are flushed (every delivery report in) before the slot hears.
+///
+/// Messages the brokers refuse for good (too large, no permission) stop the source with the broker's reason; the
+/// brokers being away stops acknowledging (the slot keeps the WAL), and the supervisor starts again, resuming from
+/// the last commit.
+final class KafkaEventSink {
+    let configuration: KafkaSinkConfiguration
+    let producer: KafkaProducer
+    let offsetsTopic: String
+    let slot: String
+    private var transactionOpen = false
+    private var commits = 0
+    /// Called while waiting for the brokers (the replication connection's keepalive).
+    var whileWaiting: () -> Void = {}
+    var log: (String) -> Void = { _ in }
+
+    static let commitTimeoutMilliseconds: Int32 = 10_000
+
+    init(configuration: KafkaSinkConfiguration, slot: String, topicPrefix: String) throws(KafkaError) {
+        self.configuration = configuration
+        self.slot = slot
+        offsetsTopic = topicPrefix + ".wal-source.offsets"
+        var settings = KafkaSettings([
+            ("bootstrap.servers", configuration.brokers),
+            // Bounded memory: a full queue makes the source wait (and stop reading the slot), not grow.
+            ("queue.buffering.max.kbytes", "65536"),
+            ("linger.ms", "5"),
+        ])
+        if configuration.exactlyOnce {
+            // A snapshot is one transaction: room for a large table.
+            settings.pairs += [("transaction.timeout.ms", "300000"), ("message.timeout.ms", "300000")]
+        }
+        settings.pairs += configuration.settings.pairs
+        producer = try KafkaProducer(settings: settings, transactionalID: configuration.exactlyOnce ? "wal-source-" + slot : nil)
+        if configuration.exactlyOnce {
+            // A compacted topic of one partition: it keeps each slot's last position.
+            do {
+                if producer.topicExists(offsetsTopic, milliseconds: 10_000) != true {
+                    try producer.createTopic(offsetsTopic, partitions: 1, settings: [("cleanup.policy", "compact")], milliseconds: 5_000)
+                }
+            } catch {
+                if error.isConfiguration { throw error }
+                WALSourceEngine.writeStandardError("wal-source: kafka: \(error); the offsets topic is left to the brokers' automatic creation\n")
+            }
+            // Fences an earlier instance with the same slot and aborts its open transaction.
+            try producer.initTransactions(milliseconds: 30_000)
+        }
+    }
+
+    /// The position committed to the offsets topic for this slot (nil: none, or at least once).
+    static func committedPosition(configuration: KafkaSinkConfiguration, slot: String, topicPrefix: String) throws(KafkaError) -> UInt64? {
+        guard configuration.exactlyOnce else { return nil }
+        let topic = topicPrefix + ".wal-source.offsets"
+        let consumer = try KafkaConsumer(
+            settings: KafkaSettings([("bootstrap.servers", configuration.brokers)] + configuration.settings.pairs),
+            group: nil)
+        guard let partitions = try consumer.partitions(of: topic, milliseconds: 10_000), !partitions.isEmpty else { return nil }
+        try consumer.assign(topic: topic, partitions: partitions, fromBeginning: true)
+        var open = Set(partitions)
+        var position: UInt64?
+        let deadline = ContinuousClock.now + .seconds(60)
+        while !open.isEmpty {
+            guard ContinuousClock.now < deadline else { throw KafkaError(message: "\(topic): not read to its end within 60 s") }
+            switch try consumer.poll(milliseconds: 500) {
+            case .message(let message)?:
+                guard message.key.map({ String(decoding: $0, as: UTF8.self) }) == slot, let value = message.value else { continue }
+                if let lsn = UInt64(String(decoding: value, as: UTF8.self)) { position = lsn }
+            case .endOfPartition(_, let partition)?:
+                open.remove(partition)
+            case nil:
+                continue
+            }
+        }
+        return position
+    }
+
+    /// Queues one event for `topic` (and, after a delete, its tombstone).
+    func append(topic: String, operation: ChangeOperation, key: [UInt8]?, value: [UInt8]) throws(WALSourceError) {
+        do {
+            if configuration.exactlyOnce, !transactionOpen {
+                try producer.beginTransaction()
+                transactionOpen = true
+            }
+            try producer.produce(topic: topic, key: key, value: value, whileWaiting: waiting)
+            if operation == .delete, configuration.tombstones, let key {
+                try producer.produce(topic: topic, key: key, value: nil, whileWaiting: waiting)
+            }
+        } catch {
+            throw .kafka(error)
+        }
+        if let failure = producer.takeDeliveryFailure() { throw .kafka(failure) }
+    }
+
+    private var lastWaitLog = ContinuousClock.now
+
+    private func waiting() {
+        whileWaiting()
+        if ContinuousClock.now - lastWaitLog >= .seconds(5) {
+            lastWaitLog = ContinuousClock.now
+            log("kafka: waiting for the brokers: \(producer.outstanding) messages queued; nothing more is acknowledged until they take them")
+        }
+    }
+
+    /// Makes every event appended so far durable in the brokers; `endLSN` is the end of the last complete
+    /// PostgreSQL transaction among them. Returns once the slot may be told.
+    func commit(through endLSN: UInt64) throws(WALSourceError) {
+        if configuration.exactlyOnce {
+            guard transactionOpen else { return }
+            try deliverAll()
+            do {
+                try producer.produce(topic: offsetsTopic, key: Array(slot.utf8), value: Array(String(endLSN).utf8), whileWaiting: waiting)
+                try commitTransaction()
+            } catch {
+                throw .kafka(error)
+            }
+            transactionOpen = false
+        } else {
+            try deliverAll()
+        }
+        commits += 1
+        if let crashAt = configuration.crashAfterCommit, commits >= crashAt {
+            // The test hook: the moment an at-least-once source would send the transaction again on restart.
+            log("WAL_SOURCE_CRASH_AFTER_COMMIT=\(crashAt): killing the process after commit \(commits) (through \(endLSN))")
+            kill(getpid(), SIGKILL)
+        }
+    }
+
+    /// Waits for every queued message's delivery report, keeping the replication connection alive; a message the
+    /// brokers refused stops the source.
+    private func deliverAll() throws(WALSourceError) {
+        let started = ContinuousClock.now
+        while !producer.flush(milliseconds: 1_000) {
+            if let failure = producer.takeDeliveryFailure() { throw .kafka(failure) }
+            waiting()
+            // librdkafka gives up on a message after message.timeout.ms and reports it: the loop ends then.
+            if ContinuousClock.now - started > .seconds(600) {
+                throw .kafka(KafkaError(message: "the brokers took none of \(producer.outstanding) messages in 600 s"))
+            }
+        }
+        if let failure = producer.takeDeliveryFailure() { throw .kafka(failure) }
+    }
+
+    private func commitTransaction() throws(KafkaError) {
+        while true {
+            do {
+                try producer.commitTransaction(milliseconds: Self.commitTimeoutMilliseconds)
+                return
+            } catch {
+                guard error.isRetriable, !error.requiresAbort, !error.isFatal else {
+                    if error.requiresAbort { try? producer.abortTransaction(milliseconds: Self.commitTimeoutMilliseconds) }
+                    transactionOpen = false
+                    throw error
+                }
+                waiting()
+            }
+        }
+    }
+
+    /// On the way out: a transaction left open (its PostgreSQL transactions were not acknowledged) is aborted.
+    func close() {
+        if transactionOpen {
+            try? producer.abortTransaction(milliseconds: 5_000)
+            transactionOpen = false
+        }
+        _ = producer.flush(milliseconds: 5_000)
+    }
+}
