@@ -99,6 +99,17 @@ public final class KafkaProducer: @unchecked Sendable {
                 }
             }
         }
+        // Errors outside a message's report (a topic the brokers say this client may not write, a fatal idempotence
+        // error): one that no waiting fixes is kept as the failure, as a refused message's would be.
+        rd_kafka_conf_set_error_cb(configuration) { _, code, reason, opaque in
+            guard let opaque else { return }
+            let error = KafkaError(code: rd_kafka_resp_err_t(rawValue: code), message: reason.map { String(cString: $0) } ?? String(cString: rd_kafka_err2str(rd_kafka_resp_err_t(rawValue: code))))
+            guard error.isPermanentForMessage || code == RD_KAFKA_RESP_ERR__FATAL.rawValue else { return }
+            let state = Unmanaged<DeliveryState>.fromOpaque(opaque).takeUnretainedValue()
+            state.counts.withLock { counts in
+                if counts.firstFailure == nil { counts.firstFailure = error }
+            }
+        }
         var error = [CChar](repeating: 0, count: 512)
         guard let made = rd_kafka_new(RD_KAFKA_PRODUCER, configuration, &error, error.count) else {
             rd_kafka_conf_destroy(configuration)
@@ -199,6 +210,18 @@ public final class KafkaProducer: @unchecked Sendable {
     }
 
     // MARK: Topics
+
+    /// The error the brokers' metadata gives for `topic` (not authorised, an invalid name), nil when none or no
+    /// answer: a producer only learns of some of them when its messages time out.
+    public func topicError(_ topic: String, milliseconds: Int32) -> KafkaError? {
+        guard let topicHandle = rd_kafka_topic_new(handle, topic, nil) else { return nil }
+        defer { rd_kafka_topic_destroy(topicHandle) }
+        var metadata: UnsafePointer<rd_kafka_metadata>?
+        guard rd_kafka_metadata(handle, 0, topicHandle, &metadata, milliseconds) == RD_KAFKA_RESP_ERR_NO_ERROR, let metadata else { return nil }
+        defer { rd_kafka_metadata_destroy(metadata) }
+        guard metadata.pointee.topic_cnt > 0, let entry = metadata.pointee.topics?.pointee, entry.err != RD_KAFKA_RESP_ERR_NO_ERROR else { return nil }
+        return KafkaError(code: entry.err, message: "\(topic): \(String(cString: rd_kafka_err2str(entry.err)))")
+    }
 
     /// Whether the cluster knows `topic` (a metadata request for it alone; nil when the brokers do not answer).
     public func topicExists(_ topic: String, milliseconds: Int32) -> Bool? {

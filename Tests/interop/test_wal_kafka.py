@@ -355,3 +355,20 @@ def test_a_message_too_large_stops_the_source_without_acknowledging(pg_database,
         assert acknowledged <= pg_database.slot_state()[1]
     finally:
         source.close()
+
+
+@pytest.mark.parametrize("extra", [[], ["--at-least-once"]], ids=["exactly-once", "at-least-once"])
+def test_a_topic_not_authorised_stops_the_source_without_acknowledging(pg_database, registry, kafka, tmp_path, extra):
+    pg_database.execute("CREATE TABLE rows (id int PRIMARY KEY, state text NOT NULL)")
+    kafka.command(f"topic-error {topic('rows')} 29")  # TOPIC_AUTHORIZATION_FAILED
+    source = KafkaWalSource(pg_database, registry.url, tmp_path, ["rows"], kafka, extra_arguments=extra)
+    try:
+        source.start().wait_ready()
+        acknowledged = pg_database.slot_state()[1]
+        pg_database.execute("INSERT INTO rows VALUES (1, 'refused')")
+        code = source.wait_exit()
+        assert code == 1, source.stderr()
+        assert "Kafka refused an event for good" in source.stderr() and "authoriz" in source.stderr().lower(), source.stderr()
+        assert pg_database.slot_state()[1] == acknowledged, "the refused change must not be acknowledged"
+    finally:
+        source.close()

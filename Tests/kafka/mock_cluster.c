@@ -5,6 +5,7 @@
  *   down ID | up ID            one broker stops / starts answering (its connections are closed)
  *   down-all | up-all          every broker
  *   topic NAME PARTITIONS      create a topic (before anyone auto-creates it)
+ *   topic-error NAME CODE      the topic's metadata answers with Kafka error CODE (29: not authorised), 0 to clear
  *
  * Build: cc -O2 -o mock_cluster Tests/kafka/mock_cluster.c $(pkg-config --cflags --libs rdkafka)
  */
@@ -71,6 +72,10 @@ int main(int argc, char **argv) {
         else if (fields == 1 && strcmp(command, "down-all") == 0) err = set_all(cluster, brokers, 0);
         else if (fields == 1 && strcmp(command, "up-all") == 0) err = set_all(cluster, brokers, 1);
         else if (fields == 3 && strcmp(command, "topic") == 0) err = rd_kafka_mock_topic_create(cluster, name, number, brokers < 3 ? brokers : 3);
+        else if (fields == 3 && strcmp(command, "topic-error") == 0) {
+            rd_kafka_mock_topic_set_error(cluster, name, (rd_kafka_resp_err_t)number);
+            err = 0;
+        }
         if (err == 0) printf("OK\n");
         else if (err == -1) printf("ERROR unknown command: %s", line);
         else printf("ERROR %s\n", rd_kafka_err2str((rd_kafka_resp_err_t)err));

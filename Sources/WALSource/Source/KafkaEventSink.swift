@@ -47,6 +47,8 @@ final class KafkaEventSink {
     let offsetsTopic: String
     let slot: String
     private var transactionOpen = false
+    /// Topics whose metadata was looked at (once each: a topic this client may not write stops the source).
+    private var checkedTopics = Set<String>()
     private var commits = 0
     /// Called while waiting for the brokers (the replication connection's keepalive).
     var whileWaiting: () -> Void = {}
@@ -114,6 +116,9 @@ final class KafkaEventSink {
 
     /// Queues one event for `topic` (and, after a delete, its tombstone).
     func append(topic: String, operation: ChangeOperation, key: [UInt8]?, value: [UInt8]) throws(WALSourceError) {
+        if checkedTopics.insert(topic).inserted, let error = producer.topicError(topic, milliseconds: 10_000), error.isPermanentForMessage {
+            throw .kafka(error)
+        }
         do {
             if configuration.exactlyOnce, !transactionOpen {
                 try producer.beginTransaction()
