@@ -420,23 +420,15 @@ class Bench:
         return t0, t_commit, before_commit
 
     def kafka_count(self):
-        """Messages in the table's topic (read_committed), counted without decoding, and the seconds it took."""
+        """Messages written to the table's topic: the sum of its partitions' high watermarks (the mock cluster keeps
+        only the newest of a partition's messages in memory, so they cannot all be read back)."""
         from confluent_kafka import Consumer, TopicPartition
 
-        consumer = Consumer({"bootstrap.servers": self.kafka_bootstrap, "group.id": "bench-count", "isolation.level": "read_committed",
-                             "enable.partition.eof": True, "auto.offset.reset": "earliest", "enable.auto.commit": False})
+        consumer = Consumer({"bootstrap.servers": self.kafka_bootstrap, "group.id": "bench-count", "isolation.level": "read_committed"})
         t0 = time.monotonic()
         topic = f"{PREFIX}.{TABLE}"
         partitions = list(consumer.list_topics(topic, timeout=10).topics[topic].partitions)
-        consumer.assign([TopicPartition(topic, partition, 0) for partition in partitions])
-        count, ends = 0, set()
-        deadline = time.monotonic() + self.max_wait
-        while len(ends) < len(partitions) and time.monotonic() < deadline:
-            for message in consumer.consume(10000, 1.0):
-                if message.error():
-                    ends.add(message.partition())
-                else:
-                    count += 1
+        count = sum(consumer.get_watermark_offsets(TopicPartition(topic, partition), timeout=10)[1] for partition in partitions)
         consumer.close()
         return {"count": count, "code": 0, "seconds": time.monotonic() - t0, "first_id": None, "last_id": None, "ops": [], "stderr": ""}
 
