@@ -87,6 +87,19 @@ public final class KafkaConsumer {
         subscribed = true
     }
 
+    /// The partitions of `topic` this consumer has now (a group member: its share).
+    public func assignment(of topic: String) -> Set<Int32> {
+        var list: UnsafeMutablePointer<rd_kafka_topic_partition_list_t>?
+        guard rd_kafka_assignment(handle, &list) == RD_KAFKA_RESP_ERR_NO_ERROR, let list else { return [] }
+        defer { rd_kafka_topic_partition_list_destroy(list) }
+        var found = Set<Int32>()
+        for index in 0..<Int(list.pointee.cnt) {
+            guard let element = list.pointee.elems?[index], String(cString: element.topic) == topic else { continue }
+            found.insert(element.partition)
+        }
+        return found
+    }
+
     /// What one poll brings: a message, the end of a partition (for now), or nothing within the time.
     public enum Polled {
         case message(KafkaMessage)

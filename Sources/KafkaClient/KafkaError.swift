@@ -39,6 +39,11 @@ public struct KafkaError: Error, Sendable, CustomStringConvertible {
         rd_kafka_error_destroy(error)
     }
 
+    /// The brokers do not do transactions (too old, or the feature is off).
+    public var isTransactionsUnsupported: Bool {
+        code == RD_KAFKA_RESP_ERR_UNSUPPORTED_VERSION.rawValue || code == RD_KAFKA_RESP_ERR__UNSUPPORTED_FEATURE.rawValue
+    }
+
     /// A setting librdkafka refused (an unknown key, a value out of range, settings that contradict each other).
     public var isConfiguration: Bool { code == RD_KAFKA_RESP_ERR__INVALID_ARG.rawValue }
 

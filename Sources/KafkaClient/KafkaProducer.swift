@@ -158,7 +158,9 @@ public final class KafkaProducer: @unchecked Sendable {
 
     /// Queues one message (a nil value is a tombstone), partitioned by its key (murmur2, as the Java client); waits
     /// while librdkafka's queue is full, calling `whileWaiting` about every 100 ms.
-    public func produce(topic name: String, key: [UInt8]?, value: [UInt8]?, whileWaiting: () -> Void = {}) throws(KafkaError) {
+    public func produce(
+        topic name: String, key: [UInt8]?, value: [UInt8]?, whileWaiting: () -> Void = {}, shouldStop: () -> Bool = { false }
+    ) throws(KafkaError) {
         let topic = try topic(name)
         while true {
             let result = withPointer(value) { valuePointer, valueCount in
@@ -173,6 +175,7 @@ public final class KafkaProducer: @unchecked Sendable {
             guard code == RD_KAFKA_RESP_ERR__QUEUE_FULL else { throw KafkaError(code: code, message: "\(name): \(String(cString: rd_kafka_err2str(code)))") }
             rd_kafka_poll(handle, 100)
             whileWaiting()
+            if shouldStop() { throw KafkaError(message: "stopped while waiting for the brokers to take \(name)'s messages") }
         }
     }
 

@@ -125,7 +125,14 @@ struct WALConsumeCommand: AsyncParsableCommand {
             }
             var atEnd = Set<Int32>()
             var count = 0
-            while follow || atEnd.count < partitions.count {
+            // At the end of every partition read: all of them, or in a group this member's share (the others'
+            // ends never come here).
+            func finished() -> Bool {
+                guard group != nil else { return atEnd.count >= partitions.count }
+                let mine = consumer.assignment(of: topic)
+                return !mine.isEmpty && mine.isSubset(of: atEnd)
+            }
+            while follow || !finished() {
                 switch try consumer.poll(milliseconds: 200) {
                 case .message(let message)?:
                     atEnd.remove(message.partition)

@@ -372,3 +372,47 @@ def test_a_topic_not_authorised_stops_the_source_without_acknowledging(pg_databa
         assert pg_database.slot_state()[1] == acknowledged, "the refused change must not be acknowledged"
     finally:
         source.close()
+
+
+def test_a_position_written_from_another_cluster_is_not_used(pg_database, registry, kafka, tmp_path):
+    """The offsets topic holds a position for this slot name from another PostgreSQL cluster (another system
+    identifier), far ahead: used, it would skip every change and acknowledge a future LSN."""
+    from confluent_kafka import Producer
+
+    producer = Producer({"bootstrap.servers": kafka.bootstrap})
+    producer.produce(f"{PREFIX}.wal-source.offsets", key=pg_database.slot.encode(), value=b"123456789/1/999999999999")
+    assert producer.flush(10) == 0
+    pg_database.execute("CREATE TABLE rows (id int PRIMARY KEY, state text NOT NULL)")
+    source = KafkaWalSource(pg_database, registry.url, tmp_path, ["rows"], kafka)
+    reader = None
+    try:
+        source.start().wait_ready()
+        pg_database.execute("INSERT INTO rows SELECT i, 'x' FROM generate_series(1, 50) i")
+        reader = TopicReader(kafka.bootstrap, registry.url, [topic("rows")])
+        messages = reader.read_until(lambda got: len(values(got)) >= 50)
+        assert {m["key"]["id"] for m in values(messages)} == set(range(1, 51))
+        assert pg_database.slot_state()[1] < 999999999999
+        assert "written from another PostgreSQL cluster or timeline" in source.stderr(), source.stderr()
+        source.stop()
+    finally:
+        if reader:
+            reader.close()
+        source.close()
+
+
+def test_sigterm_while_the_brokers_are_away(pg_database, registry, kafka, tmp_path):
+    pg_database.execute("CREATE TABLE rows (id int PRIMARY KEY, state text NOT NULL)")
+    source = KafkaWalSource(pg_database, registry.url, tmp_path, ["rows"], kafka)
+    try:
+        source.start().wait_ready()
+        acknowledged = pg_database.slot_state()[1]
+        kafka.command("down-all")
+        pg_database.execute("INSERT INTO rows SELECT i, 'x' FROM generate_series(1, 1000) i")
+        time.sleep(3)
+        started = time.monotonic()
+        source.stop()  # exit 0 within the wait bound, not after librdkafka's message timeout
+        assert time.monotonic() - started < 25
+        assert pg_database.slot_state()[1] == acknowledged, "nothing Kafka did not take is acknowledged"
+    finally:
+        kafka.command("up-all")
+        source.close()

@@ -46,6 +46,8 @@ final class KafkaEventSink {
     let producer: KafkaProducer
     let offsetsTopic: String
     let slot: String
+    /// `SYSTEM/TIMELINE/`: the PostgreSQL cluster and timeline a position belongs to, before its LSN in the record.
+    let origin: String
     private var transactionOpen = false
     /// Topics whose metadata was looked at (once each: a topic this client may not write stops the source).
     private var checkedTopics = Set<String>()
@@ -56,9 +58,12 @@ final class KafkaEventSink {
 
     static let commitTimeoutMilliseconds: Int32 = 10_000
 
-    init(configuration: KafkaSinkConfiguration, slot: String, topicPrefix: String) throws(KafkaError) {
+    /// `systemID`/`timeline`: the PostgreSQL cluster's identity (IDENTIFY_SYSTEM), written with each position and part
+    /// of the transactional id (two clusters' sources with one slot name do not fence each other).
+    init(configuration: KafkaSinkConfiguration, slot: String, topicPrefix: String, systemID: UInt64, timeline: UInt32) throws(KafkaError) {
         self.configuration = configuration
         self.slot = slot
+        origin = "\(systemID)/\(timeline)/"
         offsetsTopic = topicPrefix + ".wal-source.offsets"
         var settings = KafkaSettings([
             ("bootstrap.servers", configuration.brokers),
@@ -71,47 +76,61 @@ final class KafkaEventSink {
             settings.pairs += [("transaction.timeout.ms", "300000"), ("message.timeout.ms", "300000")]
         }
         settings.pairs += configuration.settings.pairs
-        producer = try KafkaProducer(settings: settings, transactionalID: configuration.exactlyOnce ? "wal-source-" + slot : nil)
+        let transactionalID = "wal-source-\(systemID)-\(topicPrefix)-\(slot)"
+        producer = try KafkaProducer(settings: settings, transactionalID: configuration.exactlyOnce ? transactionalID : nil)
         if configuration.exactlyOnce {
-            // A compacted topic of one partition: it keeps each slot's last position.
-            do {
-                if producer.topicExists(offsetsTopic, milliseconds: 10_000) != true {
-                    try producer.createTopic(offsetsTopic, partitions: 1, settings: [("cleanup.policy", "compact")], milliseconds: 5_000)
-                }
-            } catch {
-                if error.isConfiguration { throw error }
-                WALSourceEngine.writeStandardError("wal-source: kafka: \(error); the offsets topic is left to the brokers' automatic creation\n")
-            }
             // Fences an earlier instance with the same slot and aborts its open transaction.
             try producer.initTransactions(milliseconds: 30_000)
         }
     }
 
-    /// The position committed to the offsets topic for this slot (nil: none, or at least once).
-    static func committedPosition(configuration: KafkaSinkConfiguration, slot: String, topicPrefix: String) throws(KafkaError) -> UInt64? {
+    /// Creates the offsets topic, compacted with one partition (it keeps each slot's last position), when a reader
+    /// that never auto-creates topics found none. Brokers that cannot create topics leave it to auto-creation.
+    func createOffsetsTopic() throws(KafkaError) {
+        do {
+            try producer.createTopic(offsetsTopic, partitions: 1, settings: [("cleanup.policy", "compact")], milliseconds: 5_000)
+        } catch {
+            if error.isConfiguration { throw error }
+            log("kafka: creating \(offsetsTopic) compacted: \(error); it is left to the brokers' automatic creation")
+        }
+    }
+
+    /// The position committed to the offsets topic for this slot by this PostgreSQL cluster on its current timeline
+    /// (nil: none, or at least once); `missing` is set when the topic does not exist. A position of another
+    /// cluster or timeline is logged and not used: its LSNs mean nothing here.
+    func committedPosition(topicPrefix: String, missing: inout Bool) throws(KafkaError) -> UInt64? {
         guard configuration.exactlyOnce else { return nil }
         let topic = topicPrefix + ".wal-source.offsets"
         let consumer = try KafkaConsumer(
             settings: KafkaSettings([("bootstrap.servers", configuration.brokers)] + configuration.settings.pairs),
             group: nil)
-        guard let partitions = try consumer.partitions(of: topic, milliseconds: 10_000), !partitions.isEmpty else { return nil }
+        guard let partitions = try consumer.partitions(of: topic, milliseconds: 10_000), !partitions.isEmpty else {
+            missing = true
+            return nil
+        }
         try consumer.assign(topic: topic, partitions: partitions, fromBeginning: true)
         var open = Set(partitions)
-        var position: UInt64?
+        var latest: String?
         let deadline = ContinuousClock.now + .seconds(60)
         while !open.isEmpty {
             guard ContinuousClock.now < deadline else { throw KafkaError(message: "\(topic): not read to its end within 60 s") }
             switch try consumer.poll(milliseconds: 500) {
             case .message(let message)?:
                 guard message.key.map({ String(decoding: $0, as: UTF8.self) }) == slot, let value = message.value else { continue }
-                if let lsn = UInt64(String(decoding: value, as: UTF8.self)) { position = lsn }
+                latest = String(decoding: value, as: UTF8.self)
             case .endOfPartition(_, let partition)?:
                 open.remove(partition)
             case nil:
                 continue
             }
+            if stopRequested.load(ordering: .relaxed) { throw KafkaError(message: "stopped while reading \(topic)") }
         }
-        return position
+        guard let latest else { return nil }
+        guard latest.hasPrefix(origin), let lsn = UInt64(latest.dropFirst(origin.count)) else {
+            log("kafka: \(topic) holds \(latest) for slot \(slot), written from another PostgreSQL cluster or timeline (this one is \(origin.dropLast())): not used")
+            return nil
+        }
+        return lsn
     }
 
     /// Queues one event for `topic` (and, after a delete, its tombstone).
@@ -124,9 +143,9 @@ final class KafkaEventSink {
                 try producer.beginTransaction()
                 transactionOpen = true
             }
-            try producer.produce(topic: topic, key: key, value: value, whileWaiting: waiting)
+            try producer.produce(topic: topic, key: key, value: value, whileWaiting: waiting, shouldStop: stopping)
             if operation == .delete, configuration.tombstones, let key {
-                try producer.produce(topic: topic, key: key, value: nil, whileWaiting: waiting)
+                try producer.produce(topic: topic, key: key, value: nil, whileWaiting: waiting, shouldStop: stopping)
             }
         } catch {
             throw .kafka(error)
@@ -135,6 +154,9 @@ final class KafkaEventSink {
     }
 
     private var lastWaitLog = ContinuousClock.now
+
+    /// A stop signal ends every wait for the brokers (what is not committed is not acknowledged: sent again).
+    private func stopping() -> Bool { stopRequested.load(ordering: .relaxed) }
 
     private func waiting() {
         whileWaiting()
@@ -151,7 +173,7 @@ final class KafkaEventSink {
             guard transactionOpen else { return }
             try deliverAll()
             do {
-                try producer.produce(topic: offsetsTopic, key: Array(slot.utf8), value: Array(String(endLSN).utf8), whileWaiting: waiting)
+                try producer.produce(topic: offsetsTopic, key: Array(slot.utf8), value: Array((origin + String(endLSN)).utf8), whileWaiting: waiting, shouldStop: stopping)
                 try commitTransaction()
             } catch {
                 throw .kafka(error)
@@ -175,6 +197,7 @@ final class KafkaEventSink {
         while !producer.flush(milliseconds: 1_000) {
             if let failure = producer.takeDeliveryFailure() { throw .kafka(failure) }
             waiting()
+            if stopping() { throw .kafka(KafkaError(message: "stopped while waiting for the brokers: \(producer.outstanding) messages not delivered")) }
             // librdkafka gives up on a message after message.timeout.ms and reports it: the loop ends then.
             if ContinuousClock.now - started > .seconds(600) {
                 throw .kafka(KafkaError(message: "the brokers took none of \(producer.outstanding) messages in 600 s"))
@@ -189,10 +212,11 @@ final class KafkaEventSink {
                 try producer.commitTransaction(milliseconds: Self.commitTimeoutMilliseconds)
                 return
             } catch {
-                guard error.isRetriable, !error.requiresAbort, !error.isFatal else {
+                guard error.isRetriable, !error.requiresAbort, !error.isFatal, !stopping() else {
                     if error.requiresAbort { try? producer.abortTransaction(milliseconds: Self.commitTimeoutMilliseconds) }
                     transactionOpen = false
-                    throw error
+                    // The reason a message was refused says more than "the transaction failed".
+                    throw producer.takeDeliveryFailure() ?? error
                 }
                 waiting()
             }

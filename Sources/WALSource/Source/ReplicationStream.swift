@@ -27,7 +27,9 @@ extension WALSourceEngine {
         while !stopRequested.load(ordering: .relaxed) {
             // With committed transactions waiting for their fsync, only look at what has already arrived:
             // when the stream pauses (or enough has piled up), one fsync covers them all (group commit).
-            let waiting = !pendingCommits.isEmpty
+            // (With Kafka, not in the middle of a transaction: the group waits for its COMMIT, and a zero timeout
+            // would spin while the socket is idle.)
+            let waiting = !pendingCommits.isEmpty && (kafkaSink == nil || transactionFinalLSN == 0)
             let message: ReplicationMessage?
             do {
                 message = try replication.readReplicationMessage(timeout: waiting ? .zero : .milliseconds(200))

@@ -259,8 +259,8 @@ public final class WALSourceEngine {
             databaseName = try query.query("SELECT current_database()").first?.first??.description ?? ""
             state = try SourceState.read(path: statePath) ?? SourceState()
             position = try DurablePosition(path: statePath + ".position")
-            let kafkaPosition = try openKafka()
             try checkPositionHistory()
+            let kafkaPosition = try openKafka()
             try findPresentTables()
             try ensurePublication()
             if let table = configuration.heartbeatTable {
@@ -623,20 +623,35 @@ public final class WALSourceEngine {
     /// instance), and the position the offsets topic holds for the slot.
     func openKafka() throws(WALSourceError) -> UInt64? {
         guard let kafka = configuration.kafka else { return nil }
-        let position: UInt64?
+        let committed: UInt64?
         do {
             // The producer first: its initialisation fences an earlier instance and aborts its open transaction,
             // so the position read next is the last one committed.
-            let sink = try KafkaEventSink(configuration: kafka, slot: configuration.slot, topicPrefix: configuration.topicPrefix)
-            position = try KafkaEventSink.committedPosition(configuration: kafka, slot: configuration.slot, topicPrefix: configuration.topicPrefix)
-            sink.log = { message in Self.writeStandardError("wal-source: \(message)\n") }
+            var sink: KafkaEventSink
+            do {
+                sink = try KafkaEventSink(
+                    configuration: kafka, slot: configuration.slot, topicPrefix: configuration.topicPrefix, systemID: position.systemID,
+                    timeline: position.timeline)
+            } catch where kafka.exactlyOnce && error.isTransactionsUnsupported {
+                // Exactly once is the default where the brokers support transactions.
+                log("kafka: the brokers do not support transactions (\(error)): delivery is at least once")
+                var fallback = kafka
+                fallback.exactlyOnce = false
+                sink = try KafkaEventSink(
+                    configuration: fallback, slot: configuration.slot, topicPrefix: configuration.topicPrefix, systemID: position.systemID,
+                    timeline: position.timeline)
+            }
+            sink.log = { (message: String) in Self.writeStandardError("wal-source: \(message)\n") }
+            var missing = false
+            committed = try sink.committedPosition(topicPrefix: configuration.topicPrefix, missing: &missing)
+            if missing { try sink.createOffsetsTopic() }
             kafkaSink = sink
         } catch {
             if error.isConfiguration { throw .configuration(error.description) }
             throw .kafka(error)
         }
-        if let position { log("kafka: \(configuration.topicPrefix).wal-source.offsets holds \(LSN(position)) for slot \(configuration.slot)") }
-        return position
+        if let committed { log("kafka: \(configuration.topicPrefix).wal-source.offsets holds \(LSN(committed)) for slot \(configuration.slot)") }
+        return committed
     }
 
     // MARK: Schemas
