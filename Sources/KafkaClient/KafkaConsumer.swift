@@ -44,26 +44,16 @@ public final class KafkaConsumer {
 
     /// The partitions of `topic` (nil when the cluster does not know it within `milliseconds`).
     public func partitions(of topic: String, milliseconds: Int32) throws(KafkaError) -> [Int32]? {
-        guard let topicHandle = rd_kafka_topic_new(handle, topic, nil) else { throw KafkaError(code: rd_kafka_last_error()) }
-        defer { rd_kafka_topic_destroy(topicHandle) }
-        var metadata: UnsafePointer<rd_kafka_metadata>?
-        let code = rd_kafka_metadata(handle, 0, topicHandle, &metadata, milliseconds)
-        guard code == RD_KAFKA_RESP_ERR_NO_ERROR, let metadata else { throw KafkaError(code: code, message: "metadata of \(topic): \(String(cString: rd_kafka_err2str(code)))") }
-        defer { rd_kafka_metadata_destroy(metadata) }
-        guard metadata.pointee.topic_cnt > 0, let entry = metadata.pointee.topics?.pointee else { return nil }
-        if entry.err == RD_KAFKA_RESP_ERR_UNKNOWN_TOPIC_OR_PART || entry.partition_cnt == 0 { return nil }
-        if entry.err != RD_KAFKA_RESP_ERR_NO_ERROR { throw KafkaError(code: entry.err, message: "\(topic): \(String(cString: rd_kafka_err2str(entry.err)))") }
-        return (0..<entry.partition_cnt).compactMap { entry.partitions?[Int($0)].id }
-    }
-
-    /// The first and next offsets of a partition (next = the end: the high watermark, or the last stable offset
-    /// under read_committed).
-    public func watermarks(topic: String, partition: Int32, milliseconds: Int32) throws(KafkaError) -> (low: Int64, high: Int64) {
-        var low: Int64 = 0
-        var high: Int64 = 0
-        let code = rd_kafka_query_watermark_offsets(handle, topic, partition, &low, &high, milliseconds)
-        guard code == RD_KAFKA_RESP_ERR_NO_ERROR else { throw KafkaError(code: code, message: "\(topic) [\(partition)]: \(String(cString: rd_kafka_err2str(code)))") }
-        return (low, high)
+        switch topicMetadata(handle, topic, milliseconds: milliseconds) {
+        case .failure(let error)?: throw error
+        case .success(let found)?:
+            if found.error == RD_KAFKA_RESP_ERR_UNKNOWN_TOPIC_OR_PART || found.partitions.isEmpty { return nil }
+            if found.error != RD_KAFKA_RESP_ERR_NO_ERROR {
+                throw KafkaError(code: found.error, message: "\(topic): \(String(cString: rd_kafka_err2str(found.error)))")
+            }
+            return found.partitions
+        case nil: return nil
+        }
     }
 
     /// Reads `partitions` of `topic` from the beginning, or from their end.
@@ -121,4 +111,21 @@ public final class KafkaConsumer {
         let value = record.payload.map { Array(UnsafeRawBufferPointer(start: $0, count: record.len)) }
         return .message(KafkaMessage(topic: topic, partition: record.partition, offset: record.offset, key: key, value: value))
     }
+}
+
+/// One topic's metadata as the brokers give it (its error, its partitions' ids); nil when the cluster has no entry
+/// for it, a failure when the request itself failed. Shared by the producer and the consumer.
+func topicMetadata(
+    _ handle: OpaquePointer, _ topic: String, milliseconds: Int32
+) -> Result<(error: rd_kafka_resp_err_t, partitions: [Int32]), KafkaError>? {
+    guard let topicHandle = rd_kafka_topic_new(handle, topic, nil) else { return .failure(KafkaError(code: rd_kafka_last_error())) }
+    defer { rd_kafka_topic_destroy(topicHandle) }
+    var metadata: UnsafePointer<rd_kafka_metadata>?
+    let code = rd_kafka_metadata(handle, 0, topicHandle, &metadata, milliseconds)
+    guard code == RD_KAFKA_RESP_ERR_NO_ERROR, let metadata else {
+        return .failure(KafkaError(code: code, message: "metadata of \(topic): \(String(cString: rd_kafka_err2str(code)))"))
+    }
+    defer { rd_kafka_metadata_destroy(metadata) }
+    guard metadata.pointee.topic_cnt > 0, let entry = metadata.pointee.topics?.pointee else { return nil }
+    return .success((entry.err, (0..<entry.partition_cnt).compactMap { entry.partitions?[Int($0)].id }))
 }

@@ -50,16 +50,14 @@ public struct KafkaSettings: Sendable {
     }
 }
 
-/// What the delivery reports have said, shared between the thread serving them and the producing thread.
+/// What the delivery reports (and librdkafka's error callback) have said, shared between the thread serving them
+/// and the producing thread: the first failure, which the producer's user takes once.
 final class DeliveryState: Sendable {
-    struct Counts {
-        var delivered = 0
-        var failed = 0
-        /// The first message the brokers refused for good (too large, no permission): the source stops.
-        var firstFailure: KafkaError?
-    }
+    let firstFailure = Locked<KafkaError?>(nil)
 
-    let counts = Locked(Counts())
+    func record(_ error: KafkaError) {
+        firstFailure.withLock { if $0 == nil { $0 = error } }
+    }
 }
 
 /// A librdkafka producer: one `rd_kafka_t`, owned here, its delivery reports served on one thread of its own.
@@ -84,20 +82,11 @@ public final class KafkaProducer: @unchecked Sendable {
         let configuration = try all.makeConfiguration()
         rd_kafka_conf_set_opaque(configuration, Unmanaged.passUnretained(delivery).toOpaque())
         rd_kafka_conf_set_dr_msg_cb(configuration) { _, message, opaque in
-            guard let message, let opaque else { return }
-            let state = Unmanaged<DeliveryState>.fromOpaque(opaque).takeUnretainedValue()
+            guard let message, let opaque, message.pointee.err != RD_KAFKA_RESP_ERR_NO_ERROR else { return }
             let code = message.pointee.err
-            state.counts.withLock { counts in
-                if code == RD_KAFKA_RESP_ERR_NO_ERROR {
-                    counts.delivered += 1
-                } else {
-                    counts.failed += 1
-                    let topic = message.pointee.rkt.map { String(cString: rd_kafka_topic_name($0)) } ?? "?"
-                    if counts.firstFailure == nil {
-                        counts.firstFailure = KafkaError(code: code, message: "\(topic): \(String(cString: rd_kafka_err2str(code)))")
-                    }
-                }
-            }
+            let topic = message.pointee.rkt.map { String(cString: rd_kafka_topic_name($0)) } ?? "?"
+            Unmanaged<DeliveryState>.fromOpaque(opaque).takeUnretainedValue()
+                .record(KafkaError(code: code, message: "\(topic): \(String(cString: rd_kafka_err2str(code)))"))
         }
         // Errors outside a message's report (a topic the brokers say this client may not write, a fatal idempotence
         // error): one that no waiting fixes is kept as the failure, as a refused message's would be.
@@ -105,10 +94,7 @@ public final class KafkaProducer: @unchecked Sendable {
             guard let opaque else { return }
             let error = KafkaError(code: rd_kafka_resp_err_t(rawValue: code), message: reason.map { String(cString: $0) } ?? String(cString: rd_kafka_err2str(rd_kafka_resp_err_t(rawValue: code))))
             guard error.isPermanentForMessage || code == RD_KAFKA_RESP_ERR__FATAL.rawValue else { return }
-            let state = Unmanaged<DeliveryState>.fromOpaque(opaque).takeUnretainedValue()
-            state.counts.withLock { counts in
-                if counts.firstFailure == nil { counts.firstFailure = error }
-            }
+            Unmanaged<DeliveryState>.fromOpaque(opaque).takeUnretainedValue().record(error)
         }
         var error = [CChar](repeating: 0, count: 512)
         guard let made = rd_kafka_new(RD_KAFKA_PRODUCER, configuration, &error, error.count) else {
@@ -194,22 +180,10 @@ public final class KafkaProducer: @unchecked Sendable {
 
     /// The first message the brokers refused (the report thread saw it), once.
     public func takeDeliveryFailure() -> KafkaError? {
-        delivery.counts.withLock { counts in
-            defer { counts.firstFailure = nil }
-            return counts.firstFailure
+        delivery.firstFailure.withLock { failure in
+            defer { failure = nil }
+            return failure
         }
-    }
-
-    /// Messages reported delivered and failed so far.
-    public var deliveryCounts: (delivered: Int, failed: Int) {
-        delivery.counts.withLock { ($0.delivered, $0.failed) }
-    }
-
-    /// The producer's fatal error (fenced by a newer instance with the same transactional id, …), if any.
-    public var fatalError: KafkaError? {
-        var text = [CChar](repeating: 0, count: 512)
-        let code = rd_kafka_fatal_error(handle, &text, text.count)
-        return code == RD_KAFKA_RESP_ERR_NO_ERROR ? nil : KafkaError(code: code, message: cText(text))
     }
 
     // MARK: Topics
@@ -217,24 +191,8 @@ public final class KafkaProducer: @unchecked Sendable {
     /// The error the brokers' metadata gives for `topic` (not authorised, an invalid name), nil when none or no
     /// answer: a producer only learns of some of them when its messages time out.
     public func topicError(_ topic: String, milliseconds: Int32) -> KafkaError? {
-        guard let topicHandle = rd_kafka_topic_new(handle, topic, nil) else { return nil }
-        defer { rd_kafka_topic_destroy(topicHandle) }
-        var metadata: UnsafePointer<rd_kafka_metadata>?
-        guard rd_kafka_metadata(handle, 0, topicHandle, &metadata, milliseconds) == RD_KAFKA_RESP_ERR_NO_ERROR, let metadata else { return nil }
-        defer { rd_kafka_metadata_destroy(metadata) }
-        guard metadata.pointee.topic_cnt > 0, let entry = metadata.pointee.topics?.pointee, entry.err != RD_KAFKA_RESP_ERR_NO_ERROR else { return nil }
-        return KafkaError(code: entry.err, message: "\(topic): \(String(cString: rd_kafka_err2str(entry.err)))")
-    }
-
-    /// Whether the cluster knows `topic` (a metadata request for it alone; nil when the brokers do not answer).
-    public func topicExists(_ topic: String, milliseconds: Int32) -> Bool? {
-        guard let topicHandle = rd_kafka_topic_new(handle, topic, nil) else { return nil }
-        defer { rd_kafka_topic_destroy(topicHandle) }
-        var metadata: UnsafePointer<rd_kafka_metadata>?
-        guard rd_kafka_metadata(handle, 0, topicHandle, &metadata, milliseconds) == RD_KAFKA_RESP_ERR_NO_ERROR, let metadata else { return nil }
-        defer { rd_kafka_metadata_destroy(metadata) }
-        guard metadata.pointee.topic_cnt > 0, let entry = metadata.pointee.topics?.pointee else { return false }
-        return entry.err == RD_KAFKA_RESP_ERR_NO_ERROR && entry.partition_cnt > 0
+        guard case .success(let found)? = topicMetadata(handle, topic, milliseconds: milliseconds), found.error != RD_KAFKA_RESP_ERR_NO_ERROR else { return nil }
+        return KafkaError(code: found.error, message: "\(topic): \(String(cString: rd_kafka_err2str(found.error)))")
     }
 
     /// Creates `topic` with `partitions` partitions (the brokers' default replication) and `settings`; a topic that

@@ -72,6 +72,11 @@ struct CheckReportFormatter {
 
     /// One JSON document for tools: keys sorted, indented.
     func json() -> String {
+        jsonValue.prettyText(sortingKeys: true)
+    }
+
+    /// The report as a JSON value (a repository report nests it per file).
+    var jsonValue: JSONValue {
         let problems = report.incompatibilities.map { problem -> JSONValue in
             .object(
                 Self.jsonMembers(of: problem) + [
@@ -84,7 +89,7 @@ struct CheckReportFormatter {
             ("comparedFiles", .array(report.comparedVersions.map { .string(file(ofVersion: $0)) })),
             ("incompatibilities", .array(problems)),
         ])
-        return payload.prettyText(sortingKeys: true)
+        return payload
     }
 
     /// GitHub Actions workflow commands: one `::error` line per problem, a `::notice` when compatible.

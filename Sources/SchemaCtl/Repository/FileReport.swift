@@ -39,7 +39,7 @@ struct FileReport {
 
     /// A compatibility report of the codec's checker (offline checks).
     init(path: String, formatter: CheckReportFormatter) {
-        let document = (try? JSONParser.parse(formatter.json())) ?? .object([])
+        let document = formatter.jsonValue
         var members = [("path", JSONValue.string(path)), ("verdict", JSONValue.string(formatter.report.isCompatible ? "compatible" : "incompatible"))]
         if case .object(let object) = document { members += object.members.map { ($0.key, $0.value) } }
         self.init(

@@ -98,9 +98,9 @@ final class KafkaEventSink {
     /// The position committed to the offsets topic for this slot by this PostgreSQL cluster on its current timeline
     /// (nil: none, or at least once); `missing` is set when the topic does not exist. A position of another
     /// cluster or timeline is logged and not used: its LSNs mean nothing here.
-    func committedPosition(topicPrefix: String, missing: inout Bool) throws(KafkaError) -> UInt64? {
+    func committedPosition(missing: inout Bool) throws(KafkaError) -> UInt64? {
         guard configuration.exactlyOnce else { return nil }
-        let topic = topicPrefix + ".wal-source.offsets"
+        let topic = offsetsTopic
         let consumer = try KafkaConsumer(
             settings: KafkaSettings([("bootstrap.servers", configuration.brokers)] + configuration.settings.pairs),
             group: nil)

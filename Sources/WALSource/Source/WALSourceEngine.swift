@@ -643,14 +643,14 @@ public final class WALSourceEngine {
             }
             sink.log = { (message: String) in Self.writeStandardError("wal-source: \(message)\n") }
             var missing = false
-            committed = try sink.committedPosition(topicPrefix: configuration.topicPrefix, missing: &missing)
+            committed = try sink.committedPosition(missing: &missing)
             if missing { try sink.createOffsetsTopic() }
             kafkaSink = sink
         } catch {
             if error.isConfiguration { throw .configuration(error.description) }
             throw .kafka(error)
         }
-        if let committed { log("kafka: \(configuration.topicPrefix).wal-source.offsets holds \(LSN(committed)) for slot \(configuration.slot)") }
+        if let committed, let kafkaSink { log("kafka: \(kafkaSink.offsetsTopic) holds \(LSN(committed)) for slot \(configuration.slot)") }
         return committed
     }
 
