@@ -8,6 +8,7 @@ WAL_SOURCE_CRASH_AFTER_COMMIT hook (SIGKILL right after a Kafka commit, before t
 import collections
 import os
 import random
+import re
 import signal
 import struct
 import subprocess
@@ -19,13 +20,14 @@ import requests
 
 from pg_cluster import wait_until
 from test_wal_source import PREFIX, WAIT_SECONDS, WalSource, wal_binary
+from test_wal_workloads import create_numbers, request_snapshot, wait_for_log
 
 
 class KafkaWalSource(WalSource):
     """wal-source writing to the mock cluster instead of files."""
 
-    def __init__(self, database, registry_url, work_dir, tables, kafka, extra_arguments=(), environment=None):
-        super().__init__(database, registry_url, work_dir, tables, extra_arguments=extra_arguments)
+    def __init__(self, database, registry_url, work_dir, tables, kafka, extra_arguments=(), environment=None, snapshot=False):
+        super().__init__(database, registry_url, work_dir, tables, snapshot=snapshot, extra_arguments=extra_arguments)
         self.kafka = kafka
         self.environment = environment
 
@@ -96,6 +98,38 @@ class TopicReader:
 
     def close(self):
         self.consumer.close()
+
+
+def read_with_deserializing_consumer(bootstrap, registry_url, name, count, seconds=WAIT_SECONDS):
+    """(key, value) of every message of topic `name`, read by confluent-kafka's DeserializingConsumer with
+    AvroDeserializer as key and value deserializer (read_committed), once `count` are there and no more come."""
+    from confluent_kafka import DeserializingConsumer
+    from confluent_kafka.schema_registry import SchemaRegistryClient
+    from confluent_kafka.schema_registry.avro import AvroDeserializer
+
+    deserializer = AvroDeserializer(SchemaRegistryClient({"url": registry_url}))
+    consumer = DeserializingConsumer({
+        "bootstrap.servers": bootstrap, "group.id": "deserializing-" + uuid.uuid4().hex, "auto.offset.reset": "earliest",
+        "isolation.level": "read_committed", "enable.auto.commit": False,
+        "key.deserializer": deserializer, "value.deserializer": deserializer,
+    })
+    consumer.subscribe([name])
+    got = []
+    deadline = time.monotonic() + seconds
+    quiet_until = None
+    try:
+        while time.monotonic() < deadline:
+            message = consumer.poll(0.2)
+            if message is not None and not message.error():
+                got.append((message.key(), message.value()))
+                quiet_until = None
+            elif len(got) >= count:
+                quiet_until = quiet_until or time.monotonic() + 2
+                if time.monotonic() >= quiet_until:
+                    return got
+    finally:
+        consumer.close()
+    raise AssertionError(f"DeserializingConsumer read {len(got)} of {count} messages of {name}: {got[-5:]}")
 
 
 def murmur2(data):
@@ -177,6 +211,12 @@ def test_changes_reach_kafka_as_debezium_consumers_expect(pg_database, registry,
         one = next(m for m in messages if m["key"] and m["key"]["id"] == 1)
         assert ids[four["schema_id"]] == 2 and four["value"]["after"]["stock"] == 40
         assert ids[one["schema_id"]] == 1 and "stock" not in one["value"]["after"]
+        # The consumer a Debezium user already has: DeserializingConsumer with AvroDeserializer for key and value,
+        # each message decoded with the writer schema its id names (old events without stock, new ones with it).
+        deserialized = read_with_deserializing_consumer(kafka.bootstrap, registry.url, topic("items"), 11)
+        assert sorted(deserialized, key=repr) == sorted(((m["key"], m["value"]) for m in messages), key=repr)
+        assert any(value and value["after"] and value["after"].get("stock") == 40 for _, value in deserialized)
+        assert any(value and value["after"] and "stock" not in value["after"] for _, value in deserialized)
         # wal-consume reads the same topic with the same output as from a file (tombstones left out).
         consumed = subprocess.run(
             [wal_binary("wal-consume"), "--kafka-brokers", kafka.bootstrap, "--topic", topic("items"), "--from-beginning", "--registry", registry.url],
@@ -292,6 +332,72 @@ def test_crashes_between_the_kafka_commit_and_the_slot(pg_database, registry, ka
         assert duplicates > 0, "at least once: the crashed commits' transactions should have come again"
 
 
+def snapshot_reads(messages):
+    """Per key: how many snapshot reads (op r) of it the topic holds."""
+    return collections.Counter(m["key"]["id"] for m in values(messages) if m["value"]["op"] == "r")
+
+
+def read_through_sentinel(source, database, kafka, registry, sentinel):
+    """Inserts row `sentinel` into numbers, reads the topic until it is there (and a moment more), stops the
+    source: every message."""
+    database.execute(f"INSERT INTO numbers VALUES ({sentinel}, 0)")
+    reader = TopicReader(kafka.bootstrap, registry.url, [topic("numbers")])
+    try:
+        reader.read_until(lambda got: any(m["key"]["id"] == sentinel for m in values(got)))
+        messages = reader.read_until(lambda got: True, seconds=2)
+    finally:
+        reader.close()
+    source.stop()
+    return messages
+
+
+def test_a_snapshot_committed_to_kafka_is_not_taken_again(pg_database, registry, kafka, tmp_path):
+    """Killed right after the initial snapshot's Kafka transaction commits, before its state file says done: the
+    next start finds the snapshot's position in the offsets topic and does not read the table again."""
+    create_numbers(pg_database, "numbers", 3000)
+    source = KafkaWalSource(pg_database, registry.url, tmp_path, ["numbers"], kafka, snapshot=True, extra_arguments=["--snapshot-chunk-rows", "500"])
+    try:
+        source.start(environment={"WAL_SOURCE_CRASH_AFTER_COMMIT": "1"})
+        assert source.process.wait(timeout=60) == -signal.SIGKILL, source.stderr()
+        source.wait_slot_released()
+        source.start()
+        wait_for_log(source, "streaming from slot")
+        assert "recorded done, not taken again" in source.stderr(), source.stderr()
+        messages = read_through_sentinel(source, pg_database, kafka, registry, 3001)
+    finally:
+        source.close()
+    reads = snapshot_reads(messages)
+    assert set(reads) == set(range(1, 3001)), f"{3000 - len(reads)} rows never read"
+    assert max(reads.values()) == 1, f"{sum(reads.values()) - 3000} rows read twice"
+
+
+def test_incremental_snapshot_progress_commits_with_kafka(pg_database, registry, kafka, tmp_path):
+    """An incremental snapshot asked for while the source is down, then five runs each killed right after a Kafka
+    commit (chunks of rows in it), then a normal run: the request is not lost with the commit that carried it,
+    and no chunk is read twice: every row exactly once."""
+    rows = 6000
+    create_numbers(pg_database, "numbers", rows)
+    source = KafkaWalSource(
+        pg_database, registry.url, tmp_path, ["numbers"], kafka, extra_arguments=["--snapshot-chunk-rows", "400", "--snapshot-rows-per-second", "4000"])
+    try:
+        source.start().wait_ready()
+        source.stop()
+        code, output = request_snapshot(pg_database, "public.numbers")
+        assert code == 0, output
+        for run in range(5):
+            source.start(environment={"WAL_SOURCE_CRASH_AFTER_COMMIT": str(1 + run % 2)})
+            assert source.process.wait(timeout=60) == -signal.SIGKILL, f"run {run}:\n{source.stderr()}"
+            source.wait_slot_released()
+        source.start()
+        wait_for_log(source, "incremental snapshot of public.numbers: done", timeout=120)
+        messages = read_through_sentinel(source, pg_database, kafka, registry, rows + 1)
+    finally:
+        source.close()
+    reads = snapshot_reads(messages)
+    assert set(reads) == set(range(1, rows + 1)), f"{rows - len(reads)} rows never read"
+    assert max(reads.values()) == 1, f"{sum(reads.values()) - rows} rows read twice"
+
+
 def test_kills_at_random_points_lose_nothing(pg_database, registry, kafka, tmp_path):
     pg_database.execute("CREATE TABLE rows (id int PRIMARY KEY, state text NOT NULL)")
     source = KafkaWalSource(pg_database, registry.url, tmp_path, ["rows"], kafka)
@@ -315,9 +421,11 @@ def test_kills_at_random_points_lose_nothing(pg_database, registry, kafka, tmp_p
 
 def test_brokers_gone_for_ten_seconds(pg_database, registry, kafka, tmp_path):
     pg_database.execute("CREATE TABLE rows (id int PRIMARY KEY, state text NOT NULL)")
-    source = KafkaWalSource(pg_database, registry.url, tmp_path, ["rows"], kafka)
+    source = KafkaWalSource(pg_database, registry.url, tmp_path, ["rows"], kafka, extra_arguments=["--metrics-listen", "127.0.0.1:0"])
     try:
         source.start().wait_ready()
+        metrics_url = wait_until(lambda: re.search(r"metrics on (http://127\.0\.0\.1:\d+/metrics)", source.stderr()), 10, message="the metrics address").group(1)
+        wait_until(lambda: re.search(r"^wal_source_kafka_waiting 0$", requests.get(metrics_url, timeout=5).text, re.M), 10, message="the metrics")
         workload = start_workload(pg_database)
         time.sleep(2)
         kafka.command("down-all")
@@ -325,6 +433,10 @@ def test_brokers_gone_for_ten_seconds(pg_database, registry, kafka, tmp_path):
         time.sleep(10)
         # Nothing acknowledged past what Kafka had while it was away.
         assert pg_database.slot_state()[1] - before < 1_000_000
+        # The status line says so, while it waits (each second).
+        waited = [int(seconds) for seconds in re.findall(r" kafka_queued=\d+ kafka=waiting_for_brokers_(\d+)s", source.stderr())]
+        assert len(waited) >= 5 and max(waited) >= 5, source.stderr()[-3000:]
+        assert re.search(r"^wal_source_kafka_waiting 1$", requests.get(metrics_url, timeout=5).text, re.M)
         kafka.command("up-all")
         workload.join(timeout=120)
         messages = read_all(kafka, registry)
@@ -405,14 +517,19 @@ def test_sigterm_while_the_brokers_are_away(pg_database, registry, kafka, tmp_pa
     source = KafkaWalSource(pg_database, registry.url, tmp_path, ["rows"], kafka)
     try:
         source.start().wait_ready()
-        acknowledged = pg_database.slot_state()[1]
+        # A first change while the brokers are there: the topic is known, so the next changes are queued at once
+        # and the source waits for their delivery (librdkafka would keep them for message.timeout.ms, 300 s).
+        pg_database.execute("INSERT INTO rows VALUES (0, 'first')")
+        first = int(pg_database.execute("SELECT pg_current_wal_lsn() - '0/0'::pg_lsn")[0][0])
+        wait_until(lambda: pg_database.slot_state()[1] >= first, WAIT_SECONDS, message="the first change to be acknowledged")
         kafka.command("down-all")
+        before_insert = int(pg_database.execute("SELECT pg_current_wal_lsn() - '0/0'::pg_lsn")[0][0])
         pg_database.execute("INSERT INTO rows SELECT i, 'x' FROM generate_series(1, 1000) i")
-        time.sleep(3)
+        wait_until(lambda: "waiting for the brokers" in source.stderr(), WAIT_SECONDS, message="the source to wait for the brokers")
         started = time.monotonic()
         source.stop()  # exit 0 within the wait bound, not after librdkafka's message timeout
         assert time.monotonic() - started < 25
-        assert pg_database.slot_state()[1] == acknowledged, "nothing Kafka did not take is acknowledged"
+        assert pg_database.slot_state()[1] <= before_insert, "nothing Kafka did not take is acknowledged"
     finally:
         kafka.command("up-all")
         source.close()

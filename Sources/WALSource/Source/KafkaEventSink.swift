@@ -1,3 +1,4 @@
+import AvroCodec
 import ChangeEvents
 import KafkaClient
 
@@ -36,6 +37,10 @@ public struct KafkaSinkConfiguration: Sendable {
 /// written, so a position that can be read (even where a broker shows uncommitted messages, as librdkafka's mock
 /// does) implies its events were delivered.
 ///
+/// The snapshots' progress (an initial snapshot done, the incremental snapshots' queue and the tables read) goes
+/// into the same transaction under `<slot>/progress` when the group changed it: a chunk whose rows are committed is
+/// not read again, and a snapshot asked for in a committed transaction is not lost, whenever the source is killed.
+///
 /// At least once: the events are flushed (every delivery report in) before the slot hears.
 ///
 /// Messages the brokers refuse for good (too large, no permission) stop the source with the broker's reason; the
@@ -56,7 +61,9 @@ final class KafkaEventSink {
     var whileWaiting: () -> Void = {}
     var log: (String) -> Void = { _ in }
 
-    static let commitTimeoutMilliseconds: Int32 = 10_000
+    /// A commit waits in slices this long: between them the replication connection and the status line hear
+    /// that the source is waiting (a timed-out commit is retriable and resumes where it was).
+    static let commitTimeoutMilliseconds: Int32 = 1_000
 
     /// `systemID`/`timeline`: the PostgreSQL cluster's identity (IDENTIFY_SYSTEM), written with each position and part
     /// of the transactional id (two clusters' sources with one slot name do not fence each other).
@@ -95,29 +102,44 @@ final class KafkaEventSink {
         }
     }
 
-    /// The position committed to the offsets topic for this slot by this PostgreSQL cluster on its current timeline
-    /// (nil: none, or at least once); `missing` is set when the topic does not exist. A position of another
-    /// cluster or timeline is logged and not used: its LSNs mean nothing here.
-    func committedPosition(missing: inout Bool) throws(KafkaError) -> UInt64? {
-        guard configuration.exactlyOnce else { return nil }
+    /// The key of the snapshots' progress record (slot names hold no `/`).
+    var progressKey: String { slot + "/progress" }
+
+    /// What the offsets topic holds for the slot: the position committed by this PostgreSQL cluster on its
+    /// current timeline, and the snapshots' progress committed with the last group that changed it (its LSN
+    /// is that group's end).
+    struct Committed {
+        var position: UInt64?
+        var progress: (asOf: UInt64, record: WALSourceEngine.IncrementalRecord)?
+    }
+
+    /// What the offsets topic holds for this slot (nothing with at least once); `missing` is set when the topic
+    /// does not exist. A record of another cluster or timeline is logged and not used: its LSNs mean nothing here.
+    func committed(missing: inout Bool) throws(KafkaError) -> Committed {
+        guard configuration.exactlyOnce else { return Committed() }
         let topic = offsetsTopic
         let consumer = try KafkaConsumer(
             settings: KafkaSettings([("bootstrap.servers", configuration.brokers)] + configuration.settings.pairs),
             group: nil)
         guard let partitions = try consumer.partitions(of: topic, milliseconds: 10_000), !partitions.isEmpty else {
             missing = true
-            return nil
+            return Committed()
         }
         try consumer.assign(topic: topic, partitions: partitions, fromBeginning: true)
         var open = Set(partitions)
         var latest: String?
+        var latestProgress: [UInt8]?
         let deadline = ContinuousClock.now + .seconds(60)
         while !open.isEmpty {
             guard ContinuousClock.now < deadline else { throw KafkaError(message: "\(topic): not read to its end within 60 s") }
             switch try consumer.poll(milliseconds: 500) {
             case .message(let message)?:
-                guard message.key.map({ String(decoding: $0, as: UTF8.self) }) == slot, let value = message.value else { continue }
-                latest = String(decoding: value, as: UTF8.self)
+                guard let value = message.value, let key = message.key.map({ String(decoding: $0, as: UTF8.self) }) else { continue }
+                if key == slot {
+                    latest = String(decoding: value, as: UTF8.self)
+                } else if key == progressKey {
+                    latestProgress = value
+                }
             case .endOfPartition(_, let partition)?:
                 open.remove(partition)
             case nil:
@@ -125,12 +147,40 @@ final class KafkaEventSink {
             }
             if stopRequested.load(ordering: .relaxed) { throw KafkaError(message: "stopped while reading \(topic)") }
         }
-        guard let latest else { return nil }
-        guard latest.hasPrefix(origin), let lsn = UInt64(latest.dropFirst(origin.count)) else {
-            log("kafka: \(topic) holds \(latest) for slot \(slot), written from another PostgreSQL cluster or timeline (this one is \(origin.dropLast())): not used")
-            return nil
+        var committed = Committed()
+        if let latest {
+            if let lsn = ownLSN(latest) {
+                committed.position = lsn
+            } else {
+                log("kafka: \(topic) holds \(latest) for slot \(slot), written from another PostgreSQL cluster or timeline (this one is \(origin.dropLast())): not used")
+            }
         }
-        return lsn
+        if let latestProgress {
+            guard let json = try? JSONParser.parse(bytes: latestProgress), let position = json["position"]?.stringValue,
+                let queue = SourceState.elements(json["incremental"], SourceState.IncrementalProgress.init(json:))
+            else {
+                throw KafkaError(message: "\(topic): the record \(progressKey) is not one this wal-source wrote")
+            }
+            var snapshotted: Set<String>?
+            if let value = json["snapshotted"] {
+                guard let names = SourceState.elements(value, \.stringValue) else {
+                    throw KafkaError(message: "\(topic): the record \(progressKey) is not one this wal-source wrote")
+                }
+                snapshotted = Set(names)
+            }
+            if let asOf = ownLSN(position) {
+                committed.progress = (asOf, WALSourceEngine.IncrementalRecord(queue: queue, snapshotted: snapshotted))
+            } else {
+                log("kafka: \(topic) holds snapshot progress for slot \(slot) as of \(position), from another PostgreSQL cluster or timeline: not used")
+            }
+        }
+        return committed
+    }
+
+    /// The LSN of a position written by this cluster on its current timeline (`SYSTEM/TIMELINE/LSN`).
+    private func ownLSN(_ position: String) -> UInt64? {
+        guard position.hasPrefix(origin) else { return nil }
+        return UInt64(position.dropFirst(origin.count))
     }
 
     /// Queues one event for `topic` (and, after a delete, its tombstone).
@@ -150,15 +200,21 @@ final class KafkaEventSink {
         } catch {
             throw .kafka(error)
         }
+        waitingSince = nil
         if let failure = producer.takeDeliveryFailure() { throw .kafka(failure) }
     }
 
     private var lastWaitLog = ContinuousClock.now
+    /// Since when the source has been waiting for the brokers (nil: it is not), for the status line.
+    private(set) var waitingSince: ContinuousClock.Instant?
+    /// Messages handed to librdkafka and not yet acknowledged by the brokers.
+    var outstanding: Int { producer.outstanding }
 
     /// A stop signal ends every wait for the brokers (what is not committed is not acknowledged: sent again).
     private func stopping() -> Bool { stopRequested.load(ordering: .relaxed) }
 
     private func waiting() {
+        if waitingSince == nil { waitingSince = ContinuousClock.now }
         whileWaiting()
         if ContinuousClock.now - lastWaitLog >= .seconds(5) {
             lastWaitLog = ContinuousClock.now
@@ -167,12 +223,23 @@ final class KafkaEventSink {
     }
 
     /// Makes every event appended so far durable in the brokers; `endLSN` is the end of the last complete
-    /// PostgreSQL transaction among them. Returns once the slot may be told.
-    func commit(through endLSN: UInt64) throws(WALSourceError) {
+    /// PostgreSQL transaction among them, `progress` the snapshots' progress as of it when the group changed
+    /// it. Returns once the slot may be told.
+    func commit(through endLSN: UInt64, progress: WALSourceEngine.IncrementalRecord? = nil) throws(WALSourceError) {
         if configuration.exactlyOnce {
+            // A group without events writes nothing: its progress is in the state file before its position.
             guard transactionOpen else { return }
             try deliverAll()
             do {
+                if let progress {
+                    var members: [(String, JSONValue)] = [
+                        ("position", .string(origin + String(endLSN))), ("incremental", .array(progress.queue.map(\.json))),
+                    ]
+                    if let snapshotted = progress.snapshotted { members.append(("snapshotted", .array(snapshotted.sorted().map(JSONValue.string)))) }
+                    try producer.produce(
+                        topic: offsetsTopic, key: Array(progressKey.utf8), value: Array(JSONValue.object(members).compactText.utf8), whileWaiting: waiting,
+                        shouldStop: stopping)
+                }
                 try producer.produce(topic: offsetsTopic, key: Array(slot.utf8), value: Array((origin + String(endLSN)).utf8), whileWaiting: waiting, shouldStop: stopping)
                 try commitTransaction()
             } catch {
@@ -182,6 +249,7 @@ final class KafkaEventSink {
         } else {
             try deliverAll()
         }
+        waitingSince = nil
         commits += 1
         if let crashAt = configuration.crashAfterCommit, commits >= crashAt {
             // The test hook: the moment an at-least-once source would send the transaction again on restart.
@@ -213,7 +281,7 @@ final class KafkaEventSink {
                 return
             } catch {
                 guard error.isRetriable, !error.requiresAbort, !error.isFatal, !stopping() else {
-                    if error.requiresAbort { try? producer.abortTransaction(milliseconds: Self.commitTimeoutMilliseconds) }
+                    if error.requiresAbort { try? producer.abortTransaction(milliseconds: 10_000) }
                     transactionOpen = false
                     // The reason a message was refused says more than "the transaction failed".
                     throw producer.takeDeliveryFailure() ?? error

@@ -313,7 +313,9 @@ extension WALSourceEngine {
         if kafkaSink != nil, transactionFinalLSN != 0 { return }
         if let kafkaSink {
             do {
-                try kafkaSink.commit(through: last.endLSN)
+                // The snapshots' progress goes into the Kafka transaction too (exactly once): a crash before the
+                // state file has it takes it from the offsets topic.
+                try kafkaSink.commit(through: last.endLSN, progress: pendingCommits.last(where: { $0.incremental != nil })?.incremental)
             } catch {
                 sinkFailed = true
                 throw error
@@ -337,9 +339,9 @@ extension WALSourceEngine {
             }
         }
         let recordsPosition = pendingCommits.contains(where: \.hasEvents) || pendingCommits.contains(where: { $0.incremental != nil })
-        // With Kafka, the position file follows the acknowledgement (below): Kafka's offsets topic is what says
-        // what is durable there, and at least once must send again what the slot has not heard of.
-        if recordsPosition, kafkaSink == nil {
+        // With Kafka too: the events are in the brokers now (committed, or flushed with at least once), and a
+        // progress written without a Kafka transaction (a group with no events) is tied to this position.
+        if recordsPosition {
             do {
                 try position.record(last.endLSN)
             } catch {
@@ -364,14 +366,6 @@ extension WALSourceEngine {
         }
         pendingCommits.removeAll(keepingCapacity: true)
         try sendStatus()
-        if recordsPosition, kafkaSink != nil {
-            do {
-                try position.record(last.endLSN)
-            } catch {
-                sinkFailed = true
-                throw error
-            }
-        }
     }
 
     func reportProgressIfDue() {
@@ -396,10 +390,19 @@ extension WALSourceEngine {
             values.serverLagBytes = serverLag
             values.lagMilliseconds = lagMilliseconds
             values.streaming = true
+            values.kafkaQueued = kafkaSink?.outstanding
+            values.kafkaWaiting = kafkaSink?.waitingSince != nil
+        }
+        var kafkaStatus = ""
+        if let kafkaSink {
+            kafkaStatus = " kafka_queued=\(kafkaSink.outstanding)"
+            if let since = kafkaSink.waitingSince {
+                kafkaStatus += " kafka=waiting_for_brokers_\((ContinuousClock.now - since).components.seconds)s"
+            }
         }
         log(
             "received_lsn=\(LSN(receivedLSN)) acked_lsn=\(LSN(acknowledgedLSN)) events=\(events) events_per_s=\(Int(rate)) "
-                + "lag_bytes=\(serverLag.map(String.init) ?? "?") lag_ms=\(lagMilliseconds.map(String.init) ?? "?")"
+                + "lag_bytes=\(serverLag.map(String.init) ?? "?") lag_ms=\(lagMilliseconds.map(String.init) ?? "?")\(kafkaStatus)"
         )
         lastStatus = now
         eventsAtLastStatus = events

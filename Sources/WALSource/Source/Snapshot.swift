@@ -22,6 +22,11 @@ extension WALSourceEngine {
             if case .stopped = error { stopped = true } else { stopped = false }
             for (table, writer) in writers { try? writer.truncate(to: lengths[table] ?? writer.length) }
             kafkaSink?.close()
+            if state.snapshotCommitLSN != 0 {
+                // Its slot goes now, so the next start takes it again even if the failed commit went through.
+                state.snapshotCommitLSN = 0
+                try? state.write(path: statePath)
+            }
             do {
                 try replication.execute("DROP_REPLICATION_SLOT \(Self.quoteIdentifier(configuration.slot))")
                 log("snapshot \(stopped ? "stopped by a signal" : "failed"): its events were removed and slot \(configuration.slot) dropped; the next start snapshots again")
@@ -31,10 +36,17 @@ extension WALSourceEngine {
             if stopped { return false }
             throw error
         }
+        try recordSnapshotDone(snapshotted: Set(presentTables.map(\.quoted)))
+        return true
+    }
+
+    /// The initial snapshot is durable (fsynced, or committed to Kafka): the state says so.
+    func recordSnapshotDone(snapshotted: Set<String>?) throws(WALSourceError) {
         state.snapshot = .done
         state.lengthsBeforeSnapshot = [:]
+        state.snapshotCommitLSN = 0
         // Every present table's rows are read now: incremental snapshots asked for before are moot.
-        state.snapshotted = Set(presentTables.map(\.quoted))
+        state.snapshotted = snapshotted
         state.incremental = []
         state.earlierSnapshotted = state.snapshotted
         state.earlierIncremental = []
@@ -43,7 +55,6 @@ extension WALSourceEngine {
         incrementalQueue = []
         snapshottedTables = state.snapshotted
         try state.write(path: statePath)
-        return true
     }
 
     /// Writes the snapshot read held back (if any) with `marker` as its source.snapshot.
@@ -99,8 +110,15 @@ extension WALSourceEngine {
             try await writeHeldSnapshotRead(as: .last, lsn: lsn)
             try query.execute("COMMIT")
             for writer in writers.values { try writer.sync() }
-            // With Kafka (exactly once) the whole snapshot is one transaction: an interrupted one is never read.
-            try kafkaSink?.commit(through: lsn)
+            // With Kafka (exactly once) the whole snapshot is one transaction: an interrupted one is never read,
+            // and a committed one is not taken again (`snapshotCommittedToKafka`), whenever the process dies.
+            if let kafkaSink {
+                if kafkaSink.configuration.exactlyOnce {
+                    state.snapshotCommitLSN = lsn
+                    try state.write(path: statePath)
+                }
+                try kafkaSink.commit(through: lsn, progress: IncrementalRecord(queue: [], snapshotted: Set(presentTables.map(\.quoted))))
+            }
         } catch let error as PostgresError {
             throw .postgres(error)
         } catch let error as WALSourceError {

@@ -24,6 +24,10 @@ struct SourceState: Equatable {
     var snapshot = SnapshotProgress.none
     /// Each log's length ("schema.table" → bytes) before the running snapshot wrote to it.
     var lengthsBeforeSnapshot: [String: Int] = [:]
+    /// With Kafka exactly once: the slot's consistent point once the running snapshot's rows are all read,
+    /// written before its Kafka transaction commits (0: not that far). A start that finds the offsets topic
+    /// at or past it knows the snapshot committed, and records it done instead of taking it again.
+    var snapshotCommitLSN: UInt64 = 0
     /// Whether a slot was created (or found) and used by this source: a later start that finds no
     /// slot then knows that changes may have been lost in between.
     var hasUsedSlot = false
@@ -103,6 +107,7 @@ struct SourceState: Equatable {
             ("snapshot", .string(snapshot.rawValue)),
             ("lengthsBeforeSnapshot", .object(lengthsBeforeSnapshot.sorted { $0.key < $1.key }.map { ($0.key, JSONValue.integer(Int64($0.value))) })),
             ("hasUsedSlot", .bool(hasUsedSlot)),
+            ("snapshotCommitLSN", .string(String(snapshotCommitLSN))),
             ("incremental", .array(incremental.map(\.json))),
             ("incrementalAsOf", .string(String(incrementalAsOf))),
             ("earlierIncremental", .array(earlierIncremental.map(\.json))),
@@ -129,8 +134,10 @@ struct SourceState: Equatable {
         if case .bool(let used)? = json["hasUsedSlot"] { hasUsedSlot = used }
         guard let incremental = Self.elements(json["incremental"], IncrementalProgress.init(json:)),
             let earlierIncremental = Self.elements(json["earlierIncremental"], IncrementalProgress.init(json:)),
-            let incrementalAsOf = Self.lsn(json["incrementalAsOf"]), let earlierIncrementalAsOf = Self.lsn(json["earlierIncrementalAsOf"])
+            let incrementalAsOf = Self.lsn(json["incrementalAsOf"]), let earlierIncrementalAsOf = Self.lsn(json["earlierIncrementalAsOf"]),
+            let snapshotCommitLSN = Self.lsn(json["snapshotCommitLSN"])
         else { return nil }
+        self.snapshotCommitLSN = snapshotCommitLSN
         self.incremental = incremental
         self.earlierIncremental = earlierIncremental
         self.incrementalAsOf = incrementalAsOf

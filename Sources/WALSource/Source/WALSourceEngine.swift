@@ -260,14 +260,20 @@ public final class WALSourceEngine {
             state = try SourceState.read(path: statePath) ?? SourceState()
             position = try DurablePosition(path: statePath + ".position")
             try checkPositionHistory()
-            let kafkaPosition = try openKafka()
+            let kafkaCommitted = try openKafka()
+            let kafkaPosition = kafkaCommitted.position
             try findPresentTables()
             try ensurePublication()
             if let table = configuration.heartbeatTable {
                 try query.execute("CREATE TABLE IF NOT EXISTS \(table.quoted) (id int PRIMARY KEY, ts timestamptz NOT NULL)")
             }
             var snapshotWanted = configuration.snapshot
-            if state.snapshot == .running {
+            if state.snapshot == .running, state.snapshotCommitLSN != 0, let kafkaPosition, kafkaPosition >= state.snapshotCommitLSN {
+                // Killed after the snapshot's Kafka transaction committed, before the state said so: it is done.
+                log("the snapshot of the previous run committed to Kafka (\(kafkaSink?.offsetsTopic ?? "") holds \(LSN(kafkaPosition))): recorded done, not taken again")
+                try recordSnapshotDone(snapshotted: kafkaCommitted.progress?.record.snapshotted ?? Set(presentTables.map(\.quoted)))
+                try checkSlotNotLost()
+            } else if state.snapshot == .running {
                 // A snapshot was interrupted (killed, or stopped): its slot never streamed, so it is
                 // dropped, the snapshot's events are cut, and a new slot's snapshot is taken whole.
                 try undoInterruptedSnapshot()
@@ -286,6 +292,7 @@ public final class WALSourceEngine {
                     // Marked running before the slot exists: a crash in between must not leave a new
                     // slot that looks as if it had been created without a snapshot.
                     state.snapshot = .running
+                    state.snapshotCommitLSN = 0
                     state.lengthsBeforeSnapshot = Dictionary(uniqueKeysWithValues: writers.map { ($0.key.quoted, $0.value.length) })
                     state.hasUsedSlot = true
                     try state.write(path: statePath)
@@ -298,7 +305,13 @@ public final class WALSourceEngine {
                 state.snapshot = .none
                 try state.write(path: statePath)
             }
-            restoreIncrementalProgress(durable: position?.read() ?? 0)
+            if let (asOf, record) = kafkaCommitted.progress, asOf > state.incrementalAsOf, asOf > position.read() ?? 0 {
+                // Killed after a Kafka commit that changed the snapshots' progress, before the state file had it:
+                // the offsets topic's record is the progress as of that commit.
+                log("kafka: the snapshots' progress committed through \(LSN(asOf)) is newer than the state file's: going on from it")
+                try persistIncremental(record, asOf: asOf)
+            }
+            restoreIncrementalProgress(durable: max(position?.read() ?? 0, kafkaPosition ?? 0))
             if created, state.incrementalAsOf != 0 {
                 // The new slot's commits are not the ones the progress was tied to.
                 state.incrementalAsOf = 0
@@ -357,7 +370,11 @@ public final class WALSourceEngine {
         }
         // While the brokers make it wait, the replication connection still answers (its standby status, with
         // the old position): the server does not time it out, and keeps the WAL.
-        kafkaSink?.whileWaiting = { [weak self] in try? self?.sendStatus() }
+        kafkaSink?.whileWaiting = { [weak self] in
+            try? self?.sendStatus()
+            // The status line (and the metrics) say that the source waits for the brokers.
+            self?.reportProgressIfDue()
+        }
         try await stream()
     }
 
@@ -620,10 +637,10 @@ public final class WALSourceEngine {
     }
 
     /// With `--kafka-brokers`: the producer (exactly once: its transactions initialised, fencing an earlier
-    /// instance), and the position the offsets topic holds for the slot.
-    func openKafka() throws(WALSourceError) -> UInt64? {
-        guard let kafka = configuration.kafka else { return nil }
-        let committed: UInt64?
+    /// instance), and the position and snapshot progress the offsets topic holds for the slot.
+    func openKafka() throws(WALSourceError) -> KafkaEventSink.Committed {
+        guard let kafka = configuration.kafka else { return KafkaEventSink.Committed() }
+        let committed: KafkaEventSink.Committed
         do {
             // The producer first: its initialisation fences an earlier instance and aborts its open transaction,
             // so the position read next is the last one committed.
@@ -643,14 +660,14 @@ public final class WALSourceEngine {
             }
             sink.log = { (message: String) in Self.writeStandardError("wal-source: \(message)\n") }
             var missing = false
-            committed = try sink.committedPosition(missing: &missing)
+            committed = try sink.committed(missing: &missing)
             if missing { try sink.createOffsetsTopic() }
             kafkaSink = sink
         } catch {
             if error.isConfiguration { throw .configuration(error.description) }
             throw .kafka(error)
         }
-        if let committed, let kafkaSink { log("kafka: \(kafkaSink.offsetsTopic) holds \(LSN(committed)) for slot \(configuration.slot)") }
+        if let position = committed.position, let kafkaSink { log("kafka: \(kafkaSink.offsetsTopic) holds \(LSN(position)) for slot \(configuration.slot)") }
         return committed
     }
 

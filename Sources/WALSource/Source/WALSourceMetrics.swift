@@ -16,6 +16,9 @@ public final class WALSourceMetrics: Sendable {
         var lagMilliseconds: Int64?
         var reconnects = 0
         var streaming = false
+        /// With Kafka: messages not yet acknowledged by the brokers, and whether the source waits for them.
+        var kafkaQueued: Int?
+        var kafkaWaiting = false
     }
 
     private let values = Locked(Values())
@@ -44,6 +47,12 @@ public final class WALSourceMetrics: Sendable {
             current.lagMilliseconds.map(String.init))
         metric("wal_source_reconnects_total", "counter", "Times the source ran again after a transient failure.", String(current.reconnects))
         metric("wal_source_streaming", "gauge", "1 while the source streams, 0 while it sets up or waits to reconnect.", current.streaming ? "1" : "0")
+        if let queued = current.kafkaQueued {
+            metric("wal_source_kafka_queued_messages", "gauge", "Messages handed to librdkafka and not yet acknowledged by the brokers.", String(queued))
+            metric(
+                "wal_source_kafka_waiting", "gauge", "1 while the source waits for the brokers (nothing more is acknowledged to the slot).",
+                current.kafkaWaiting ? "1" : "0")
+        }
         return lines.joined(separator: "\n") + "\n"
     }
 }
