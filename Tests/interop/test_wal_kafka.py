@@ -371,6 +371,40 @@ def test_a_snapshot_committed_to_kafka_is_not_taken_again(pg_database, registry,
     assert max(reads.values()) == 1, f"{sum(reads.values()) - 3000} rows read twice"
 
 
+def test_a_snapshot_killed_before_its_kafka_commit_is_taken_again(pg_database, registry, kafka, tmp_path):
+    """The initial snapshot's rows are queued while the brokers are away, and the source is killed while it waits
+    to commit them (its state file has the snapshot's slot point already): the offsets topic does not hold that
+    point, so the next start takes the snapshot again, and every row is there once."""
+    create_numbers(pg_database, "numbers", 3000)
+    source = KafkaWalSource(pg_database, registry.url, tmp_path, ["numbers"], kafka, snapshot=True, extra_arguments=["--snapshot-chunk-rows", "500"])
+    locker = pg_database.connect()
+    try:
+        # The source is held (creating its publication) once it has talked to the brokers; they go away then, so
+        # none of the snapshot's messages reaches them.
+        locker.execute("BEGIN")
+        locker.execute("LOCK TABLE numbers IN ACCESS EXCLUSIVE MODE")
+        source.start()
+        wait_until(lambda: source.check_running() or pg_database.execute(
+            "SELECT count(*) FROM pg_stat_activity WHERE datname = current_database() AND wait_event_type = 'Lock'")[0][0] > 0,
+            WAIT_SECONDS, message="the source to wait for the table's lock")
+        kafka.command("down-all")
+        locker.execute("COMMIT")
+        wait_for_log(source, "kafka: waiting for the brokers")
+        source.kill()
+        kafka.command("up-all")
+        source.start()
+        wait_for_log(source, "streaming from slot")
+        assert "did not finish; it is taken again" in source.stderr(), source.stderr()
+        messages = read_through_sentinel(source, pg_database, kafka, registry, 3001)
+    finally:
+        kafka.command("up-all")
+        locker.close()
+        source.close()
+    reads = snapshot_reads(messages)
+    assert set(reads) == set(range(1, 3001)), f"{3000 - len(reads)} rows never read"
+    assert max(reads.values()) == 1, f"{sum(reads.values()) - 3000} rows read twice"
+
+
 def test_incremental_snapshot_progress_commits_with_kafka(pg_database, registry, kafka, tmp_path):
     """An incremental snapshot asked for while the source is down, then five runs each killed right after a Kafka
     commit (chunks of rows in it), then a normal run: the request is not lost with the commit that carried it,

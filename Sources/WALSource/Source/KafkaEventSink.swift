@@ -127,8 +127,11 @@ final class KafkaEventSink {
         }
         try consumer.assign(topic: topic, partitions: partitions, fromBeginning: true)
         var open = Set(partitions)
+        // Per key, the last record of this cluster and timeline (another's, under the same slot name and prefix,
+        // may come after it).
         var latest: String?
-        var latestProgress: [UInt8]?
+        var progress: (asOf: UInt64, record: WALSourceEngine.IncrementalRecord)?
+        var foreign: String?
         let deadline = ContinuousClock.now + .seconds(60)
         while !open.isEmpty {
             guard ContinuousClock.now < deadline else { throw KafkaError(message: "\(topic): not read to its end within 60 s") }
@@ -136,9 +139,11 @@ final class KafkaEventSink {
             case .message(let message)?:
                 guard let value = message.value, let key = message.key.map({ String(decoding: $0, as: UTF8.self) }) else { continue }
                 if key == slot {
-                    latest = String(decoding: value, as: UTF8.self)
+                    let position = String(decoding: value, as: UTF8.self)
+                    if ownLSN(position) != nil { latest = position } else { foreign = position }
                 } else if key == progressKey {
-                    latestProgress = value
+                    let (position, record) = try parseProgress(value)
+                    if let asOf = ownLSN(position) { progress = (asOf, record) } else { foreign = position }
                 }
             case .endOfPartition(_, let partition)?:
                 open.remove(partition)
@@ -148,33 +153,26 @@ final class KafkaEventSink {
             if stopRequested.load(ordering: .relaxed) { throw KafkaError(message: "stopped while reading \(topic)") }
         }
         var committed = Committed()
-        if let latest {
-            if let lsn = ownLSN(latest) {
-                committed.position = lsn
-            } else {
-                log("kafka: \(topic) holds \(latest) for slot \(slot), written from another PostgreSQL cluster or timeline (this one is \(origin.dropLast())): not used")
-            }
+        committed.position = latest.flatMap(ownLSN)
+        if let foreign {
+            log("kafka: \(topic) holds \(foreign) for slot \(slot), written from another PostgreSQL cluster or timeline (this one is \(origin.dropLast())): not used")
         }
-        if let latestProgress {
-            guard let json = try? JSONParser.parse(bytes: latestProgress), let position = json["position"]?.stringValue,
-                let queue = SourceState.elements(json["incremental"], SourceState.IncrementalProgress.init(json:))
-            else {
-                throw KafkaError(message: "\(topic): the record \(progressKey) is not one this wal-source wrote")
-            }
-            var snapshotted: Set<String>?
-            if let value = json["snapshotted"] {
-                guard let names = SourceState.elements(value, \.stringValue) else {
-                    throw KafkaError(message: "\(topic): the record \(progressKey) is not one this wal-source wrote")
-                }
-                snapshotted = Set(names)
-            }
-            if let asOf = ownLSN(position) {
-                committed.progress = (asOf, WALSourceEngine.IncrementalRecord(queue: queue, snapshotted: snapshotted))
-            } else {
-                log("kafka: \(topic) holds snapshot progress for slot \(slot) as of \(position), from another PostgreSQL cluster or timeline: not used")
-            }
-        }
+        committed.progress = progress
         return committed
+    }
+
+    /// A `SLOT/progress` record: its position (`SYSTEM/TIMELINE/LSN`) and the progress as of it.
+    private func parseProgress(_ value: [UInt8]) throws(KafkaError) -> (String, WALSourceEngine.IncrementalRecord) {
+        let unknown = KafkaError(message: "\(offsetsTopic): the record \(progressKey) is not one this wal-source wrote")
+        guard let json = try? JSONParser.parse(bytes: value), let position = json["position"]?.stringValue,
+            let queue = SourceState.elements(json["incremental"], SourceState.IncrementalProgress.init(json:))
+        else { throw unknown }
+        var snapshotted: Set<String>?
+        if let value = json["snapshotted"] {
+            guard let names = SourceState.elements(value, \.stringValue) else { throw unknown }
+            snapshotted = Set(names)
+        }
+        return (position, WALSourceEngine.IncrementalRecord(queue: queue, snapshotted: snapshotted))
     }
 
     /// The LSN of a position written by this cluster on its current timeline (`SYSTEM/TIMELINE/LSN`).
@@ -227,7 +225,16 @@ final class KafkaEventSink {
     /// it. Returns once the slot may be told.
     func commit(through endLSN: UInt64, progress: WALSourceEngine.IncrementalRecord? = nil) throws(WALSourceError) {
         if configuration.exactlyOnce {
-            // A group without events writes nothing: its progress is in the state file before its position.
+            // A group without events writes nothing, unless it changed the snapshots' progress (a request, a chunk
+            // whose rows were all struck, a table done): that goes to the topic like any other.
+            if !transactionOpen, progress != nil {
+                do {
+                    try producer.beginTransaction()
+                } catch {
+                    throw .kafka(error)
+                }
+                transactionOpen = true
+            }
             guard transactionOpen else { return }
             try deliverAll()
             do {

@@ -368,20 +368,22 @@ extension WALSourceEngine {
         try sendStatus()
     }
 
-    func reportProgressIfDue() {
+    /// `queryingServer` false: the server-side lag is the one read last.
+    func reportProgressIfDue(queryingServer: Bool = true) {
         let now = ContinuousClock.now
         guard now - lastStatus >= configuration.statusInterval else { return }
         let seconds = Double((now - lastStatus).components.seconds) + Double((now - lastStatus).components.attoseconds) / 1e18
         let rate = Double(events - eventsAtLastStatus) / max(seconds, 0.001)
         // Server-side lag: what the slot holds back on the server (not what was received but not yet
         // acknowledged here). A failed read leaves it unknown rather than stopping the stream.
-        var serverLag: Int64?
-        if let rows = try? catalogQuery(
+        var serverLag = queryingServer ? nil : lastServerLagBytes
+        if queryingServer, let rows = try? catalogQuery(
             "SELECT (pg_current_wal_lsn() - confirmed_flush_lsn)::bigint FROM pg_replication_slots WHERE slot_name = \(Self.quoteLiteral(configuration.slot))"),
             let row = rows.first, let text = row.first ?? nil
         {
             serverLag = Int64(text)
         }
+        lastServerLagBytes = serverLag
         let lagMilliseconds = lastDurableCommitMilliseconds.map { Self.nowMicroseconds() / 1000 - $0 }
         WALSourceMetrics.shared.update { values in
             values.events = eventsBeforeThisRun + events

@@ -11,7 +11,10 @@ extension WALSourceEngine {
     /// first event, and done after the last is fsynced. On a failure or a stop signal its events are
     /// cut and the new slot dropped; after a crash the next start does that (`undoInterruptedSnapshot`).
     /// Either way the next start takes the snapshot again, whole: a partial snapshot never streams on
-    /// as if it had finished. Returns false when a signal stopped it.
+    /// as if it had finished. With Kafka exactly once, a failure or stop once the snapshot's Kafka commit has
+    /// begun leaves the slot and the state as they are: whether it committed is only known to the brokers, and
+    /// the next start reads it from the offsets topic (done, or undone and taken again). Returns false when a
+    /// signal stopped it.
     func takeSnapshotOrDropSlot(_ snapshotName: String, atLSN lsn: UInt64) async throws(WALSourceError) -> Bool {
         // The state says running already, with these lengths (written before the slot was created).
         let lengths = writers.mapValues(\.length)
@@ -23,9 +26,9 @@ extension WALSourceEngine {
             for (table, writer) in writers { try? writer.truncate(to: lengths[table] ?? writer.length) }
             kafkaSink?.close()
             if state.snapshotCommitLSN != 0 {
-                // Its slot goes now, so the next start takes it again even if the failed commit went through.
-                state.snapshotCommitLSN = 0
-                try? state.write(path: statePath)
+                log("snapshot \(stopped ? "stopped" : "failed") while its Kafka transaction was committing; the next start reads from \(kafkaSink?.offsetsTopic ?? "the offsets topic") whether it committed, and takes it again if not")
+                if stopped { return false }
+                throw error
             }
             do {
                 try replication.execute("DROP_REPLICATION_SLOT \(Self.quoteIdentifier(configuration.slot))")
@@ -111,7 +114,8 @@ extension WALSourceEngine {
             try query.execute("COMMIT")
             for writer in writers.values { try writer.sync() }
             // With Kafka (exactly once) the whole snapshot is one transaction: an interrupted one is never read,
-            // and a committed one is not taken again (`snapshotCommittedToKafka`), whenever the process dies.
+            // and a committed one is not taken again (`snapshotCommitLSN`, read back in `run()`), whenever the
+            // process dies.
             if let kafkaSink {
                 if kafkaSink.configuration.exactlyOnce {
                     state.snapshotCommitLSN = lsn

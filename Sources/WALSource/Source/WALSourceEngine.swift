@@ -192,6 +192,7 @@ public final class WALSourceEngine {
     /// not installed (read once per table).
     var incrementalCatalogTarget: (relationID: UInt32, lsn: UInt64)?
     var lastStatus = ContinuousClock.now
+    var lastServerLagBytes: Int64?
     var eventsAtLastStatus = 0
     let started = ContinuousClock.now
 
@@ -305,9 +306,10 @@ public final class WALSourceEngine {
                 state.snapshot = .none
                 try state.write(path: statePath)
             }
-            if let (asOf, record) = kafkaCommitted.progress, asOf > state.incrementalAsOf, asOf > position.read() ?? 0 {
-                // Killed after a Kafka commit that changed the snapshots' progress, before the state file had it:
-                // the offsets topic's record is the progress as of that commit.
+            if !created, let (asOf, record) = kafkaCommitted.progress, asOf > state.incrementalAsOf, asOf > position.read() ?? 0 {
+                // Killed after a Kafka commit that changed the snapshots' progress, before the state file had it
+                // (or the state file is gone): the offsets topic's record is the progress as of that commit. A new
+                // slot's progress starts from the state file.
                 log("kafka: the snapshots' progress committed through \(LSN(asOf)) is newer than the state file's: going on from it")
                 try persistIncremental(record, asOf: asOf)
             }
@@ -372,8 +374,9 @@ public final class WALSourceEngine {
         // the old position): the server does not time it out, and keeps the WAL.
         kafkaSink?.whileWaiting = { [weak self] in
             try? self?.sendStatus()
-            // The status line (and the metrics) say that the source waits for the brokers.
-            self?.reportProgressIfDue()
+            // The status line (and the metrics) say that the source waits for the brokers; no query to the server
+            // here (a hung one would hold up the wait, which a stop signal must end).
+            self?.reportProgressIfDue(queryingServer: false)
         }
         try await stream()
     }
