@@ -60,9 +60,12 @@ final class DeliveryState: Sendable {
     }
 }
 
-/// A librdkafka producer: one `rd_kafka_t`, owned here, its delivery reports served on one thread of its own.
-/// Messages are copied into librdkafka at `produce`; a full queue makes `produce` wait (poll the reports, retry), so
-/// a caller producing faster than the brokers take is slowed down rather than given an error or unbounded memory.
+/// A librdkafka producer: one `rd_kafka_t`, owned here, its delivery reports (and error events) served on one thread
+/// of its own, the only one that calls `rd_kafka_poll`: the producing thread waits for that thread (librdkafka's out
+/// queue to drain) rather than serving reports itself. Messages are copied into librdkafka at `produce`; a full
+/// queue makes `produce` wait and retry, so a caller producing faster than the brokers take is slowed down rather
+/// than given an error or unbounded memory. (`rd_kafka_commit_transaction` flushes too; it is called once every
+/// message is delivered, so it has no report left to serve.)
 ///
 /// `@unchecked Sendable`: the handle is thread-safe in librdkafka for every call made here; `topics` is touched only
 /// by the producing thread (the caller's), the report thread touches only `delivery` (locked).
@@ -102,7 +105,10 @@ public final class KafkaProducer: @unchecked Sendable {
             throw KafkaError(code: RD_KAFKA_RESP_ERR__INVALID_ARG, message: "cannot create the Kafka producer: \(cText(error))")
         }
         handle = made
-        startReportThread()
+        guard startReportThread() else {
+            rd_kafka_destroy(made)
+            throw KafkaError(message: "cannot start the thread serving the Kafka producer's delivery reports")
+        }
     }
 
     deinit {
@@ -113,7 +119,7 @@ public final class KafkaProducer: @unchecked Sendable {
     }
 
     /// Serves delivery reports (and errors, statistics) every 100 ms until the producer goes.
-    private func startReportThread() {
+    private func startReportThread() -> Bool {
         final class Context {
             let handle: OpaquePointer
             let running: Locked<Bool>
@@ -130,7 +136,12 @@ public final class KafkaProducer: @unchecked Sendable {
             while context.running.withLock({ $0 }) { rd_kafka_poll(context.handle, 100) }
             return nil
         }, context)
-        if started == 0 { reportThread = thread } else { Unmanaged<Context>.fromOpaque(context).release() }
+        guard started == 0 else {
+            Unmanaged<Context>.fromOpaque(context).release()
+            return false
+        }
+        reportThread = thread
+        return true
     }
 
     private func topic(_ name: String) throws(KafkaError) -> OpaquePointer {
@@ -159,7 +170,8 @@ public final class KafkaProducer: @unchecked Sendable {
             if result == 0 { return }
             let code = rd_kafka_last_error()
             guard code == RD_KAFKA_RESP_ERR__QUEUE_FULL else { throw KafkaError(code: code, message: "\(name): \(String(cString: rd_kafka_err2str(code)))") }
-            rd_kafka_poll(handle, 100)
+            // The report thread frees room as the brokers acknowledge.
+            _ = waitForDeliveries(below: max(1, outstanding / 2), milliseconds: 100)
             whileWaiting()
             if shouldStop() { throw KafkaError(message: "stopped while waiting for the brokers to take \(name)'s messages") }
         }
@@ -170,9 +182,20 @@ public final class KafkaProducer: @unchecked Sendable {
         return bytes.withUnsafeBytes { body($0.baseAddress, $0.count) }
     }
 
-    /// Waits up to `milliseconds` for every queued message's delivery report; true when none is left.
+    /// Waits up to `milliseconds` for every queued message's delivery report (served by the report thread); true
+    /// when none is left.
     public func flush(milliseconds: Int32) -> Bool {
-        rd_kafka_flush(handle, milliseconds) == RD_KAFKA_RESP_ERR_NO_ERROR
+        waitForDeliveries(below: 1, milliseconds: milliseconds)
+    }
+
+    /// Waits until fewer than `count` messages (or reports) are in librdkafka's out queue, up to `milliseconds`.
+    private func waitForDeliveries(below count: Int, milliseconds: Int32) -> Bool {
+        let deadline = ContinuousClock.now + .milliseconds(Int(milliseconds))
+        while outstanding >= count {
+            guard ContinuousClock.now < deadline else { return false }
+            usleep(500)
+        }
+        return true
     }
 
     /// Messages not yet acknowledged by the brokers.
@@ -188,11 +211,25 @@ public final class KafkaProducer: @unchecked Sendable {
 
     // MARK: Topics
 
-    /// The error the brokers' metadata gives for `topic` (not authorised, an invalid name), nil when none or no
-    /// answer: a producer only learns of some of them when its messages time out.
-    public func topicError(_ topic: String, milliseconds: Int32) -> KafkaError? {
-        guard case .success(let found)? = topicMetadata(handle, topic, milliseconds: milliseconds), found.error != RD_KAFKA_RESP_ERR_NO_ERROR else { return nil }
-        return KafkaError(code: found.error, message: "\(topic): \(String(cString: rd_kafka_err2str(found.error)))")
+    /// What the brokers' metadata says of a topic.
+    public enum TopicStatus {
+        /// Known, or to be created automatically.
+        case writable
+        /// Not authorised, an invalid name, …: a producer only learns of some of these when its messages time out.
+        case refused(KafkaError)
+        case noAnswer
+    }
+
+    /// What the brokers' metadata says of `topic`, asked with a wait of up to `milliseconds`.
+    public func topicStatus(_ topic: String, milliseconds: Int32) -> TopicStatus {
+        switch topicMetadata(handle, topic, milliseconds: milliseconds) {
+        case .success(let found)? where found.error != RD_KAFKA_RESP_ERR_NO_ERROR:
+            return .refused(KafkaError(code: found.error, message: "\(topic): \(String(cString: rd_kafka_err2str(found.error)))"))
+        case .success?, nil:
+            return .writable
+        case .failure:
+            return .noAnswer
+        }
     }
 
     /// Creates `topic` with `partitions` partitions (the brokers' default replication) and `settings`; a topic that

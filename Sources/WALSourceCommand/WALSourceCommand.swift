@@ -127,7 +127,14 @@ struct StreamCommand: AsyncParsableCommand {
         if kafkaBrokers == nil, atLeastOnce || noTombstones || !kafkaConfig.isEmpty || stateDir != nil {
             throw ValidationError("--at-least-once, --no-tombstones, --kafka-config and --state-dir go with --kafka-brokers")
         }
-        if case .failure(let error) = KafkaSettings.parse(kafkaConfig) { throw ValidationError(error.description) }
+        switch KafkaSettings.parse(kafkaConfig) {
+        case .failure(let error):
+            throw ValidationError(error.description)
+        case .success(let settings):
+            for (key, _) in settings.pairs {
+                if let reason = KafkaSinkConfiguration.reservedReason(key) { throw ValidationError("--kafka-config \(key): wal-source sets it itself (\(reason))") }
+            }
+        }
         guard snapshotChunkRows >= 1 else { throw ValidationError("--snapshot-chunk-rows must be at least 1") }
         guard snapshotRowsPerSecond.isFinite, snapshotRowsPerSecond >= 0 else { throw ValidationError("--snapshot-rows-per-second must be 0 or more") }
         guard heartbeatInterval.isFinite, heartbeatInterval >= 0, heartbeatInterval <= 86_400 else {

@@ -252,3 +252,21 @@ def kafka(mock_cluster_binary):
         yield cluster
     finally:
         cluster.stop()
+
+
+# --- figures tests measure, printed after the run (pytest -q captures a passing test's output) ----------------
+
+_reported = []
+
+
+@pytest.fixture
+def report(request):
+    """report(text): a line printed in the run's summary, prefixed with the test's name."""
+    return lambda text: _reported.append(f"{request.node.name}: {text}")
+
+
+def pytest_terminal_summary(terminalreporter):
+    if _reported:
+        terminalreporter.write_sep("-", "figures measured by the tests")
+        for line in _reported:
+            terminalreporter.write_line(line)

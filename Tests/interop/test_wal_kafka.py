@@ -6,6 +6,7 @@ The mock cluster commits and aborts transactions but does not isolate them: a re
 messages of aborted and open transactions. So exactly once is tested where the mock can show it: through the
 WAL_SOURCE_CRASH_AFTER_COMMIT hook (SIGKILL right after a Kafka commit, before the slot hears of it)."""
 import collections
+import json
 import os
 import random
 import re
@@ -19,7 +20,7 @@ import pytest
 import requests
 
 from pg_cluster import wait_until
-from test_wal_source import PREFIX, WAIT_SECONDS, WalSource, wal_binary
+from test_wal_source import PREFIX, WAIT_SECONDS, WalSource, save_value_schema, wal_binary
 from test_wal_workloads import create_numbers, request_snapshot, wait_for_log
 
 
@@ -46,6 +47,34 @@ class KafkaWalSource(WalSource):
         with open(self.stderr_path, "wb") as stderr, open(os.path.join(self.work_dir, f"run-{self.runs}.stdout"), "wb") as stdout:
             self.process = subprocess.Popen(self.arguments(), stdout=stdout, stderr=stderr, stdin=subprocess.DEVNULL, env=env)
         return self
+
+
+class FileTwin(WalSource):
+    """A file-sink wal-source on the same database with a slot and publication of its own: what the same changes
+    look like from a file."""
+
+    def arguments(self):
+        arguments = super().arguments()
+        arguments[arguments.index("--slot") + 1] += "_files"
+        arguments[arguments.index("--publication") + 1] += "_files"
+        return arguments
+
+
+def consume(*arguments):
+    """wal-consume's output lines (exit 0 required)."""
+    result = subprocess.run([wal_binary("wal-consume"), *arguments], capture_output=True, text=True, timeout=WAIT_SECONDS)
+    assert result.returncode == 0, result.stderr
+    return [line for line in result.stdout.splitlines() if line.strip()]
+
+
+def comparable(lines):
+    """wal-consume's lines as sorted JSON text, without the time each source wrote an event."""
+    events = []
+    for line in lines:
+        event = json.loads(line)
+        event["source"].pop("ts_ms", None)
+        events.append(json.dumps(event, sort_keys=True))
+    return sorted(events)
 
 
 def topic(table):
@@ -169,9 +198,12 @@ def values(messages):
 def test_changes_reach_kafka_as_debezium_consumers_expect(pg_database, registry, kafka, tmp_path):
     pg_database.execute("CREATE TABLE items (id int PRIMARY KEY, name text NOT NULL, price numeric(10,2))")
     source = KafkaWalSource(pg_database, registry.url, tmp_path, ["items"], kafka)
+    twin = FileTwin(pg_database, registry.url, tmp_path / "files", ["items"])
     reader = None
     try:
         source.start().wait_ready()
+        twin.start()
+        wait_for_log(twin, "streaming from slot")
         pg_database.execute("INSERT INTO items VALUES (1, 'one', 1.50), (2, 'two', 2.00), (3, 'three', 3.25)")
         pg_database.execute("UPDATE items SET name = 'uno' WHERE id = 1")
         pg_database.execute("DELETE FROM items WHERE id = 2")
@@ -217,18 +249,76 @@ def test_changes_reach_kafka_as_debezium_consumers_expect(pg_database, registry,
         assert sorted(deserialized, key=repr) == sorted(((m["key"], m["value"]) for m in messages), key=repr)
         assert any(value and value["after"] and value["after"].get("stock") == 40 for _, value in deserialized)
         assert any(value and value["after"] and "stock" not in value["after"] for _, value in deserialized)
-        # wal-consume reads the same topic with the same output as from a file (tombstones left out).
-        consumed = subprocess.run(
-            [wal_binary("wal-consume"), "--kafka-brokers", kafka.bootstrap, "--topic", topic("items"), "--from-beginning", "--registry", registry.url],
-            capture_output=True, text=True, timeout=WAIT_SECONDS)
-        assert consumed.returncode == 0, consumed.stderr
-        lines = [line for line in consumed.stdout.splitlines() if line.strip()]
-        assert len(lines) == 9 and sorted(line.count('"op":"d"') for line in lines).count(1) == 2, consumed.stdout
+        # wal-consume reads the topic with the same output as the file sink's log of the same changes (tombstones
+        # left out; the partitions interleave, so the order is per key).
+        from_kafka = consume("--kafka-brokers", kafka.bootstrap, "--topic", topic("items"), "--from-beginning", "--registry", registry.url)
+        log_file = twin.sink("items")
+        wait_until(lambda: len(consume("--file", log_file, "--registry", registry.url)) >= 9, WAIT_SECONDS, message="the file sink's 9 events")
+        from_file = consume("--file", log_file, "--registry", registry.url)
+        assert len(from_kafka) == 9 and sorted(line.count('"op":"d"') for line in from_kafka).count(1) == 2, from_kafka
+        assert comparable(from_kafka) == comparable(from_file)
+        # With a reader schema (version 1, before ADD COLUMN), as from a file: every event in its shape.
+        reader_path = save_value_schema(registry.url, "items", 1, tmp_path / "v1.avsc")
+        old_shape = consume("--kafka-brokers", kafka.bootstrap, "--topic", topic("items"), "--from-beginning", "--registry", registry.url, "--reader", reader_path)
+        assert comparable(old_shape) == comparable(consume("--file", log_file, "--registry", registry.url, "--reader", reader_path))
+        assert len(old_shape) == 9 and not any("stock" in line for line in old_shape)
+        # A group reads from the start once, and then only what came since. (The mock cluster rebalances a group
+        # only after a member that left times out: a short session.)
+        group = ["--kafka-brokers", kafka.bootstrap, "--topic", topic("items"), "--from-beginning", "--group", "g-" + uuid.uuid4().hex,
+                 "--kafka-config", "session.timeout.ms=6000", "--registry", registry.url]
+        assert comparable(consume(*group)) == comparable(from_kafka)
+        assert consume(*group) == []
+        pg_database.execute("INSERT INTO items VALUES (5, 'five', 5.00, 50)")
+        wait_until(lambda: len(consume("--file", log_file, "--registry", registry.url)) >= 10, WAIT_SECONDS, message="the tenth event")
+        since = wait_until(lambda: consume(*group) or None, WAIT_SECONDS, message="the group to see the new event")
+        assert len(since) == 1 and json.loads(since[0])["after"]["id"] == 5, since
+        source.stop()
+        twin.stop()
+    finally:
+        if reader:
+            reader.close()
+        source.close()
+        twin.close()
+
+
+def test_no_tombstones(pg_database, registry, kafka, tmp_path):
+    pg_database.execute("CREATE TABLE items (id int PRIMARY KEY, name text NOT NULL)")
+    source = KafkaWalSource(pg_database, registry.url, tmp_path, ["items"], kafka, extra_arguments=["--no-tombstones"])
+    reader = None
+    try:
+        source.start().wait_ready()
+        pg_database.execute("INSERT INTO items VALUES (1, 'one'), (2, 'two')")
+        pg_database.execute("DELETE FROM items WHERE id = 1")
+        pg_database.execute("UPDATE items SET id = 20 WHERE id = 2")
+        pg_database.execute("INSERT INTO items VALUES (3, 'three')")
+        reader = TopicReader(kafka.bootstrap, registry.url, [topic("items")])
+        reader.read_until(lambda got: any(m["key"] and m["key"]["id"] == 3 for m in got))
+        messages = reader.read_until(lambda got: True, seconds=2)
         source.stop()
     finally:
         if reader:
             reader.close()
         source.close()
+    assert [m for m in messages if m["value"] is None] == [], "no tombstone with --no-tombstones"
+    assert sorted((m["key"]["id"], m["value"]["op"]) for m in messages) == [(1, "c"), (1, "d"), (2, "c"), (2, "d"), (3, "c"), (20, "c")]
+
+
+@pytest.mark.parametrize("setting", [
+    "enable.idempotence=false", "acks=1", "request.required.acks=1", "transactional.id=mine", "partitioner=random",
+    "isolation.level=read_uncommitted", "bootstrap.servers=127.0.0.1:1",
+])
+def test_settings_that_would_undo_a_guarantee_are_refused(setting, tmp_path):
+    """--kafka-config passes librdkafka settings through, except those the source sets for its guarantees: a usage
+    error (exit 64) naming the setting and why, before anything is touched."""
+    result = subprocess.run(
+        [wal_binary("wal-source"), "--pg", "host=127.0.0.1 port=1", "--tables", "public.items", "--registry", "http://127.0.0.1:1",
+         "--slot", "s", "--publication", "p", "--topic-prefix", "cdc", "--kafka-brokers", "127.0.0.1:1", "--state-dir", str(tmp_path / "state"),
+         "--kafka-config", setting],
+        capture_output=True, text=True, timeout=30)
+    key = setting.split("=")[0]
+    assert result.returncode == 64, result.stderr
+    assert f"--kafka-config {key}: wal-source sets it itself" in result.stderr, result.stderr
+    assert not os.path.exists(tmp_path / "state")
 
 
 # --- delivery: crashes, kills, outages ------------------------------------------------------------------
@@ -306,7 +396,7 @@ def crash_after_commits(source, runs):
 
 
 @pytest.mark.parametrize("mode", ["exactly-once", "at-least-once"])
-def test_crashes_between_the_kafka_commit_and_the_slot(pg_database, registry, kafka, tmp_path, mode):
+def test_crashes_between_the_kafka_commit_and_the_slot(pg_database, registry, kafka, tmp_path, mode, report):
     """Five SIGKILLs right after a Kafka commit, under 10,000 single-row transactions, then a normal run:
     exactly once gives every change once, in order per key; at least once (the same crashes) sends the crashed
     commits' transactions again: the hook tells the two apart."""
@@ -325,7 +415,7 @@ def test_crashes_between_the_kafka_commit_and_the_slot(pg_database, registry, ka
     finally:
         source.close()
     per_key, duplicates = check_at_least_once_in_order(messages)
-    print(f"[{mode}] {len(values(messages))} events for {INSERTS + UPDATES} changes: {duplicates} duplicates")
+    report(f"{len(values(messages))} events for {INSERTS + UPDATES} changes: {duplicates} duplicates")
     if mode == "exactly-once":
         assert duplicates == 0, {key: ops for key, ops in per_key.items() if len(ops) != len(expected_operations(key))}
     else:
@@ -432,7 +522,7 @@ def test_incremental_snapshot_progress_commits_with_kafka(pg_database, registry,
     assert max(reads.values()) == 1, f"{sum(reads.values()) - rows} rows read twice"
 
 
-def test_kills_at_random_points_lose_nothing(pg_database, registry, kafka, tmp_path):
+def test_kills_at_random_points_lose_nothing(pg_database, registry, kafka, tmp_path, report):
     pg_database.execute("CREATE TABLE rows (id int PRIMARY KEY, state text NOT NULL)")
     source = KafkaWalSource(pg_database, registry.url, tmp_path, ["rows"], kafka)
     random_points = random.Random(15)
@@ -450,7 +540,7 @@ def test_kills_at_random_points_lose_nothing(pg_database, registry, kafka, tmp_p
         source.close()
     _, duplicates = check_at_least_once_in_order(messages)
     # Only an interrupted transaction's messages come twice: a real broker hides them from read_committed.
-    print(f"[kill -9 x5] {len(values(messages))} events for {INSERTS + UPDATES} changes: {duplicates} from interrupted transactions")
+    report(f"{len(values(messages))} events for {INSERTS + UPDATES} changes: {duplicates} duplicates from interrupted transactions")
 
 
 def test_brokers_gone_for_ten_seconds(pg_database, registry, kafka, tmp_path):

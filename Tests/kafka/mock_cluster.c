@@ -54,8 +54,13 @@ int main(int argc, char **argv) {
         fprintf(stderr, "mock_cluster: cannot create the cluster\n");
         return 1;
     }
-    signal(SIGINT, on_signal);
-    signal(SIGTERM, on_signal);
+    /* Without SA_RESTART: a signal interrupts the fgets below, so SIGINT/SIGTERM end an idle helper at once. */
+    struct sigaction action;
+    memset(&action, 0, sizeof(action));
+    action.sa_handler = on_signal;
+    sigemptyset(&action.sa_mask);
+    sigaction(SIGINT, &action, NULL);
+    sigaction(SIGTERM, &action, NULL);
     signal(SIGPIPE, SIG_IGN);
     printf("BOOTSTRAP %s\n", rd_kafka_mock_cluster_bootstraps(cluster));
     fflush(stdout);

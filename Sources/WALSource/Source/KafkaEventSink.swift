@@ -24,6 +24,22 @@ public struct KafkaSinkConfiguration: Sendable {
         self.brokers = brokers
         self.settings = settings
     }
+
+    /// The librdkafka settings the source sets itself, and why: given with `--kafka-config`, they would silently
+    /// undo a guarantee (or, for the brokers, contradict `--kafka-brokers`), so they are refused.
+    public static let reservedSettings: [(keys: [String], reason: String)] = [
+        (["bootstrap.servers", "metadata.broker.list"], "give the brokers with --kafka-brokers"),
+        (["enable.idempotence"], "the producer is idempotent: no duplicate or reordering from its retries"),
+        (["acks", "request.required.acks"], "acks=all: an event is acknowledged to the slot only once every in-sync replica has it"),
+        (["transactional.id"], "exactly once derives it from the PostgreSQL cluster, the topic prefix and the slot, so a restart fences the previous instance; --at-least-once uses no transactions"),
+        (["partitioner"], "murmur2_random, the Java client's partitioner: a row's changes stay in one partition whoever produces them"),
+        (["isolation.level"], "the offsets topic is read read_committed: a position of an aborted transaction is never used"),
+    ]
+
+    /// Why `key` may not be given with `--kafka-config` (nil: it may).
+    public static func reservedReason(_ key: String) -> String? {
+        reservedSettings.first { $0.keys.contains(key) }?.reason
+    }
 }
 
 /// The WAL source's Kafka side: events of the transactions being received go to their tables' topics (framed Avro
@@ -119,7 +135,7 @@ final class KafkaEventSink {
         guard configuration.exactlyOnce else { return Committed() }
         let topic = offsetsTopic
         let consumer = try KafkaConsumer(
-            settings: KafkaSettings([("bootstrap.servers", configuration.brokers)] + configuration.settings.pairs),
+            settings: KafkaSettings([("bootstrap.servers", configuration.brokers)] + configuration.settings.pairs + [("isolation.level", "read_committed")]),
             group: nil)
         guard let partitions = try consumer.partitions(of: topic, milliseconds: 10_000), !partitions.isEmpty else {
             missing = true
@@ -183,9 +199,7 @@ final class KafkaEventSink {
 
     /// Queues one event for `topic` (and, after a delete, its tombstone).
     func append(topic: String, operation: ChangeOperation, key: [UInt8]?, value: [UInt8]) throws(WALSourceError) {
-        if checkedTopics.insert(topic).inserted, let error = producer.topicError(topic, milliseconds: 10_000), error.isPermanentForMessage {
-            throw .kafka(error)
-        }
+        if checkedTopics.insert(topic).inserted { try checkTopic(topic) }
         do {
             if configuration.exactlyOnce, !transactionOpen {
                 try producer.beginTransaction()
@@ -200,6 +214,24 @@ final class KafkaEventSink {
         }
         waitingSince = nil
         if let failure = producer.takeDeliveryFailure() { throw .kafka(failure) }
+    }
+
+    /// A topic this client may not write stops the source before its first message (librdkafka would only say so
+    /// when the message times out). Asked in 1 s slices for up to 10 s, the replication connection kept alive in
+    /// between; brokers that do not answer are not waited for longer: the messages wait for them.
+    private func checkTopic(_ topic: String) throws(WALSourceError) {
+        for _ in 0..<10 {
+            switch producer.topicStatus(topic, milliseconds: 1_000) {
+            case .writable:
+                return
+            case .refused(let error):
+                if error.isPermanentForMessage { throw .kafka(error) }
+                return
+            case .noAnswer:
+                waiting()
+                if stopping() { throw .kafka(KafkaError(message: "stopped while asking the brokers about \(topic)")) }
+            }
+        }
     }
 
     private var lastWaitLog = ContinuousClock.now
