@@ -243,6 +243,10 @@ def test_changes_reach_kafka_as_debezium_consumers_expect(pg_database, registry,
         one = next(m for m in messages if m["key"] and m["key"]["id"] == 1)
         assert ids[four["schema_id"]] == 2 and four["value"]["after"]["stock"] == 40
         assert ids[one["schema_id"]] == 1 and "stock" not in one["value"]["after"]
+        # Every event under the version it was written with: before ADD COLUMN 1, after it 2 (the truncate too).
+        for message in values(messages):
+            row = message["value"]["after"] or message["value"]["before"]
+            assert ids[message["schema_id"]] == (2 if row is None or "stock" in row else 1), message
         # The consumer a Debezium user already has: DeserializingConsumer with AvroDeserializer for key and value,
         # each message decoded with the writer schema its id names (old events without stock, new ones with it).
         deserialized = read_with_deserializing_consumer(kafka.bootstrap, registry.url, topic("items"), 11)
@@ -589,6 +593,28 @@ def test_a_message_too_large_stops_the_source_without_acknowledging(pg_database,
         assert "Kafka refused an event for good" in source.stderr() and "too large" in source.stderr().lower(), source.stderr()
         assert pg_database.slot_state()[1] <= int(lsn_before), "the too-large change must not be acknowledged"
         assert acknowledged <= pg_database.slot_state()[1]
+    finally:
+        source.close()
+
+
+@pytest.mark.parametrize("extra", [[], ["--at-least-once"]], ids=["exactly-once", "at-least-once"])
+def test_a_message_the_brokers_refuse_as_too_large_stops_the_source(pg_database, registry, kafka, tmp_path, extra):
+    """The brokers (not the client's own limit) answer a produce with MESSAGE_TOO_LARGE: the source stops with
+    that reason, and the change is not acknowledged."""
+    pg_database.execute("CREATE TABLE rows (id int PRIMARY KEY, state text NOT NULL)")
+    source = KafkaWalSource(pg_database, registry.url, tmp_path, ["rows"], kafka, extra_arguments=extra)
+    try:
+        source.start().wait_ready()
+        pg_database.execute("INSERT INTO rows VALUES (1, 'taken')")
+        first = int(pg_database.execute("SELECT pg_current_wal_lsn() - '0/0'::pg_lsn")[0][0])
+        wait_until(lambda: pg_database.slot_state()[1] >= first, WAIT_SECONDS, message="the first change to be acknowledged")
+        kafka.command("request-errors 0 10 100")  # Produce → MESSAGE_TOO_LARGE
+        before = int(pg_database.execute("SELECT pg_current_wal_lsn() - '0/0'::pg_lsn")[0][0])
+        pg_database.execute("INSERT INTO rows VALUES (2, 'refused')")
+        code = source.wait_exit()
+        assert code == 1, source.stderr()
+        assert "Kafka refused an event for good" in source.stderr() and "too large" in source.stderr().lower(), source.stderr()
+        assert pg_database.slot_state()[1] <= before, "the refused change must not be acknowledged"
     finally:
         source.close()
 

@@ -6,6 +6,8 @@
  *   down-all | up-all          every broker
  *   topic NAME PARTITIONS      create a topic (before anyone auto-creates it)
  *   topic-error NAME CODE      the topic's metadata answers with Kafka error CODE (29: not authorised), 0 to clear
+ *   request-errors API CODE N  the next N requests of API key API (0: Produce) to any broker fail with CODE
+ *                              (10: message too large)
  *
  * Build: cc -O2 -o mock_cluster Tests/kafka/mock_cluster.c $(pkg-config --cflags --libs rdkafka)
  */
@@ -68,8 +70,8 @@ int main(int argc, char **argv) {
     char line[1024];
     while (!stopping && fgets(line, sizeof(line), stdin)) {
         char command[64] = {0}, name[512] = {0};
-        int number = 0;
-        int fields = sscanf(line, "%63s %511s %d", command, name, &number);
+        int number = 0, count = 0;
+        int fields = sscanf(line, "%63s %511s %d %d", command, name, &number, &count);
         int err = -1;
         if (fields >= 1 && strcmp(command, "quit") == 0) break;
         if (fields == 2 && strcmp(command, "down") == 0) err = rd_kafka_mock_broker_set_down(cluster, atoi(name));
@@ -77,7 +79,12 @@ int main(int argc, char **argv) {
         else if (fields == 1 && strcmp(command, "down-all") == 0) err = set_all(cluster, brokers, 0);
         else if (fields == 1 && strcmp(command, "up-all") == 0) err = set_all(cluster, brokers, 1);
         else if (fields == 3 && strcmp(command, "topic") == 0) err = rd_kafka_mock_topic_create(cluster, name, number, brokers < 3 ? brokers : 3);
-        else if (fields == 3 && strcmp(command, "topic-error") == 0) {
+        else if (fields == 4 && strcmp(command, "request-errors") == 0 && count > 0 && count <= 1000) {
+            rd_kafka_resp_err_t errors[1000];
+            for (int i = 0; i < count; i++) errors[i] = (rd_kafka_resp_err_t)number;
+            rd_kafka_mock_push_request_errors_array(cluster, (int16_t)atoi(name), (size_t)count, errors);
+            err = 0;
+        } else if (fields == 3 && strcmp(command, "topic-error") == 0) {
             rd_kafka_mock_topic_set_error(cluster, name, (rd_kafka_resp_err_t)number);
             err = 0;
         }
