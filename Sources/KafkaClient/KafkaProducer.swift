@@ -60,12 +60,12 @@ final class DeliveryState: Sendable {
     }
 }
 
-/// A librdkafka producer: one `rd_kafka_t`, owned here, its delivery reports (and error events) served on one thread
-/// of its own, the only one that calls `rd_kafka_poll`: the producing thread waits for that thread (librdkafka's out
-/// queue to drain) rather than serving reports itself. Messages are copied into librdkafka at `produce`; a full
-/// queue makes `produce` wait and retry, so a caller producing faster than the brokers take is slowed down rather
-/// than given an error or unbounded memory. (`rd_kafka_commit_transaction` flushes too; it is called once every
-/// message is delivered, so it has no report left to serve.)
+/// A librdkafka producer: one `rd_kafka_t`, owned here. Its delivery reports and errors are events
+/// (`rd_kafka_conf_set_events`) served by one thread of its own from the main queue; in that mode librdkafka's
+/// flush (ours, and the one inside `rd_kafka_commit_transaction` and `rd_kafka_abort_transaction`) waits for the
+/// messages to be delivered without serving anything itself, so no report is ever handled on the producing thread.
+/// Messages are copied into librdkafka at `produce`; a full queue makes `produce` wait and retry, so a caller
+/// producing faster than the brokers take is slowed down rather than given an error or unbounded memory.
 ///
 /// `@unchecked Sendable`: the handle is thread-safe in librdkafka for every call made here; `topics` is touched only
 /// by the producing thread (the caller's), the report thread touches only `delivery` (locked).
@@ -83,32 +83,15 @@ public final class KafkaProducer: @unchecked Sendable {
         if let transactionalID { all.pairs.append(("transactional.id", transactionalID)) }
         all.pairs += settings.pairs
         let configuration = try all.makeConfiguration()
-        rd_kafka_conf_set_opaque(configuration, Unmanaged.passUnretained(delivery).toOpaque())
-        rd_kafka_conf_set_dr_msg_cb(configuration) { _, message, opaque in
-            guard let message, let opaque, message.pointee.err != RD_KAFKA_RESP_ERR_NO_ERROR else { return }
-            let code = message.pointee.err
-            let topic = message.pointee.rkt.map { String(cString: rd_kafka_topic_name($0)) } ?? "?"
-            Unmanaged<DeliveryState>.fromOpaque(opaque).takeUnretainedValue()
-                .record(KafkaError(code: code, message: "\(topic): \(String(cString: rd_kafka_err2str(code)))"))
-        }
-        // Errors outside a message's report (a topic the brokers say this client may not write, a fatal idempotence
-        // error): one that no waiting fixes is kept as the failure, as a refused message's would be.
-        rd_kafka_conf_set_error_cb(configuration) { _, code, reason, opaque in
-            guard let opaque else { return }
-            let error = KafkaError(code: rd_kafka_resp_err_t(rawValue: code), message: reason.map { String(cString: $0) } ?? String(cString: rd_kafka_err2str(rd_kafka_resp_err_t(rawValue: code))))
-            guard error.isPermanentForMessage || code == RD_KAFKA_RESP_ERR__FATAL.rawValue else { return }
-            Unmanaged<DeliveryState>.fromOpaque(opaque).takeUnretainedValue().record(error)
-        }
+        rd_kafka_conf_set_events(configuration, Int32(RD_KAFKA_EVENT_DR | RD_KAFKA_EVENT_ERROR))
         var error = [CChar](repeating: 0, count: 512)
         guard let made = rd_kafka_new(RD_KAFKA_PRODUCER, configuration, &error, error.count) else {
             rd_kafka_conf_destroy(configuration)
             throw KafkaError(code: RD_KAFKA_RESP_ERR__INVALID_ARG, message: "cannot create the Kafka producer: \(cText(error))")
         }
         handle = made
-        guard startReportThread() else {
-            rd_kafka_destroy(made)
-            throw KafkaError(message: "cannot start the thread serving the Kafka producer's delivery reports")
-        }
+        // (A throw from here on runs deinit, which destroys the handle.)
+        guard startReportThread() else { throw KafkaError(message: "cannot start the thread serving the Kafka producer's delivery reports") }
     }
 
     deinit {
@@ -118,22 +101,47 @@ public final class KafkaProducer: @unchecked Sendable {
         rd_kafka_destroy(handle)
     }
 
-    /// Serves delivery reports (and errors, statistics) every 100 ms until the producer goes.
+    /// Serves the main queue's events (delivery reports, errors) until the producer goes: a refused message, or an
+    /// error no waiting fixes (a topic the brokers say this client may not write, a fatal idempotence error), is
+    /// kept as the failure.
     private func startReportThread() -> Bool {
         final class Context {
             let handle: OpaquePointer
             let running: Locked<Bool>
-            init(handle: OpaquePointer, running: Locked<Bool>) {
+            let delivery: DeliveryState
+            init(handle: OpaquePointer, running: Locked<Bool>, delivery: DeliveryState) {
                 self.handle = handle
                 self.running = running
+                self.delivery = delivery
             }
         }
-        let context = Unmanaged.passRetained(Context(handle: handle, running: running)).toOpaque()
+        let context = Unmanaged.passRetained(Context(handle: handle, running: running, delivery: delivery)).toOpaque()
         var thread = pthread_t()
         let started = pthread_create(&thread, nil, { raw in
             guard let raw else { return nil }
             let context = Unmanaged<Context>.fromOpaque(raw).takeRetainedValue()
-            while context.running.withLock({ $0 }) { rd_kafka_poll(context.handle, 100) }
+            guard let queue = rd_kafka_queue_get_main(context.handle) else { return nil }
+            defer { rd_kafka_queue_destroy(queue) }
+            while context.running.withLock({ $0 }) {
+                guard let event = rd_kafka_queue_poll(queue, 100) else { continue }
+                defer { rd_kafka_event_destroy(event) }
+                switch Int32(rd_kafka_event_type(event)) {
+                case Int32(RD_KAFKA_EVENT_DR):
+                    while let message = rd_kafka_event_message_next(event) {
+                        let code = message.pointee.err
+                        guard code != RD_KAFKA_RESP_ERR_NO_ERROR else { continue }
+                        let topic = message.pointee.rkt.map { String(cString: rd_kafka_topic_name($0)) } ?? "?"
+                        context.delivery.record(KafkaError(code: code, message: "\(topic): \(String(cString: rd_kafka_err2str(code)))"))
+                    }
+                case Int32(RD_KAFKA_EVENT_ERROR):
+                    let code = rd_kafka_event_error(event)
+                    let reason = rd_kafka_event_error_string(event).map { String(cString: $0) } ?? String(cString: rd_kafka_err2str(code))
+                    let error = KafkaError(code: code, message: reason)
+                    if error.isPermanentForMessage || rd_kafka_event_error_is_fatal(event) != 0 { context.delivery.record(error) }
+                default:
+                    break
+                }
+            }
             return nil
         }, context)
         guard started == 0 else {
@@ -170,8 +178,14 @@ public final class KafkaProducer: @unchecked Sendable {
             if result == 0 { return }
             let code = rd_kafka_last_error()
             guard code == RD_KAFKA_RESP_ERR__QUEUE_FULL else { throw KafkaError(code: code, message: "\(name): \(String(cString: rd_kafka_err2str(code)))") }
-            // The report thread frees room as the brokers acknowledge.
-            _ = waitForDeliveries(below: max(1, outstanding / 2), milliseconds: 100)
+            // An empty queue without room: the message is larger than the whole queue, and no waiting helps.
+            guard outstanding > 0 else {
+                throw KafkaError(
+                    code: RD_KAFKA_RESP_ERR_MSG_SIZE_TOO_LARGE,
+                    message: "\(name): a message of \((value?.count ?? 0) + (key?.count ?? 0)) bytes is too large for the producer's whole queue (queue.buffering.max.kbytes)")
+            }
+            // Room comes as the brokers acknowledge.
+            _ = waitForReports(below: max(1, outstanding / 2), milliseconds: 100)
             whileWaiting()
             if shouldStop() { throw KafkaError(message: "stopped while waiting for the brokers to take \(name)'s messages") }
         }
@@ -182,20 +196,22 @@ public final class KafkaProducer: @unchecked Sendable {
         return bytes.withUnsafeBytes { body($0.baseAddress, $0.count) }
     }
 
-    /// Waits up to `milliseconds` for every queued message's delivery report (served by the report thread); true
-    /// when none is left.
+    /// Waits up to `milliseconds` for every queued message to be delivered (or refused), sending them without
+    /// waiting for `linger.ms`; true when none is left. The reports are the report thread's to serve: a failure is
+    /// recorded by the time that thread has served them (`takeDeliveryFailure` after the reports are in).
     public func flush(milliseconds: Int32) -> Bool {
-        waitForDeliveries(below: 1, milliseconds: milliseconds)
+        rd_kafka_flush(handle, milliseconds) == RD_KAFKA_RESP_ERR_NO_ERROR && waitForReports(below: 1, milliseconds: milliseconds)
     }
 
-    /// Waits until fewer than `count` messages (or reports) are in librdkafka's out queue, up to `milliseconds`.
-    private func waitForDeliveries(below count: Int, milliseconds: Int32) -> Bool {
+    /// Waits until fewer than `count` messages or unserved reports are in librdkafka's out queue, up to
+    /// `milliseconds` (sleeping at least once).
+    private func waitForReports(below count: Int, milliseconds: Int32) -> Bool {
         let deadline = ContinuousClock.now + .milliseconds(Int(milliseconds))
-        while outstanding >= count {
-            guard ContinuousClock.now < deadline else { return false }
+        repeat {
+            if outstanding < count { return true }
             usleep(500)
-        }
-        return true
+        } while ContinuousClock.now < deadline
+        return outstanding < count
     }
 
     /// Messages not yet acknowledged by the brokers.

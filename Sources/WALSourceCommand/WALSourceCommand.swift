@@ -131,8 +131,8 @@ struct StreamCommand: AsyncParsableCommand {
         case .failure(let error):
             throw ValidationError(error.description)
         case .success(let settings):
-            for (key, _) in settings.pairs {
-                if let reason = KafkaSinkConfiguration.reservedReason(key) { throw ValidationError("--kafka-config \(key): wal-source sets it itself (\(reason))") }
+            for (key, value) in settings.pairs {
+                if let reason = KafkaSinkConfiguration.reservedReason(key, value: value) { throw ValidationError("--kafka-config \(key): wal-source sets it itself (\(reason))") }
             }
         }
         guard snapshotChunkRows >= 1 else { throw ValidationError("--snapshot-chunk-rows must be at least 1") }

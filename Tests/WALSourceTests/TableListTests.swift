@@ -124,3 +124,17 @@ struct IncrementalWindowTests {
         #expect(IncrementalWindow.precedes(UInt32.max - 2, 3) && !IncrementalWindow.precedes(3, UInt32.max - 2))
     }
 }
+
+struct KafkaSettingsTests {
+    @Test func settingsTheGuaranteesRestOnAreRefusedUnlessRepeated() {
+        #expect(KafkaSinkConfiguration.reservedReason("acks", value: "1") != nil)
+        #expect(KafkaSinkConfiguration.reservedReason("topic.partitioner", value: "random") != nil)
+        #expect(KafkaSinkConfiguration.reservedReason("transactional.id", value: "mine") != nil)
+        // The values the source sets itself may be given again; other settings pass through.
+        #expect(KafkaSinkConfiguration.reservedReason("acks", value: "all") == nil)
+        #expect(KafkaSinkConfiguration.reservedReason("topic.acks", value: "-1") == nil)
+        #expect(KafkaSinkConfiguration.reservedReason("enable.idempotence", value: "true") == nil)
+        #expect(KafkaSinkConfiguration.reservedReason("linger.ms", value: "50") == nil)
+        #expect(KafkaSinkConfiguration.reservedReason("security.protocol", value: "SASL_SSL") == nil)
+    }
+}

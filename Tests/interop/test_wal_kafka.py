@@ -308,8 +308,8 @@ def test_no_tombstones(pg_database, registry, kafka, tmp_path):
 
 
 @pytest.mark.parametrize("setting", [
-    "enable.idempotence=false", "acks=1", "request.required.acks=1", "transactional.id=mine", "partitioner=random",
-    "isolation.level=read_uncommitted", "bootstrap.servers=127.0.0.1:1",
+    "enable.idempotence=false", "acks=1", "request.required.acks=1", "topic.acks=0", "transactional.id=mine", "partitioner=random",
+    "topic.partitioner=consistent", "isolation.level=read_uncommitted", "enable.partition.eof=false", "bootstrap.servers=127.0.0.1:1",
 ])
 def test_settings_that_would_undo_a_guarantee_are_refused(setting, tmp_path):
     """--kafka-config passes librdkafka settings through, except those the source sets for its guarantees: a usage
@@ -578,9 +578,11 @@ def test_brokers_gone_for_ten_seconds(pg_database, registry, kafka, tmp_path):
     assert "kafka" in source.stderr().lower()
 
 
-def test_a_message_too_large_stops_the_source_without_acknowledging(pg_database, registry, kafka, tmp_path):
+@pytest.mark.parametrize("setting", ["message.max.bytes=2000", "queue.buffering.max.kbytes=2"], ids=["message-max", "larger-than-the-queue"])
+def test_a_message_too_large_stops_the_source_without_acknowledging(pg_database, registry, kafka, tmp_path, setting):
+    """Too large for the client's limit, or for its whole queue (where waiting for room never ends)."""
     pg_database.execute("CREATE TABLE rows (id int PRIMARY KEY, state text NOT NULL)")
-    source = KafkaWalSource(pg_database, registry.url, tmp_path, ["rows"], kafka, extra_arguments=["--kafka-config", "message.max.bytes=2000"])
+    source = KafkaWalSource(pg_database, registry.url, tmp_path, ["rows"], kafka, extra_arguments=["--kafka-config", setting])
     try:
         source.start().wait_ready()
         pg_database.execute("INSERT INTO rows VALUES (1, 'small')")

@@ -25,20 +25,25 @@ public struct KafkaSinkConfiguration: Sendable {
         self.settings = settings
     }
 
-    /// The librdkafka settings the source sets itself, and why: given with `--kafka-config`, they would silently
-    /// undo a guarantee (or, for the brokers, contradict `--kafka-brokers`), so they are refused.
-    public static let reservedSettings: [(keys: [String], reason: String)] = [
-        (["bootstrap.servers", "metadata.broker.list"], "give the brokers with --kafka-brokers"),
-        (["enable.idempotence"], "the producer is idempotent: no duplicate or reordering from its retries"),
-        (["acks", "request.required.acks"], "acks=all: an event is acknowledged to the slot only once every in-sync replica has it"),
-        (["transactional.id"], "exactly once derives it from the PostgreSQL cluster, the topic prefix and the slot, so a restart fences the previous instance; --at-least-once uses no transactions"),
-        (["partitioner"], "murmur2_random, the Java client's partitioner: a row's changes stay in one partition whoever produces them"),
-        (["isolation.level"], "the offsets topic is read read_committed: a position of an aborted transaction is never used"),
+    /// The librdkafka settings the source sets itself (the values it sets, which may be repeated), and why: given
+    /// otherwise with `--kafka-config`, they would silently undo a guarantee (or, for the brokers, contradict
+    /// `--kafka-brokers`), so they are refused.
+    public static let reservedSettings: [(keys: [String], values: [String], reason: String)] = [
+        (["bootstrap.servers", "metadata.broker.list"], [], "give the brokers with --kafka-brokers"),
+        (["enable.idempotence"], ["true"], "the producer is idempotent: no duplicate or reordering from its retries"),
+        (["acks", "request.required.acks"], ["all", "-1"], "acks=all: an event is acknowledged to the slot only once every in-sync replica has it"),
+        (["transactional.id"], [], "exactly once derives it from the PostgreSQL cluster, the topic prefix and the slot, so a restart fences the previous instance; --at-least-once uses no transactions"),
+        (["partitioner"], ["murmur2_random"], "murmur2_random, the Java client's partitioner: a row's changes stay in one partition whoever produces them"),
+        (["isolation.level"], ["read_committed"], "the offsets topic is read read_committed: a position of an aborted transaction is never used"),
+        (["enable.partition.eof"], ["true"], "the offsets topic is read to its end at each start"),
     ]
 
-    /// Why `key` may not be given with `--kafka-config` (nil: it may).
-    public static func reservedReason(_ key: String) -> String? {
-        reservedSettings.first { $0.keys.contains(key) }?.reason
+    /// Why `key=value` may not be given with `--kafka-config` (nil: it may). librdkafka takes a topic-level
+    /// setting with a `topic.` prefix too.
+    public static func reservedReason(_ key: String, value: String) -> String? {
+        let name = key.hasPrefix("topic.") ? String(key.dropFirst("topic.".count)) : key
+        guard let reserved = reservedSettings.first(where: { $0.keys.contains(name) }), !reserved.values.contains(value) else { return nil }
+        return reserved.reason
     }
 }
 
@@ -135,7 +140,7 @@ final class KafkaEventSink {
         guard configuration.exactlyOnce else { return Committed() }
         let topic = offsetsTopic
         let consumer = try KafkaConsumer(
-            settings: KafkaSettings([("bootstrap.servers", configuration.brokers)] + configuration.settings.pairs + [("isolation.level", "read_committed")]),
+            settings: KafkaSettings([("bootstrap.servers", configuration.brokers)] + configuration.settings.pairs + [("isolation.level", "read_committed"), ("enable.partition.eof", "true")]),
             group: nil)
         guard let partitions = try consumer.partitions(of: topic, milliseconds: 10_000), !partitions.isEmpty else {
             missing = true
