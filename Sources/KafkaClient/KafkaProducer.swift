@@ -84,6 +84,9 @@ public final class KafkaProducer: @unchecked Sendable {
         all.pairs += settings.pairs
         let configuration = try all.makeConfiguration()
         rd_kafka_conf_set_events(configuration, Int32(RD_KAFKA_EVENT_DR | RD_KAFKA_EVENT_ERROR))
+        // SASL/OAUTHBEARER token refreshes run on librdkafka's background thread, not as main-queue events (which
+        // the report thread would not serve).
+        rd_kafka_conf_enable_sasl_queue(configuration, 1)
         var error = [CChar](repeating: 0, count: 512)
         guard let made = rd_kafka_new(RD_KAFKA_PRODUCER, configuration, &error, error.count) else {
             rd_kafka_conf_destroy(configuration)
@@ -91,6 +94,8 @@ public final class KafkaProducer: @unchecked Sendable {
         }
         handle = made
         // (A throw from here on runs deinit, which destroys the handle.)
+        // An error here only says that no SASL mechanism uses callbacks (nothing to refresh).
+        if let error = rd_kafka_sasl_background_callbacks_enable(made) { rd_kafka_error_destroy(error) }
         guard startReportThread() else { throw KafkaError(message: "cannot start the thread serving the Kafka producer's delivery reports") }
     }
 
@@ -129,7 +134,9 @@ public final class KafkaProducer: @unchecked Sendable {
                 case Int32(RD_KAFKA_EVENT_DR):
                     while let message = rd_kafka_event_message_next(event) {
                         let code = message.pointee.err
-                        guard code != RD_KAFKA_RESP_ERR_NO_ERROR else { continue }
+                        // Purged by an abort: a consequence of the reason the transaction ended, not the reason.
+                        guard code != RD_KAFKA_RESP_ERR_NO_ERROR, code != RD_KAFKA_RESP_ERR__PURGE_QUEUE, code != RD_KAFKA_RESP_ERR__PURGE_INFLIGHT
+                        else { continue }
                         let topic = message.pointee.rkt.map { String(cString: rd_kafka_topic_name($0)) } ?? "?"
                         context.delivery.record(KafkaError(code: code, message: "\(topic): \(String(cString: rd_kafka_err2str(code)))"))
                     }
@@ -167,6 +174,9 @@ public final class KafkaProducer: @unchecked Sendable {
         topic name: String, key: [UInt8]?, value: [UInt8]?, whileWaiting: () -> Void = {}, shouldStop: () -> Bool = { false }
     ) throws(KafkaError) {
         let topic = try topic(name)
+        // QUEUE_FULL seen with the queue empty before this attempt: only this thread produces, so the message can
+        // never fit.
+        var queueWasEmpty = false
         while true {
             let result = withPointer(value) { valuePointer, valueCount in
                 withPointer(key) { keyPointer, keyCount in
@@ -178,11 +188,16 @@ public final class KafkaProducer: @unchecked Sendable {
             if result == 0 { return }
             let code = rd_kafka_last_error()
             guard code == RD_KAFKA_RESP_ERR__QUEUE_FULL else { throw KafkaError(code: code, message: "\(name): \(String(cString: rd_kafka_err2str(code)))") }
-            // An empty queue without room: the message is larger than the whole queue, and no waiting helps.
-            guard outstanding > 0 else {
+            // An empty queue without room: the value is larger than the whole queue, and no waiting helps (the
+            // queue may have emptied just now: one more attempt first).
+            if queueWasEmpty {
                 throw KafkaError(
                     code: RD_KAFKA_RESP_ERR_MSG_SIZE_TOO_LARGE,
-                    message: "\(name): a message of \((value?.count ?? 0) + (key?.count ?? 0)) bytes is too large for the producer's whole queue (queue.buffering.max.kbytes)")
+                    message: "\(name): a message value of \(value?.count ?? 0) bytes is too large for the producer's whole queue (queue.buffering.max.kbytes)")
+            }
+            if outstanding == 0 {
+                queueWasEmpty = true
+                continue
             }
             // Room comes as the brokers acknowledge.
             _ = waitForReports(below: max(1, outstanding / 2), milliseconds: 100)

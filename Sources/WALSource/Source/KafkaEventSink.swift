@@ -36,6 +36,7 @@ public struct KafkaSinkConfiguration: Sendable {
         (["partitioner"], ["murmur2_random"], "murmur2_random, the Java client's partitioner: a row's changes stay in one partition whoever produces them"),
         (["isolation.level"], ["read_committed"], "the offsets topic is read read_committed: a position of an aborted transaction is never used"),
         (["enable.partition.eof"], ["true"], "the offsets topic is read to its end at each start"),
+        (["log.queue"], ["false"], "librdkafka's log lines go to standard error as they come"),
     ]
 
     /// Why `key=value` may not be given with `--kafka-config` (nil: it may). librdkafka takes a topic-level
