@@ -6,6 +6,7 @@ The mock cluster commits and aborts transactions but does not isolate them: a re
 messages of aborted and open transactions. So exactly once is tested where the mock can show it: through the
 WAL_SOURCE_CRASH_AFTER_COMMIT hook (SIGKILL right after a Kafka commit, before the slot hears of it)."""
 import collections
+import glob
 import json
 import os
 import random
@@ -426,6 +427,16 @@ def test_crashes_between_the_kafka_commit_and_the_slot(pg_database, registry, ka
         assert duplicates > 0, "at least once: the crashed commits' transactions should have come again"
 
 
+def runs_log(work_dir):
+    """What every run of a test's source said about snapshots, commits and Kafka (for a failure's message)."""
+    lines = []
+    for path in sorted(glob.glob(os.path.join(str(work_dir), "wal-source-run-*.stderr")), key=lambda p: int(re.findall(r"\d+", os.path.basename(p))[0])):
+        with open(path, errors="replace") as file:
+            lines += [f"{os.path.basename(path)}: {line.rstrip()}" for line in file
+                      if any(word in line for word in ("snapshot", "kafka", "CRASH", "streaming", "progress", "error"))]
+    return "\n".join(lines[-200:])
+
+
 def snapshot_reads(messages):
     """Per key: how many snapshot reads (op r) of it the topic holds."""
     return collections.Counter(m["key"]["id"] for m in values(messages) if m["value"]["op"] == "r")
@@ -522,8 +533,9 @@ def test_incremental_snapshot_progress_commits_with_kafka(pg_database, registry,
     finally:
         source.close()
     reads = snapshot_reads(messages)
-    assert set(reads) == set(range(1, rows + 1)), f"{rows - len(reads)} rows never read"
-    assert max(reads.values()) == 1, f"{sum(reads.values()) - rows} rows read twice"
+    history = runs_log(tmp_path)
+    assert set(reads) == set(range(1, rows + 1)), f"{rows - len(reads)} rows never read:\n{history}"
+    assert max(reads.values()) == 1, f"{sum(reads.values()) - rows} rows read twice:\n{history}"
 
 
 def test_kills_at_random_points_lose_nothing(pg_database, registry, kafka, tmp_path, report):
