@@ -97,6 +97,7 @@ class TopicReader:
             "isolation.level": "read_committed", "enable.partition.eof": True, "enable.auto.commit": False,
         })
         self.consumer.subscribe(topics)
+        self.topics = topics
         self.messages = []
 
     def decode(self, message):
@@ -110,6 +111,31 @@ class TopicReader:
             value = self.deserializer(message.value(), SerializationContext(message.topic(), MessageField.VALUE))
         return {"topic": message.topic(), "partition": message.partition(), "offset": message.offset(), "key": key,
                 "value": value, "schema_id": schema_id, "raw_key": message.key()}
+
+    def read_to_end(self, seconds=WAIT_SECONDS):
+        """Reads every partition of the topics up to its high watermark as of now (what the brokers hold, all of
+        it on the mock cluster, which does not isolate transactions): every message, whatever a fetch's timing."""
+        from confluent_kafka import TopicPartition
+
+        ends = {}
+        for name in self.topics:
+            for partition in self.consumer.list_topics(name, timeout=10).topics[name].partitions:
+                low, high = self.consumer.get_watermark_offsets(TopicPartition(name, partition), timeout=10)
+                if high > low:
+                    ends[(name, partition)] = high
+        reached = collections.defaultdict(lambda: -1)
+        for message in self.messages:
+            reached[(message["topic"], message["partition"])] = max(reached[(message["topic"], message["partition"])], message["offset"])
+        deadline = time.monotonic() + seconds
+        while any(reached[place] + 1 < end for place, end in ends.items()):
+            assert time.monotonic() < deadline, f"not read to the high watermarks {ends} within {seconds} s"
+            message = self.consumer.poll(0.2)
+            if message is not None and not message.error():
+                decoded = self.decode(message)
+                self.messages.append(decoded)
+                place = (decoded["topic"], decoded["partition"])
+                reached[place] = max(reached[place], decoded["offset"])
+        return self.messages
 
     def partition_count(self, name):
         return len(self.consumer.list_topics(name, timeout=10).topics[name].partitions)
@@ -213,9 +239,8 @@ def test_changes_reach_kafka_as_debezium_consumers_expect(pg_database, registry,
         pg_database.execute("INSERT INTO items VALUES (4, 'four', 4.00, 40)")
         pg_database.execute("TRUNCATE items")
         reader = TopicReader(kafka.bootstrap, registry.url, [topic("items")])
-        messages = reader.read_until(lambda got: len(got) >= 11)
-        time.sleep(1)
-        messages = reader.read_until(lambda got: True, seconds=2)
+        reader.read_until(lambda got: len(got) >= 11)
+        messages = reader.read_to_end()
         assert len(messages) == 11, messages
         operations = [(m["value"] or {}).get("op", "tombstone") for m in sorted(messages, key=lambda m: (m["value"] or {}).get("source", {}).get("lsn", 0))]
         # Per key, in order: creates, the update, the delete and its tombstone; truncate has no key.
@@ -298,7 +323,7 @@ def test_no_tombstones(pg_database, registry, kafka, tmp_path):
         pg_database.execute("INSERT INTO items VALUES (3, 'three')")
         reader = TopicReader(kafka.bootstrap, registry.url, [topic("items")])
         reader.read_until(lambda got: any(m["key"] and m["key"]["id"] == 3 for m in got))
-        messages = reader.read_until(lambda got: True, seconds=2)
+        messages = reader.read_to_end()
         source.stop()
     finally:
         if reader:
@@ -380,12 +405,12 @@ def check_at_least_once_in_order(messages):
     return per_key, duplicates
 
 
-def read_all(kafka, registry, settle=2):
-    """Every message of the rows topic once all 10,000 changes are there (and a moment for stragglers)."""
+def read_all(kafka, registry):
+    """Every message of the rows topic once all 10,000 changes are there (read to the high watermarks then)."""
     reader = TopicReader(kafka.bootstrap, registry.url, [topic("rows")])
     try:
         reader.read_until(lambda got: len({(m["key"]["id"], m["value"]["op"]) for m in values(got)}) >= INSERTS + UPDATES, seconds=90)
-        return reader.read_until(lambda got: True, seconds=settle)
+        return reader.read_to_end()
     finally:
         reader.close()
 
@@ -443,13 +468,13 @@ def snapshot_reads(messages):
 
 
 def read_through_sentinel(source, database, kafka, registry, sentinel):
-    """Inserts row `sentinel` into numbers, reads the topic until it is there (and a moment more), stops the
-    source: every message."""
+    """Inserts row `sentinel` into numbers, reads the topic until it is there and then to the high watermarks, stops
+    the source: every message."""
     database.execute(f"INSERT INTO numbers VALUES ({sentinel}, 0)")
     reader = TopicReader(kafka.bootstrap, registry.url, [topic("numbers")])
     try:
         reader.read_until(lambda got: any(m["key"]["id"] == sentinel for m in values(got)))
-        messages = reader.read_until(lambda got: True, seconds=2)
+        messages = reader.read_to_end()
     finally:
         reader.close()
     source.stop()
