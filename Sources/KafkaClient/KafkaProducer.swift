@@ -219,7 +219,7 @@ public final class KafkaProducer: @unchecked Sendable {
     }
 
     /// Waits until fewer than `count` messages or unserved reports are in librdkafka's out queue, up to
-    /// `milliseconds` (sleeping at least once).
+    /// `milliseconds` (in 0.5 ms sleeps; none when there are fewer already).
     private func waitForReports(below count: Int, milliseconds: Int32) -> Bool {
         let deadline = ContinuousClock.now + .milliseconds(Int(milliseconds))
         repeat {

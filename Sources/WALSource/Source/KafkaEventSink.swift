@@ -185,16 +185,10 @@ final class KafkaEventSink {
 
     /// A `SLOT/progress` record: its position (`SYSTEM/TIMELINE/LSN`) and the progress as of it.
     private func parseProgress(_ value: [UInt8]) throws(KafkaError) -> (String, WALSourceEngine.IncrementalRecord) {
-        let unknown = KafkaError(message: "\(offsetsTopic): the record \(progressKey) is not one this wal-source wrote")
         guard let json = try? JSONParser.parse(bytes: value), let position = json["position"]?.stringValue,
-            let queue = SourceState.elements(json["incremental"], SourceState.IncrementalProgress.init(json:))
-        else { throw unknown }
-        var snapshotted: Set<String>?
-        if let value = json["snapshotted"] {
-            guard let names = SourceState.elements(value, \.stringValue) else { throw unknown }
-            snapshotted = Set(names)
-        }
-        return (position, WALSourceEngine.IncrementalRecord(queue: queue, snapshotted: snapshotted))
+            let record = WALSourceEngine.IncrementalRecord(json: json)
+        else { throw KafkaError(message: "\(offsetsTopic): the record \(progressKey) is not one this wal-source wrote") }
+        return (position, record)
     }
 
     /// The LSN of a position written by this cluster on its current timeline (`SYSTEM/TIMELINE/LSN`).
@@ -277,13 +271,9 @@ final class KafkaEventSink {
             try deliverAll()
             do {
                 if let progress {
-                    var members: [(String, JSONValue)] = [
-                        ("position", .string(origin + String(endLSN))), ("incremental", .array(progress.queue.map(\.json))),
-                    ]
-                    if let snapshotted = progress.snapshotted { members.append(("snapshotted", .array(snapshotted.sorted().map(JSONValue.string)))) }
+                    let record = JSONValue.object([("position", .string(origin + String(endLSN)))] + progress.jsonMembers)
                     try producer.produce(
-                        topic: offsetsTopic, key: Array(progressKey.utf8), value: Array(JSONValue.object(members).compactText.utf8), whileWaiting: waiting,
-                        shouldStop: stopping)
+                        topic: offsetsTopic, key: Array(progressKey.utf8), value: Array(record.compactText.utf8), whileWaiting: waiting, shouldStop: stopping)
                 }
                 try producer.produce(topic: offsetsTopic, key: Array(slot.utf8), value: Array((origin + String(endLSN)).utf8), whileWaiting: waiting, shouldStop: stopping)
                 try commitTransaction()

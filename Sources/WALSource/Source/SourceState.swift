@@ -101,6 +101,17 @@ struct SourceState: Equatable {
         }
     }
 
+    /// A set of table names as the state file writes it (sorted).
+    static func namesJSON(_ names: Set<String>) -> JSONValue { .array(names.sorted().map(JSONValue.string)) }
+
+    /// A set of table names as `namesJSON` writes it: nil when the member does not parse; `.some(nil)` when it is
+    /// absent (unknown: written before the record existed, not empty).
+    static func names(_ value: JSONValue?) -> Set<String>?? {
+        guard let value else { return .some(nil) }
+        guard let names = elements(value, \.stringValue) else { return nil }
+        return .some(Set(names))
+    }
+
     var json: JSONValue {
         var members: [(String, JSONValue)] = [
             ("format", .integer(1)),
@@ -113,8 +124,8 @@ struct SourceState: Equatable {
             ("earlierIncremental", .array(earlierIncremental.map(\.json))),
             ("earlierIncrementalAsOf", .string(String(earlierIncrementalAsOf))),
         ]
-        if let snapshotted { members.append(("snapshotted", .array(snapshotted.sorted().map(JSONValue.string)))) }
-        if let earlierSnapshotted { members.append(("earlierSnapshotted", .array(earlierSnapshotted.sorted().map(JSONValue.string)))) }
+        if let snapshotted { members.append(("snapshotted", Self.namesJSON(snapshotted))) }
+        if let earlierSnapshotted { members.append(("earlierSnapshotted", Self.namesJSON(earlierSnapshotted))) }
         return .object(members)
     }
 
@@ -142,15 +153,9 @@ struct SourceState: Equatable {
         self.earlierIncremental = earlierIncremental
         self.incrementalAsOf = incrementalAsOf
         self.earlierIncrementalAsOf = earlierIncrementalAsOf
-        // Absent: unknown (a state file from before the record), not empty.
-        if let value = json["snapshotted"] {
-            guard let names = Self.elements(value, \.stringValue) else { return nil }
-            snapshotted = Set(names)
-        }
-        if let value = json["earlierSnapshotted"] {
-            guard let names = Self.elements(value, \.stringValue) else { return nil }
-            earlierSnapshotted = Set(names)
-        }
+        guard let snapshotted = Self.names(json["snapshotted"]), let earlierSnapshotted = Self.names(json["earlierSnapshotted"]) else { return nil }
+        self.snapshotted = snapshotted
+        self.earlierSnapshotted = earlierSnapshotted
     }
 
     /// The elements of an array member, each parsed (none when the member is absent); nil when it is not
@@ -313,5 +318,20 @@ final class DurablePosition {
             return point.value
         }
         return nil
+    }
+}
+
+extension WALSourceEngine.IncrementalRecord {
+    /// The progress as JSON members, as the state file writes them (`snapshotted` only when known).
+    var jsonMembers: [(String, JSONValue)] {
+        [("incremental", .array(queue.map(\.json)))] + (snapshotted.map { [("snapshotted", SourceState.namesJSON($0))] } ?? [])
+    }
+
+    /// The progress in an object with `jsonMembers`; nil when a member does not parse.
+    init?(json: JSONValue) {
+        guard let queue = SourceState.elements(json["incremental"], SourceState.IncrementalProgress.init(json:)),
+            let snapshotted = SourceState.names(json["snapshotted"])
+        else { return nil }
+        self.init(queue: queue, snapshotted: snapshotted)
     }
 }
